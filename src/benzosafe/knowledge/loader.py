@@ -1,0 +1,228 @@
+"""Loading and validating the knowledge data (``knowledge/data/*.toml``).
+
+:func:`load` reads every data file once, validates it into the strict models of
+:mod:`benzosafe.knowledge.models`, checks every cross-reference (citations,
+drugs, indications, conditions, classes) and returns a frozen
+:class:`KnowledgeBase`. Any problem raises :class:`KnowledgeError` naming the
+file and the place, so a typo fails the test suite, never a patient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Iterable, Iterator
+from functools import cache
+from importlib import resources
+from importlib.abc import Traversable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from benzosafe.errors import KnowledgeError
+from benzosafe.knowledge.models import (
+    BenzodiazepineEntry,
+    Citation,
+    Condition,
+    DepressantClass,
+    IndicationDef,
+    KnowledgeBase,
+    Monograph,
+    Populations,
+    Rule,
+    Source,
+)
+
+_DATA = "benzosafe.knowledge.data"
+T = TypeVar("T")
+
+
+def _read(node: Traversable) -> dict[str, Any]:
+    try:
+        return tomllib.loads(node.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise KnowledgeError(f"{node.name}: not valid TOML: {exc}") from exc
+
+
+def _files(root: Traversable, folder: str) -> list[Traversable]:
+    return sorted(
+        (f for f in root.joinpath(folder).iterdir() if f.name.endswith(".toml")),
+        key=lambda f: f.name,
+    )
+
+
+def _model(cls: type[T], data: Any, where: str) -> T:
+    try:
+        return cls.model_validate(data)  # type: ignore[attr-defined, no-any-return]
+    except ValidationError as exc:
+        raise KnowledgeError(f"{where}: {exc}") from exc
+
+
+def _unique(items: Iterable[tuple[str, T]], what: str) -> dict[str, T]:
+    out: dict[str, T] = {}
+    for key, item in items:
+        if key in out:
+            raise KnowledgeError(f"duplicate {what} id {key!r}")
+        out[key] = item
+    return out
+
+
+def _citations(obj: object) -> Iterator[Citation]:
+    """Every Citation anywhere inside a model, however deep."""
+    if isinstance(obj, Citation):
+        yield obj
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            yield from _citations(value)
+    elif isinstance(obj, list | tuple):
+        for value in obj:
+            yield from _citations(value)
+    elif isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            yield from _citations(getattr(obj, name))
+
+
+def load_from(root: Traversable) -> KnowledgeBase:
+    """Load and validate the knowledge data below ``root``."""
+    digest = hashlib.sha256()
+    raw_files = [root.joinpath(n) for n in ("knowledge.toml", "sources.toml", "populations.toml")]
+    raw_files += [root.joinpath(n) for n in ("indications.toml", "conditions.toml")]
+    raw_files += [root.joinpath(n) for n in ("benzodiazepines.toml", "depressants.toml")]
+    raw_files += _files(root, "drugs") + _files(root, "rules")
+    for node in raw_files:
+        digest.update(node.name.encode())
+        digest.update(node.read_bytes())
+
+    meta = _read(root.joinpath("knowledge.toml"))
+    base_version = meta.pop("version", None)
+    if not isinstance(base_version, str) or meta:
+        raise KnowledgeError("knowledge.toml: exactly one key, version (a string)")
+
+    sources = _unique(
+        (
+            (sid, _model(Source, {"id": sid, **body}, f"sources.toml [{sid}]"))
+            for sid, body in _read(root.joinpath("sources.toml")).items()
+        ),
+        "source",
+    )
+    populations = _model(Populations, _read(root.joinpath("populations.toml")), "populations.toml")
+    indications = _unique(
+        (
+            (d["id"], _model(IndicationDef, d, "indications.toml"))
+            for d in _sections(root, "indications.toml", "indication")
+        ),
+        "indication",
+    )
+    conditions = _unique(
+        (
+            (d["id"], _model(Condition, d, "conditions.toml"))
+            for d in _sections(root, "conditions.toml", "condition")
+        ),
+        "condition",
+    )
+    benzodiazepines = _unique(
+        (
+            (d["id"], _model(BenzodiazepineEntry, d, f"benzodiazepines.toml {d.get('id')}"))
+            for d in _sections(root, "benzodiazepines.toml", "benzodiazepine")
+        ),
+        "benzodiazepine",
+    )
+    classes = _unique(
+        (
+            (d["id"], _model(DepressantClass, d, f"depressants.toml {d.get('id')}"))
+            for d in _sections(root, "depressants.toml", "class")
+        ),
+        "depressant class",
+    )
+    monographs = _unique(
+        (
+            (m.id, m)
+            for m in (_model(Monograph, _read(f), f"drugs/{f.name}") for f in _files(root, "drugs"))
+        ),
+        "monograph",
+    )
+    rules = _unique(
+        (
+            (r.id, r)
+            for f in _files(root, "rules")
+            for r in (
+                _model(Rule, d, f"rules/{f.name} {d.get('id')}")
+                for d in _sections(root, f"rules/{f.name}", "rule")
+            )
+        ),
+        "rule",
+    )
+    kb = KnowledgeBase(
+        version=f"{base_version}+{digest.hexdigest()[:8]}",
+        sources=sources,
+        monographs=monographs,
+        benzodiazepines=benzodiazepines,
+        depressant_classes=classes,
+        conditions=conditions,
+        indications=indications,
+        rules=rules,
+        populations=populations,
+    )
+    validate(kb)
+    return kb
+
+
+def _sections(root: Traversable, name: str, key: str) -> list[dict[str, Any]]:
+    node = root
+    for part in name.split("/"):
+        node = node.joinpath(part)
+    data = _read(node)
+    items = data.pop(key, None)
+    if data:
+        raise KnowledgeError(f"{name}: unknown top-level keys {sorted(data)}")
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise KnowledgeError(f"{name}: expected a list of [[{key}]] tables")
+    return items
+
+
+def validate(kb: KnowledgeBase) -> None:
+    """Check every cross-reference inside a loaded knowledge base."""
+    problems: list[str] = []
+    for citation in _citations(kb):
+        if citation.ref not in kb.sources:
+            problems.append(f"citation to unknown source {citation.ref!r}")
+    for mono in kb.monographs.values():
+        if mono.id not in kb.benzodiazepines:
+            problems.append(f"monograph {mono.id!r} is not in the class table")
+        for ind in mono.indications:
+            if ind.id not in kb.indications:
+                problems.append(f"monograph {mono.id!r}: unknown indication {ind.id!r}")
+    for entry in kb.benzodiazepines.values():
+        if entry.equivalence.used_mg is None and entry.equivalence.tables:
+            problems.append(f"{entry.id}: equivalence tables given but no value used")
+        if entry.rxnorm_ingredient and not entry.rxnorm_sources:
+            problems.append(f"{entry.id}: an RxNorm code without a source")
+    for cls in kb.depressant_classes.values():
+        for ing in cls.ingredients:
+            if ing.rxnorm_ingredient and not ing.rxnorm_sources:
+                problems.append(f"{ing.id}: an RxNorm code without a source")
+    for rule in kb.rules.values():
+        where = f"rule {rule.id}"
+        if rule.drug and rule.drug not in kb.benzodiazepines:
+            problems.append(f"{where}: unknown drug {rule.drug!r}")
+        for ind_id in rule.indications:
+            if ind_id not in kb.indications:
+                problems.append(f"{where}: unknown indication {ind_id!r}")
+        for cond in rule.params.get("conditions", []):
+            if cond not in kb.conditions:
+                problems.append(f"{where}: unknown condition {cond!r}")
+        for cls_id in rule.params.get("classes", []):
+            if cls_id not in kb.depressant_classes:
+                problems.append(f"{where}: unknown class {cls_id!r}")
+        if not any(c.fires for c in rule.cases) or all(c.fires for c in rule.cases):
+            problems.append(
+                f"{where}: needs at least one case that fires and one that stays silent"
+            )
+    if problems:
+        raise KnowledgeError("knowledge data is inconsistent:\n  " + "\n  ".join(problems))
+
+
+@cache
+def load() -> KnowledgeBase:
+    """The packaged knowledge base, loaded and validated once, at first use."""
+    return load_from(resources.files(_DATA))

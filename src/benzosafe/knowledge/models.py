@@ -1,0 +1,253 @@
+"""Typed, strict models of the clinical knowledge data.
+
+Every data file under ``knowledge/data`` is validated into these models at
+first use. Unknown keys are errors, every rule and fact carries at least one
+citation to an entry of ``sources.toml``, and the cross-checks in
+:func:`benzosafe.knowledge.loader.validate` make a broken file fail the test
+suite rather than reach a patient.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Severity = Literal["info", "warning", "critical"]
+Status = Literal["V", "S", "U"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    """A document we cite."""
+
+    id: str
+    title: str
+    publisher: str
+    edition: str
+    url: str
+    status: Status = Field(description="V read in primary, S secondary only, U unverified")
+    section: str = ""
+
+
+class Citation(Strict):
+    """A pointer into a source: which document and which part of it."""
+
+    ref: str
+    section: str = ""
+
+
+Cited = list[Citation]
+
+
+class CitedText(Strict):
+    text: str
+    sources: Cited = Field(min_length=1)
+
+
+class IndicationDef(Strict):
+    """A documented indication id accepted on input."""
+
+    id: str
+    name: str
+
+
+class Indication(Strict):
+    """An indication of one drug: labelled or off-label, with its sources."""
+
+    id: str
+    labelled: bool
+    detail: str = ""
+    sources: Cited = Field(min_length=1)
+
+
+class Product(Strict):
+    form: Literal["tablet", "odt", "oral-solution"]
+    strength_mg: Decimal
+    per_ml: bool = False
+    scored: bool = False
+    rxnorm: str
+    name: str
+    us_marketed: bool = True
+    sources: Cited = Field(min_length=1)
+
+
+class HalfLife(Strict):
+    low_h: Decimal
+    high_h: Decimal
+    note: str = ""
+    sources: Cited = Field(min_length=1)
+
+
+class AdverseReaction(Strict):
+    name: str
+    frequency: str
+    group: Literal["common", "less-common", "serious"]
+    context: str
+    sources: Cited = Field(min_length=1)
+
+
+class Warning(Strict):
+    id: str
+    title: str
+    text: str
+    since: str = ""
+    sources: Cited = Field(min_length=1)
+
+
+class Schedule(Strict):
+    dea_schedule: Literal["II", "III", "IV", "V"]
+    dea_code: str = ""
+    sources: Cited = Field(min_length=1)
+
+
+class Equivalent(Strict):
+    """Dose of this drug taken as equivalent to 10 mg oral diazepam, by one table."""
+
+    table: str
+    low_mg: Decimal
+    high_mg: Decimal
+    sources: Cited = Field(min_length=1)
+
+
+class Equivalence(Strict):
+    used_mg: Decimal | None = None
+    choice: str
+    tables: list[Equivalent] = Field(default_factory=list)
+
+
+class BenzodiazepineEntry(Strict):
+    """A member of the class table."""
+
+    id: str
+    names: list[str] = Field(min_length=1)
+    brands: list[str] = Field(default_factory=list)
+    brand_sources: Cited = Field(default_factory=list)
+    rxnorm_ingredient: str = ""
+    rxnorm_sources: Cited = Field(default_factory=list)
+    schedule: Schedule
+    duration_of_action: Literal["short", "intermediate", "long"] | None = None
+    half_lives: list[HalfLife] = Field(default_factory=list)
+    equivalence: Equivalence
+
+
+class Monograph(Strict):
+    """The full cited monograph of one drug (clonazepam first)."""
+
+    id: str
+    knowledge_class: str = Field(alias="class")
+    mechanism: CitedText
+    indications: list[Indication] = Field(min_length=1)
+    products: list[Product] = Field(min_length=1)
+    adverse_reactions: list[AdverseReaction] = Field(min_length=1)
+    boxed_warnings: list[Warning] = Field(min_length=1)
+    precautions: list[Warning] = Field(min_length=1)
+    interactions: list[Warning] = Field(default_factory=list)
+    discontinuation: list[CitedText] = Field(min_length=1)
+    pharmacokinetics: list[CitedText] = Field(default_factory=list)
+
+
+class Ingredient(Strict):
+    """A non-benzodiazepine ingredient that matters alongside a benzodiazepine."""
+
+    id: str
+    names: list[str] = Field(min_length=1)
+    rxnorm_ingredient: str = ""
+    rxnorm_sources: Cited = Field(default_factory=list)
+    mme_factor: Decimal | None = None
+    mme_unit: Literal["mg", "mcg/h"] = "mg"
+    mme_note: str = ""
+
+
+class DepressantClass(Strict):
+    id: str
+    name: str
+    finding: Literal["concurrent-opioid", "concurrent-cns-depressant"]
+    sources: Cited = Field(min_length=1)
+    ingredients: list[Ingredient] = Field(min_length=1)
+
+
+class Condition(Strict):
+    """A documented patient condition that a rule can look for."""
+
+    id: str
+    name: str
+    synonyms: list[str] = Field(default_factory=list)
+
+
+class RuleCase(Strict):
+    """An example input and whether the rule fires on it."""
+
+    name: str
+    fires: bool
+    order: dict[str, Any]
+    patient: dict[str, Any]
+
+
+RuleKind = Literal[
+    "max-daily-dose",
+    "initial-daily-dose",
+    "titration",
+    "paediatric-weight",
+    "older-adult",
+    "concurrent-class",
+    "duplicate-class",
+    "condition",
+    "long-term",
+    "refill-count",
+    "refill-window",
+    "unknown-drug",
+]
+Population = Literal["any", "adult", "non-paediatric", "paediatric"]
+
+
+class Rule(Strict):
+    id: str = Field(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
+    version: int = Field(ge=1)
+    code: str
+    severity: Severity
+    kind: RuleKind
+    title: str
+    checks: str
+    drug: str = ""
+    indications: list[str] = Field(default_factory=list)
+    population: Population = "any"
+    params: dict[str, Any] = Field(default_factory=dict)
+    sources: Cited = Field(min_length=1)
+    cases: list[RuleCase] = Field(min_length=2)
+
+
+class PaediatricDefinition(Strict):
+    max_age_years: Decimal
+    max_weight_kg: Decimal
+    combine: Literal["or", "and"]
+    sources: Cited = Field(min_length=1)
+
+
+class AgeThreshold(Strict):
+    min_age_years: Decimal
+    sources: Cited = Field(min_length=1)
+
+
+class Populations(Strict):
+    paediatric: PaediatricDefinition
+    older_adult: AgeThreshold
+    adult: AgeThreshold
+
+
+class KnowledgeBase(Strict):
+    """Everything loaded, keyed for look-up."""
+
+    version: str
+    sources: dict[str, Source]
+    monographs: dict[str, Monograph]
+    benzodiazepines: dict[str, BenzodiazepineEntry]
+    depressant_classes: dict[str, DepressantClass]
+    conditions: dict[str, Condition]
+    indications: dict[str, IndicationDef]
+    rules: dict[str, Rule]
+    populations: Populations
