@@ -37,7 +37,7 @@ _DATA = "benzosafe.knowledge.data"
 T = TypeVar("T")
 
 
-def _read(node: Traversable) -> dict[str, Any]:
+def read_toml(node: Traversable) -> dict[str, Any]:
     try:
         return tomllib.loads(node.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -51,7 +51,7 @@ def _files(root: Traversable, folder: str) -> list[Traversable]:
     )
 
 
-def _model(cls: type[T], data: Any, where: str) -> T:
+def validated(cls: type[T], data: Any, where: str) -> T:
     try:
         return cls.model_validate(data)  # type: ignore[attr-defined, no-any-return]
     except ValidationError as exc:
@@ -67,19 +67,19 @@ def _unique(items: Iterable[tuple[str, T]], what: str) -> dict[str, T]:
     return out
 
 
-def _citations(obj: object) -> Iterator[Citation]:
+def citations(obj: object) -> Iterator[Citation]:
     """Every Citation anywhere inside a model, however deep."""
     if isinstance(obj, Citation):
         yield obj
     elif isinstance(obj, dict):
         for value in obj.values():
-            yield from _citations(value)
+            yield from citations(value)
     elif isinstance(obj, list | tuple):
         for value in obj:
-            yield from _citations(value)
+            yield from citations(value)
     elif isinstance(obj, BaseModel):
         for name in type(obj).model_fields:
-            yield from _citations(getattr(obj, name))
+            yield from citations(getattr(obj, name))
 
 
 def load_from(root: Traversable) -> KnowledgeBase:
@@ -93,51 +93,55 @@ def load_from(root: Traversable) -> KnowledgeBase:
         digest.update(node.name.encode())
         digest.update(node.read_bytes())
 
-    meta = _read(root.joinpath("knowledge.toml"))
+    meta = read_toml(root.joinpath("knowledge.toml"))
     base_version = meta.pop("version", None)
     if not isinstance(base_version, str) or meta:
         raise KnowledgeError("knowledge.toml: exactly one key, version (a string)")
 
     sources = _unique(
         (
-            (sid, _model(Source, {"id": sid, **body}, f"sources.toml [{sid}]"))
-            for sid, body in _read(root.joinpath("sources.toml")).items()
+            (sid, validated(Source, {"id": sid, **body}, f"sources.toml [{sid}]"))
+            for sid, body in read_toml(root.joinpath("sources.toml")).items()
         ),
         "source",
     )
-    populations = _model(Populations, _read(root.joinpath("populations.toml")), "populations.toml")
+    populations = validated(
+        Populations, read_toml(root.joinpath("populations.toml")), "populations.toml"
+    )
     indications = _unique(
         (
-            (d["id"], _model(IndicationDef, d, "indications.toml"))
-            for d in _sections(root, "indications.toml", "indication")
+            (d["id"], validated(IndicationDef, d, "indications.toml"))
+            for d in sections(root, "indications.toml", "indication")
         ),
         "indication",
     )
     conditions = _unique(
         (
-            (d["id"], _model(Condition, d, "conditions.toml"))
-            for d in _sections(root, "conditions.toml", "condition")
+            (d["id"], validated(Condition, d, "conditions.toml"))
+            for d in sections(root, "conditions.toml", "condition")
         ),
         "condition",
     )
     benzodiazepines = _unique(
         (
-            (d["id"], _model(BenzodiazepineEntry, d, f"benzodiazepines.toml {d.get('id')}"))
-            for d in _sections(root, "benzodiazepines.toml", "benzodiazepine")
+            (d["id"], validated(BenzodiazepineEntry, d, f"benzodiazepines.toml {d.get('id')}"))
+            for d in sections(root, "benzodiazepines.toml", "benzodiazepine")
         ),
         "benzodiazepine",
     )
     classes = _unique(
         (
-            (d["id"], _model(DepressantClass, d, f"depressants.toml {d.get('id')}"))
-            for d in _sections(root, "depressants.toml", "class")
+            (d["id"], validated(DepressantClass, d, f"depressants.toml {d.get('id')}"))
+            for d in sections(root, "depressants.toml", "class")
         ),
         "depressant class",
     )
     monographs = _unique(
         (
             (m.id, m)
-            for m in (_model(Monograph, _read(f), f"drugs/{f.name}") for f in _files(root, "drugs"))
+            for m in (
+                validated(Monograph, read_toml(f), f"drugs/{f.name}") for f in _files(root, "drugs")
+            )
         ),
         "monograph",
     )
@@ -146,8 +150,8 @@ def load_from(root: Traversable) -> KnowledgeBase:
             (r.id, r)
             for f in _files(root, "rules")
             for r in (
-                _model(Rule, d, f"rules/{f.name} {d.get('id')}")
-                for d in _sections(root, f"rules/{f.name}", "rule")
+                validated(Rule, d, f"rules/{f.name} {d.get('id')}")
+                for d in sections(root, f"rules/{f.name}", "rule")
             )
         ),
         "rule",
@@ -167,11 +171,11 @@ def load_from(root: Traversable) -> KnowledgeBase:
     return kb
 
 
-def _sections(root: Traversable, name: str, key: str) -> list[dict[str, Any]]:
+def sections(root: Traversable, name: str, key: str) -> list[dict[str, Any]]:
     node = root
     for part in name.split("/"):
         node = node.joinpath(part)
-    data = _read(node)
+    data = read_toml(node)
     items = data.pop(key, None)
     if data:
         raise KnowledgeError(f"{name}: unknown top-level keys {sorted(data)}")
@@ -183,7 +187,7 @@ def _sections(root: Traversable, name: str, key: str) -> list[dict[str, Any]]:
 def validate(kb: KnowledgeBase) -> None:
     """Check every cross-reference inside a loaded knowledge base."""
     problems: list[str] = []
-    for citation in _citations(kb):
+    for citation in citations(kb):
         if citation.ref not in kb.sources:
             problems.append(f"citation to unknown source {citation.ref!r}")
     for mono in kb.monographs.values():
@@ -222,7 +226,19 @@ def validate(kb: KnowledgeBase) -> None:
         raise KnowledgeError("knowledge data is inconsistent:\n  " + "\n  ".join(problems))
 
 
+def data_root() -> Traversable:
+    """The packaged data folder; other knowledge modules load their own files from it."""
+    return resources.files(_DATA)
+
+
+def check_citations(obj: object, kb: KnowledgeBase, where: str) -> None:
+    """Raise KnowledgeError when anything inside ``obj`` cites a source not in sources.toml."""
+    unknown = sorted({c.ref for c in citations(obj) if c.ref not in kb.sources})
+    if unknown:
+        raise KnowledgeError(f"{where}: citations to unknown sources {unknown}")
+
+
 @cache
 def load() -> KnowledgeBase:
     """The packaged knowledge base, loaded and validated once, at first use."""
-    return load_from(resources.files(_DATA))
+    return load_from(data_root())
