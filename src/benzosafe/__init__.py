@@ -1,7 +1,14 @@
 """benzosafe: clinical decision support for the safe use of clonazepam and the benzodiazepines.
 
 It informs a clinician and never replaces one; every output shows its rule and source.
+The clinical names below are imported on first use, so that ``import benzosafe`` (and the
+command line's cold start) stays light.
 """
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from benzosafe.errors import (
     BenzosafeError,
@@ -12,14 +19,56 @@ from benzosafe.errors import (
     UnknownDrug,
 )
 
+if TYPE_CHECKING:
+    from benzosafe.clinical.check import (
+        CheckReport,
+        Finding,
+        NotEvaluated,
+        Order,
+        Patient,
+        check_prescription,
+        parse_order,
+        parse_patient,
+    )
+    from benzosafe.knowledge import load as load_knowledge
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "CheckReport": ("benzosafe.clinical.check", "CheckReport"),
+    "Finding": ("benzosafe.clinical.check", "Finding"),
+    "NotEvaluated": ("benzosafe.clinical.check", "NotEvaluated"),
+    "Order": ("benzosafe.clinical.check", "Order"),
+    "Patient": ("benzosafe.clinical.check", "Patient"),
+    "check_prescription": ("benzosafe.clinical.check", "check_prescription"),
+    "parse_order": ("benzosafe.clinical.check", "parse_order"),
+    "parse_patient": ("benzosafe.clinical.check", "parse_patient"),
+    "load_knowledge": ("benzosafe.knowledge", "load"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(import_module(module), attr)
+    raise AttributeError(f"module 'benzosafe' has no attribute {name!r}")
+
 
 __all__ = [
     "BenzosafeError",
+    "CheckReport",
+    "Finding",
     "InvalidInput",
     "KnowledgeError",
+    "NotEvaluated",
+    "Order",
+    "Patient",
     "PlanInfeasible",
     "UnitError",
     "UnknownDrug",
     "__version__",
+    "check_prescription",
+    "load_knowledge",
+    "parse_order",
+    "parse_patient",
 ]

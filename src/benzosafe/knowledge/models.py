@@ -201,6 +201,7 @@ RuleKind = Literal[
     "refill-count",
     "refill-window",
     "unknown-drug",
+    "dose-coverage",
 ]
 Population = Literal["any", "adult", "non-paediatric", "paediatric"]
 
@@ -251,3 +252,8 @@ class KnowledgeBase(Strict):
     indications: dict[str, IndicationDef]
     rules: dict[str, Rule]
     populations: Populations
+
+    def __hash__(self) -> int:
+        # Identity: a loaded knowledge base is immutable, and look-up indexes are cached per
+        # instance (functools.cache) without hashing every rule.
+        return id(self)

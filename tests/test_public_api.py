@@ -1,0 +1,28 @@
+"""The public Python API is what benzosafe.__all__ lists; this pins it."""
+
+import benzosafe
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(benzosafe.__all__) == sorted(
+        [
+            "BenzosafeError",
+            "CheckReport",
+            "Finding",
+            "InvalidInput",
+            "KnowledgeError",
+            "NotEvaluated",
+            "Order",
+            "Patient",
+            "PlanInfeasible",
+            "UnitError",
+            "UnknownDrug",
+            "__version__",
+            "check_prescription",
+            "load_knowledge",
+            "parse_order",
+            "parse_patient",
+        ]
+    )
+    for name in benzosafe.__all__:
+        assert hasattr(benzosafe, name), name
