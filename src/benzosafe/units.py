@@ -55,15 +55,21 @@ def _split(text: str, field: str) -> tuple[Decimal, str]:
     return value, unit
 
 
+def _scaled(text: str, field: str, units: dict[str, Decimal], allowed: list[str]) -> Decimal:
+    """The quantity in the canonical unit of ``units``; more than zero."""
+    value, unit = _split(text, field)
+    factor = units.get(unit.lower())
+    if factor is None:
+        raise UnitError(field, f"unknown unit {unit!r} in {text!r}", allowed)
+    scaled = value * factor
+    if scaled <= 0:
+        raise UnitError(field, f"{text!r} must be more than zero")
+    return scaled
+
+
 def parse_mass(text: str, field: str = "dose") -> Decimal:
     """Parse "0.5 mg" or "500 mcg" into milligrams."""
-    value, unit = _split(text, field)
-    factor = _MASS_UNITS.get(unit.lower())
-    if factor is None:
-        raise UnitError(field, f"unknown unit {unit!r} in {text!r}", sorted(_MASS_UNITS))
-    mg = value * factor
-    if mg <= 0:
-        raise UnitError(field, f"{text!r} must be more than zero")
+    mg = _scaled(text, field, _MASS_UNITS, sorted(_MASS_UNITS))
     if mg > ABSURD_DOSE_MG:
         raise UnitError(field, f"{text!r} is not a plausible dose")
     return mg
@@ -80,26 +86,15 @@ def parse_daily_dose(text: str, field: str = "daily_dose") -> Decimal:
 
 def parse_weight(text: str, field: str = "weight") -> Decimal:
     """Parse "60 kg" or "132 lb" into kilograms."""
-    value, unit = _split(text, field)
-    factor = _WEIGHT_UNITS.get(unit.lower())
-    if factor is None:
-        raise UnitError(field, f"unknown unit {unit!r} in {text!r}", sorted(_WEIGHT_UNITS))
-    kg = value * factor
-    if kg <= 0 or kg > ABSURD_WEIGHT_KG:
+    kg = _scaled(text, field, _WEIGHT_UNITS, sorted(_WEIGHT_UNITS))
+    if kg > ABSURD_WEIGHT_KG:
         raise UnitError(field, f"{text!r} is not a plausible body weight")
     return kg
 
 
 def parse_volume(text: str, field: str = "volume") -> Decimal:
     """Parse "0.1 mL" into millilitres."""
-    value, unit = _split(text, field)
-    factor = _VOLUME_UNITS.get(unit.lower())
-    if factor is None:
-        raise UnitError(field, f"unknown unit {unit!r} in {text!r}", ["mL", "L"])
-    ml = value * factor
-    if ml <= 0:
-        raise UnitError(field, f"{text!r} must be more than zero")
-    return ml
+    return _scaled(text, field, _VOLUME_UNITS, ["mL", "L"])
 
 
 def parse_concentration(text: str, field: str = "concentration") -> Decimal:
