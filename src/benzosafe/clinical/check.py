@@ -639,6 +639,8 @@ def _population_matches(rule: Rule, ctx: _Context) -> bool | None:
         return True
     if rule.population == "adult":
         return ctx.patient.age_years >= ctx.kb.populations.adult.min_age_years
+    if rule.population == "older-adult":
+        return ctx.patient.age_years >= ctx.kb.populations.older_adult.min_age_years
     if ctx.paediatric is None:
         return None
     return ctx.paediatric if rule.population == "paediatric" else not ctx.paediatric

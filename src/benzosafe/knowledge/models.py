@@ -203,7 +203,7 @@ RuleKind = Literal[
     "unknown-drug",
     "dose-coverage",
 ]
-Population = Literal["any", "adult", "non-paediatric", "paediatric"]
+Population = Literal["any", "adult", "older-adult", "non-paediatric", "paediatric"]
 
 
 class Rule(Strict):
