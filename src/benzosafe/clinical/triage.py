@@ -1,0 +1,172 @@
+"""Side-effect triage: how urgent is what a patient reports on a benzodiazepine?
+
+:func:`triage` matches each reported phrase against the cited effects of
+``knowledge/data/assessment/triage.toml`` (names, synonyms, spelling variants and near-miss
+spellings) and returns a :class:`Triage`: the level (``self-care`` < ``contact-prescriber``
+< ``urgent-same-day`` < ``emergency``), what matched, what was not recognised, the advice
+and the sources. Suicidal thoughts always bring the crisis advice (988) and the emergency
+level; an unrecognised phrase is said to be unrecognised and never lowers the level below
+``contact-prescriber``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any
+
+from benzosafe.clinical.instruments import citations_json, unique_citations
+from benzosafe.errors import InvalidInput
+from benzosafe.knowledge.assessment import (
+    TRIAGE_LEVELS,
+    AssessmentKnowledge,
+    Effect,
+    TriageData,
+    TriageLevel,
+    load_assessment,
+)
+from benzosafe.knowledge.models import Citation
+
+MAX_PHRASE_CHARS = 500
+
+
+@dataclass(frozen=True)
+class MatchedEffect:
+    """One effect recognised in what was reported."""
+
+    id: str
+    name: str
+    group: str
+    level: TriageLevel
+    reported: str
+    how: str  # "exact", "contains" or "spelling"
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The triage of one report."""
+
+    level: TriageLevel
+    matched: tuple[MatchedEffect, ...]
+    unrecognised: tuple[str, ...]
+    advice: tuple[str, ...]
+    crisis: bool
+    sources: tuple[Citation, ...]
+    knowledge_version: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The public JSON shape (CLI ``--json`` and the web API)."""
+        return {
+            "level": self.level,
+            "matched": [
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "group": m.group,
+                    "level": m.level,
+                    "reported": m.reported,
+                    "how": m.how,
+                }
+                for m in self.matched
+            ],
+            "unrecognised": list(self.unrecognised),
+            "advice": list(self.advice),
+            "crisis": self.crisis,
+            "sources": citations_json(self.sources),
+            "knowledge_version": self.knowledge_version,
+        }
+
+
+def normalise(text: str, data: TriageData) -> str:
+    """Lower case, words only, spelling variants folded."""
+    out = " " + re.sub(r"[^a-z0-9']+", " ", text.lower().replace("\u2019", "'")).strip() + " "
+    for spelling in data.spelling:
+        out = out.replace(f" {spelling.from_} ", f" {spelling.to} ")
+        out = re.sub(rf"(?<=\w){re.escape(spelling.from_)}(?=\w)", spelling.to, out)
+    return out.strip()
+
+
+def _match(phrase: str, data: TriageData) -> list[tuple[Effect, str]]:
+    text = normalise(phrase, data)
+    padded = f" {text} "
+    exact: list[tuple[Effect, str]] = []
+    contains: list[tuple[Effect, str]] = []
+    for effect in data.effect:
+        terms = [normalise(t, data) for t in [effect.name, *effect.synonyms]]
+        if text in terms:
+            exact.append((effect, "exact"))
+        elif any(f" {t} " in padded for t in terms):
+            contains.append((effect, "contains"))
+    if exact or contains:
+        return exact + contains
+    ratio = float(data.fuzzy_min_ratio)
+    best: tuple[float, Effect | None] = (0.0, None)
+    for effect in data.effect:
+        for term in effect.synonyms:
+            score = SequenceMatcher(None, text, normalise(term, data)).ratio()
+            if score > best[0]:
+                best = (score, effect)
+    if best[1] is not None and best[0] >= ratio:
+        return [(best[1], "spelling")]
+    return []
+
+
+def triage(report: Sequence[str], data: AssessmentKnowledge | None = None) -> Triage:
+    """Triage the reported effects (one phrase each, free text)."""
+    data = data or load_assessment()
+    tdata = data.triage
+    if isinstance(report, str):
+        report = [report]
+    phrases = [p.strip() for p in report if isinstance(p, str) and p.strip()]
+    if not phrases or len(phrases) != len(report):
+        raise InvalidInput("report", "give one or more non-empty descriptions of what happened")
+    for phrase in phrases:
+        if len(phrase) > MAX_PHRASE_CHARS:
+            raise InvalidInput("report", f"a description is limited to {MAX_PHRASE_CHARS} chars")
+
+    matched: list[MatchedEffect] = []
+    effects: dict[str, Effect] = {}
+    unrecognised: list[str] = []
+    for phrase in phrases:
+        found = _match(phrase, tdata)
+        if not found:
+            unrecognised.append(phrase)
+        for effect, how in found:
+            if effect.id not in effects:
+                effects[effect.id] = effect
+                matched.append(
+                    MatchedEffect(effect.id, effect.name, effect.group, effect.level, phrase, how)
+                )
+
+    rank = TRIAGE_LEVELS.index
+    levels = [e.level for e in effects.values()]
+    if unrecognised:
+        levels.append("contact-prescriber")
+    level = max(levels, key=rank)
+    crisis = any(e.crisis for e in effects.values())
+    if crisis:
+        level = "emergency"
+
+    advice: list[str] = []
+    sources: list[Sequence[Citation]] = []
+    if crisis:
+        advice.append(tdata.crisis.advice)
+        sources.append(tdata.crisis.sources)
+    level_advice = next(a for a in tdata.level if a.id == level)
+    advice.append(level_advice.advice)
+    sources.append(level_advice.sources)
+    if unrecognised:
+        advice.append(tdata.unrecognised.advice)
+        sources.append(tdata.unrecognised.sources)
+    sources += [e.sources for e in effects.values()]
+    return Triage(
+        level=level,
+        matched=tuple(matched),
+        unrecognised=tuple(unrecognised),
+        advice=tuple(advice),
+        crisis=crisis,
+        sources=unique_citations(*sources),
+        knowledge_version=data.version,
+    )
