@@ -25,7 +25,8 @@ from benzosafe.knowledge.assessment import (
 )
 from benzosafe.knowledge.models import Citation
 
-Answers = Mapping[str, int] | Sequence[int]
+# Values are checked against each item's scale, so anything may come in.
+Answers = Mapping[str, object] | Sequence[object]
 MAX_AGE_YEARS = 130  # a typo guard, not a clinical limit
 
 
@@ -153,8 +154,8 @@ def score(
     instrument_id: str,
     answers: Answers,
     *,
-    age: int | None = None,
-    medical_supervision: bool | None = None,
+    age: object = None,
+    medical_supervision: object = None,
     data: AssessmentKnowledge | None = None,
 ) -> Score:
     """Score ``answers`` on the instrument ``instrument_id`` from its cited data.
