@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from benzosafe.clinical.instruments import citations_json, instrument
+from benzosafe.clinical.medications import find_benzodiazepine
 from benzosafe.errors import InvalidInput, UnknownDrug
 from benzosafe.knowledge import KnowledgeBase, load
 from benzosafe.knowledge.assessment import (
@@ -26,7 +27,7 @@ from benzosafe.knowledge.assessment import (
     LevelFact,
     load_assessment,
 )
-from benzosafe.knowledge.models import BenzodiazepineEntry, Citation
+from benzosafe.knowledge.models import Citation
 from benzosafe.units import format_mg, parse_daily_dose
 
 # The equivalence tables give the dose of each drug equal to 10 mg oral diazepam
@@ -186,16 +187,6 @@ class Recommendation:
         }
 
 
-def find_benzodiazepine(name: str, kb: KnowledgeBase) -> BenzodiazepineEntry:
-    """A benzodiazepine by id, generic name or brand (case-insensitive), or UnknownDrug."""
-    wanted = name.strip().lower()
-    for entry in kb.benzodiazepines.values():
-        names = {entry.id, *entry.names, *entry.brands}
-        if wanted in {n.lower() for n in names}:
-            return entry
-    raise UnknownDrug("drug", f"unknown benzodiazepine {name!r}", sorted(kb.benzodiazepines))
-
-
 def _range(mg: Decimal, low_mg: Decimal, high_mg: Decimal) -> str:
     """Diazepam mg equal to ``mg`` of a drug whose table value is ``low_mg``-``high_mg``."""
     high = format_mg(mg * DIAZEPAM_REFERENCE_MG / low_mg)
@@ -213,10 +204,13 @@ class _Dose:
 
 
 def _dose(intake: Intake, kb: KnowledgeBase, data: AssessmentKnowledge) -> _Dose | None:
-    if intake.drug is None or intake.daily_dose is None:
+    # Both are checked whenever given, even when the other is missing.
+    mg = None if intake.daily_dose is None else parse_daily_dose(intake.daily_dose, "daily_dose")
+    entry = None if intake.drug is None else find_benzodiazepine(kb, intake.drug)
+    if intake.drug is not None and entry is None:
+        raise UnknownDrug("drug", f"unknown benzodiazepine {intake.drug!r}", kb.benzodiazepines)
+    if entry is None or mg is None:
         return None
-    entry = find_benzodiazepine(intake.drug, kb)
-    mg = parse_daily_dose(intake.daily_dose, "daily_dose")
     used = entry.equivalence.used_mg
     de = mg * DIAZEPAM_REFERENCE_MG / used if used else None
     equivalents = "; ".join(
