@@ -30,6 +30,8 @@ from benzosafe.knowledge.assessment import (
 from benzosafe.knowledge.models import Citation
 
 MAX_PHRASE_CHARS = 500
+# Near-miss matching only for terms this long: short words are too alike ("fit", "fat").
+MIN_FUZZY_CHARS = 5
 
 
 @dataclass(frozen=True)
@@ -88,26 +90,54 @@ def normalise(text: str, data: TriageData) -> str:
     return out.strip()
 
 
+_TERMS: dict[int, tuple[TriageData, list[tuple[Effect, list[str]]]]] = {}
+
+
+def _terms(data: TriageData) -> list[tuple[Effect, list[str]]]:
+    """Each effect with its normalised name and synonyms, computed once per data object."""
+    cached = _TERMS.get(id(data))
+    if cached is None or cached[0] is not data:
+        terms = [
+            (effect, [normalise(t, data) for t in [effect.name, *effect.synonyms]])
+            for effect in data.effect
+        ]
+        cached = _TERMS[id(data)] = (data, terms)
+    return cached[1]
+
+
+def _contains(term: str, padded: str, words: set[str]) -> bool:
+    """The term as a phrase, or every word of a several-word term anywhere ("heart is racing")."""
+    parts = term.split()
+    return f" {term} " in padded or (len(parts) > 1 and set(parts) <= words)
+
+
+def _similarity(term: str, words: list[str]) -> float:
+    """Best similarity of the term to any run of as many words of the report."""
+    size = len(term.split())
+    runs = [" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))]
+    return max(SequenceMatcher(None, term, run).ratio() for run in runs)
+
+
 def _match(phrase: str, data: TriageData) -> list[tuple[Effect, str]]:
     text = normalise(phrase, data)
-    padded = f" {text} "
-    exact: list[tuple[Effect, str]] = []
-    contains: list[tuple[Effect, str]] = []
-    for effect in data.effect:
-        terms = [normalise(t, data) for t in [effect.name, *effect.synonyms]]
+    padded, words = f" {text} ", text.split()
+    found: list[tuple[Effect, str]] = []
+    for effect, terms in _terms(data):
         if text in terms:
-            exact.append((effect, "exact"))
-        elif any(f" {t} " in padded for t in terms):
-            contains.append((effect, "contains"))
-    if exact or contains:
-        return exact + contains
+            found.append((effect, "exact"))
+        elif any(_contains(t, padded, set(words)) for t in terms):
+            found.append((effect, "contains"))
+    if found:
+        return sorted(found, key=lambda f: f[1] != "exact")
     ratio = float(data.fuzzy_min_ratio)
     best: tuple[float, Effect | None] = (0.0, None)
-    for effect in data.effect:
-        for term in effect.synonyms:
-            score = SequenceMatcher(None, text, normalise(term, data)).ratio()
-            if score > best[0]:
-                best = (score, effect)
+    for effect, terms in _terms(data):
+        for term in terms:
+            if len(term) < MIN_FUZZY_CHARS or not words:
+                continue
+            similarity = _similarity(term, words)
+            if similarity > best[0]:
+                best = (similarity, effect)
     if best[1] is not None and best[0] >= ratio:
         return [(best[1], "spelling")]
     return []
