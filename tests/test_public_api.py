@@ -22,6 +22,14 @@ def test_public_api_is_pinned() -> None:
             "load_knowledge",
             "parse_order",
             "parse_patient",
+            "Intake",
+            "Recommendation",
+            "Score",
+            "Triage",
+            "parse_intake",
+            "recommend_level_of_care",
+            "score",
+            "triage",
         ]
     )
     for name in benzosafe.__all__:

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
         parse_order,
         parse_patient,
     )
+    from benzosafe.clinical.instruments import Score, score
+    from benzosafe.clinical.level_of_care import (
+        Intake,
+        Recommendation,
+        parse_intake,
+        recommend_level_of_care,
+    )
+    from benzosafe.clinical.triage import Triage, triage
     from benzosafe.knowledge import load as load_knowledge
 
 __version__ = "0.1.0"
@@ -44,6 +52,14 @@ _LAZY = {
     "parse_order": ("benzosafe.clinical.check", "parse_order"),
     "parse_patient": ("benzosafe.clinical.check", "parse_patient"),
     "load_knowledge": ("benzosafe.knowledge", "load"),
+    "Intake": ("benzosafe.clinical.level_of_care", "Intake"),
+    "Recommendation": ("benzosafe.clinical.level_of_care", "Recommendation"),
+    "Score": ("benzosafe.clinical.instruments", "Score"),
+    "Triage": ("benzosafe.clinical.triage", "Triage"),
+    "parse_intake": ("benzosafe.clinical.level_of_care", "parse_intake"),
+    "recommend_level_of_care": ("benzosafe.clinical.level_of_care", "recommend_level_of_care"),
+    "score": ("benzosafe.clinical.instruments", "score"),
+    "triage": ("benzosafe.clinical.triage", "triage"),
 }
 
 
@@ -58,17 +74,25 @@ __all__ = [
     "BenzosafeError",
     "CheckReport",
     "Finding",
+    "Intake",
     "InvalidInput",
     "KnowledgeError",
     "NotEvaluated",
     "Order",
     "Patient",
     "PlanInfeasible",
+    "Recommendation",
+    "Score",
+    "Triage",
     "UnitError",
     "UnknownDrug",
     "__version__",
     "check_prescription",
     "load_knowledge",
+    "parse_intake",
     "parse_order",
     "parse_patient",
+    "recommend_level_of_care",
+    "score",
+    "triage",
 ]
