@@ -90,42 +90,54 @@ def normalise(text: str, data: TriageData) -> str:
     return out.strip()
 
 
-_TERMS: dict[int, tuple[TriageData, list[tuple[Effect, list[str]]]]] = {}
+@dataclass(frozen=True)
+class _Term:
+    text: str
+    words: frozenset[str]
+    size: int
 
 
-def _terms(data: TriageData) -> list[tuple[Effect, list[str]]]:
+_TERMS: dict[int, tuple[TriageData, list[tuple[Effect, list[_Term]]]]] = {}
+
+
+def _terms(data: TriageData) -> list[tuple[Effect, list[_Term]]]:
     """Each effect with its normalised name and synonyms, computed once per data object."""
     cached = _TERMS.get(id(data))
     if cached is None or cached[0] is not data:
-        terms = [
-            (effect, [normalise(t, data) for t in [effect.name, *effect.synonyms]])
-            for effect in data.effect
-        ]
+        terms = []
+        for effect in data.effect:
+            texts = [normalise(t, data) for t in [effect.name, *effect.synonyms]]
+            terms.append((effect, [_Term(t, frozenset(t.split()), len(t.split())) for t in texts]))
         cached = _TERMS[id(data)] = (data, terms)
     return cached[1]
 
 
-def _contains(term: str, padded: str, words: set[str]) -> bool:
+def _contains(term: _Term, padded: str, words: set[str]) -> bool:
     """The term as a phrase, or every word of a several-word term anywhere ("heart is racing")."""
-    parts = term.split()
-    return f" {term} " in padded or (len(parts) > 1 and set(parts) <= words)
+    if term.size > 1 and term.words <= words:
+        return True
+    return f" {term.text} " in padded
 
 
-def _similarity(term: str, words: list[str]) -> float:
-    """Best similarity of the term to any run of as many words of the report."""
-    size = len(term.split())
-    runs = [" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))]
-    return max(SequenceMatcher(None, term, run).ratio() for run in runs)
+def _similar(term: _Term, words: list[str], at_least: float) -> float:
+    """Best similarity (at least ``at_least``, else 0) of the term to a run of report words."""
+    best = 0.0
+    for i in range(max(1, len(words) - term.size + 1)):
+        matcher = SequenceMatcher(None, term.text, " ".join(words[i : i + term.size]))
+        if matcher.real_quick_ratio() >= at_least and matcher.quick_ratio() >= at_least:
+            best = max(best, matcher.ratio())
+    return best if best >= at_least else 0.0
 
 
 def _match(phrase: str, data: TriageData) -> list[tuple[Effect, str]]:
     text = normalise(phrase, data)
     padded, words = f" {text} ", text.split()
+    word_set = set(words)
     found: list[tuple[Effect, str]] = []
     for effect, terms in _terms(data):
-        if text in terms:
+        if any(t.text == text for t in terms):
             found.append((effect, "exact"))
-        elif any(_contains(t, padded, set(words)) for t in terms):
+        elif any(_contains(t, padded, word_set) for t in terms):
             found.append((effect, "contains"))
     if found:
         return sorted(found, key=lambda f: f[1] != "exact")
@@ -133,12 +145,12 @@ def _match(phrase: str, data: TriageData) -> list[tuple[Effect, str]]:
     best: tuple[float, Effect | None] = (0.0, None)
     for effect, terms in _terms(data):
         for term in terms:
-            if len(term) < MIN_FUZZY_CHARS or not words:
+            if len(term.text) < MIN_FUZZY_CHARS or not words:
                 continue
-            similarity = _similarity(term, words)
+            similarity = _similar(term, words, ratio)
             if similarity > best[0]:
                 best = (similarity, effect)
-    if best[1] is not None and best[0] >= ratio:
+    if best[1] is not None:
         return [(best[1], "spelling")]
     return []
 
