@@ -128,23 +128,26 @@ class TriageData(Strict):
 
 
 class BaseLevel(Strict):
+    """A level-of-care rule: stable id, version, finding code, level it sets, cited summary."""
+
     id: str = Field(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
     version: int = Field(ge=1)
     code: str
     level: CareLevel
-    summary: str
+    summary: str = Field(max_length=140)
+    detail: str = ""
     sources: Cited = Field(min_length=1)
 
 
-class DrugBand(Strict):
-    drug: str
-    low_max_mg: Decimal
-    moderate_max_mg: Decimal
-
-
 class DeBand(Strict):
+    """Low: up to low_max_mg a day; moderate: up to moderate_max_mg; high: above."""
+
     low_max_mg: Decimal
     moderate_max_mg: Decimal
+
+
+class DrugBand(DeBand):
+    drug: str
 
 
 class DoseBands(Strict):
@@ -186,18 +189,13 @@ class CareCase(Strict):
     intake: dict[str, Any]
 
 
-class CareRule(Strict):
-    id: str = Field(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
-    version: int = Field(ge=1)
-    code: str
+class CareRule(BaseLevel):
+    """A rule that can raise the level, with the fact it reads and its own cases."""
+
     fact: LevelFact
-    level: CareLevel
     min_count: int = Field(default=1, ge=1)
     title: str
-    summary: str = Field(max_length=140)
-    detail: str = ""
     if_text: str
-    sources: Cited = Field(min_length=1)
     cases: list[CareCase] = Field(min_length=2)
 
 
