@@ -34,6 +34,7 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/benzosafe docs --out docs/rules.md
+	$(BIN)/benzosafe assess docs --out docs/assessment.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -375,6 +375,22 @@ def assess_response(
     typer.echo(json.dumps(observation, indent=2))
 
 
+@assess_app.command("docs")
+def assess_docs(
+    out: Annotated[Path, typer.Option(help="Where to write the catalogue.")] = Path(
+        "docs/assessment.md"
+    ),
+) -> None:
+    """Write the assessment catalogue (docs/assessment.md) from the assessment data."""
+    from benzosafe.docs_assessment import assessment_markdown
+    from benzosafe.knowledge import load
+    from benzosafe.knowledge.assessment import load_assessment
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(assessment_markdown(load(), load_assessment()), encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
 @app.command("triage")
 def triage_command(
     report: Annotated[list[str], typer.Argument(help='What happened, e.g. "chest pain" "dizzy".')],
