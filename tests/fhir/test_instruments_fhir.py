@@ -114,3 +114,11 @@ def test_dsm5_response_without_the_supervision_answer_is_refused() -> None:
     with pytest.raises(InvalidInput) as exc:
         score_questionnaire_response(qr)
     assert exc.value.field == "medical_supervision"
+
+
+def test_items_not_counted_under_supervision_are_named_in_the_observation() -> None:
+    _, obs = score_questionnaire_response(
+        respond(questionnaire("dsm5"), 1, medical_supervision=True)
+    )
+    assert obs["valueInteger"] == 9
+    assert any("Not counted in the total: dsm5-10, dsm5-11" in n["text"] for n in obs["note"])

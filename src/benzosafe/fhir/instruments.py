@@ -159,6 +159,10 @@ def observation(result: Score, qr: QuestionnaireResponse | None = None) -> dict[
     notes = [result.interpretation]
     if result.cutoff:
         notes.append(f"Cut-off applied: {result.cutoff}")
+    skipped = [i for i in result.items if i.value is not None and not i.counted]
+    if skipped:
+        names = ", ".join(i.id for i in skipped)
+        notes.append(f"Not counted in the total: {names} ({skipped[0].note})")
     notes.append("Sources: " + "; ".join(f"[{c.ref}] {c.section}".strip() for c in result.sources))
     notes.append(f"Knowledge version {result.knowledge_version}")
     resource: dict[str, Any] = {
