@@ -25,7 +25,8 @@ FINDING_CODE_MEANINGS = {
 }
 
 
-def _cite(kb: KnowledgeBase, cites: list[Citation]) -> str:
+def cite(kb: KnowledgeBase, cites: list[Citation]) -> str:
+    """Citations as Markdown: id, title, section and link of each source."""
     parts = []
     for c in cites:
         src = kb.sources[c.ref]
@@ -67,12 +68,12 @@ def rules_markdown(kb: KnowledgeBase) -> str:
         "",
         f"- **paediatric**: age up to {paed.max_age_years} years {paed.combine} weight up to "
         f"{paed.max_weight_kg} kg, under {kb.populations.adult.min_age_years} years "
-        f"({_cite(kb, paed.sources)}).",
+        f"({cite(kb, paed.sources)}).",
         "- **non-paediatric**: everyone else (the label's adult seizure regimen).",
         f"- **adult**: {kb.populations.adult.min_age_years} years and over "
-        f"({_cite(kb, kb.populations.adult.sources)}).",
+        f"({cite(kb, kb.populations.adult.sources)}).",
         f"- **older adult**: {kb.populations.older_adult.min_age_years} years and over "
-        f"({_cite(kb, kb.populations.older_adult.sources)}).",
+        f"({cite(kb, kb.populations.older_adult.sources)}).",
         "",
         "## Rules",
         "",
@@ -90,7 +91,7 @@ def rules_markdown(kb: KnowledgeBase) -> str:
         if rule.params:
             numbers = "; ".join(f"{k} = {_value(v)}" for k, v in rule.params.items())
             out.append(f"- numbers: {numbers}")
-        out.append(f"- sources: {_cite(kb, rule.sources)}")
+        out.append(f"- sources: {cite(kb, rule.sources)}")
         out.append("- cases:")
         out += [f"  - {'fires' if c.fires else 'silent'}: {c.name}" for c in rule.cases]
         out.append("")

@@ -7,7 +7,7 @@ with its level and synonyms, and every level-of-care rule with its cases and sou
 
 from __future__ import annotations
 
-from benzosafe.docs import _cite
+from benzosafe.docs import cite
 from benzosafe.knowledge.assessment import AssessmentKnowledge
 from benzosafe.knowledge.models import KnowledgeBase
 
@@ -33,7 +33,7 @@ def assessment_markdown(kb: KnowledgeBase, data: AssessmentKnowledge) -> str:
             f"- items: {len(inst.items)}; total 0-{inst.max_total}"
             + (f"; timeframe: {inst.timeframe}" if inst.timeframe else ""),
             f"- partial scores: {'allowed' if inst.allows_partial else 'not allowed'}",
-            f"- sources: {_cite(kb, inst.sources)}",
+            f"- sources: {cite(kb, inst.sources)}",
         ]
         for scale in inst.scales:
             options = ", ".join(f"{o.value} = {o.label}" for o in scale.options)
@@ -64,7 +64,7 @@ def assessment_markdown(kb: KnowledgeBase, data: AssessmentKnowledge) -> str:
         out.append(rule.summary)
         if rule.detail:
             out.append(f"\n{rule.detail}")
-        out += ["", f"- sources: {_cite(kb, rule.sources)}"]
+        out += ["", f"- sources: {cite(kb, rule.sources)}"]
         for case in getattr(rule, "cases", []):
             verb = "fires" if case.fires else "silent"
             out.append(f"- case ({verb}): {case.name}")
