@@ -20,11 +20,19 @@ from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
+from benzosafe.clinical.check import Finding, SourceRef
 from benzosafe.errors import InvalidInput, PlanInfeasible, UnknownDrug
 from benzosafe.knowledge import load
-from benzosafe.knowledge.models import Citation, KnowledgeBase, Severity
+from benzosafe.knowledge.models import Citation, KnowledgeBase
 from benzosafe.knowledge.taper import TaperKnowledge, TaperRule, load_taper
-from benzosafe.units import FREQUENCIES, format_mg, parse_concentration, parse_mass, parse_volume
+from benzosafe.units import (
+    FREQUENCIES,
+    format_mg,
+    parse_concentration,
+    parse_daily_dose,
+    parse_mass,
+    parse_volume,
+)
 
 StrategyKind = Literal["percent", "amount", "steps", "label-panic"]
 StepKind = Literal["start", "reduce", "switch", "hold", "stop"]
@@ -118,20 +126,6 @@ class Dispense:
         if self.form.form == "liquid":
             return f"{_num(self.volume_ml)} mL of {self.form.drug} {self.form.label}"
         return f"{self.tablets} {TIMES} {self.form.drug} {self.form.label}"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """Something the clinician should know about the plan, with its rule and sources."""
-
-    code: str
-    severity: Severity
-    summary: str
-    detail: str
-    rule: str
-    rule_version: int
-    sources: tuple[Citation, ...]
-    step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,15 +297,19 @@ def _cite(sources: Iterable[Citation]) -> tuple[Citation, ...]:
 
 
 def _finding(rule: TaperRule, summary: str, detail: str, step: int | None = None) -> Finding:
+    kb = load()
+    refs = tuple(
+        SourceRef(c.ref, kb.sources[c.ref].title, c.section, kb.sources[c.ref].url)
+        for c in rule.sources
+    )
     return Finding(
         code=rule.code,
         severity=rule.severity,
         summary=summary[:139],
-        detail=detail,
+        detail=(f"Step {step}: " if step is not None else "") + detail,
         rule=rule.id,
         rule_version=rule.version,
-        sources=_cite(rule.sources),
-        step=step,
+        sources=refs,
     )
 
 
@@ -1045,11 +1043,10 @@ def _reduce_to_zero(b: _Builder, daily: _Daily, current: int) -> None:
                         f"Low-dose step {format_mg(cur_mg)}/day to {what}: a "
                         f"{_pct(cut, cur_mg)}% cut, "
                         "the smallest the forms allow",
-                        f"No dose between {format_mg(max(floor_mg, target))} and "
-                        f"{format_mg(cur_mg)}/day "
+                        f"The bound allows down to {format_mg(floor_mg)}/day, but no dose from "
+                        f"there up to {format_mg(cur_mg)}/day "
                         "can be made from the forms given; a finer form (ODT or a liquid) would "
-                        "allow "
-                        "smaller cuts."
+                        "allow smaller cuts."
                         + (
                             f" The new dose is kept {days} days to stay within the average pace."
                             if new
@@ -1292,3 +1289,70 @@ def daily_series(plan: TaperPlan) -> list[tuple[date, Decimal, Decimal, bool]]:
                 )
             )
     return out
+
+
+def parse_request(
+    *,
+    drug: str,
+    dose: str,
+    split: str,
+    start: str,
+    reduce: str | None = None,
+    reduce_by: str | None = None,
+    steps_csv: str | None = None,
+    label_panic: bool = False,
+    every: str | None = None,
+    forms: str | None = None,
+    liquid: str | None = None,
+    via: str | None = None,
+    via_forms: str | None = None,
+    override_reason: str | None = None,
+    by: str = "unspecified",
+) -> TaperRequest:
+    """Build a :class:`TaperRequest` from text as typed by a clinician (CLI, web form)."""
+    kb, tk = load(), load_taper()
+    drug_id = _drug(kb, drug, "drug")
+    daily = parse_daily_dose(dose, "dose")
+    try:
+        start_day = date.fromisoformat(start.strip())
+    except ValueError as exc:
+        raise InvalidInput("start", f"{start!r} is not a date", ["YYYY-MM-DD"]) from exc
+    given = (("reduce", reduce), ("reduce_by", reduce_by), ("steps", steps_csv))
+    chosen = [name for name, value in given if value]
+    if label_panic:
+        chosen.append("label_panic")
+    if len(chosen) > 1:
+        raise InvalidInput(chosen[1], "choose one strategy", ["reduce", "reduce_by", "steps"])
+    every_days = parse_every(every, "every") if every else tk.pace.every_days
+    strategy: Strategy
+    if reduce_by:
+        strategy = Strategy("amount", every_days, amount_mg=parse_mass(reduce_by, "reduce_by"))
+    elif steps_csv:
+        strategy = Strategy("steps", every_days, steps=parse_steps_csv(steps_csv))
+    elif label_panic:
+        strategy = Strategy("label-panic", tk.label_panic.every_days)
+    else:
+        pct = parse_percent(reduce, "reduce") if reduce else tk.pace.percent
+        strategy = Strategy("percent", every_days, percent=pct)
+    if forms and liquid:
+        raise InvalidInput("liquid", "give either tablet forms or a liquid, not both")
+    if liquid:
+        form_set: tuple[DoseForm, ...] = (parse_liquid(liquid, drug_id),)
+    elif forms:
+        form_set = parse_forms(forms, drug_id)
+    else:
+        form_set = default_forms(drug_id)
+    via_id = _drug(kb, via, "via") if via else None
+    via_set = parse_forms(via_forms, via_id, "via_forms") if via_forms and via_id else ()
+    return TaperRequest(
+        drug=drug_id,
+        daily_dose_mg=daily,
+        split=parse_split(split, daily),
+        start=start_day,
+        strategy=strategy,
+        forms=form_set,
+        via=via_id,
+        via_forms=via_set,
+        override_reason=override_reason,
+        made_by=by,
+    )

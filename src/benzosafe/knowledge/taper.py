@@ -36,6 +36,12 @@ class AdjustSettings(Strict):
     sources: Cited = Field(min_length=1)
 
 
+class PatientText(Strict):
+    call_now: str
+    never: str
+    sources: Cited = Field(min_length=1)
+
+
 class LowBand(Strict):
     de_max_mg: Decimal = Field(gt=0)
     per_drug_mg: dict[str, Decimal]
@@ -76,6 +82,7 @@ class TaperKnowledge(Strict):
     pace: Pace
     switch: SwitchSettings
     adjust: AdjustSettings
+    patient: PatientText
     low_band: LowBand
     label_panic: LabelPanic
     rules: dict[str, TaperRule]

@@ -1,0 +1,1 @@
+"""Adapters that render core results to files: PDF, ICS, CSV, JSON, PNG/SVG charts."""
