@@ -15,9 +15,12 @@ def test_public_api_is_pinned() -> None:
             "Order",
             "Patient",
             "PlanInfeasible",
+            "TaperPlan",
+            "TaperRequest",
             "UnitError",
             "UnknownDrug",
             "__version__",
+            "adjust_plan",
             "check_prescription",
             "load_knowledge",
             "parse_order",
@@ -30,6 +33,8 @@ def test_public_api_is_pinned() -> None:
             "recommend_level_of_care",
             "score",
             "triage",
+            "parse_taper_request",
+            "plan_taper",
         ]
     )
     for name in benzosafe.__all__:

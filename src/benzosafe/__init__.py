@@ -37,6 +37,13 @@ if TYPE_CHECKING:
         parse_intake,
         recommend_level_of_care,
     )
+    from benzosafe.clinical.taper import (
+        TaperPlan,
+        TaperRequest,
+        adjust_plan,
+        parse_taper_request,
+        plan_taper,
+    )
     from benzosafe.clinical.triage import Triage, triage
     from benzosafe.knowledge import load as load_knowledge
 
@@ -60,6 +67,11 @@ _LAZY = {
     "recommend_level_of_care": ("benzosafe.clinical.level_of_care", "recommend_level_of_care"),
     "score": ("benzosafe.clinical.instruments", "score"),
     "triage": ("benzosafe.clinical.triage", "triage"),
+    "TaperPlan": ("benzosafe.clinical.taper", "TaperPlan"),
+    "TaperRequest": ("benzosafe.clinical.taper", "TaperRequest"),
+    "adjust_plan": ("benzosafe.clinical.taper", "adjust_plan"),
+    "parse_taper_request": ("benzosafe.clinical.taper", "parse_taper_request"),
+    "plan_taper": ("benzosafe.clinical.taper", "plan_taper"),
 }
 
 
@@ -83,15 +95,20 @@ __all__ = [
     "PlanInfeasible",
     "Recommendation",
     "Score",
+    "TaperPlan",
+    "TaperRequest",
     "Triage",
     "UnitError",
     "UnknownDrug",
     "__version__",
+    "adjust_plan",
     "check_prescription",
     "load_knowledge",
     "parse_intake",
     "parse_order",
     "parse_patient",
+    "parse_taper_request",
+    "plan_taper",
     "recommend_level_of_care",
     "score",
     "triage",

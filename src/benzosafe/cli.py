@@ -480,11 +480,11 @@ def taper_command(
     ] = None,
 ) -> None:
     """Make a supervised taper plan within the cited bounds, from doses the patient can take."""
-    from benzosafe.clinical.taper import parse_request, plan_taper
+    from benzosafe.clinical.taper import parse_taper_request, plan_taper
     from benzosafe.exports.taper_files import render_outputs
 
     try:
-        request = parse_request(
+        request = parse_taper_request(
             drug=drug,
             dose=dose,
             split=split,

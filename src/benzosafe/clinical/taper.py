@@ -216,7 +216,7 @@ class Strategy:
 
 @dataclass(frozen=True, slots=True)
 class TaperRequest:
-    """Everything the planner needs; parse text with :func:`parse_request`."""
+    """Everything the planner needs; parse text with :func:`parse_taper_request`."""
 
     drug: str
     daily_dose_mg: Decimal
@@ -1146,6 +1146,7 @@ def _explicit_steps(b: _Builder, daily: _Daily, start_adms: tuple[Administration
         if first and dose != req.daily_dose_mg:
             b.add("start", start_adms, req.strategy.every_days, ["current dose"])
         first = False
+        notes: list[str] = []
         if b.steps and dose * per_de < b.floor_de():
             cur = previous
             cut = cur - dose
@@ -1164,6 +1165,7 @@ def _explicit_steps(b: _Builder, daily: _Daily, start_adms: tuple[Administration
                         len(b.steps) + 1,
                     )
                 )
+                notes.append(f"low-dose step: {_pct(cut, cur)}% cut, the smallest the forms allow")
             else:
                 raise InvalidInput(
                     where,
@@ -1175,7 +1177,7 @@ def _explicit_steps(b: _Builder, daily: _Daily, start_adms: tuple[Administration
             b.add("stop", (), 1, ["stop: no more doses"])
             return
         kind: StepKind = "start" if not b.steps else ("hold" if dose == previous else "reduce")
-        b.add(kind, daily.administrations(req.drug, ticks), days)
+        b.add(kind, daily.administrations(req.drug, ticks), days, notes)
         previous = dose
 
 
@@ -1291,7 +1293,7 @@ def daily_series(plan: TaperPlan) -> list[tuple[date, Decimal, Decimal, bool]]:
     return out
 
 
-def parse_request(
+def parse_taper_request(
     *,
     drug: str,
     dose: str,
