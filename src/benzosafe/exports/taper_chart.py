@@ -35,6 +35,7 @@ def plan_chart(plan: TaperPlan, fmt: Literal["png", "svg"] = "png") -> bytes:
         fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
         ax.step(xs, ys, where="post", color="#1f4e79", linewidth=2.2, label="daily dose")
         held = False
+        switched = False
         for s in plan.steps:
             if s.kind == "hold":
                 ax.axvspan(
@@ -46,7 +47,9 @@ def plan_chart(plan: TaperPlan, fmt: Literal["png", "svg"] = "png") -> bytes:
                 )
                 held = True
             if s.kind == "switch":
-                ax.axvspan(_x(s.start), _x(s.end), color="#9dc3e6", alpha=0.3)
+                label = None if switched else f"switch to {plan.via}"
+                ax.axvspan(_x(s.start), _x(s.end), color="#9dc3e6", alpha=0.4, label=label)
+                switched = True
         if mixed:
             unit = f"diazepam-equivalent mg/day ({plan.equivalence_table} table)"
             title = f"{plan.drug.capitalize()} taper via {plan.via}"

@@ -1,0 +1,46 @@
+"""How long plan_taper and the renderers take on typical plans (prints figures; asserts none)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from benzosafe.clinical.taper import TaperPlan, parse_taper_request, plan_taper
+from benzosafe.exports.taper_chart import plan_chart
+from benzosafe.exports.taper_ics import plan_to_ics
+from benzosafe.exports.taper_pdf import plan_to_pdf
+
+CASES = {
+    "clonazepam 2 mg, tablets + ODT": {"forms": "tablet:0.5 odt:0.125"},
+    "clonazepam 2 mg, liquid 0.01 mg steps": {"liquid": "0.1 mg/mL step 0.1 mL"},
+    "clonazepam 2 mg via diazepam": {"via": "diazepam", "via_forms": "tablet:2s,5s,10s"},
+}
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat * 1000
+
+
+def main() -> None:
+    for name, extra in CASES.items():
+        args = {
+            "drug": "clonazepam",
+            "dose": "2 mg/day",
+            "split": "1 mg bid",
+            "start": "2026-12-01",
+            **extra,
+        }
+        plan: TaperPlan = plan_taper(parse_taper_request(**args))  # type: ignore[arg-type]
+        ms = timed(lambda a=args: plan_taper(parse_taper_request(**a)), 20)  # type: ignore[misc]
+        print(f"{name}: {len(plan.steps)} steps, {plan.total_days} days; plan {ms:.1f} ms")
+        print(f"  pdf {timed(lambda p=plan: plan_to_pdf(p), 3):.0f} ms, "
+              f"ics {timed(lambda p=plan: plan_to_ics(p, datetime.now(UTC)), 5):.1f} ms, "
+              f"png {timed(lambda p=plan: plan_chart(p), 3):.0f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
