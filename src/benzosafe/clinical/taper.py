@@ -105,10 +105,6 @@ class Administration:
     takes: tuple[Take, ...]
 
     @property
-    def text(self) -> str:
-        return " + ".join(t.text for t in self.takes) + f" ({self.time})"
-
-    @property
     def take_text(self) -> str:
         return " + ".join(t.text for t in self.takes)
 
