@@ -19,7 +19,6 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
 from reportlab.platypus import (
     Flowable,
-    KeepTogether,
     PageBreak,
     Paragraph,
     SimpleDocTemplate,
@@ -40,6 +39,7 @@ BIG = ParagraphStyle("big", parent=_BASE["Normal"], fontSize=14, leading=18, ali
 BIG_BOLD = ParagraphStyle("bigbold", parent=BIG, fontName="Helvetica-Bold")
 TITLE = ParagraphStyle("title", parent=_BASE["Title"], fontSize=22, leading=26)
 H2 = ParagraphStyle("h2", parent=_BASE["Heading2"], fontSize=16, leading=20)
+WEEK = ParagraphStyle("week", parent=H2, spaceBefore=0, spaceAfter=0)
 SMALL = ParagraphStyle("small", parent=_BASE["Normal"], fontSize=9, leading=11)
 CELL = ParagraphStyle("cell", parent=_BASE["Normal"], fontSize=12, leading=14)
 CELL_BOLD = ParagraphStyle("cellbold", parent=CELL, fontName="Helvetica-Bold")
@@ -85,13 +85,17 @@ def _patient(plan: TaperPlan, contact: str) -> list[Flowable]:
     while week <= stop_day:
         days = [week + timedelta(days=k) for k in range(7)]
         rows: list[list[Any]] = [
+            [Paragraph(f"Week of {week.strftime('%d %B %Y')}", WEEK)] + [""] * (len(times) + 1),
             [Paragraph("Day", CELL_BOLD)]
             + [Paragraph(t.capitalize(), CELL_BOLD) for t in times]
-            + [Paragraph("Done", CELL_BOLD)]
+            + [Paragraph("Done", CELL_BOLD)],
         ]
         style: list[Any] = [
-            ("GRID", (0, 0), (-1, -1), 0.8, colors.black),
-            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dddddd")),
+            ("SPAN", (0, 0), (-1, 0)),
+            ("GRID", (0, 1), (-1, -1), 0.8, colors.black),
+            ("BACKGROUND", (0, 1), (-1, 1), colors.HexColor("#dddddd")),
+            ("LEFTPADDING", (0, 0), (0, 0), 0),
+            ("BOTTOMPADDING", (0, 0), (-1, 0), 6),
             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
             ("TOPPADDING", (0, 0), (-1, -1), 2),
             ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
@@ -123,17 +127,11 @@ def _patient(plan: TaperPlan, contact: str) -> list[Flowable]:
                 style.append(("BACKGROUND", (0, len(rows) - 1), (-1, len(rows) - 1), SHADE))
         width = 7.0 * inch
         col = (width - 1.3 * inch - 0.75 * inch) / max(len(times), 1)
-        table = Table(rows, colWidths=[1.3 * inch] + [col] * len(times) + [0.75 * inch])
-        table.setStyle(TableStyle(style))
-        out.append(
-            KeepTogether(
-                [
-                    Paragraph(f"Week of {week.strftime('%d %B %Y')}", H2),
-                    table,
-                    Spacer(1, 10),
-                ]
-            )
+        table = Table(
+            rows, colWidths=[1.3 * inch] + [col] * len(times) + [0.75 * inch], repeatRows=2
         )
+        table.setStyle(TableStyle(style))
+        out += [table, Spacer(1, 14)]
         week += timedelta(days=7)
     return out
 
