@@ -94,7 +94,7 @@ def test_plan_via_diazepam_substitutes_one_dose_time_at_a_time() -> None:
     assert first.days + second.days == 14  # over 1-2 weeks (J1 p7, p18)
     assert {s.diazepam_equivalent_mg for s in p.steps[:3]} == {D(20)}
     assert p.steps[3].daily_dose_by_drug_mg == {"diazepam": D(18)}
-    assert "ashton" in p.equivalence_note and "va-dod: 1 mg" in p.equivalence_note
+    assert "by the ashton table" in p.equivalence_note and "va-dod table 1 mg" in p.equivalence_note
     assert p.steps[-1].kind == "stop"
 
 

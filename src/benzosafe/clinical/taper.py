@@ -327,15 +327,17 @@ def _equivalence(kb: KnowledgeBase, drug: str, field_name: str) -> tuple[Decimal
     names = [t.table for t in eq.tables if t.low_mg == eq.used_mg == t.high_mg]
     table = names[0] if names else "class table"
     others = [
-        f"{t.table}: {_num(t.low_mg)}"
+        f"{t.table} table {_num(t.low_mg)}"
         + (f"-{_num(t.high_mg)}" if t.high_mg != t.low_mg else "")
         + " mg"
         for t in eq.tables
         if t.table != table
     ]
-    note = f"{drug} {_num(eq.used_mg)} mg = diazepam 10 mg ({table}; {eq.choice.strip()})"
+    note = f"{drug} {_num(eq.used_mg)} mg = diazepam 10 mg by the {table} table"
+    note += f" ({eq.choice.strip().rstrip('.')})"
     if others:
-        note += " Other tables: " + ", ".join(others) + "."
+        note += "; other tables: " + ", ".join(others)
+    note += "."
     return eq.used_mg, table, note
 
 
