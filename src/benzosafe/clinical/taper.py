@@ -23,6 +23,7 @@ from typing import Any, Literal
 from benzosafe.clinical.check import Finding, SourceRef
 from benzosafe.errors import InvalidInput, PlanInfeasible, UnknownDrug
 from benzosafe.knowledge import load
+from benzosafe.knowledge.assessment import load_assessment
 from benzosafe.knowledge.models import Citation, KnowledgeBase
 from benzosafe.knowledge.taper import TaperKnowledge, TaperRule, load_taper
 from benzosafe.units import (
@@ -692,12 +693,14 @@ def window_violations(
     return bad
 
 
-def in_low_band(tk: TaperKnowledge, kb: KnowledgeBase, drug: str, daily_mg: Decimal) -> bool:
-    """Whether a daily dose is within the guideline's low band (per-drug mg as printed)."""
-    per_drug = tk.low_band.per_drug_mg.get(drug)
+def in_low_band(kb: KnowledgeBase, drug: str, daily_mg: Decimal) -> bool:
+    """Whether a daily dose is within the guideline's low dose band (per-drug mg as printed,
+    else diazepam-equivalent), as held in the assessment data's dose bands."""
+    bands = load_assessment().level_of_care.dose_bands
+    per_drug = next((b for b in bands.per_drug if b.drug == drug), None)
     if per_drug is not None:
-        return daily_mg <= per_drug
-    return diazepam_equivalent(kb, drug, daily_mg) <= tk.low_band.de_max_mg
+        return daily_mg <= per_drug.low_max_mg
+    return diazepam_equivalent(kb, drug, daily_mg) <= bands.diazepam_equivalent.low_max_mg
 
 
 def rule_fires(rule: TaperRule, case_input: dict[str, Any]) -> bool:
@@ -713,7 +716,7 @@ def rule_fires(rule: TaperRule, case_input: dict[str, Any]) -> bool:
         max_fraction, _ = _bound(tk)
         src = parse_mass(case_input["from"])
         to = _mass_or_zero(case_input["to"])
-        return (src - to) > src * max_fraction and in_low_band(tk, kb, case_input["drug"], src)
+        return (src - to) > src * max_fraction and in_low_band(kb, case_input["drug"], src)
     if rule.kind == "fixed-share":
         limit = Decimal(str(rule.params["max_reduction_percent"])) / _HUNDRED
         return parse_mass(case_input["amount"]) > parse_mass(case_input["current"]) * limit
@@ -1030,7 +1033,7 @@ def _reduce_to_zero(b: _Builder, daily: _Daily, current: int) -> None:
             cut = cur_mg - new_mg
             if override or exempt:
                 pass
-            elif in_low_band(tk, kb, drug, cur_mg):
+            elif in_low_band(kb, drug, cur_mg):
                 rule = tk.rule("tail-step")
                 steps_needed = math.ceil(cut / cur_mg / max_fraction)
                 days = max(every, window * steps_needed) if new else every
@@ -1153,7 +1156,7 @@ def _explicit_steps(b: _Builder, daily: _Daily, start_adms: tuple[Administration
             ]
             if req.override_reason is not None:
                 pass
-            elif forced and in_low_band(tk, kb, req.drug, cur):
+            elif forced and in_low_band(kb, req.drug, cur):
                 b.findings.append(
                     _finding(
                         tk.rule("tail-step"),

@@ -42,12 +42,6 @@ class PatientText(Strict):
     sources: Cited = Field(min_length=1)
 
 
-class LowBand(Strict):
-    de_max_mg: Decimal = Field(gt=0)
-    per_drug_mg: dict[str, Decimal]
-    sources: Cited = Field(min_length=1)
-
-
 class LabelPanic(Strict):
     drug: str
     reduce_per_dose_mg: Decimal = Field(gt=0)
@@ -83,7 +77,6 @@ class TaperKnowledge(Strict):
     switch: SwitchSettings
     adjust: AdjustSettings
     patient: PatientText
-    low_band: LowBand
     label_panic: LabelPanic
     rules: dict[str, TaperRule]
 
@@ -120,7 +113,6 @@ def load_taper() -> TaperKnowledge:
     kb = load()
     taper = parse_taper(read_toml(data_root().joinpath("taper.toml")))
     check_citations(taper, kb, "taper.toml")
-    for drug in [*taper.low_band.per_drug_mg, taper.label_panic.drug]:
-        if drug not in kb.benzodiazepines:
-            raise KnowledgeError(f"taper.toml: unknown drug {drug!r}")
+    if taper.label_panic.drug not in kb.benzodiazepines:
+        raise KnowledgeError(f"taper.toml: unknown drug {taper.label_panic.drug!r}")
     return taper
