@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from itertools import pairwise
@@ -20,6 +21,7 @@ from benzosafe.clinical.taper import (
     TaperRequest,
     adjust_plan,
     parse_forms,
+    parse_steps_csv,
     parse_taper_request,
     plan_taper,
 )
@@ -334,4 +336,23 @@ def test_plan_invariants(request: TaperRequest, data: st.DataObject) -> None:
     assert q.total_days > p.total_days
     assert [s.daily_dose_mg for s in q.steps if s.kind != "hold"] == [
         s.daily_dose_mg for s in p.steps
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_a_plan_re_entered_as_clinician_steps_is_accepted_unchanged(request: TaperRequest) -> None:
+    if request.via is not None:
+        request = replace(request, via=None, via_forms=())
+    p = plan_taper(request)
+    rows = "".join(f"{s.daily_dose_mg} mg,{s.days}\n" for s in p.steps)
+    again = plan_taper(
+        replace(
+            request,
+            strategy=Strategy("steps", 14, steps=parse_steps_csv("daily_dose,days\n" + rows)),
+        )
+    )
+    assert_invariants(again)
+    assert [(s.start, s.end, s.daily_dose_mg) for s in again.steps] == [
+        (s.start, s.end, s.daily_dose_mg) for s in p.steps
     ]
