@@ -923,7 +923,7 @@ def plan_taper(request: TaperRequest) -> TaperPlan:
         findings=tuple(b.findings),
         bounds=bounds,
         override_reason=req.override_reason.strip() if req.override_reason else None,
-        knowledge_version=f"{kb.version}; taper {tk.version}",
+        knowledge_version=kb.version,
         history=history,
     )
 

@@ -9,7 +9,6 @@ bands cover every possible total without gaps or overlaps), and returns a frozen
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 from functools import cache
 from importlib.abc import Traversable
@@ -277,10 +276,6 @@ def _check(data: AssessmentKnowledge, kb: KnowledgeBase) -> None:
 def load_assessment_from(root: Traversable, kb: KnowledgeBase) -> AssessmentKnowledge:
     """Load and validate ``assessment/*.toml`` below ``root``."""
     folder = root.joinpath("assessment")
-    names = ("instruments.toml", "triage.toml", "level_of_care.toml")
-    digest = hashlib.sha256()
-    for name in names:
-        digest.update(folder.joinpath(name).read_bytes())
     raw = read_toml(folder.joinpath("instruments.toml"))
     items = raw.pop("instrument", None)
     if raw or not isinstance(items, list):
@@ -292,7 +287,7 @@ def load_assessment_from(root: Traversable, kb: KnowledgeBase) -> AssessmentKnow
             raise KnowledgeError(f"duplicate instrument id {inst.id!r}")
         instruments[inst.id] = inst
     data = AssessmentKnowledge(
-        version=f"{kb.version}+{digest.hexdigest()[:8]}",
+        version=kb.version,
         instruments=instruments,
         triage=validated(
             TriageData, read_toml(folder.joinpath("triage.toml")), "assessment/triage.toml"

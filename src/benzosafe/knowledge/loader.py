@@ -82,15 +82,22 @@ def citations(obj: object) -> Iterator[Citation]:
             yield from citations(getattr(obj, name))
 
 
+def _all_data_files(root: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
+    """Every .toml file below ``root`` (any depth), by path: the version hash covers them all."""
+    out: list[tuple[str, Traversable]] = []
+    for node in root.iterdir():
+        if node.is_dir():
+            out += _all_data_files(node, f"{prefix}{node.name}/")
+        elif node.name.endswith(".toml"):
+            out.append((prefix + node.name, node))
+    return sorted(out, key=lambda pair: pair[0])
+
+
 def load_from(root: Traversable) -> KnowledgeBase:
     """Load and validate the knowledge data below ``root``."""
     digest = hashlib.sha256()
-    raw_files = [root.joinpath(n) for n in ("knowledge.toml", "sources.toml", "populations.toml")]
-    raw_files += [root.joinpath(n) for n in ("indications.toml", "conditions.toml")]
-    raw_files += [root.joinpath(n) for n in ("benzodiazepines.toml", "depressants.toml")]
-    raw_files += _files(root, "drugs") + _files(root, "rules")
-    for node in raw_files:
-        digest.update(node.name.encode())
+    for name, node in _all_data_files(root):
+        digest.update(name.encode())
         digest.update(node.read_bytes())
 
     meta = read_toml(root.joinpath("knowledge.toml"))
