@@ -20,6 +20,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, Literal
 
+from benzosafe.clinical.equivalence import diazepam_equivalent, table_used
 from benzosafe.clinical.medications import (
     BENZODIAZEPINE,
     CoMedication,
@@ -688,14 +689,13 @@ def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> Che
                     f"{med.name!r} is not in the knowledge base; its interactions were not checked",
                 )
             )
-    used = drug.equivalence.used_mg if drug else None
-    dz = (order.daily_mg * 10 / used).normalize() if used else None
+    dz = diazepam_equivalent(drug, order.daily_mg) if drug else None
     return CheckReport(
         drug=drug.id if drug else order.drug,
         findings=tuple(sorted(ctx.findings, key=lambda f: -SEVERITY_RANK[f.severity])),
         not_evaluated=tuple(ctx.not_evaluated),
         daily_dose_mg=order.daily_mg.normalize(),
-        diazepam_equivalent_mg_per_day=dz,
-        equivalence_table="ashton" if used else "none",
+        diazepam_equivalent_mg_per_day=dz.normalize() if dz is not None else None,
+        equivalence_table=table_used(drug) if drug else "none",
         knowledge_version=kb.version,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
+from benzosafe.clinical.equivalence import DIAZEPAM_REFERENCE_MG, diazepam_equivalent
 from benzosafe.clinical.instruments import citations_json, instrument
 from benzosafe.clinical.medications import find_benzodiazepine
 from benzosafe.errors import InvalidInput, UnknownDrug
@@ -32,7 +33,7 @@ from benzosafe.units import format_mg, parse_daily_dose
 
 # The equivalence tables give the dose of each drug equal to 10 mg oral diazepam
 # (Joint guideline Table 7); that reference dose is the definition of the tables.
-DIAZEPAM_REFERENCE_MG = Decimal(10)
+
 SUBSTANCES = ("alcohol", "opioids", "other-sedatives", "stimulants", "cannabis", "other")
 MAX_AGE_YEARS = 130  # typo guards, not clinical limits
 MAX_MONTHS = 1200
@@ -212,7 +213,7 @@ def _dose(intake: Intake, kb: KnowledgeBase, data: AssessmentKnowledge) -> _Dose
     if entry is None or mg is None:
         return None
     used = entry.equivalence.used_mg
-    de = mg * DIAZEPAM_REFERENCE_MG / used if used else None
+    de = diazepam_equivalent(entry, mg)
     equivalents = "; ".join(
         f"{_range(mg, t.low_mg, t.high_mg)}/day ({t.table}"
         + (", used" if used in (t.low_mg, t.high_mg) and t.low_mg == t.high_mg else "")

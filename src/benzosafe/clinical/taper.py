@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from benzosafe.clinical.check import Finding, SourceRef
+from benzosafe.clinical.equivalence import diazepam_equivalent, table_used
 from benzosafe.errors import InvalidInput, PlanInfeasible, UnknownDrug
 from benzosafe.knowledge import load
 from benzosafe.knowledge.assessment import load_assessment
@@ -325,8 +326,7 @@ def _equivalence(kb: KnowledgeBase, drug: str, field_name: str) -> tuple[Decimal
         raise InvalidInput(
             field_name, f"{drug} has no diazepam equivalent in the knowledge base", ()
         )
-    names = [t.table for t in eq.tables if t.low_mg == eq.used_mg == t.high_mg]
-    table = names[0] if names else "class table"
+    table = table_used(kb.benzodiazepines[drug])
     others = [
         f"{t.table} table {_num(t.low_mg)}"
         + (f"-{_num(t.high_mg)}" if t.high_mg != t.low_mg else "")
@@ -349,9 +349,12 @@ def _used_mg(kb: KnowledgeBase, drug: str) -> Decimal:
     return used
 
 
-def diazepam_equivalent(kb: KnowledgeBase, drug: str, mg: Decimal) -> Decimal:
-    """The diazepam-equivalent mg of ``mg`` of ``drug`` by the class table's chosen column."""
-    return mg * Decimal(10) / _used_mg(kb, drug)
+def diazepam_equivalent_mg(kb: KnowledgeBase, drug: str, mg: Decimal) -> Decimal:
+    """The diazepam-equivalent mg of ``mg`` of ``drug``; an error when none is on record."""
+    _used_mg(kb, drug)
+    de = diazepam_equivalent(kb.benzodiazepines[drug], mg)
+    assert de is not None  # _used_mg raised otherwise
+    return de
 
 
 # ---------------------------------------------------------------- parsing text input
@@ -700,7 +703,7 @@ def in_low_band(kb: KnowledgeBase, drug: str, daily_mg: Decimal) -> bool:
     per_drug = next((b for b in bands.per_drug if b.drug == drug), None)
     if per_drug is not None:
         return daily_mg <= per_drug.low_max_mg
-    return diazepam_equivalent(kb, drug, daily_mg) <= bands.diazepam_equivalent.low_max_mg
+    return diazepam_equivalent_mg(kb, drug, daily_mg) <= bands.diazepam_equivalent.low_max_mg
 
 
 def rule_fires(rule: TaperRule, case_input: dict[str, Any]) -> bool:
@@ -748,7 +751,7 @@ class _Builder:
     def add(
         self, kind: StepKind, adms: tuple[Administration, ...], days: int, notes: Sequence[str] = ()
     ) -> None:
-        de = sum((diazepam_equivalent(self.kb, a.drug, a.dose_mg) for a in adms), _ZERO)
+        de = sum((diazepam_equivalent_mg(self.kb, a.drug, a.dose_mg) for a in adms), _ZERO)
         start = self.day
         end = start + timedelta(days=days - 1)
         self.steps.append(TaperStep(len(self.steps) + 1, start, end, kind, adms, de, tuple(notes)))
@@ -986,7 +989,7 @@ def _reduce_to_zero(b: _Builder, daily: _Daily, current: int) -> None:
     amount = None
     if s.kind == "amount" and req.via is not None and s.amount_mg is not None:
         amount = s.amount_mg * _used_mg(kb, drug) / _used_mg(kb, req.drug)
-    per_de = diazepam_equivalent(kb, drug, Decimal(1))
+    per_de = diazepam_equivalent_mg(kb, drug, Decimal(1))
     fixed_rule = tk.rule("fixed-share")
     fixed_warned = False
     while current > 0:
@@ -1087,7 +1090,7 @@ def _switch(b: _Builder, daily: _Daily, times: Sequence[str]) -> tuple[_Maker, _
     last = b.steps[-1]
     adms = list(last.administrations)
     ratio = _used_mg(kb, via) / _used_mg(kb, req.drug)
-    start_de = sum((diazepam_equivalent(kb, a.drug, a.dose_mg) for a in adms), _ZERO)
+    start_de = sum((diazepam_equivalent_mg(kb, a.drug, a.dose_mg) for a in adms), _ZERO)
     via_maker = _Maker(req.via_forms, start_de * _used_mg(kb, via) / 10 + 1)
     n = len(adms)
     stage_days = [tk.switch.total_days // n] * n
@@ -1128,7 +1131,7 @@ def _explicit_steps(b: _Builder, daily: _Daily, start_adms: tuple[Administration
             f"steps[{len(steps)}]", "the last step must be 0 mg (the plan ends at zero)"
         )
     previous = req.daily_dose_mg
-    per_de = diazepam_equivalent(kb, req.drug, Decimal(1))
+    per_de = diazepam_equivalent_mg(kb, req.drug, Decimal(1))
     first = True
     for n, (dose, days) in enumerate(steps, start=1):
         where = f"steps[{n}]"
