@@ -18,7 +18,7 @@ from pydantic import Field
 
 from benzosafe.errors import KnowledgeError
 from benzosafe.knowledge.loader import check_citations, data_root, load, read_toml, validated
-from benzosafe.knowledge.models import Cited, KnowledgeBase, Strict
+from benzosafe.knowledge.models import Cited, KnowledgeBase, RuleIdentity, Strict
 
 TriageLevel = Literal["self-care", "contact-prescriber", "urgent-same-day", "emergency"]
 TRIAGE_LEVELS: tuple[TriageLevel, ...] = (
@@ -126,16 +126,13 @@ class TriageData(Strict):
     effect: list[Effect] = Field(min_length=1)
 
 
-class BaseLevel(Strict):
+class BaseLevel(RuleIdentity):
     """A level-of-care rule: stable id, version, finding code, level it sets, cited summary."""
 
-    id: str = Field(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
-    version: int = Field(ge=1)
     code: str
     level: CareLevel
     summary: str = Field(max_length=140)
     detail: str = ""
-    sources: Cited = Field(min_length=1)
 
 
 class DeBand(Strict):

@@ -206,19 +206,31 @@ RuleKind = Literal[
 Population = Literal["any", "adult", "older-adult", "non-paediatric", "paediatric"]
 
 
-class Rule(Strict):
+class RuleIdentity(Strict):
+    """What every rule carries, whatever it checks: a stable id, a version, its sources."""
+
     id: str = Field(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
     version: int = Field(ge=1)
+    sources: Cited = Field(min_length=1)
+
+
+class RuleHeader(RuleIdentity):
+    """A rule that reports a finding: its code, severity, what it checks and its numbers."""
+
     code: str
     severity: Severity
-    kind: RuleKind
     title: str
     checks: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Rule(RuleHeader):
+    """A prescription-check rule, with orders and patients on which it fires or stays silent."""
+
+    kind: RuleKind
     drug: str = ""
     indications: list[str] = Field(default_factory=list)
     population: Population = "any"
-    params: dict[str, Any] = Field(default_factory=dict)
-    sources: Cited = Field(min_length=1)
     cases: list[RuleCase] = Field(min_length=2)
 
 

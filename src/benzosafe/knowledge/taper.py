@@ -15,7 +15,7 @@ from pydantic import Field
 
 from benzosafe.errors import KnowledgeError
 from benzosafe.knowledge.loader import check_citations, data_root, load, read_toml, validated
-from benzosafe.knowledge.models import Cited, Severity, Strict
+from benzosafe.knowledge.models import Cited, RuleHeader, Strict
 
 TaperRuleKind = Literal["window-bound", "tail-step", "fixed-share", "short-course", "rounded-step"]
 
@@ -56,18 +56,10 @@ class TaperCase(Strict):
     input: dict[str, Any]
 
 
-class TaperRule(Strict):
+class TaperRule(RuleHeader):
     """A cited taper rule with its cases that fire and stay silent."""
 
-    id: str = Field(pattern=r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
-    version: int = Field(ge=1)
-    code: str
-    severity: Severity
     kind: TaperRuleKind
-    title: str
-    checks: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    sources: Cited = Field(min_length=1)
     cases: list[TaperCase] = Field(min_length=2)
 
 
