@@ -6,7 +6,8 @@ file is stale, so the catalogue always says what the code does.
 
 from __future__ import annotations
 
-from benzosafe.knowledge.models import Citation, KnowledgeBase
+from benzosafe.knowledge.models import Citation, KnowledgeBase, RuleHeader
+from benzosafe.knowledge.taper import load_taper
 
 FINDING_CODE_MEANINGS = {
     "dose-above-maximum": "total daily dose above the maximum for the indication and population",
@@ -40,6 +41,27 @@ def _value(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def _rule_section(
+    kb: KnowledgeBase, rule: RuleHeader, kind: str, scope: str, cases: list[tuple[bool, str]]
+) -> list[str]:
+    out = [
+        f"### {rule.id} (version {rule.version})",
+        "",
+        f"**{rule.title}.** {rule.checks}",
+        "",
+        f"- finding code: `{rule.code}`, severity `{rule.severity}`, kind `{kind}`",
+        f"- {scope}",
+    ]
+    if rule.params:
+        numbers = "; ".join(f"{k} = {_value(v)}" for k, v in rule.params.items())
+        out.append(f"- numbers: {numbers}")
+    out.append(f"- sources: {cite(kb, rule.sources)}")
+    out.append("- cases:")
+    out += [f"  - {'fires' if fires else 'silent'}: {name}" for fires, name in cases]
+    out.append("")
+    return out
 
 
 def rules_markdown(kb: KnowledgeBase) -> str:
@@ -79,22 +101,23 @@ def rules_markdown(kb: KnowledgeBase) -> str:
         "",
     ]
     for rule in sorted(kb.rules.values(), key=lambda r: r.id):
-        out += [
-            f"### {rule.id} (version {rule.version})",
-            "",
-            f"**{rule.title}.** {rule.checks}",
-            "",
-            f"- finding code: `{rule.code}`, severity `{rule.severity}`, kind `{rule.kind}`",
-            f"- drug: {rule.drug or 'any benzodiazepine'}; indications: "
-            f"{', '.join(rule.indications) or 'any'}; population: {rule.population}",
-        ]
-        if rule.params:
-            numbers = "; ".join(f"{k} = {_value(v)}" for k, v in rule.params.items())
-            out.append(f"- numbers: {numbers}")
-        out.append(f"- sources: {cite(kb, rule.sources)}")
-        out.append("- cases:")
-        out += [f"  - {'fires' if c.fires else 'silent'}: {c.name}" for c in rule.cases]
-        out.append("")
+        scope = (
+            f"drug: {rule.drug or 'any benzodiazepine'}; indications: "
+            f"{', '.join(rule.indications) or 'any'}; population: {rule.population}"
+        )
+        cases = [(c.fires, c.name) for c in rule.cases]
+        out += _rule_section(kb, rule, rule.kind, scope, cases)
+    taper = load_taper()
+    out += [
+        "## Taper rules",
+        "",
+        f"Default pace: {taper.pace.percent}% of the current dose every {taper.pace.every_days} "
+        f"days ({cite(kb, taper.pace.sources)}).",
+        "",
+    ]
+    for trule in sorted(taper.rules.values(), key=lambda r: r.id):
+        cases = [(c.fires, c.name) for c in trule.cases]
+        out += _rule_section(kb, trule, trule.kind, "taper plans", cases)
     out += [
         "## Diazepam equivalents (mg equal to 10 mg oral diazepam)",
         "",
