@@ -1,0 +1,458 @@
+"""The CDS Hooks evaluation: FHIR facts in, the prescription check, CDS Hooks cards out.
+
+For a draft benzodiazepine order the whole prescription check runs (the patient's active
+medications as co-medications, a current order of the same drug as the prior dose). For a
+draft opioid or other CNS depressant, each current benzodiazepine is checked against it and
+only that interaction is shown. On ``patient-view`` each current benzodiazepine is reviewed
+(opioid or CNS depressant with it, a second benzodiazepine, long-term use, older adult) with a
+link to start a taper plan. Cards carry the summary, indicator, source (label and URL of the
+cited guideline), a markdown detail with the rule id and version, override reasons, and, for a
+dose above the labelled maximum given in mg, an ``update`` suggestion to the maximum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from typing import Any
+from urllib.parse import urlencode
+
+from benzosafe.clinical.check import (
+    CheckReport,
+    Finding,
+    NotEvaluated,
+    Order,
+    Patient,
+    check_prescription,
+    resolve_condition,
+)
+from benzosafe.clinical.medications import BENZODIAZEPINE
+from benzosafe.errors import InvalidInput
+from benzosafe.fhir.medications import MedicationFacts, medication_facts
+from benzosafe.fhir.request import HookRequest, all_resources
+from benzosafe.knowledge.cds import CdsKnowledge, CdsService
+from benzosafe.knowledge.models import IndicationDef, KnowledgeBase
+from benzosafe.units import format_mg
+
+CARD_NAMESPACE = uuid.UUID("5b0c6f5e-4d0e-4a53-9a53-6c1d7c0e2b11")
+OVERRIDE_SYSTEM = "urn:benzosafe:cds-hooks:override-reason"
+TOPIC_SYSTEM = "urn:benzosafe:finding-code"
+UNSPECIFIED = "unspecified"
+# Findings of these rule kinds do not depend on the patient's age.
+_AGE_FREE_KINDS = frozenset(
+    {"concurrent-class", "duplicate-class", "condition", "long-term", "refill-count"}
+    | {"refill-window", "unknown-drug"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A card and the key that says "this finding for this draft" (for de-duplication)."""
+
+    key: str
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class PatientFacts:
+    age_years: Decimal | None
+    conditions: tuple[str, ...]
+    medications: list[MedicationFacts]
+    unrecognised: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@cache
+def _with_unspecified(kb: KnowledgeBase) -> KnowledgeBase:
+    """``kb`` plus an "unspecified" indication, for orders that name no known indication.
+
+    No rule lists it, so indication-specific dose rules stay out and the dose-coverage rule
+    reports them as not evaluated, rather than as within limits.
+    """
+    extra = IndicationDef(id=UNSPECIFIED, name="No indication given")
+    return kb.model_copy(update={"indications": {**kb.indications, UNSPECIFIED: extra}})
+
+
+def _age(birth: Any, today: date) -> Decimal | None:
+    try:
+        born = date.fromisoformat(str(birth)[:10])
+    except ValueError:
+        return None
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return Decimal(years) if 0 <= years <= 125 else None
+
+
+def _texts(concept: Any) -> list[str]:
+    if not isinstance(concept, dict):
+        return []
+    out = [
+        str(c["display"])
+        for c in concept.get("coding", [])
+        if isinstance(c, dict) and c.get("display")
+    ]
+    if concept.get("text"):
+        out.append(str(concept["text"]))
+    return out
+
+
+def _condition_active(resource: Mapping[str, Any]) -> bool:
+    status = resource.get("clinicalStatus")
+    if status is None:
+        return True
+    if isinstance(status, str):  # STU3
+        return status in ("active", "recurrence", "relapse")
+    codes = [c.get("code") for c in status.get("coding", []) if isinstance(c, dict)]
+    return not codes or any(c in ("active", "recurrence", "relapse") for c in codes)
+
+
+def patient_facts(
+    kb: KnowledgeBase, cds: CdsKnowledge, request: HookRequest, today: date
+) -> PatientFacts:
+    """The patient's age, recognised conditions and medications, from every prefetched resource."""
+    found = all_resources(request)
+    patients = [r for r in found if r.get("resourceType") == "Patient"]
+    patient = next((p for p in patients if p.get("id") == request.patient_id), None)
+    if patient is None and len(patients) == 1:
+        patient = patients[0]
+    age = _age(patient.get("birthDate"), today) if patient else None
+    conditions: list[str] = []
+    unrecognised: list[str] = []
+    for res in found:
+        if res.get("resourceType") != "Condition" or not _condition_active(res):
+            continue
+        names = _texts(res.get("code"))
+        for name in names:
+            try:
+                cond = resolve_condition(kb, name, "condition")
+            except InvalidInput:
+                continue
+            if cond not in conditions:
+                conditions.append(cond)
+            break
+        else:
+            unrecognised.extend(names[:1])
+    meds_by_id = {
+        str(r["id"]): r for r in found if r.get("resourceType") == "Medication" and r.get("id")
+    }
+    draft_ids = {d.get("id") for d in request.draft_orders if d.get("id")}
+    medications = []
+    for i, res in enumerate(r for r in found if r.get("resourceType") == "MedicationRequest"):
+        if res.get("id") and res.get("id") in draft_ids:
+            continue
+        facts = medication_facts(kb, cds, res, f"prefetch.MedicationRequest[{i}]", meds_by_id)
+        if facts.is_active(today):
+            medications.append(facts)
+    facts_out = PatientFacts(age, tuple(conditions), medications, unrecognised)
+    if age is None:
+        facts_out.notes.append(
+            "The patient's birth date is not on record: age-dependent rules (dose limits, "
+            "older adult, children) were not checked."
+        )
+    return facts_out
+
+
+def _drug_id(facts: MedicationFacts) -> str:
+    return facts.classified.ingredient_id if facts.classified else facts.text
+
+
+def _indication(kb: KnowledgeBase, facts: MedicationFacts) -> str:
+    for text in facts.reasons:
+        key = "-".join(text.strip().lower().replace("_", " ").split())
+        for ind in kb.indications.values():
+            if key == ind.id or text.strip().lower() == ind.name.lower():
+                return ind.id
+    return UNSPECIFIED
+
+
+def _planned_days(facts: MedicationFacts) -> int | None:
+    if facts.days_supply is not None:
+        return facts.days_supply * (facts.refills + 1)
+    if facts.start and facts.end and facts.end > facts.start:
+        return (facts.end - facts.start).days
+    return None
+
+
+def _order(
+    kb: KnowledgeBase, facts: MedicationFacts, prior: MedicationFacts | None, today: date
+) -> tuple[Order, list[str]]:
+    notes: list[str] = []
+    if facts.dose_mg is None or facts.frequency is None:
+        notes.append(
+            f"{facts.text}: the dose in mg or a whole number of doses a day could not be read "
+            "from the order, so dose limits and the titration step were not checked."
+        )
+    indication = _indication(kb, facts)
+    if indication == UNSPECIFIED:
+        notes.append(
+            f"{facts.text}: no indication that benzosafe recognises (reasonCode), so "
+            "indication-specific dose limits were not checked."
+        )
+    from benzosafe.units import FREQUENCIES
+
+    order = Order(
+        drug=_drug_id(facts),
+        dose_mg=facts.dose_mg if facts.dose_mg is not None else Decimal(0),
+        frequency=facts.frequency or FREQUENCIES["qd"],
+        indication=indication,
+        start=facts.start or today,
+        issued=facts.start or today,
+        duration_days=_planned_days(facts),
+        refills=min(facts.refills, 99),
+        days_supply=facts.days_supply,
+        prior_daily_mg=prior.daily_mg if prior else None,
+        prior_start=prior.start if prior else None,
+    )
+    return order, notes
+
+
+def _keep(
+    kb: KnowledgeBase, finding: Finding, codes: Sequence[str], age_known: bool, dose_known: bool
+) -> bool:
+    if finding.code not in codes:
+        return False
+    kind = kb.rules[finding.rule].kind
+    if not age_known and kind not in _AGE_FREE_KINDS:
+        return False
+    return dose_known or kind not in ("max-daily-dose", "initial-daily-dose", "titration")
+
+
+@dataclass(slots=True)
+class _Evaluation:
+    findings: list[tuple[Finding, MedicationFacts]] = field(default_factory=list)
+    not_evaluated: list[str] = field(default_factory=list)
+    reports: list[CheckReport] = field(default_factory=list)
+
+
+def _run(
+    kb: KnowledgeBase,
+    facts: MedicationFacts,
+    others: list[MedicationFacts],
+    patient: PatientFacts,
+    codes: Sequence[str],
+    today: date,
+    out: _Evaluation,
+    prior: MedicationFacts | None = None,
+    interaction_only: bool = False,
+) -> None:
+    view = _with_unspecified(kb)
+    order, notes = _order(view, facts, prior, today)
+    age = patient.age_years if patient.age_years is not None else Decimal(40)
+    also = tuple(m.co_medication() for m in others)
+    report = check_prescription(order, Patient(age, None, patient.conditions, also), view)
+    out.reports.append(report)
+    dose_known = facts.dose_mg is not None and facts.frequency is not None
+    for finding in report.findings:
+        if _keep(kb, finding, codes, patient.age_years is not None, dose_known):
+            out.findings.append((finding, facts))
+    if interaction_only:
+        return
+    out.not_evaluated.extend(notes)
+    out.not_evaluated.extend(
+        f"{facts.text}: {n.reason} ({n.rule})"
+        for n in report.not_evaluated
+        if n.code in codes and not _covered_by_notes(n, notes)
+    )
+
+
+def _covered_by_notes(item: NotEvaluated, notes: list[str]) -> bool:
+    return item.rule == "KB-NO-DOSE-LIMIT" and any("dose" in n for n in notes)
+
+
+def evaluate(
+    kb: KnowledgeBase,
+    cds: CdsKnowledge,
+    service: CdsService,
+    request: HookRequest,
+    today: date,
+) -> tuple[_Evaluation, PatientFacts, list[MedicationFacts]]:
+    """Run the checks a service's hook calls for; no I/O."""
+    patient = patient_facts(kb, cds, request, today)
+    out = _Evaluation()
+    out.not_evaluated.extend(patient.notes)
+    codes = service.codes
+    benzos = [
+        m for m in patient.medications if m.classified and m.classified.class_id == BENZODIAZEPINE
+    ]
+    drafts = [
+        medication_facts(kb, cds, d, f"context.draftOrders[{i}]")
+        for i, d in enumerate(request.draft_orders)
+        if d.get("resourceType") == "MedicationRequest"
+    ]
+    if request.hook == "patient-view":
+        for med in benzos:
+            others = [m for m in patient.medications if m is not med]
+            _run(kb, med, others, patient, codes, today, out, interaction_only=True)
+        return out, patient, drafts
+    for draft in drafts:
+        cls = draft.classified
+        if cls is None:
+            out.not_evaluated.append(
+                f"{draft.text}: not recognised as a benzodiazepine, opioid or other CNS "
+                "depressant (by RxNorm code or ingredient name); it was not checked."
+            )
+            continue
+        if cls.class_id == BENZODIAZEPINE:
+            same = [m for m in benzos if m.classified == cls]
+            prior = max(same, key=lambda m: m.start or date.min) if same else None
+            others = [m for m in patient.medications if m is not prior]
+            others += [d for d in drafts if d is not draft and d.classified]
+            _run(kb, draft, others, patient, codes, today, out, prior=prior)
+            continue
+        finding_code = _class_finding(kb, cls.class_id)
+        for med in benzos:
+            _run(kb, med, [draft], patient, [finding_code], today, out, interaction_only=True)
+    return out, patient, drafts
+
+
+def _class_finding(kb: KnowledgeBase, class_id: str) -> str:
+    cls = kb.depressant_classes.get(class_id)
+    return cls.finding if cls else "concurrent-cns-depressant"
+
+
+def _markdown_sources(finding: Finding) -> str:
+    parts = []
+    for s in finding.sources:
+        label = f"{s.title}" + (f", {s.section}" if s.section else "")
+        parts.append(f"[{label}]({s.url})" if s.url else label)
+    return "; ".join(parts)
+
+
+def _suggestion(
+    kb: KnowledgeBase, finding: Finding, facts: MedicationFacts
+) -> dict[str, Any] | None:
+    """An update of the draft to the labelled maximum, when the order gave its dose in mg."""
+    if finding.code != "dose-above-maximum" or not facts.dose_from_mg or facts.frequency is None:
+        return None
+    limit = kb.rules[finding.rule].params.get("max_mg_per_day")
+    if limit is None:
+        return None
+    per_dose = (Decimal(str(limit)) / facts.frequency.times_per_day).quantize(Decimal("0.001"))
+    resource = _with_dose(facts.resource, per_dose)
+    if resource is None:
+        return None
+    text = f"{format_mg(per_dose)} {facts.frequency.label} ({format_mg(Decimal(str(limit)))}/day)"
+    return {
+        "label": f"Change the dose to {text}",
+        "uuid": str(uuid.uuid5(CARD_NAMESPACE, f"{facts.resource_id}:{finding.rule}:update")),
+        "isRecommended": False,
+        "actions": [
+            {
+                "type": "update",
+                "description": f"Update the draft order to the labelled maximum: {text}",
+                "resource": resource,
+            }
+        ],
+    }
+
+
+def _with_dose(resource: Mapping[str, Any], per_dose: Decimal) -> dict[str, Any] | None:
+    import copy
+
+    data = copy.deepcopy(dict(resource))
+    dosages = data.get("dosageInstruction") or []
+    if not dosages:
+        return None
+    dosage = dosages[0]
+    quantity = {
+        "value": float(per_dose),
+        "unit": "mg",
+        "system": "http://unitsofmeasure.org",
+        "code": "mg",
+    }
+    if "doseQuantity" in dosage:  # STU3 shape: keep the sender's shape
+        dosage["doseQuantity"] = quantity
+    else:
+        rates = dosage.get("doseAndRate") or [{}]
+        rates[0] = {**rates[0], "doseQuantity": quantity}
+        dosage["doseAndRate"] = rates
+    return data
+
+
+def card_key(patient_id: str, facts: MedicationFacts | None, rule: str, summary: str) -> str:
+    """The identity of "this finding for this draft", for showing each finding once."""
+    draft = (facts.resource_id or facts.text) if facts else "-"
+    raw = f"{patient_id}\x1f{draft}\x1f{rule}\x1f{summary}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def render_cards(
+    kb: KnowledgeBase,
+    cds: CdsKnowledge,
+    request: HookRequest,
+    evaluation: _Evaluation,
+    app_url: str | None,
+) -> list[Card]:
+    """The cards of an evaluation: one per distinct finding, then one for what was not checked."""
+    reasons = [
+        {"code": r.code, "system": OVERRIDE_SYSTEM, "display": r.display}
+        for r in cds.override_reasons
+    ]
+    cards: list[Card] = []
+    seen: set[tuple[str, str]] = set()
+    for finding, facts in evaluation.findings:
+        if (finding.rule, finding.summary) in seen:
+            continue
+        seen.add((finding.rule, finding.summary))
+        key = card_key(request.patient_id, facts, finding.rule, finding.summary)
+        first = finding.sources[0] if finding.sources else None
+        detail = (
+            f"{finding.detail}\n\n**Rule** `{finding.rule}` version {finding.rule_version} "
+            f"(finding `{finding.code}`)  \n**Sources:** {_markdown_sources(finding)}  \n"
+            f"Knowledge version {kb.version}. benzosafe supports, never replaces, clinical "
+            "judgement."
+        )
+        source: dict[str, Any] = {
+            "label": first.title if first else "benzosafe",
+            "topic": {"system": TOPIC_SYSTEM, "code": finding.code, "display": finding.code},
+        }
+        if first and first.url:
+            source["url"] = first.url
+        body: dict[str, Any] = {
+            "uuid": str(uuid.uuid5(CARD_NAMESPACE, f"{request.hook_instance}:{key}")),
+            "summary": finding.summary,
+            "indicator": finding.severity,
+            "detail": detail,
+            "source": source,
+            "overrideReasons": reasons,
+        }
+        suggestion = _suggestion(kb, finding, facts) if request.hook != "patient-view" else None
+        if suggestion:
+            body["suggestions"] = [suggestion]
+            body["selectionBehavior"] = "at-most-one"
+        if request.hook == "patient-view" and app_url:
+            query = {"drug": _drug_id(facts)}
+            if facts.daily_mg is not None:
+                query["daily_dose"] = f"{format_mg(facts.daily_mg)}/day"
+            body["links"] = [
+                {
+                    "label": f"Start a taper plan for {_drug_id(facts)}",
+                    "url": f"{app_url.rstrip('/')}/taper/new?{urlencode(query)}",
+                    "type": "absolute",
+                }
+            ]
+        cards.append(Card(key, body))
+    if evaluation.not_evaluated:
+        unique = list(dict.fromkeys(evaluation.not_evaluated))
+        summary = (
+            f"Not checked: {len(unique)} item(s) could not be evaluated (not the same as safe)"
+        )
+        key = card_key(request.patient_id, None, "not-evaluated", "\n".join(unique))
+        cards.append(
+            Card(
+                key,
+                {
+                    "uuid": str(uuid.uuid5(CARD_NAMESPACE, f"{request.hook_instance}:{key}")),
+                    "summary": summary,
+                    "indicator": "info",
+                    "detail": "\n".join(f"- {item}" for item in unique)
+                    + f"\n\nKnowledge version {kb.version}.",
+                    "source": {"label": "benzosafe (what could not be checked)"},
+                },
+            )
+        )
+    return cards

@@ -1,0 +1,307 @@
+"""MedicationRequest resources as classified medication facts (ingredient level).
+
+A MedicationRequest is normalised from STU3 where needed, validated with the R4B model of
+``fhir.resources``, and read into :class:`MedicationFacts`: what it is (classified by RxNorm
+ingredient code, by product code, and by the ingredient names in its display text, so a
+product code missing from a value set is still recognised), the dose in mg when it can be
+known, how often, and when. What cannot be known is left None, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from pydantic import ValidationError
+
+from benzosafe.clinical.medications import BENZODIAZEPINE, Classified, CoMedication, classify
+from benzosafe.errors import InvalidInput
+from benzosafe.fhir.request import strip_empty
+from benzosafe.knowledge.cds import CdsKnowledge
+from benzosafe.knowledge.models import KnowledgeBase
+from benzosafe.units import Frequency
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+_WORD = re.compile(r"[a-z]+")
+_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(MG|MCG)\b(?!\s*/)", re.IGNORECASE)
+_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(MG|MCG)\s*/\s*(?:HR|H)\b", re.IGNORECASE)
+_UNIT_FORMS = {
+    "tablet",
+    "tab",
+    "{tablet}",
+    "{tab}",
+    "capsule",
+    "cap",
+    "{capsule}",
+    "{cap}",
+    "patch",
+    "{patch}",
+    "each",
+    "{each}",
+    "1",
+}
+_PERIOD_HOURS = {
+    "h": Fraction(1),
+    "d": Fraction(24),
+    "wk": Fraction(24 * 7),
+    "min": Fraction(1, 60),
+}
+ORDER_CLASSES_BY_PRIORITY = (BENZODIAZEPINE, "opioids")
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationFacts:
+    """What one MedicationRequest says, as far as it can be known."""
+
+    resource_id: str | None
+    status: str
+    text: str
+    classified: Classified | None
+    ingredients: tuple[Classified, ...]
+    dose_mg: Decimal | None
+    dose_from_mg: bool  # the order gave its dose in mg (so an update can say mg too)
+    frequency: Frequency | None
+    rate_mcg_per_h: Decimal | None
+    start: date | None
+    end: date | None
+    refills: int
+    days_supply: int | None
+    reasons: tuple[str, ...]
+    resource: dict[str, Any]
+
+    @property
+    def daily_mg(self) -> Decimal | None:
+        if self.dose_mg is None or self.frequency is None:
+            return None
+        return self.dose_mg * self.frequency.times_per_day
+
+    def co_medication(self) -> CoMedication:
+        name = self.classified.ingredient_id if self.classified else self.text
+        return CoMedication(
+            text=self.text,
+            name=name,
+            classified=self.classified,
+            dose_mg=self.dose_mg,
+            rate_mcg_per_h=self.rate_mcg_per_h,
+            frequency=self.frequency,
+        )
+
+    def is_active(self, today: date) -> bool:
+        if self.status not in ("active", "draft"):
+            return False
+        return self.end is None or self.end >= today
+
+
+def stu3_to_r4(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """An R4 MedicationRequest from one that may use STU3 shapes."""
+    data: dict[str, Any] = strip_empty(dict(resource))
+    if isinstance(data.get("category"), dict):
+        data["category"] = [data["category"]]
+    if "context" in data and "encounter" not in data:
+        data["encounter"] = data.pop("context")
+    requester = data.get("requester")
+    if isinstance(requester, dict) and "agent" in requester:
+        data["requester"] = requester["agent"]
+    dosages = []
+    for dosage in data.get("dosageInstruction") or []:
+        dosage = dict(dosage)
+        moved = {k: dosage.pop(k) for k in ("doseQuantity", "doseRange") if k in dosage}
+        moved.update({k: dosage.pop(k) for k in ("rateQuantity", "rateRatio") if k in dosage})
+        if moved:
+            dosage["doseAndRate"] = [*dosage.get("doseAndRate", []), moved]
+        dosages.append(dosage)
+    if dosages:
+        data["dosageInstruction"] = dosages
+    return data
+
+
+def parse_medication_request(resource: Mapping[str, Any], where: str) -> Any:
+    """The R4B MedicationRequest model of a (possibly STU3) resource, or InvalidInput."""
+    from fhir.resources.R4B.medicationrequest import MedicationRequest
+
+    try:
+        return MedicationRequest.model_validate(stu3_to_r4(resource))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidInput(f"{where}.{loc}" if loc else where, first.get("msg", "invalid")) from exc
+
+
+def _extra_index(cds: CdsKnowledge) -> dict[str, Classified]:
+    return {
+        name.lower(): Classified(ing.knowledge_class, ing.id)
+        for ing in cds.ingredients
+        for name in ing.names
+    }
+
+
+def classify_texts(
+    kb: KnowledgeBase, cds: CdsKnowledge, codes: Iterable[str], texts: Iterable[str]
+) -> tuple[Classified, ...]:
+    """Every ingredient recognised in codes (RxNorm) and names inside display texts."""
+    found: list[Classified] = []
+    for code in codes:
+        hit = classify(kb, code)
+        if hit and hit not in found:
+            found.append(hit)
+    extra = _extra_index(cds)
+    for text in texts:
+        for word in _WORD.findall(text.lower()):
+            hit = classify(kb, word) or extra.get(word)
+            if hit and hit not in found:
+                found.append(hit)
+    return tuple(found)
+
+
+def primary(ingredients: tuple[Classified, ...]) -> Classified | None:
+    """The ingredient that decides what an order is: a benzodiazepine, then an opioid, ..."""
+    for cls in ORDER_CLASSES_BY_PRIORITY:
+        for ing in ingredients:
+            if ing.class_id == cls:
+                return ing
+    return ingredients[0] if ingredients else None
+
+
+def _date(value: Any) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _frequency(repeat: Any) -> Frequency | None:
+    if repeat is None or repeat.period is None or repeat.periodUnit not in _PERIOD_HOURS:
+        return None
+    times = Fraction(repeat.frequencyMax or repeat.frequency or 1)
+    hours = Fraction(str(repeat.period)) * _PERIOD_HOURS[repeat.periodUnit]
+    if hours <= 0:
+        return None
+    per_day = times * 24 / hours
+    if per_day.denominator != 1 or per_day < 1:
+        return None  # not a whole number of administrations a day: no daily dose is computed
+    n = int(per_day)
+    return Frequency(f"{n}/d", n, "once a day" if n == 1 else f"{n} times a day")
+
+
+def _dose(dosage: Any, strengths: list[Decimal]) -> tuple[Decimal | None, bool]:
+    for dr in dosage.doseAndRate or []:
+        qty = dr.doseQuantity
+        if qty is None or qty.value is None:
+            continue
+        unit = (qty.code or qty.unit or "").strip().lower()
+        value = Decimal(str(qty.value))
+        if unit == "mg":
+            return value, True
+        if unit in ("ug", "mcg", "µg"):
+            return value / 1000, False
+        if unit in _UNIT_FORMS and len(set(strengths)) == 1:
+            return value * strengths[0], False
+    return None, False
+
+
+def medication_facts(
+    kb: KnowledgeBase,
+    cds: CdsKnowledge,
+    resource: Mapping[str, Any],
+    where: str,
+    medications: Mapping[str, Mapping[str, Any]] | None = None,
+) -> MedicationFacts:
+    """Read one MedicationRequest; ``medications`` resolves medicationReference by id."""
+    model = parse_medication_request(resource, where)
+    codes: list[str] = []
+    texts: list[str] = []
+
+    def concept(cc: Any) -> None:
+        if cc is None:
+            return
+        for coding in cc.coding or []:
+            if coding.code and (coding.system in (None, RXNORM) or "rxnorm" in coding.system):
+                codes.append(coding.code)
+            if coding.display:
+                texts.append(coding.display)
+        if cc.text:
+            texts.append(cc.text)
+
+    concept(model.medicationCodeableConcept)
+    ref = model.medicationReference
+    if ref is not None:
+        if ref.display:
+            texts.append(ref.display)
+        target = (ref.reference or "").split("/")[-1]
+        med = (medications or {}).get(target)
+        for contained in model.contained or []:
+            if getattr(contained, "id", None) == target.lstrip("#"):
+                med = contained.model_dump(mode="json")
+        if med is not None:
+            code = med.get("code") or {}
+            codes.extend(
+                str(c["code"])
+                for c in code.get("coding", [])
+                if isinstance(c, dict) and c.get("code")
+            )
+            texts.extend(str(c["display"]) for c in code.get("coding", []) if c.get("display"))
+            if code.get("text"):
+                texts.append(str(code["text"]))
+    ingredients = classify_texts(kb, cds, codes, texts)
+    strengths: list[Decimal] = []
+    rate = None
+    for text in texts:
+        for match in _RATE.finditer(text):
+            amount = Decimal(match.group(1))
+            rate = amount * 1000 if match.group(2).lower() == "mg" else amount
+        for match in _STRENGTH.finditer(_RATE.sub("", text)):
+            amount = Decimal(match.group(1))
+            strengths.append(amount if match.group(2).lower() == "mg" else amount / 1000)
+    dose: Decimal | None = None
+    from_mg = False
+    frequency = None
+    if model.dosageInstruction:
+        first = model.dosageInstruction[0]
+        dose, from_mg = _dose(first, strengths)
+        frequency = _frequency(first.timing.repeat if first.timing else None)
+    dispense = model.dispenseRequest
+    start = _date(model.authoredOn)
+    end = None
+    refills = 0
+    supply = None
+    if dispense is not None:
+        if dispense.validityPeriod is not None:
+            start = _date(dispense.validityPeriod.start) or start
+            end = _date(dispense.validityPeriod.end)
+        refills = int(dispense.numberOfRepeatsAllowed or 0)
+        esd = dispense.expectedSupplyDuration
+        if esd is not None and esd.value is not None and (esd.code or esd.unit or "d")[:1] == "d":
+            try:
+                supply = int(Decimal(str(esd.value)))
+            except (InvalidOperation, ValueError):
+                supply = None
+    reasons = [
+        text
+        for cc in model.reasonCode or []
+        for text in [cc.text, *(c.display for c in cc.coding or [])]
+        if text
+    ]
+    return MedicationFacts(
+        resource_id=model.id,
+        status=str(model.status),
+        text=texts[0] if texts else "(medication not named)",
+        classified=primary(ingredients),
+        ingredients=ingredients,
+        dose_mg=dose,
+        dose_from_mg=from_mg,
+        frequency=frequency,
+        rate_mcg_per_h=rate,
+        start=start,
+        end=end,
+        refills=refills,
+        days_supply=supply if supply and 1 <= supply <= 365 else None,
+        reasons=tuple(reasons),
+        resource=dict(resource),
+    )

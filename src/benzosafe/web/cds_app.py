@@ -1,0 +1,23 @@
+"""A small app that serves only the CDS Hooks service (``benzosafe serve-cds``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from benzosafe import __version__
+from benzosafe.web.cds_hooks import CdsSettings, build_cds_router, install_error_handlers
+
+
+def create_cds_app(settings: CdsSettings) -> FastAPI:
+    """The CDS Hooks service on its own, with OperationOutcome errors."""
+    app = FastAPI(
+        title="benzosafe CDS Hooks service",
+        version=__version__,
+        description="Benzodiazepine and opioid order checks inside the EHR (CDS Hooks). "
+        "Supports, never replaces, clinical judgement.",
+    )
+    router = build_cds_router(settings)
+    app.include_router(router)
+    app.state.cds_store = router.cds_store  # type: ignore[attr-defined]
+    install_error_handlers(app)
+    return app
