@@ -21,3 +21,14 @@ def create_cds_app(settings: CdsSettings) -> FastAPI:
     app.state.cds_store = router.cds_store  # type: ignore[attr-defined]
     install_error_handlers(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for uvicorn workers: settings from ``BENZOSAFE_CDS_SETTINGS`` (JSON)."""
+    import json
+    import os
+    from pathlib import Path
+
+    data = json.loads(os.environ["BENZOSAFE_CDS_SETTINGS"])
+    issuers = data.pop("issuers_file")
+    return create_cds_app(CdsSettings(issuers_file=Path(issuers) if issuers else None, **data))

@@ -78,11 +78,16 @@ class TrustedIssuers:
             out[item["iss"]] = Issuer(item["iss"], jwks, tuple(jku))
         return cls(out)
 
+    def preload(self, url: str, jwks: dict[str, Any]) -> None:
+        """A JWK set for an allow-listed jku, known out of band (it is not fetched then)."""
+        with self._lock:
+            self._cache[url] = (float("inf"), jwks)
+
     def _fetch(self, url: str) -> dict[str, Any]:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(url)
-            if cached and now - cached[0] < self.jwks_ttl:
+            if cached and (cached[0] == float("inf") or now - cached[0] < self.jwks_ttl):
                 return cached[1]
         import httpx
 

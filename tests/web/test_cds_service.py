@@ -1,0 +1,326 @@
+"""The CDS Hooks service as an EHR sees it: discovery, cards, suggestions, each finding once,
+prefetch fetched from the FHIR server or 412, feedback stored, bad input as OperationOutcome."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Server
+
+from benzosafe.web.cds_hooks import CdsSettings
+
+BIRTH_40 = "1986-01-01"
+
+
+def _patient(birth: str = BIRTH_40) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": "p1", "birthDate": birth}
+
+
+def _med(
+    mid: str, display: str, dose: dict[str, Any], per_day: int, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": mid,
+        "status": extra.pop("status", "active"),
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": display},
+        "dosageInstruction": [
+            {
+                "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": dose}],
+            }
+        ],
+        **extra,
+    }
+
+
+def _bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+
+
+def _call(
+    hook: str, draft: dict[str, Any] | None, meds: list[dict[str, Any]], **more: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": "p1"},
+        "prefetch": {
+            "patient": _patient(more.pop("birth", BIRTH_40)),
+            "medications": _bundle(*meds),
+            "conditions": _bundle(*more.pop("conditions", [])),
+        },
+    }
+    if draft is not None:
+        body["context"]["draftOrders"] = _bundle(draft)
+    body.update(more)
+    return body
+
+
+CLONAZEPAM_8MG = _med(
+    "draft-1",
+    "Clonazepam 2 MG Oral Tablet",
+    {"value": 2, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"},
+    4,
+    status="draft",
+    reasonCode=[{"text": "Panic disorder"}],
+)
+OXYCODONE = _med(
+    "rx-2", "Oxycodone Hydrochloride 10 MG Oral Tablet", {"value": 1, "unit": "tablet"}, 4
+)
+
+
+def _post(server: Server, service: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{server.url}/cds-services/{service}", json=body, timeout=10)
+
+
+def test_discovery_lists_the_three_hooks_with_prefetch(dev_server: Server) -> None:
+    services = httpx.get(f"{dev_server.url}/cds-services", timeout=10).json()["services"]
+    assert {s["hook"] for s in services} == {"order-select", "order-sign", "patient-view"}
+    for s in services:
+        assert s["description"] and s["id"]
+        assert s["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+
+
+def test_a_dose_above_the_maximum_gets_an_update_suggestion(dev_server: Server) -> None:
+    cards = _post(
+        dev_server, "benzosafe-order-select", _call("order-select", CLONAZEPAM_8MG, [])
+    ).json()["cards"]
+    dose = next(c for c in cards if c["source"]["topic"]["code"] == "dose-above-maximum")
+    assert dose["indicator"] in ("warning", "critical")
+    assert "CLZ-DOSE-PANIC-MAX" in dose["detail"]
+    assert dose["selectionBehavior"] == "at-most-one"
+    action = dose["suggestions"][0]["actions"][0]
+    assert action["type"] == "update"
+    updated = action["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
+    assert updated["value"] == 1.0 and updated["code"] == "mg"  # 4 mg/day in 4 doses
+    assert action["resource"]["id"] == "draft-1"
+    assert all(r["display"] for r in dose["overrideReasons"])
+
+
+def test_a_finding_shown_at_order_select_is_not_shown_again_at_order_sign(
+    dev_server: Server,
+) -> None:
+    meds = [OXYCODONE]
+    draft = copy.deepcopy(CLONAZEPAM_8MG)
+    draft["id"] = "draft-dedup"
+    select = _post(dev_server, "benzosafe-order-select", _call("order-select", draft, meds)).json()[
+        "cards"
+    ]
+    assert any(c["source"].get("topic", {}).get("code") == "concurrent-opioid" for c in select)
+    sign = _post(dev_server, "benzosafe-order-sign", _call("order-sign", draft, meds)).json()[
+        "cards"
+    ]
+    assert sign == []
+    # a changed draft is a new finding
+    draft["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = 3
+    sign = _post(dev_server, "benzosafe-order-sign", _call("order-sign", draft, meds)).json()[
+        "cards"
+    ]
+    assert any(
+        c["source"]["topic"]["code"] == "dose-above-maximum" for c in sign if "topic" in c["source"]
+    )
+
+
+def test_an_opioid_draft_with_a_current_benzodiazepine(dev_server: Server) -> None:
+    lorazepam = _med("rx-3", "Lorazepam 1 MG Oral Tablet", {"value": 1, "unit": "tablet"}, 2)
+    draft = dict(OXYCODONE, id="draft-ox", status="draft")
+    cards = _post(
+        dev_server, "benzosafe-order-select", _call("order-select", draft, [lorazepam])
+    ).json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["concurrent-opioid"]
+    assert "60 MME/day" in cards[0]["summary"]
+
+
+def test_patient_view_older_adult_and_a_taper_link(dev_server: Server) -> None:
+    clonazepam = _med("rx-4", "Clonazepam 0.5 MG Oral Tablet", {"value": 1, "unit": "tablet"}, 2)
+    zolpidem = _med(
+        "rx-5", "Zolpidem Tartrate 10 MG Oral Tablet", {"value": 1, "unit": "tablet"}, 1
+    )
+    body = _call("patient-view", None, [clonazepam, zolpidem], birth="1950-01-01")
+    cards = _post(dev_server, "benzosafe-patient-view", body).json()["cards"]
+    codes = {c["source"]["topic"]["code"] for c in cards}
+    assert codes == {"older-adult", "concurrent-cns-depressant"}
+    link = cards[0]["links"][0]
+    assert link["type"] == "absolute"
+    assert link["url"].startswith("https://app.example.org/taper/new?drug=clonazepam")
+
+
+def test_an_unrecognised_draft_is_said_not_checked(dev_server: Server) -> None:
+    draft = _med("d-9", "Amoxicillin 500 MG Oral Capsule", {"value": 1, "unit": "capsule"}, 3)
+    cards = _post(dev_server, "benzosafe-order-select", _call("order-select", draft, [])).json()[
+        "cards"
+    ]
+    assert len(cards) == 1 and cards[0]["indicator"] == "info"
+    assert "Amoxicillin" in cards[0]["detail"] and "not checked" in cards[0]["detail"]
+
+
+def test_missing_prefetch_without_fhir_access_is_412(dev_server: Server) -> None:
+    body = _call("order-select", CLONAZEPAM_8MG, [])
+    body["prefetch"] = {}
+    response = _post(dev_server, "benzosafe-order-select", body)
+    assert response.status_code == 412
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def _fhir_server(fail: bool) -> httpx.MockTransport:
+    """The EHR's FHIR server (not our code): answers the three prefetch queries."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "Bearer secret-token"
+        if fail:
+            return httpx.Response(503)
+        path = request.url.path
+        if path.endswith("/Patient/p1"):
+            return httpx.Response(200, json=_patient())
+        if path.endswith("/MedicationRequest"):
+            return httpx.Response(200, json=_bundle(OXYCODONE))
+        if path.endswith("/Condition"):
+            return httpx.Response(200, json=_bundle())
+        return httpx.Response(404)
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.fixture(params=[False, True], ids=["fhir-up", "fhir-down"])
+def fetching_server(request: pytest.FixtureRequest) -> Iterator[tuple[Server, bool]]:
+    settings = CdsSettings(allow_unauthenticated=True, fhir_transport=_fhir_server(request.param))
+    with Server(settings) as server:
+        yield server, request.param
+
+
+def test_missing_prefetch_is_fetched_from_the_fhir_server(
+    fetching_server: tuple[Server, bool],
+) -> None:
+    server, down = fetching_server
+    body = _call("order-select", CLONAZEPAM_8MG, [])
+    body["prefetch"] = {}
+    body["fhirServer"] = "https://ehr.example.org/fhir"
+    body["fhirAuthorization"] = {
+        "access_token": "secret-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "user/MedicationRequest.read",
+        "subject": "benzosafe",
+    }
+    response = _post(server, "benzosafe-order-select", body)
+    if down:
+        assert response.status_code == 412
+        return
+    assert response.status_code == 200
+    codes = {c["source"].get("topic", {}).get("code") for c in response.json()["cards"]}
+    assert "concurrent-opioid" in codes
+
+
+def test_feedback_is_stored(dev_server: Server) -> None:
+    feedback = {
+        "feedback": [
+            {
+                "card": "card-1",
+                "outcome": "overridden",
+                "overrideReason": {
+                    "reason": {
+                        "code": "palliative-care",
+                        "system": "urn:benzosafe:cds-hooks:override-reason",
+                    },
+                    "userComment": "hospice",
+                },
+                "outcomeTimestamp": "2026-11-25T10:05:31Z",
+            },
+            {
+                "card": "card-2",
+                "outcome": "accepted",
+                "acceptedSuggestions": [{"id": "s-1"}],
+                "outcomeTimestamp": "2026-11-25T10:06:00Z",
+            },
+        ]
+    }
+    response = httpx.post(
+        f"{dev_server.url}/cds-services/benzosafe-order-sign/feedback", json=feedback, timeout=10
+    )
+    assert response.status_code == 200 and response.json() == {"stored": 2}
+    stored = dev_server.store.feedback("benzosafe-order-sign")
+    assert [f["card"] for f in stored[-2:]] == ["card-1", "card-2"]
+    assert (
+        stored[-2]["override_code"] == "palliative-care" and stored[-2]["user_comment"] == "hospice"
+    )
+    assert stored[-1]["accepted_suggestions"] == [{"id": "s-1"}]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"feedback": []},
+        {
+            "feedback": [
+                {"card": "c", "outcome": "maybe", "outcomeTimestamp": "2026-11-25T10:00:00Z"}
+            ]
+        },
+        {
+            "feedback": [
+                {"card": "c", "outcome": "accepted", "outcomeTimestamp": "2026-11-25T10:00:00Z"}
+            ]
+        },
+        {"feedback": [{"card": "c", "outcome": "overridden"}]},
+    ],
+    ids=["empty", "bad-outcome", "accepted-without-suggestion", "no-timestamp"],
+)
+def test_bad_feedback_is_refused_and_nothing_is_stored(
+    dev_server: Server, payload: dict[str, Any]
+) -> None:
+    before = len(dev_server.store.feedback())
+    response = httpx.post(
+        f"{dev_server.url}/cds-services/benzosafe-order-sign/feedback", json=payload, timeout=10
+    )
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert len(dev_server.store.feedback()) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"hook": "patient-view"}, "hook"),
+        ({"context": {"userId": "Practitioner/1"}}, "context.patientId"),
+        ({"hookInstance": ""}, "hookInstance"),
+        ({"prefetch": {"medications": "yes"}}, "prefetch.medications"),
+        ({"fhirAuthorization": {"access_token": "t"}}, "fhirServer"),
+    ],
+)
+def test_bad_requests_are_operation_outcomes_naming_the_field(
+    dev_server: Server, change: dict[str, Any], field: str
+) -> None:
+    body = _call("order-select", CLONAZEPAM_8MG, [])
+    body.update(change)
+    response = _post(dev_server, "benzosafe-order-select", body)
+    assert response.status_code == 400, response.text
+    assert response.json()["issue"][0]["expression"] == [field]
+
+
+def test_legacy_stu3_quirks_are_accepted(dev_server: Server) -> None:
+    draft = copy.deepcopy(CLONAZEPAM_8MG)
+    dosage = draft["dosageInstruction"][0]
+    dosage["doseQuantity"] = dosage.pop("doseAndRate")[0]["doseQuantity"]
+    draft["category"] = {"coding": [{"code": "community"}]}
+    body = {
+        "hook": "order-select",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"user": "Practitioner/1", "patientId": "Patient/p1", "draftOrders": draft},
+        "prefetch": {
+            "item1": {"response": {"status": "200 OK"}, "resource": _patient()},
+            "item2": None,
+        },
+    }
+    cards = _post(dev_server, "benzosafe-order-select", body).json()["cards"]
+    assert any(c["source"].get("topic", {}).get("code") == "dose-above-maximum" for c in cards)
