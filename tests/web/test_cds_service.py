@@ -324,3 +324,11 @@ def test_legacy_stu3_quirks_are_accepted(dev_server: Server) -> None:
     }
     cards = _post(dev_server, "benzosafe-order-select", body).json()["cards"]
     assert any(c["source"].get("topic", {}).get("code") == "dose-above-maximum" for c in cards)
+
+
+def test_an_unreadable_current_medication_is_said_not_checked(dev_server: Server) -> None:
+    broken = {"resourceType": "MedicationRequest", "id": "bad-1", "status": 7}
+    body = _call("order-select", CLONAZEPAM_8MG, [broken, OXYCODONE])
+    cards = _post(dev_server, "benzosafe-order-select", body).json()["cards"]
+    assert any(c["source"].get("topic", {}).get("code") == "concurrent-opioid" for c in cards)
+    assert "bad-1" in cards[-1]["detail"] and cards[-1]["indicator"] == "info"

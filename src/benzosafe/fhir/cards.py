@@ -141,13 +141,21 @@ def patient_facts(
     }
     draft_ids = {d.get("id") for d in request.draft_orders if d.get("id")}
     medications = []
+    unreadable: list[str] = []
     for i, res in enumerate(r for r in found if r.get("resourceType") == "MedicationRequest"):
         if res.get("id") and res.get("id") in draft_ids:
             continue
-        facts = medication_facts(kb, cds, res, f"prefetch.MedicationRequest[{i}]", meds_by_id)
+        try:
+            facts = medication_facts(kb, cds, res, f"prefetch.MedicationRequest[{i}]", meds_by_id)
+        except InvalidInput as exc:
+            unreadable.append(
+                f"A current MedicationRequest ({res.get('id') or 'no id'}) could not be read "
+                f"({exc}); its interactions were not checked."
+            )
+            continue
         if facts.is_active(today):
             medications.append(facts)
-    facts_out = PatientFacts(age, tuple(conditions), medications, unrecognised)
+    facts_out = PatientFacts(age, tuple(conditions), medications, unrecognised, unreadable)
     if age is None:
         facts_out.notes.append(
             "The patient's birth date is not on record: age-dependent rules (dose limits, "

@@ -97,9 +97,18 @@ class MedicationFacts:
         return self.end is None or self.end >= today
 
 
+# The elements benzosafe reads; the rest (extensions, narrative, identifiers, ...) is not
+# validated, which halves the cost of a call.
+_READ = frozenset(
+    {"resourceType", "id", "status", "intent", "medicationCodeableConcept", "subject"}
+    | {"medicationReference", "authoredOn", "dosageInstruction", "dispenseRequest"}
+    | {"reasonCode", "contained", "context", "encounter", "category", "requester"}
+)
+
+
 def stu3_to_r4(resource: Mapping[str, Any]) -> dict[str, Any]:
-    """An R4 MedicationRequest from one that may use STU3 shapes."""
-    data: dict[str, Any] = strip_empty(dict(resource))
+    """An R4 MedicationRequest (the elements benzosafe reads) from one that may be STU3."""
+    data: dict[str, Any] = strip_empty({k: v for k, v in resource.items() if k in _READ})
     if isinstance(data.get("category"), dict):
         data["category"] = [data["category"]]
     if "context" in data and "encounter" not in data:

@@ -47,6 +47,7 @@ class TrustedIssuers:
     fetch_timeout: float = 3.0
     jwks_ttl: float = 300.0
     _cache: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _parsed: dict[int, tuple[dict[str, Any], dict[str, PyJWK]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -77,6 +78,22 @@ class TrustedIssuers:
                 raise AuthError(f"issuers file {path}: issuer {item['iss']} has no keys or jku")
             out[item["iss"]] = Issuer(item["iss"], jwks, tuple(jku))
         return cls(out)
+
+    def _keys(self, iss: str, jwks: dict[str, Any]) -> dict[str, PyJWK]:
+        """The usable keys of a JWK set by kid, parsed once per set (verification is hot)."""
+        cache_key = id(jwks)
+        with self._lock:
+            hit = self._parsed.get(cache_key)
+            if hit is not None and hit[0] is jwks:
+                return hit[1]
+        try:
+            keyset = PyJWKSet.from_dict(jwks)
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"the JWK set of issuer {iss!r} is not usable: {exc}") from exc
+        keys = {k.key_id: k for k in keyset.keys if k.key_id}
+        with self._lock:
+            self._parsed[cache_key] = (jwks, keys)
+        return keys
 
     def preload(self, url: str, jwks: dict[str, Any]) -> None:
         """A JWK set for an allow-listed jku, known out of band (it is not fetched then)."""
@@ -118,14 +135,10 @@ class TrustedIssuers:
             jwks = self._fetch(issuer.jku[0])
         else:
             raise AuthError("the token names no jku and the issuer has no configured JWK set")
-        try:
-            keyset = PyJWKSet.from_dict(jwks)
-        except jwt.PyJWTError as exc:
-            raise AuthError(f"the JWK set of issuer {iss!r} is not usable: {exc}") from exc
-        kid = header.get("kid")
-        for key in keyset.keys:
-            if key.key_id == kid:
-                return key
+        kid = str(header.get("kid") or "")
+        key = self._keys(iss, jwks).get(kid)
+        if key is not None:
+            return key
         raise AuthError(f"no key {kid!r} in the JWK set of issuer {iss!r}")
 
 
