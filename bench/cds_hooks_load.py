@@ -1,0 +1,329 @@
+"""Benchmark: the CDS Hooks service under order-sign load, on loopback only.
+
+Starts ``benzosafe serve-cds`` on 127.0.0.1 with a trusted issuer whose keys this script
+makes, then drives order-sign calls from a separate process: each call is a distinct
+synthetic patient (a clonazepam draft, a current oxycodone order, a Condition bundle) with
+its own freshly signed JWT (unique jti), so nothing is served from a cache. Two phases:
+
+1. a fixed rate (default 200 requests/s, open loop: latency counts from the planned send
+   time, so a slow server cannot hide its queue), and
+2. saturation: a number of connections sending back to back.
+
+Prints throughput and p50/p95/p99 latency. Asserts nothing. Targets (issue #6) on a 2-core
+machine: p95 at or under 20 ms at 200 requests/s; at least 1,000 requests/s at saturation.
+
+    .venv/bin/python bench/cds_hooks_load.py [--alg ES384|RS384|none] [--workers 1]
+        [--seconds 10] [--rate 200] [--connections 32]
+
+``--alg none`` runs the server in its development mode without JWT (for comparison only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"  # loopback only
+ISS = "https://ehr.bench.invalid/"
+SERVICE = "benzosafe-order-sign"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _keys(alg: str) -> tuple[bytes, dict[str, Any]]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+    if alg == "RS384":
+        key: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    else:
+        key = ec.generate_private_key(ec.SECP384R1())
+        jwk = json.loads(ECAlgorithm.to_jwk(key.public_key()))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return pem, {"keys": [{**jwk, "kid": "bench-1", "alg": alg, "use": "sig"}]}
+
+
+def _sign(args: tuple[bytes, str, str, int]) -> list[str]:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    pem, alg, aud, count = args
+    key = serialization.load_pem_private_key(pem, password=None)
+    now = int(time.time())
+    return [
+        jwt.encode(
+            {"iss": ISS, "aud": aud, "iat": now, "exp": now + 600, "jti": str(uuid.uuid4())},
+            key,  # type: ignore[arg-type]
+            algorithm=alg,
+            headers={"kid": "bench-1"},
+        )
+        for _ in range(count)
+    ]
+
+
+def _body(i: int) -> bytes:
+    pid = f"bench-{i}"
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": f"draft-{i}",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medicationCodeableConcept": {
+            "coding": [
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "197528",
+                    "display": "Clonazepam 1 MG Oral Tablet",
+                }
+            ]
+        },
+        "reasonCode": [{"text": "Panic disorder"}],
+        "authoredOn": "2026-11-25",
+        "dosageInstruction": [
+            {
+                "timing": {"repeat": {"frequency": 2 + i % 3, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}],
+            }
+        ],
+        "dispenseRequest": {
+            "numberOfRepeatsAllowed": i % 3,
+            "expectedSupplyDuration": {"value": 30, "unit": "days", "code": "d"},
+        },
+    }
+    opioid = {
+        "resourceType": "MedicationRequest",
+        "id": f"rx-{i}",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "medicationCodeableConcept": {
+            "coding": [
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "1049621",
+                    "display": "Oxycodone Hydrochloride 5 MG Oral Tablet",
+                }
+            ]
+        },
+        "dosageInstruction": [
+            {
+                "timing": {"repeat": {"frequency": 4, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": 1 + i % 2, "unit": "tablet"}}],
+            }
+        ],
+    }
+    body = {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {
+            "userId": "Practitioner/bench",
+            "patientId": pid,
+            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]},
+        },
+        "prefetch": {
+            "patient": {"resourceType": "Patient", "id": pid, "birthDate": f"{1940 + i % 60}-03-01"},
+            "medications": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": opioid}]},
+            "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+        },
+    }
+    return json.dumps(body).encode()
+
+
+def _request(port: int, body: bytes, token: str | None) -> bytes:
+    head = (
+        f"POST /cds-services/{SERVICE} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+    )
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> int:
+    writer.write(data)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    await reader.readexactly(length)
+    return status
+
+
+async def _drive(port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float) -> dict[str, Any]:
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    latencies: list[float] = []
+    errors = 0
+    done = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def worker() -> None:
+        nonlocal errors, done
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while True:
+                planned, data = await queue.get()
+                if planned < 0:
+                    return
+                status = await _exchange(reader, writer, data)
+                latencies.append(time.perf_counter() - planned)
+                done += 1
+                if status != 200:
+                    errors += 1
+        finally:
+            writer.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    sent = 0
+    if rate is not None:
+        while sent < len(requests):
+            planned = start + sent / rate
+            if planned >= deadline:
+                break
+            delay = planned - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            queue.put_nowait((planned, requests[sent]))
+            sent += 1
+    else:
+        # saturation: keep every connection busy until the time is up
+        while sent < len(requests) and time.perf_counter() < deadline:
+            while queue.qsize() < connections and sent < len(requests):
+                queue.put_nowait((time.perf_counter(), requests[sent]))
+                sent += 1
+            await asyncio.sleep(0.0005)
+    while not queue.empty():
+        await asyncio.sleep(0.001)
+    for _ in workers:
+        queue.put_nowait((-1.0, b""))
+    await asyncio.gather(*workers)
+    elapsed = time.perf_counter() - start
+    return {"sent": sent, "done": done, "errors": errors, "elapsed": elapsed, "latencies": latencies}
+
+
+def _client(port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float, out: Any) -> None:
+    try:
+        import uvloop
+
+        result = uvloop.run(_drive(port, requests, rate, connections, seconds))
+    except ImportError:
+        result = asyncio.run(_drive(port, requests, rate, connections, seconds))
+    out.put(result)
+
+
+def _phase(port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float) -> dict[str, Any]:
+    """Run the driver in a separate process and collect its figures."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_client, args=(port, requests, rate, connections, seconds, out))
+    proc.start()
+    result: dict[str, Any] = out.get(timeout=seconds + 120)
+    proc.join(timeout=30)
+    return result
+
+
+def _report(name: str, result: dict[str, Any]) -> None:
+    lat = sorted(result["latencies"])
+    if not lat:
+        print(f"{name}: no responses")
+        return
+    q = statistics.quantiles(lat, n=100, method="inclusive")
+    print(
+        f"{name}: {result['done']} responses in {result['elapsed']:.1f} s = "
+        f"{result['done'] / result['elapsed']:.0f} requests/s; errors {result['errors']}; "
+        f"latency ms p50 {q[49] * 1000:.1f}  p95 {q[94] * 1000:.1f}  p99 {q[98] * 1000:.1f}  "
+        f"max {lat[-1] * 1000:.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--alg", choices=["ES384", "RS384", "none"], default="ES384")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--saturation-requests", type=int, default=25000)
+    args = parser.parse_args()
+
+    port = _free_port()
+    base = f"http://{HOST}:{port}"
+    aud = f"{base}/cds-services/{SERVICE}"
+    fixed_n = int(args.rate * args.seconds)
+    total = fixed_n + args.saturation_requests + 1
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "benzosafe", "serve-cds", "--host", HOST, "--port", str(port)]
+        cmd += ["--public-url", base, "--state", str(Path(tmp) / "state.sqlite3")]
+        cmd += ["--workers", str(args.workers)]
+        tokens: list[str | None]
+        if args.alg == "none":
+            cmd.append("--dev-no-jwt")
+            tokens = [None] * total
+        else:
+            pem, jwks = _keys(args.alg)
+            (Path(tmp) / "jwks.json").write_text(json.dumps(jwks))
+            (Path(tmp) / "issuers.toml").write_text(f'[[issuer]]\niss = "{ISS}"\njwks_file = "jwks.json"\n')
+            cmd += ["--issuers", str(Path(tmp) / "issuers.toml")]
+            t0 = time.perf_counter()
+            chunks = [(pem, args.alg, aud, total // 2 + 1)] * 2
+            with ProcessPoolExecutor(2) as pool:
+                tokens = [t for chunk in pool.map(_sign, chunks) for t in chunk]
+            print(f"pre-signed {len(tokens)} {args.alg} tokens in {time.perf_counter() - t0:.1f} s")
+        print("building request bodies ...")
+        requests = [_request(port, _body(i), tokens[i]) for i in range(total)]
+        server = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+        try:
+            for _ in range(300):
+                try:
+                    with socket.create_connection((HOST, port), timeout=0.2):
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            # warm up (first imports, knowledge load) with a few calls
+            _phase(port, requests[-200:], None, 4, 2.0)
+            print(
+                f"server: benzosafe serve-cds, {args.workers} worker(s), JWT {args.alg}; "
+                f"client: separate process, {args.connections} keep-alive connections"
+            )
+            _report(f"fixed rate {args.rate:.0f}/s", _phase(port, requests[:fixed_n], args.rate, args.connections, args.seconds))
+            _report(
+                "saturation",
+                _phase(port, requests[fixed_n:-200], None, args.connections, args.seconds),
+            )
+            with urllib.request.urlopen(f"{base}/openapi.json", timeout=5) as r:
+                r.read()
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
