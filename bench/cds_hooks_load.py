@@ -143,11 +143,23 @@ def _body(i: int) -> bytes:
         "context": {
             "userId": "Practitioner/bench",
             "patientId": pid,
-            "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]},
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": draft}],
+            },
         },
         "prefetch": {
-            "patient": {"resourceType": "Patient", "id": pid, "birthDate": f"{1940 + i % 60}-03-01"},
-            "medications": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": opioid}]},
+            "patient": {
+                "resourceType": "Patient",
+                "id": pid,
+                "birthDate": f"{1940 + i % 60}-03-01",
+            },
+            "medications": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": opioid}],
+            },
             "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": []},
         },
     }
@@ -177,7 +189,9 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return status
 
 
-async def _drive(port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float) -> dict[str, Any]:
+async def _drive(
+    port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float
+) -> dict[str, Any]:
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
     latencies: list[float] = []
     errors = 0
@@ -226,10 +240,18 @@ async def _drive(port: int, requests: list[bytes], rate: float | None, connectio
         queue.put_nowait((-1.0, b""))
     await asyncio.gather(*workers)
     elapsed = time.perf_counter() - start
-    return {"sent": sent, "done": done, "errors": errors, "elapsed": elapsed, "latencies": latencies}
+    return {
+        "sent": sent,
+        "done": done,
+        "errors": errors,
+        "elapsed": elapsed,
+        "latencies": latencies,
+    }
 
 
-def _client(port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float, out: Any) -> None:
+def _client(
+    port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float, out: Any
+) -> None:
     try:
         import uvloop
 
@@ -239,7 +261,9 @@ def _client(port: int, requests: list[bytes], rate: float | None, connections: i
     out.put(result)
 
 
-def _phase(port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float) -> dict[str, Any]:
+def _phase(
+    port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float
+) -> dict[str, Any]:
     """Run the driver in a separate process and collect its figures."""
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
@@ -290,7 +314,9 @@ def main() -> None:
         else:
             pem, jwks = _keys(args.alg)
             (Path(tmp) / "jwks.json").write_text(json.dumps(jwks))
-            (Path(tmp) / "issuers.toml").write_text(f'[[issuer]]\niss = "{ISS}"\njwks_file = "jwks.json"\n')
+            (Path(tmp) / "issuers.toml").write_text(
+                f'[[issuer]]\niss = "{ISS}"\njwks_file = "jwks.json"\n'
+            )
             cmd += ["--issuers", str(Path(tmp) / "issuers.toml")]
             t0 = time.perf_counter()
             chunks = [(pem, args.alg, aud, total // 2 + 1)] * 2
@@ -313,7 +339,10 @@ def main() -> None:
                 f"server: benzosafe serve-cds, {args.workers} worker(s), JWT {args.alg}; "
                 f"client: separate process, {args.connections} keep-alive connections"
             )
-            _report(f"fixed rate {args.rate:.0f}/s", _phase(port, requests[:fixed_n], args.rate, args.connections, args.seconds))
+            _report(
+                f"fixed rate {args.rate:.0f}/s",
+                _phase(port, requests[:fixed_n], args.rate, args.connections, args.seconds),
+            )
             _report(
                 "saturation",
                 _phase(port, requests[fixed_n:-200], None, args.connections, args.seconds),
