@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import Server, vectors
+from cds_support import Server, vectors
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm

@@ -7,12 +7,20 @@ benzodiazepine warning card exactly when its expected response has one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import VECTORS, Server, load_vector, roll_dates, vectors
+from cds_support import VECTORS, Server, dev_server_running, load_vector, roll_dates, vectors
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[Server]:
+    with dev_server_running() as server:
+        yield server
+
 
 SERVICE_FOR_HOOK = {
     "order-select": "benzosafe-order-select",

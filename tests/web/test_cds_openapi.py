@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from conftest import Server
+from cds_support import Server
 from hypothesis import HealthCheck, settings
 
 from benzosafe.web.cds_app import create_cds_app

@@ -10,9 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server
+from cds_support import Server, dev_server_running
 
 from benzosafe.web.cds_hooks import CdsSettings
+
+
+@pytest.fixture(scope="module")
+def dev_server() -> Iterator[Server]:
+    with dev_server_running() as server:
+        yield server
+
 
 BIRTH_40 = "1986-01-01"
 

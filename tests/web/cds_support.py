@@ -1,4 +1,8 @@
-"""Shared pieces of the CDS Hooks tests: a real server on loopback, and the vectors."""
+"""Shared pieces of the CDS Hooks tests: a real server on loopback, and the vectors.
+
+A module of its own (not conftest.py), so that it cannot clash with other test helpers;
+test modules import the fixture they use.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,10 +53,9 @@ class Server:
         return self.app.state.cds_store
 
 
-@pytest.fixture(scope="module")
-def dev_server() -> Iterator[Server]:
-    with Server(CdsSettings(allow_unauthenticated=True, app_url="https://app.example.org")) as s:
-        yield s
+def dev_server_running() -> Server:
+    """A server in the explicit development mode (no JWT), with taper links."""
+    return Server(CdsSettings(allow_unauthenticated=True, app_url="https://app.example.org"))
 
 
 def vectors(sub: str) -> Path:
