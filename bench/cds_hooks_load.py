@@ -85,58 +85,54 @@ def _sign(args: tuple[bytes, str, str, int]) -> list[str]:
     ]
 
 
-def _body(i: int) -> bytes:
-    pid = f"bench-{i}"
-    draft = {
+def _medication_request(
+    rid: str, pid: str, status: str, code: str, display: str, per_day: int, tablets: int
+) -> dict[str, Any]:
+    return {
         "resourceType": "MedicationRequest",
-        "id": f"draft-{i}",
-        "status": "draft",
+        "id": rid,
+        "status": status,
         "intent": "order",
         "subject": {"reference": f"Patient/{pid}"},
         "medicationCodeableConcept": {
             "coding": [
                 {
                     "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                    "code": "197528",
-                    "display": "Clonazepam 1 MG Oral Tablet",
+                    "code": code,
+                    "display": display,
                 }
             ]
         },
-        "reasonCode": [{"text": "Panic disorder"}],
         "authoredOn": "2026-11-25",
         "dosageInstruction": [
             {
-                "timing": {"repeat": {"frequency": 2 + i % 3, "period": 1, "periodUnit": "d"}},
-                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet"}}],
-            }
-        ],
-        "dispenseRequest": {
-            "numberOfRepeatsAllowed": i % 3,
-            "expectedSupplyDuration": {"value": 30, "unit": "days", "code": "d"},
-        },
-    }
-    opioid = {
-        "resourceType": "MedicationRequest",
-        "id": f"rx-{i}",
-        "status": "active",
-        "intent": "order",
-        "subject": {"reference": f"Patient/{pid}"},
-        "medicationCodeableConcept": {
-            "coding": [
-                {
-                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                    "code": "1049621",
-                    "display": "Oxycodone Hydrochloride 5 MG Oral Tablet",
-                }
-            ]
-        },
-        "dosageInstruction": [
-            {
-                "timing": {"repeat": {"frequency": 4, "period": 1, "periodUnit": "d"}},
-                "doseAndRate": [{"doseQuantity": {"value": 1 + i % 2, "unit": "tablet"}}],
+                "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": tablets, "unit": "tablet"}}],
             }
         ],
     }
+
+
+def _body(i: int) -> bytes:
+    """One order-sign call for a distinct synthetic patient."""
+    pid = f"bench-{i}"
+    draft = _medication_request(
+        f"draft-{i}", pid, "draft", "197528", "Clonazepam 1 MG Oral Tablet", 2 + i % 3, 1
+    )
+    draft["reasonCode"] = [{"text": "Panic disorder"}]
+    draft["dispenseRequest"] = {
+        "numberOfRepeatsAllowed": i % 3,
+        "expectedSupplyDuration": {"value": 30, "unit": "days", "code": "d"},
+    }
+    opioid = _medication_request(
+        f"rx-{i}",
+        pid,
+        "active",
+        "1049621",
+        "Oxycodone Hydrochloride 5 MG Oral Tablet",
+        4,
+        1 + i % 2,
+    )
     body = {
         "hook": "order-sign",
         "hookInstance": str(uuid.uuid4()),

@@ -35,6 +35,8 @@ def test_public_api_is_pinned() -> None:
             "triage",
             "parse_taper_request",
             "plan_taper",
+            "CdsSettings",
+            "create_cds_app",
         ]
     )
     for name in benzosafe.__all__:

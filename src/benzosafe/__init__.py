@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     )
     from benzosafe.clinical.triage import Triage, triage
     from benzosafe.knowledge import load as load_knowledge
+    from benzosafe.web.cds_app import create_cds_app
+    from benzosafe.web.cds_hooks import CdsSettings
 
 __version__ = "0.1.0"
 
@@ -72,6 +74,8 @@ _LAZY = {
     "adjust_plan": ("benzosafe.clinical.taper", "adjust_plan"),
     "parse_taper_request": ("benzosafe.clinical.taper", "parse_taper_request"),
     "plan_taper": ("benzosafe.clinical.taper", "plan_taper"),
+    "CdsSettings": ("benzosafe.web.cds_hooks", "CdsSettings"),
+    "create_cds_app": ("benzosafe.web.cds_app", "create_cds_app"),
 }
 
 
@@ -84,6 +88,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BenzosafeError",
+    "CdsSettings",
     "CheckReport",
     "Finding",
     "Intake",
@@ -103,6 +108,7 @@ __all__ = [
     "__version__",
     "adjust_plan",
     "check_prescription",
+    "create_cds_app",
     "load_knowledge",
     "parse_intake",
     "parse_order",
