@@ -270,6 +270,42 @@ def _phase(
     return result
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (uvicorn workers), Linux only."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def _measured(name: str, server_pid: int, run: Any) -> None:
+    """Run a phase; report it with the server's CPU per response and the machine's load."""
+    load, cpu = _load(), _cpu_seconds(server_pid)
+    result = run()
+    used = _cpu_seconds(server_pid) - cpu
+    _report(name, result)
+    if result["done"]:
+        per = used / result["done"] * 1000
+        print(
+            f"    server CPU {per:.2f} ms per response (= {1000 / per:.0f} responses/s per "
+            f"core); load average before the phase {load} (other processes share the 2 cores)"
+        )
+
+
 def _report(name: str, result: dict[str, Any]) -> None:
     lat = sorted(result["latencies"])
     if not lat:
@@ -335,13 +371,17 @@ def main() -> None:
                 f"server: benzosafe serve-cds, {args.workers} worker(s), JWT {args.alg}; "
                 f"client: separate process, {args.connections} keep-alive connections"
             )
-            _report(
+            fixed = requests[:fixed_n]
+            rest = requests[fixed_n:-200]
+            _measured(
                 f"fixed rate {args.rate:.0f}/s",
-                _phase(port, requests[:fixed_n], args.rate, args.connections, args.seconds),
+                server.pid,
+                lambda: _phase(port, fixed, args.rate, args.connections, args.seconds),
             )
-            _report(
+            _measured(
                 "saturation",
-                _phase(port, requests[fixed_n:-200], None, args.connections, args.seconds),
+                server.pid,
+                lambda: _phase(port, rest, None, args.connections, args.seconds),
             )
             with urllib.request.urlopen(f"{base}/openapi.json", timeout=5) as r:
                 r.read()

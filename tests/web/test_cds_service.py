@@ -339,3 +339,24 @@ def test_an_unreadable_current_medication_is_said_not_checked(dev_server: Server
     cards = _post(dev_server, "benzosafe-order-select", body).json()["cards"]
     assert any(c["source"].get("topic", {}).get("code") == "concurrent-opioid" for c in cards)
     assert "bad-1" in cards[-1]["detail"] and cards[-1]["indicator"] == "info"
+
+
+def test_an_active_condition_is_recognised_by_its_name(dev_server: Server) -> None:
+    apnoea = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "clinicalStatus": {"coding": [{"code": "active"}]},
+        "code": {
+            "coding": [
+                {"system": "http://snomed.info/sct", "code": "73430006", "display": "Sleep apnea"}
+            ]
+        },
+        "subject": {"reference": "Patient/p1"},
+    }
+    resolved = dict(apnoea, id="c2", clinicalStatus={"coding": [{"code": "resolved"}]})
+    body = _call("order-select", CLONAZEPAM_8MG, [], conditions=[apnoea])
+    cards = _post(dev_server, "benzosafe-order-select", body).json()["cards"]
+    assert any("CLZ-CAUTION-RESPIRATORY" in c["detail"] for c in cards)
+    body = _call("order-select", CLONAZEPAM_8MG, [], conditions=[resolved])
+    cards = _post(dev_server, "benzosafe-order-select", body).json()["cards"]
+    assert not any("CLZ-CAUTION-RESPIRATORY" in c["detail"] for c in cards)

@@ -63,7 +63,6 @@ class PatientFacts:
     age_years: Decimal | None
     conditions: tuple[str, ...]
     medications: list[MedicationFacts]
-    unrecognised: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -121,7 +120,6 @@ def patient_facts(
         patient = patients[0]
     age = _age(patient.get("birthDate"), today) if patient else None
     conditions: list[str] = []
-    unrecognised: list[str] = []
     for res in found:
         if res.get("resourceType") != "Condition" or not _condition_active(res):
             continue
@@ -134,8 +132,6 @@ def patient_facts(
             if cond not in conditions:
                 conditions.append(cond)
             break
-        else:
-            unrecognised.extend(names[:1])
     meds_by_id = {
         str(r["id"]): r for r in found if r.get("resourceType") == "Medication" and r.get("id")
     }
@@ -155,7 +151,7 @@ def patient_facts(
             continue
         if facts.is_active(today):
             medications.append(facts)
-    facts_out = PatientFacts(age, tuple(conditions), medications, unrecognised, unreadable)
+    facts_out = PatientFacts(age, tuple(conditions), medications, unreadable)
     if age is None:
         facts_out.notes.append(
             "The patient's birth date is not on record: age-dependent rules (dose limits, "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -99,23 +100,17 @@ class MedicationFacts:
 
 # The elements benzosafe reads; the rest (extensions, narrative, identifiers, ...) is not
 # validated, which halves the cost of a call.
+# (``subject`` and ``intent`` are required by the R4 model.)
 _READ = frozenset(
     {"resourceType", "id", "status", "intent", "medicationCodeableConcept", "subject"}
     | {"medicationReference", "authoredOn", "dosageInstruction", "dispenseRequest"}
-    | {"reasonCode", "contained", "context", "encounter", "category", "requester"}
+    | {"reasonCode", "contained"}
 )
 
 
 def stu3_to_r4(resource: Mapping[str, Any]) -> dict[str, Any]:
     """An R4 MedicationRequest (the elements benzosafe reads) from one that may be STU3."""
     data: dict[str, Any] = strip_empty({k: v for k, v in resource.items() if k in _READ})
-    if isinstance(data.get("category"), dict):
-        data["category"] = [data["category"]]
-    if "context" in data and "encounter" not in data:
-        data["encounter"] = data.pop("context")
-    requester = data.get("requester")
-    if isinstance(requester, dict) and "agent" in requester:
-        data["requester"] = requester["agent"]
     dosages = []
     for dosage in data.get("dosageInstruction") or []:
         dosage = dict(dosage)
@@ -141,6 +136,7 @@ def parse_medication_request(resource: Mapping[str, Any], where: str) -> Any:
         raise InvalidInput(f"{where}.{loc}" if loc else where, first.get("msg", "invalid")) from exc
 
 
+@cache
 def _extra_index(cds: CdsKnowledge) -> dict[str, Classified]:
     return {
         name.lower(): Classified(ing.knowledge_class, ing.id)

@@ -2,7 +2,7 @@
 
 Accepted quirks: ``user`` for ``userId``; ``Patient/``-prefixed ids; a bare MedicationRequest
 (or a list) as ``draftOrders`` instead of a Bundle; prefetch entries wrapped in
-``{"response": ..., "resource": ...}`` or null; STU3 MedicationRequest fields (``category``
+``{"response": ..., "resource": ...}`` or null; STU3 MedicationRequest shapes (``category``
 as one object, ``context`` for ``encounter``, ``doseQuantity`` directly on the dosage) and
 empty strings, which FHIR JSON forbids. Resources are then parsed with the R4B models of
 ``fhir.resources``. Every error is an :class:`InvalidInput` naming the field.

@@ -49,6 +49,10 @@ class CdsKnowledge(Strict):
     override_reasons: list[OverrideReason] = Field(alias="override_reason", min_length=1)
     ingredients: list[ExtraIngredient] = Field(alias="ingredient", default_factory=list)
 
+    def __hash__(self) -> int:
+        # Identity, like KnowledgeBase: loaded once, immutable; look-up indexes are cached.
+        return id(self)
+
     def service(self, service_id: str) -> CdsService | None:
         return next((s for s in self.services if s.id == service_id), None)
 
