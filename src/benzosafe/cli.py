@@ -547,6 +547,10 @@ def serve_cds_command(
         bool, typer.Option("--dev-no-jwt", help="Development only: accept calls without JWT.")
     ] = False,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    fhir_server: Annotated[
+        list[str] | None,
+        typer.Option(help="A FHIR server base URL this service may fetch from; repeat."),
+    ] = None,
 ) -> None:
     """Serve the CDS Hooks service (discovery, order-select, order-sign, patient-view)."""
     import os
@@ -558,6 +562,8 @@ def serve_cds_command(
 
     if issuers is None and not dev_no_jwt:
         fail("--issuers: give the trusted issuers file, or --dev-no-jwt for development only")
+    if issuers is not None and not public_url:
+        fail("--public-url: required with --issuers (the JWT aud must be the URL called)")
     if issuers is not None:
         try:
             TrustedIssuers.from_file(issuers)
@@ -575,6 +581,7 @@ def serve_cds_command(
         allow_unauthenticated=dev_no_jwt,
         state_path=state,
         app_url=app_url,
+        allowed_fhir_servers=tuple(fhir_server) if fhir_server else None,
     )
     if workers == 1:
         from benzosafe.web.cds_app import create_cds_app
@@ -588,6 +595,7 @@ def serve_cds_command(
             "allow_unauthenticated": dev_no_jwt,
             "state_path": state,
             "app_url": app_url,
+            "allowed_fhir_servers": fhir_server or None,
         }
     )
     uvicorn.run(

@@ -233,3 +233,9 @@ def test_the_specification_example_is_expired_today() -> None:
     verifier = _spec_verifier(time.time)
     with pytest.raises(AuthError, match="expired"):
         verifier.verify(f"Bearer {example['token']}", example["expected_claims"]["aud"])
+
+
+def test_jwt_without_a_public_url_refuses_to_start() -> None:
+    trusted = TrustedIssuers({ISS: Issuer(ISS, JWKS, ())})
+    with pytest.raises(AuthError, match="public_url"):
+        create_cds_app(CdsSettings(trusted=trusted))

@@ -360,3 +360,21 @@ def test_an_active_condition_is_recognised_by_its_name(dev_server: Server) -> No
     body = _call("order-select", CLONAZEPAM_8MG, [], conditions=[resolved])
     cards = _post(dev_server, "benzosafe-order-select", body).json()["cards"]
     assert not any("CLZ-CAUTION-RESPIRATORY" in c["detail"] for c in cards)
+
+
+def test_a_fhir_server_off_the_allow_list_is_not_fetched() -> None:
+    settings = CdsSettings(
+        allow_unauthenticated=True,
+        allowed_fhir_servers=("https://ehr.example.org/fhir",),
+        fhir_transport=_fhir_server(False),
+    )
+    body = _call("order-select", CLONAZEPAM_8MG, [])
+    body["prefetch"] = {}
+    body["fhirAuthorization"] = {"access_token": "secret-token", "token_type": "Bearer"}
+    with Server(settings) as server:
+        body["fhirServer"] = "https://elsewhere.example.org/fhir"
+        refused = _post(server, "benzosafe-order-select", body)
+        assert refused.status_code == 412
+        assert refused.json()["issue"][0]["expression"] == ["fhirServer"]
+        body["fhirServer"] = "https://ehr.example.org/fhir"
+        assert _post(server, "benzosafe-order-select", body).status_code == 200

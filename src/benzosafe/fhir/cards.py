@@ -43,7 +43,11 @@ CARD_NAMESPACE = uuid.UUID("5b0c6f5e-4d0e-4a53-9a53-6c1d7c0e2b11")
 OVERRIDE_SYSTEM = "urn:benzosafe:cds-hooks:override-reason"
 TOPIC_SYSTEM = "urn:benzosafe:finding-code"
 UNSPECIFIED = "unspecified"
-# Findings of these rule kinds do not depend on the patient's age.
+# Findings of these rule kinds do not depend on the patient's age. With no birth date on
+# record the check still runs (Patient needs an age) with a stand-in age, and only findings
+# of these kinds are kept; the rest is reported as not checked. The stand-in never reaches
+# the clinician.
+_AGE_NOT_USED = Decimal(40)
 _AGE_FREE_KINDS = frozenset(
     {"concurrent-class", "duplicate-class", "condition", "long-term", "refill-count"}
     | {"refill-window", "unknown-drug"}
@@ -227,7 +231,10 @@ def _keep(
 
 @dataclass(slots=True)
 class _Evaluation:
-    findings: list[tuple[Finding, MedicationFacts]] = field(default_factory=list)
+    # (finding, the benzodiazepine order it is about, the draft it was raised for or None)
+    findings: list[tuple[Finding, MedicationFacts, MedicationFacts | None]] = field(
+        default_factory=list
+    )
     not_evaluated: list[str] = field(default_factory=list)
     reports: list[CheckReport] = field(default_factory=list)
 
@@ -242,17 +249,18 @@ def _run(
     out: _Evaluation,
     prior: MedicationFacts | None = None,
     interaction_only: bool = False,
+    draft: MedicationFacts | None = None,
 ) -> None:
     view = _with_unspecified(kb)
     order, notes = _order(view, facts, prior, today)
-    age = patient.age_years if patient.age_years is not None else Decimal(40)
+    age = patient.age_years if patient.age_years is not None else _AGE_NOT_USED
     also = tuple(m.co_medication() for m in others)
     report = check_prescription(order, Patient(age, None, patient.conditions, also), view)
     out.reports.append(report)
     dose_known = facts.dose_mg is not None and facts.frequency is not None
     for finding in report.findings:
         if _keep(kb, finding, codes, patient.age_years is not None, dose_known):
-            out.findings.append((finding, facts))
+            out.findings.append((finding, facts, draft))
     if interaction_only:
         return
     out.not_evaluated.extend(notes)
@@ -305,11 +313,21 @@ def evaluate(
             prior = max(same, key=lambda m: m.start or date.min) if same else None
             others = [m for m in patient.medications if m is not prior]
             others += [d for d in drafts if d is not draft and d.classified]
-            _run(kb, draft, others, patient, codes, today, out, prior=prior)
+            _run(kb, draft, others, patient, codes, today, out, prior=prior, draft=draft)
             continue
         finding_code = _class_finding(kb, cls.class_id)
         for med in benzos:
-            _run(kb, med, [draft], patient, [finding_code], today, out, interaction_only=True)
+            _run(
+                kb,
+                med,
+                [draft],
+                patient,
+                [finding_code],
+                today,
+                out,
+                interaction_only=True,
+                draft=draft,
+            )
     return out, patient, drafts
 
 
@@ -377,10 +395,10 @@ def _with_dose(resource: Mapping[str, Any], per_dose: Decimal) -> dict[str, Any]
     return data
 
 
-def card_key(patient_id: str, facts: MedicationFacts | None, rule: str, summary: str) -> str:
+def card_key(patient_id: str, draft: MedicationFacts | None, rule: str, summary: str) -> str:
     """The identity of "this finding for this draft", for showing each finding once."""
-    draft = (facts.resource_id or facts.text) if facts else "-"
-    raw = f"{patient_id}\x1f{draft}\x1f{rule}\x1f{summary}"
+    draft_id = (draft.resource_id or draft.text) if draft else "-"
+    raw = f"{patient_id}\x1f{draft_id}\x1f{rule}\x1f{summary}"
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -398,11 +416,11 @@ def render_cards(
     ]
     cards: list[Card] = []
     seen: set[tuple[str, str]] = set()
-    for finding, facts in evaluation.findings:
+    for finding, facts, draft in evaluation.findings:
         if (finding.rule, finding.summary) in seen:
             continue
         seen.add((finding.rule, finding.summary))
-        key = card_key(request.patient_id, facts, finding.rule, finding.summary)
+        key = card_key(request.patient_id, draft, finding.rule, finding.summary)
         first = finding.sources[0] if finding.sources else None
         detail = (
             f"{finding.detail}\n\n**Rule** `{finding.rule}` version {finding.rule_version} "

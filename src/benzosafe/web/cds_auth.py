@@ -71,7 +71,13 @@ class TrustedIssuers:
                 raise AuthError(f"issuers file {path}: issuer {i}: unknown keys {sorted(unknown)}")
             jwks = item.get("jwks")
             if "jwks_file" in item:
-                jwks = json.loads((path.parent / item["jwks_file"]).read_text(encoding="utf-8"))
+                jwks_path = path.parent / str(item["jwks_file"])
+                try:
+                    jwks = json.loads(jwks_path.read_text(encoding="utf-8"))
+                except (OSError, json.JSONDecodeError) as exc:
+                    raise AuthError(f"issuers file {path}: JWK set {jwks_path}: {exc}") from exc
+            if jwks is not None and not isinstance(jwks, dict):
+                raise AuthError(f"issuers file {path}: issuer {item['iss']}: jwks is not an object")
             jku = item.get("jku") or []
             jku = [jku] if isinstance(jku, str) else list(jku)
             if jwks is None and not jku:

@@ -56,6 +56,9 @@ class CdsSettings:
     shown_ttl_seconds: float = 24 * 3600
     leeway_seconds: float = 30.0
     clock: Any = field(default=time.time)
+    # Base URLs of the FHIR servers this service may fetch from (fhirServer must start with
+    # one); None: any server the caller names (the caller is authenticated by its JWT).
+    allowed_fhir_servers: tuple[str, ...] | None = None
     fhir_transport: Any = None  # an httpx transport, to reach a FHIR server in tests
 
 
@@ -152,6 +155,11 @@ class _Service:
                 "no trusted issuers are configured: give an issuers file, or enable the "
                 "development mode without JWT explicitly"
             )
+        if trusted is not None and not settings.public_url:
+            raise AuthError(
+                "public_url is required with JWT: the token's aud must be the URL the EHR "
+                "called, which the Host header alone cannot be trusted to say"
+            )
         self.verifier = (
             TokenVerifier(trusted, self.store, settings.leeway_seconds, settings.clock)
             if trusted is not None
@@ -159,10 +167,7 @@ class _Service:
         )
 
     def audience(self, request: Request) -> str:
-        base = self.settings.public_url
-        if base:
-            return base.rstrip("/") + request.url.path
-        return str(request.url.replace(query="", fragment=""))
+        return (self.settings.public_url or "").rstrip("/") + request.url.path
 
     def authenticate(self, request: Request) -> None:
         if self.verifier is None:
@@ -212,6 +217,12 @@ class _Service:
                 "with fhirAuthorization to fetch it",
                 f"prefetch.{missing[0]}",
             )
+        allowed = self.settings.allowed_fhir_servers
+        if allowed is not None and not any(
+            server.rstrip("/") == base.rstrip("/") or server.startswith(base.rstrip("/") + "/")
+            for base in allowed
+        ):
+            raise Precondition(f"fhirServer {server!r} is not an allowed FHIR server", "fhirServer")
         import httpx
 
         fetched = dict(hook_request.prefetch)
