@@ -425,7 +425,7 @@ def render_cards(
         detail = (
             f"{finding.detail}\n\n**Rule** `{finding.rule}` version {finding.rule_version} "
             f"(finding `{finding.code}`)  \n**Sources:** {_markdown_sources(finding)}  \n"
-            f"Knowledge version {kb.version}, CDS data {cds.fingerprint}. "
+            f"Knowledge version {kb.version}. "
             "benzosafe supports, never replaces, clinical judgement."
         )
         source: dict[str, Any] = {
@@ -472,7 +472,7 @@ def render_cards(
                     "summary": summary,
                     "indicator": "info",
                     "detail": "\n".join(f"- {item}" for item in unique)
-                    + f"\n\nKnowledge version {kb.version}, CDS data {cds.fingerprint}.",
+                    + f"\n\nKnowledge version {kb.version}.",
                     "source": {"label": "benzosafe (what could not be checked)"},
                 },
             )

@@ -9,7 +9,6 @@ and finding code against the main knowledge base.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from typing import Literal
 
@@ -49,8 +48,6 @@ class CdsKnowledge(Strict):
     services: list[CdsService] = Field(alias="service", min_length=1)
     override_reasons: list[OverrideReason] = Field(alias="override_reason", min_length=1)
     ingredients: list[ExtraIngredient] = Field(alias="ingredient", default_factory=list)
-    # set by the loader: the data version and a hash of the file, shown on every card
-    fingerprint: str = ""
 
     def __hash__(self) -> int:
         # Identity, like KnowledgeBase: loaded once, immutable; look-up indexes are cached.
@@ -63,13 +60,9 @@ class CdsKnowledge(Strict):
 def load_cds_from(kb: KnowledgeBase) -> CdsKnowledge:
     """Load and cross-check the CDS Hooks data against ``kb``."""
     where = "cds/cds-hooks.toml"
-    node = data_root().joinpath("cds").joinpath("cds-hooks.toml")
-    data = read_toml(node)
-    if "fingerprint" in data:
-        raise KnowledgeError(f"{where}: fingerprint is computed, not written")
+    # The knowledge version (kb.version) hashes this file too, so cards state it as is.
+    data = read_toml(data_root().joinpath("cds").joinpath("cds-hooks.toml"))
     cds = validated(CdsKnowledge, data, where)
-    digest = hashlib.sha256(node.read_bytes()).hexdigest()[:8]
-    cds = cds.model_copy(update={"fingerprint": f"{cds.version}+{digest}"})
     check_citations(cds, kb, where)
     # Finding codes belong to clinical/ (a layer below); the test suite checks them.
     problems: list[str] = []
