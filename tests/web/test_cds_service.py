@@ -378,3 +378,14 @@ def test_a_fhir_server_off_the_allow_list_is_not_fetched() -> None:
         assert refused.json()["issue"][0]["expression"] == ["fhirServer"]
         body["fhirServer"] = "https://ehr.example.org/fhir"
         assert _post(server, "benzosafe-order-select", body).status_code == 200
+
+
+def test_an_opioid_draft_interaction_is_shown_once_per_draft(dev_server: Server) -> None:
+    lorazepam = _med("rx-6", "Lorazepam 1 MG Oral Tablet", {"value": 1, "unit": "tablet"}, 2)
+    draft = dict(OXYCODONE, id="draft-ox-once", status="draft")
+    select = _call("order-select", draft, [lorazepam])
+    assert _post(dev_server, "benzosafe-order-select", select).json()["cards"]
+    sign = _call("order-sign", draft, [lorazepam])
+    assert _post(dev_server, "benzosafe-order-sign", sign).json()["cards"] == []
+    other = _call("order-sign", dict(draft, id="draft-ox-other"), [lorazepam])
+    assert _post(dev_server, "benzosafe-order-sign", other).json()["cards"]
