@@ -17,12 +17,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
 from benzosafe.clinical.check import (
+    SEVERITY_RANK,
     CheckReport,
     Finding,
     NotEvaluated,
@@ -344,20 +345,40 @@ def _markdown_sources(finding: Finding) -> str:
     return "; ".join(parts)
 
 
+def _dose_step(kb: KnowledgeBase, drug: str) -> Decimal | None:
+    """The smallest dose the drug's marketed solid products make (half a scored tablet)."""
+    mono = kb.monographs.get(drug)
+    if mono is None:
+        return None
+    steps = [
+        p.strength_mg / 2 if p.scored else p.strength_mg
+        for p in mono.products
+        if p.us_marketed and not p.per_ml
+    ]
+    return min(steps) if steps else None
+
+
 def _suggestion(
     kb: KnowledgeBase, finding: Finding, facts: MedicationFacts
 ) -> dict[str, Any] | None:
-    """An update of the draft to the labelled maximum, when the order gave its dose in mg."""
+    """An update of the draft to the most the labelled maximum allows, in doses the drug's
+    products can make, when the order gave its dose in mg (else there is no clear action)."""
     if finding.code != "dose-above-maximum" or not facts.dose_from_mg or facts.frequency is None:
         return None
     limit = kb.rules[finding.rule].params.get("max_mg_per_day")
-    if limit is None:
+    step = _dose_step(kb, _drug_id(facts))
+    if limit is None or step is None:
         return None
-    per_dose = (Decimal(str(limit)) / facts.frequency.times_per_day).quantize(Decimal("0.001"))
+    per_day = Decimal(str(limit))
+    times = facts.frequency.times_per_day
+    per_dose = (per_day / times / step).to_integral_value(rounding=ROUND_FLOOR) * step
     resource = _with_dose(facts.resource, per_dose)
-    if resource is None:
+    if per_dose <= 0 or resource is None:
         return None
-    text = f"{format_mg(per_dose)} {facts.frequency.label} ({format_mg(Decimal(str(limit)))}/day)"
+    text = (
+        f"{format_mg(per_dose)} {facts.frequency.label} ({format_mg(per_dose * times)}/day; "
+        f"labelled maximum {format_mg(per_day)}/day)"
+    )
     return {
         "label": f"Change the dose to {text}",
         "uuid": str(uuid.uuid5(CARD_NAMESPACE, f"{facts.resource_id}:{finding.rule}:update")),
@@ -365,7 +386,7 @@ def _suggestion(
         "actions": [
             {
                 "type": "update",
-                "description": f"Update the draft order to the labelled maximum: {text}",
+                "description": f"Update the draft order to {text}",
                 "resource": resource,
             }
         ],
@@ -415,19 +436,31 @@ def render_cards(
         for r in cds.override_reasons
     ]
     cards: list[Card] = []
+    by_summary: dict[str, dict[str, Any]] = {}
     seen: set[tuple[str, str]] = set()
-    for finding, facts, draft in evaluation.findings:
+    footer = (
+        f"\n\nKnowledge version {kb.version}. "
+        "benzosafe supports, never replaces, clinical judgement."
+    )
+    ordered = sorted(evaluation.findings, key=lambda f: -SEVERITY_RANK[f[0].severity])
+    for finding, facts, draft in ordered:
         if (finding.rule, finding.summary) in seen:
             continue
         seen.add((finding.rule, finding.summary))
+        rule_text = (
+            f"**Rule** `{finding.rule}` version {finding.rule_version} "
+            f"(finding `{finding.code}`, {finding.severity})  \n"
+            f"**Sources:** {_markdown_sources(finding)}"
+        )
+        same = by_summary.get(finding.summary)
+        if same is not None:
+            # Another rule says the same thing: one card, every rule and source named.
+            also = f"\n\nAlso: {finding.detail}  \n{rule_text}"
+            same["detail"] = same["detail"].removesuffix(footer) + also + footer
+            continue
         key = card_key(request.patient_id, draft, finding.rule, finding.summary)
         first = finding.sources[0] if finding.sources else None
-        detail = (
-            f"{finding.detail}\n\n**Rule** `{finding.rule}` version {finding.rule_version} "
-            f"(finding `{finding.code}`)  \n**Sources:** {_markdown_sources(finding)}  \n"
-            f"Knowledge version {kb.version}. "
-            "benzosafe supports, never replaces, clinical judgement."
-        )
+        detail = f"{finding.detail}\n\n{rule_text}{footer}"
         source: dict[str, Any] = {
             "label": first.title if first else "benzosafe",
             "topic": {"system": TOPIC_SYSTEM, "code": finding.code, "display": finding.code},
@@ -457,6 +490,7 @@ def render_cards(
                     "type": "absolute",
                 }
             ]
+        by_summary[finding.summary] = body
         cards.append(Card(key, body))
     if evaluation.not_evaluated:
         unique = list(dict.fromkeys(evaluation.not_evaluated))
