@@ -389,3 +389,14 @@ def test_an_opioid_draft_interaction_is_shown_once_per_draft(dev_server: Server)
     assert _post(dev_server, "benzosafe-order-sign", sign).json()["cards"] == []
     other = _call("order-sign", dict(draft, id="draft-ox-other"), [lorazepam])
     assert _post(dev_server, "benzosafe-order-sign", other).json()["cards"]
+
+
+def test_order_select_checks_the_selected_draft(dev_server: Server) -> None:
+    lorazepam = _med("draft-lz", "Lorazepam 1 MG Oral Tablet", {"value": 1, "unit": "tablet"}, 2)
+    body = _call("order-select", None, [])
+    body["context"]["draftOrders"] = _bundle(dict(lorazepam, status="draft"), CLONAZEPAM_8MG)
+    body["context"]["selections"] = ["MedicationRequest/draft-lz"]
+    cards = _post(dev_server, "benzosafe-order-select", body).json()["cards"]
+    codes = {c["source"].get("topic", {}).get("code") for c in cards}
+    assert "dose-above-maximum" not in codes  # the clonazepam draft was not selected
+    assert "duplicate-benzodiazepine" in codes  # but it counts alongside the selected one

@@ -301,7 +301,7 @@ def evaluate(
             others = [m for m in patient.medications if m is not med]
             _run(kb, med, others, patient, codes, today, out, interaction_only=True)
         return out, patient, drafts
-    for draft in drafts:
+    for draft in _selected(drafts, request.selections):
         cls = draft.classified
         if cls is None:
             out.not_evaluated.append(
@@ -330,6 +330,14 @@ def evaluate(
                 draft=draft,
             )
     return out, patient, drafts
+
+
+def _selected(drafts: list[MedicationFacts], selections: Sequence[str]) -> list[MedicationFacts]:
+    """order-select: the drafts just selected (the others still count as co-medications).
+    When no selection matches a draft id (some EHRs send stale ids), every draft is checked."""
+    wanted = {s.removeprefix("MedicationRequest/") for s in selections}
+    chosen = [d for d in drafts if d.resource_id in wanted]
+    return chosen or drafts
 
 
 def _class_finding(kb: KnowledgeBase, class_id: str) -> str:
