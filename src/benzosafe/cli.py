@@ -586,7 +586,9 @@ def serve_cds_command(
     if workers == 1:
         from benzosafe.web.cds_app import create_cds_app
 
-        uvicorn.run(create_cds_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_cds_app(settings), host=host, port=port, log_level="warning", access_log=False
+        )
         return
     os.environ["BENZOSAFE_CDS_SETTINGS"] = json.dumps(
         {
@@ -605,6 +607,7 @@ def serve_cds_command(
         port=port,
         workers=workers,
         log_level="warning",
+        access_log=False,
     )
 
 

@@ -94,9 +94,10 @@ def _age(birth: Any, today: date) -> Decimal | None:
 def _texts(concept: Any) -> list[str]:
     if not isinstance(concept, dict):
         return []
+    coding = concept.get("coding")
     out = [
         str(c["display"])
-        for c in concept.get("coding", [])
+        for c in (coding if isinstance(coding, list) else [])
         if isinstance(c, dict) and c.get("display")
     ]
     if concept.get("text"):
@@ -110,7 +111,10 @@ def _condition_active(resource: Mapping[str, Any]) -> bool:
         return True
     if isinstance(status, str):  # STU3
         return status in ("active", "recurrence", "relapse")
-    codes = [c.get("code") for c in status.get("coding", []) if isinstance(c, dict)]
+    coding = status.get("coding") if isinstance(status, dict) else None
+    if not isinstance(coding, list):
+        return True  # no readable status: taken as active, so nothing is hidden
+    codes = [c.get("code") for c in coding if isinstance(c, dict)]
     return not codes or any(c in ("active", "recurrence", "relapse") for c in codes)
 
 
@@ -140,11 +144,11 @@ def patient_facts(
     meds_by_id = {
         str(r["id"]): r for r in found if r.get("resourceType") == "Medication" and r.get("id")
     }
-    draft_ids = {d.get("id") for d in request.draft_orders if d.get("id")}
+    draft_ids = {d["id"] for d in request.draft_orders if isinstance(d.get("id"), str)}
     medications = []
     unreadable: list[str] = []
     for i, res in enumerate(r for r in found if r.get("resourceType") == "MedicationRequest"):
-        if res.get("id") and res.get("id") in draft_ids:
+        if isinstance(res.get("id"), str) and res["id"] in draft_ids:
             continue
         try:
             facts = medication_facts(kb, cds, res, f"prefetch.MedicationRequest[{i}]", meds_by_id)

@@ -112,11 +112,17 @@ def stu3_to_r4(resource: Mapping[str, Any]) -> dict[str, Any]:
     """An R4 MedicationRequest (the elements benzosafe reads) from one that may be STU3."""
     data: dict[str, Any] = strip_empty({k: v for k, v in resource.items() if k in _READ})
     dosages = []
-    for dosage in data.get("dosageInstruction") or []:
+    raw_dosages = data.get("dosageInstruction")
+    if not isinstance(raw_dosages, list):
+        return data  # not R4 or STU3: the model's validation says what is wrong
+    for dosage in raw_dosages:
+        if not isinstance(dosage, dict):
+            dosages.append(dosage)
+            continue
         dosage = dict(dosage)
         moved = {k: dosage.pop(k) for k in ("doseQuantity", "doseRange") if k in dosage}
         moved.update({k: dosage.pop(k) for k in ("rateQuantity", "rateRatio") if k in dosage})
-        if moved:
+        if moved and isinstance(dosage.get("doseAndRate", []), list):
             dosage["doseAndRate"] = [*dosage.get("doseAndRate", []), moved]
         dosages.append(dosage)
     if dosages:
@@ -244,14 +250,14 @@ def medication_facts(
         for contained in model.contained or []:
             if getattr(contained, "id", None) == target.lstrip("#"):
                 med = contained.model_dump(mode="json")
-        if med is not None:
-            code = med.get("code") or {}
-            codes.extend(
-                str(c["code"])
-                for c in code.get("coding", [])
-                if isinstance(c, dict) and c.get("code")
-            )
-            texts.extend(str(c["display"]) for c in code.get("coding", []) if c.get("display"))
+        code = med.get("code") if isinstance(med, Mapping) else None
+        if isinstance(code, Mapping):
+            coding = code.get("coding")
+            for c in coding if isinstance(coding, list) else []:
+                if isinstance(c, Mapping) and c.get("code"):
+                    codes.append(str(c["code"]))
+                if isinstance(c, Mapping) and c.get("display"):
+                    texts.append(str(c["display"]))
             if code.get("text"):
                 texts.append(str(code["text"]))
     ingredients = classify_texts(kb, cds, codes, texts)

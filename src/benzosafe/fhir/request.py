@@ -100,7 +100,10 @@ def _draft_orders(value: Any, where: str) -> tuple[dict[str, Any], ...]:
         items: list[Any] = value
     elif isinstance(value, dict) and value.get("resourceType") == "Bundle":
         items = []
-        for i, entry in enumerate(value.get("entry") or []):
+        entries = value.get("entry") or []
+        if not isinstance(entries, list):
+            raise InvalidInput(f"{where}.entry", "must be a list of entries")
+        for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 raise InvalidInput(f"{where}.entry[{i}]", "must be an object")
             items.append(entry.get("resource"))
@@ -175,7 +178,8 @@ def resources(value: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
     if value is None:
         return
     if value.get("resourceType") == "Bundle":
-        for entry in value.get("entry") or []:
+        entries = value.get("entry")
+        for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict):
                 inner = entry.get("resource")
                 if isinstance(inner, dict):
