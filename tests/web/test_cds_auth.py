@@ -239,3 +239,13 @@ def test_jwt_without_a_public_url_refuses_to_start() -> None:
     trusted = TrustedIssuers({ISS: Issuer(ISS, JWKS, ())})
     with pytest.raises(AuthError, match="public_url"):
         create_cds_app(CdsSettings(trusted=trusted))
+
+
+def test_an_untrusted_caller_gets_401_before_its_body_is_read(server: Server) -> None:
+    url = f"{server.url}/cds-services/benzosafe-order-sign/feedback"
+    response = httpx.post(url, json={"feedback": "not a list"}, timeout=10)
+    assert response.status_code == 401
+    response = httpx.post(
+        f"{server.url}/cds-services/benzosafe-order-sign", content=b"{", timeout=10
+    )
+    assert response.status_code == 401

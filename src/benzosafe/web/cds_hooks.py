@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -281,11 +281,15 @@ def build_cds_router(settings: CdsSettings) -> APIRouter:
     """The CDS Hooks endpoints; mount with ``app.include_router(router)`` (and install
     :func:`install_error_handlers` so that errors are OperationOutcomes)."""
     service = _Service(settings)
-    router = APIRouter(tags=["CDS Hooks"])
+
+    async def authenticate(request: Request) -> None:
+        # A dependency, so that an untrusted caller gets 401 before its body is even read.
+        service.authenticate(request)
+
+    router = APIRouter(tags=["CDS Hooks"], dependencies=[Depends(authenticate)])
 
     @router.get("/cds-services", summary="CDS Hooks discovery")
-    async def discovery(request: Request) -> JSONResponse:
-        service.authenticate(request)
+    async def discovery() -> JSONResponse:
         return JSONResponse(service.discovery())
 
     @router.post(
@@ -306,7 +310,6 @@ def build_cds_router(settings: CdsSettings) -> APIRouter:
         },
     )
     async def call(service_id: str, request: Request) -> JSONResponse:
-        service.authenticate(request)
         svc = service.cds.service(service_id)
         if svc is None:
             return operation_outcome(404, "not-found", f"no CDS service {service_id!r}")
@@ -323,8 +326,7 @@ def build_cds_router(settings: CdsSettings) -> APIRouter:
             404: {"description": "No such service (OperationOutcome)"},
         },
     )
-    async def feedback(service_id: str, payload: FeedbackRequest, request: Request) -> JSONResponse:
-        service.authenticate(request)
+    async def feedback(service_id: str, payload: FeedbackRequest) -> JSONResponse:
         if service.cds.service(service_id) is None:
             return operation_outcome(404, "not-found", f"no CDS service {service_id!r}")
         items = [item.model_dump(mode="json", exclude_none=True) for item in payload.feedback]
