@@ -32,11 +32,16 @@ def _range(low: float, high: float, unit: str) -> str:
 
 def render_check(report: CheckReport, console: Console) -> None:
     """A table of findings (severity colours, rule id, sources), then what was not evaluated."""
-    title = f"{report.drug}: {report.daily_dose_mg:f} mg/day" + (
-        f" = {report.diazepam_equivalent_mg_per_day:f} mg/day diazepam equivalent "
-        f"({report.equivalence_table} table)"
-        if report.diazepam_equivalent_mg_per_day is not None
-        else ""
+    daily = report.daily_dose_mg
+    title = (
+        f"{report.drug}: "
+        + (f"{daily:f} mg/day" if daily is not None else "dose unknown")
+        + (
+            f" = {report.diazepam_equivalent_mg_per_day:f} mg/day diazepam equivalent "
+            f"({report.equivalence_table} table)"
+            if report.diazepam_equivalent_mg_per_day is not None
+            else ""
+        )
     )
     console.print(Text(title, style="bold"))
     if report.findings:

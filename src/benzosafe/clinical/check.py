@@ -59,12 +59,17 @@ NOT_EVALUATED_KINDS = frozenset({"paediatric-weight", "dose-coverage"})
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """A benzodiazepine order: what, how much, how often, why, and when."""
+    """A benzodiazepine order: what, how much, how often, why, and when.
+
+    Typed input (the CLI, the JSON API) always gives dose, frequency and indication; an order
+    read from an EHR may not, and the rules that need a missing fact are then reported as
+    not evaluated.
+    """
 
     drug: str
-    dose_mg: Decimal
-    frequency: Frequency
-    indication: str
+    dose_mg: Decimal | None
+    frequency: Frequency | None
+    indication: str | None
     start: date | None = None
     issued: date | None = None
     duration_days: int | None = None
@@ -74,15 +79,18 @@ class Order:
     prior_start: date | None = None
 
     @property
-    def daily_mg(self) -> Decimal:
+    def daily_mg(self) -> Decimal | None:
+        """The total daily dose, or None when the dose or its frequency is not known."""
+        if self.dose_mg is None or self.frequency is None:
+            return None
         return self.dose_mg * self.frequency.times_per_day
 
 
 @dataclass(frozen=True, slots=True)
 class Patient:
-    """The facts about the patient that the rules use."""
+    """The facts about the patient that the rules use (age None: not on record)."""
 
-    age_years: Decimal
+    age_years: Decimal | None
     weight_kg: Decimal | None = None
     conditions: tuple[str, ...] = ()
     also_taking: tuple[CoMedication, ...] = ()
@@ -140,7 +148,7 @@ class CheckReport:
     drug: str
     findings: tuple[Finding, ...]
     not_evaluated: tuple[NotEvaluated, ...]
-    daily_dose_mg: Decimal
+    daily_dose_mg: Decimal | None
     diazepam_equivalent_mg_per_day: Decimal | None
     equivalence_table: str
     knowledge_version: str
@@ -157,7 +165,7 @@ class CheckReport:
             "drug": self.drug,
             "findings": [f.to_dict() for f in self.findings],
             "not_evaluated": [n.to_dict() for n in self.not_evaluated],
-            "daily_dose_mg": float(self.daily_dose_mg),
+            "daily_dose_mg": float(self.daily_dose_mg) if self.daily_dose_mg is not None else None,
             "diazepam_equivalent_mg_per_day": float(dz) if dz is not None else None,
             "equivalence_table": self.equivalence_table,
             "knowledge_version": self.knowledge_version,
@@ -300,7 +308,7 @@ class _Context:
     order: Order
     patient: Patient
     drug: BenzodiazepineEntry | None
-    daily_mg: Decimal
+    daily_mg: Decimal | None
     paediatric: bool | None
     findings: list[Finding] = field(default_factory=list)
     not_evaluated: list[NotEvaluated] = field(default_factory=list)
@@ -352,28 +360,36 @@ def _param(rule: Rule, name: str) -> Decimal | None:
 
 
 def _indication_name(ctx: _Context) -> str:
+    if ctx.order.indication is None:
+        return "no indication given"
     return ctx.kb.indications[ctx.order.indication].name.split(" (")[0].lower()
 
 
-def _dose_limit(rule: Rule, ctx: _Context, what: str) -> None:
+def _how_taken(order: Order) -> str:
+    if order.dose_mg is None or order.frequency is None:
+        return ""
+    return f" ({format_mg(order.dose_mg)} {order.frequency.label})"
+
+
+def _dose_limit(rule: Rule, ctx: _Context, daily: Decimal, what: str) -> None:
     per_day = _param(rule, "max_mg_per_day")
     per_kg = _param(rule, "max_mg_per_kg_per_day")
     drug = ctx.drug.id if ctx.drug else ctx.order.drug
-    if per_day is not None and ctx.daily_mg > per_day:
+    if per_day is not None and daily > per_day:
         _fire(
             ctx,
             rule,
-            f"{drug} {format_mg(ctx.daily_mg)}/day is above the {format_mg(per_day)}/day "
+            f"{drug} {format_mg(daily)}/day is above the {format_mg(per_day)}/day "
             f"{what} ({_indication_name(ctx)})",
-            f"Total daily dose {format_mg(ctx.daily_mg)} ({format_mg(ctx.order.dose_mg)} "
-            f"{ctx.order.frequency.label}); {what}: {format_mg(per_day)}/day.",
+            f"Total daily dose {format_mg(daily)}{_how_taken(ctx.order)}; {what}: "
+            f"{format_mg(per_day)}/day.",
         )
     if per_kg is not None:
         weight = ctx.patient.weight_kg
         if weight is None:
             _skip(ctx, rule, f"the {what} is per kg of body weight and no weight was given")
             return
-        mg_per_kg = ctx.daily_mg / weight
+        mg_per_kg = daily / weight
         if mg_per_kg > per_kg:
             shown = mg_per_kg.quantize(Decimal("0.001"))
             _fire(
@@ -381,34 +397,49 @@ def _dose_limit(rule: Rule, ctx: _Context, what: str) -> None:
                 rule,
                 f"{drug} {shown} mg/kg/day is above the {per_kg} mg/kg/day {what} "
                 f"({_indication_name(ctx)})",
-                f"Total daily dose {format_mg(ctx.daily_mg)} for {weight.normalize():f} kg is "
+                f"Total daily dose {format_mg(daily)} for {weight.normalize():f} kg is "
                 f"{shown} mg/kg/day; {what}: {per_kg} mg/kg/day.",
             )
 
 
+def _dose_rule(fn: Callable[[Rule, _Context, Decimal], None]) -> _Handler:
+    """A dose rule needs the daily dose: without it the rule is reported as not evaluated."""
+
+    def run(rule: Rule, ctx: _Context) -> None:
+        if ctx.daily_mg is None:
+            _skip(ctx, rule, "the dose per day is not known (dose in mg or frequency missing)")
+        else:
+            fn(rule, ctx, ctx.daily_mg)
+
+    return run
+
+
 @_handler("max-daily-dose")
-def _max_daily_dose(rule: Rule, ctx: _Context) -> None:
-    _dose_limit(rule, ctx, "labelled maximum")
+@_dose_rule
+def _max_daily_dose(rule: Rule, ctx: _Context, daily: Decimal) -> None:
+    _dose_limit(rule, ctx, daily, "labelled maximum")
 
 
 @_handler("initial-daily-dose")
-def _initial_daily_dose(rule: Rule, ctx: _Context) -> None:
+@_dose_rule
+def _initial_daily_dose(rule: Rule, ctx: _Context, daily: Decimal) -> None:
     if ctx.order.prior_daily_mg is None:
-        _dose_limit(rule, ctx, "recommended initial dose")
+        _dose_limit(rule, ctx, daily, "recommended initial dose")
 
 
 @_handler("titration")
-def _titration(rule: Rule, ctx: _Context) -> None:
+@_dose_rule
+def _titration(rule: Rule, ctx: _Context, daily: Decimal) -> None:
     prior = ctx.order.prior_daily_mg
     if prior is None:
         return
-    increase = ctx.daily_mg - prior
+    increase = daily - prior
     if increase <= 0:
         return
     max_step = _param(rule, "max_increase_mg_per_day")
     min_days = int(rule.params["min_interval_days"])
     drug = ctx.drug.id if ctx.drug else ctx.order.drug
-    step_text = f"{format_mg(prior)}/day to {format_mg(ctx.daily_mg)}/day"
+    step_text = f"{format_mg(prior)}/day to {format_mg(daily)}/day"
     if max_step is not None and increase > max_step:
         _fire(
             ctx,
@@ -440,6 +471,8 @@ def _paediatric_weight(rule: Rule, ctx: _Context) -> None:
     defn = ctx.kb.populations.paediatric
     if ctx.paediatric is True:
         _skip(ctx, rule, "a child's dose limits are per kg of body weight; no weight was given")
+    elif ctx.patient.age_years is None:
+        _skip(ctx, rule, "neither age nor weight is on record: the paediatric regimen may apply")
     elif ctx.paediatric is None:
         _skip(
             ctx,
@@ -452,7 +485,9 @@ def _paediatric_weight(rule: Rule, ctx: _Context) -> None:
 @_handler("older-adult")
 def _older_adult(rule: Rule, ctx: _Context) -> None:
     threshold = ctx.kb.populations.older_adult.min_age_years
-    if ctx.patient.age_years >= threshold:
+    if ctx.patient.age_years is None:
+        _skip(ctx, rule, "the patient's age is not on record")
+    elif ctx.patient.age_years >= threshold:
         _fire(
             ctx,
             rule,
@@ -624,6 +659,8 @@ def paediatric_status(kb: KnowledgeBase, patient: Patient) -> bool | None:
     defn = kb.populations.paediatric
     adult_age = kb.populations.adult.min_age_years
     age, weight = patient.age_years, patient.weight_kg
+    if age is None:
+        return None
     if age >= adult_age:
         return False
     young = age <= defn.max_age_years
@@ -638,10 +675,13 @@ def paediatric_status(kb: KnowledgeBase, patient: Patient) -> bool | None:
 def _population_matches(rule: Rule, ctx: _Context) -> bool | None:
     if rule.population == "any":
         return True
+    age = ctx.patient.age_years
+    if age is None:
+        return None
     if rule.population == "adult":
-        return ctx.patient.age_years >= ctx.kb.populations.adult.min_age_years
+        return age >= ctx.kb.populations.adult.min_age_years
     if rule.population == "older-adult":
-        return ctx.patient.age_years >= ctx.kb.populations.older_adult.min_age_years
+        return age >= ctx.kb.populations.older_adult.min_age_years
     if ctx.paediatric is None:
         return None
     return ctx.paediatric if rule.population == "paediatric" else not ctx.paediatric
@@ -677,7 +717,8 @@ def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> Che
         if matches is False:
             continue
         if matches is None:
-            _skip(ctx, rule, "whether this population applies depends on a body weight")
+            unknown = "age" if patient.age_years is None else "body weight"
+            _skip(ctx, rule, f"whether this population applies depends on the {unknown}")
             continue
         _HANDLERS[rule.kind](rule, ctx)
     for med in patient.also_taking:
@@ -689,12 +730,13 @@ def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> Che
                     f"{med.name!r} is not in the knowledge base; its interactions were not checked",
                 )
             )
-    dz = diazepam_equivalent(drug, order.daily_mg) if drug else None
+    daily = order.daily_mg
+    dz = diazepam_equivalent(drug, daily) if drug and daily is not None else None
     return CheckReport(
         drug=drug.id if drug else order.drug,
         findings=tuple(sorted(ctx.findings, key=lambda f: -SEVERITY_RANK[f.severity])),
         not_evaluated=tuple(ctx.not_evaluated),
-        daily_dose_mg=order.daily_mg.normalize(),
+        daily_dose_mg=daily.normalize() if daily is not None else None,
         diazepam_equivalent_mg_per_day=dz.normalize() if dz is not None else None,
         equivalence_table=table_used(drug) if drug else "none",
         knowledge_version=kb.version,

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_FLOOR, Decimal
-from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,22 +36,12 @@ from benzosafe.errors import InvalidInput
 from benzosafe.fhir.medications import MedicationFacts, medication_facts
 from benzosafe.fhir.request import HookRequest, all_resources
 from benzosafe.knowledge.cds import CdsKnowledge, CdsService
-from benzosafe.knowledge.models import IndicationDef, KnowledgeBase
+from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import format_mg
 
 CARD_NAMESPACE = uuid.UUID("5b0c6f5e-4d0e-4a53-9a53-6c1d7c0e2b11")
 OVERRIDE_SYSTEM = "urn:benzosafe:cds-hooks:override-reason"
 TOPIC_SYSTEM = "urn:benzosafe:finding-code"
-UNSPECIFIED = "unspecified"
-# Findings of these rule kinds do not depend on the patient's age. With no birth date on
-# record the check still runs (Patient needs an age) with a stand-in age, and only findings
-# of these kinds are kept; the rest is reported as not checked. The stand-in never reaches
-# the clinician.
-_AGE_NOT_USED = Decimal(40)
-_AGE_FREE_KINDS = frozenset(
-    {"concurrent-class", "duplicate-class", "condition", "long-term", "refill-count"}
-    | {"refill-window", "unknown-drug"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +58,6 @@ class PatientFacts:
     conditions: tuple[str, ...]
     medications: list[MedicationFacts]
     notes: list[str] = field(default_factory=list)
-
-
-@cache
-def _with_unspecified(kb: KnowledgeBase) -> KnowledgeBase:
-    """``kb`` plus an "unspecified" indication, for orders that name no known indication.
-
-    No rule lists it, so indication-specific dose rules stay out and the dose-coverage rule
-    reports them as not evaluated, rather than as within limits.
-    """
-    extra = IndicationDef(id=UNSPECIFIED, name="No indication given")
-    return kb.model_copy(update={"indications": {**kb.indications, UNSPECIFIED: extra}})
 
 
 def _age(birth: Any, today: date) -> Decimal | None:
@@ -173,13 +151,13 @@ def _drug_id(facts: MedicationFacts) -> str:
     return facts.classified.ingredient_id if facts.classified else facts.text
 
 
-def _indication(kb: KnowledgeBase, facts: MedicationFacts) -> str:
+def _indication(kb: KnowledgeBase, facts: MedicationFacts) -> str | None:
     for text in facts.reasons:
         key = "-".join(text.strip().lower().replace("_", " ").split())
         for ind in kb.indications.values():
             if key == ind.id or text.strip().lower() == ind.name.lower():
                 return ind.id
-    return UNSPECIFIED
+    return None
 
 
 def _planned_days(facts: MedicationFacts) -> int | None:
@@ -194,23 +172,16 @@ def _order(
     kb: KnowledgeBase, facts: MedicationFacts, prior: MedicationFacts | None, today: date
 ) -> tuple[Order, list[str]]:
     notes: list[str] = []
-    if facts.dose_mg is None or facts.frequency is None:
-        notes.append(
-            f"{facts.text}: the dose in mg or a whole number of doses a day could not be read "
-            "from the order, so dose limits and the titration step were not checked."
-        )
     indication = _indication(kb, facts)
-    if indication == UNSPECIFIED:
+    if indication is None:
         notes.append(
             f"{facts.text}: no indication that benzosafe recognises (reasonCode), so "
             "indication-specific dose limits were not checked."
         )
-    from benzosafe.units import FREQUENCIES
-
     order = Order(
         drug=_drug_id(facts),
-        dose_mg=facts.dose_mg if facts.dose_mg is not None else Decimal(0),
-        frequency=facts.frequency or FREQUENCIES["qd"],
+        dose_mg=facts.dose_mg,
+        frequency=facts.frequency,
         indication=indication,
         start=facts.start or today,
         issued=facts.start or today,
@@ -221,17 +192,6 @@ def _order(
         prior_start=prior.start if prior else None,
     )
     return order, notes
-
-
-def _keep(
-    kb: KnowledgeBase, finding: Finding, codes: Sequence[str], age_known: bool, dose_known: bool
-) -> bool:
-    if finding.code not in codes:
-        return False
-    kind = kb.rules[finding.rule].kind
-    if not age_known and kind not in _AGE_FREE_KINDS:
-        return False
-    return dose_known or kind not in ("max-daily-dose", "initial-daily-dose", "titration")
 
 
 @dataclass(slots=True)
@@ -256,16 +216,13 @@ def _run(
     interaction_only: bool = False,
     draft: MedicationFacts | None = None,
 ) -> None:
-    view = _with_unspecified(kb)
-    order, notes = _order(view, facts, prior, today)
-    age = patient.age_years if patient.age_years is not None else _AGE_NOT_USED
+    order, notes = _order(kb, facts, prior, today)
     also = tuple(m.co_medication() for m in others)
-    report = check_prescription(order, Patient(age, None, patient.conditions, also), view)
+    report = check_prescription(
+        order, Patient(patient.age_years, None, patient.conditions, also), kb
+    )
     out.reports.append(report)
-    dose_known = facts.dose_mg is not None and facts.frequency is not None
-    for finding in report.findings:
-        if _keep(kb, finding, codes, patient.age_years is not None, dose_known):
-            out.findings.append((finding, facts, draft))
+    out.findings.extend((f, facts, draft) for f in report.findings if f.code in codes)
     if interaction_only:
         return
     out.not_evaluated.extend(notes)
@@ -277,7 +234,8 @@ def _run(
 
 
 def _covered_by_notes(item: NotEvaluated, notes: list[str]) -> bool:
-    return item.rule == "KB-NO-DOSE-LIMIT" and any("dose" in n for n in notes)
+    # The note on a missing indication already says why the dose limits were not checked.
+    return item.rule == "KB-NO-DOSE-LIMIT" and bool(notes)
 
 
 def evaluate(
