@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/benzosafe demo
+	$(BIN)/benzosafe serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

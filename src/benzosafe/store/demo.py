@@ -1,0 +1,123 @@
+"""A synthetic clinic for demonstrations and load tests: clearly fake people, real checks.
+
+Every patient is named ``Demo-...`` with an MRN starting ``DEMO-``; nothing here is a real
+person. Prescriptions are checked with the real clinical core, so their reports are real.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from benzosafe.store import records
+from benzosafe.store.models import AuditEvent, DoseRecord, Patient, User, utcnow
+
+DEMO_USERS = (
+    ("admin", "admin", "Demo Admin", "demo-admin-password"),
+    ("clinician", "clinician", "Dr Demo Clinician", "demo-clinician-password"),
+    ("admissions", "admissions", "Demo Admissions", "demo-admissions-password"),
+)
+_FAMILY = (
+    "Alder", "Birch", "Cedar", "Dogwood", "Elm", "Fir", "Ginkgo", "Hazel", "Ivy", "Juniper",
+    "Kauri", "Larch", "Maple", "Nutmeg", "Oak", "Pine", "Quince", "Rowan", "Spruce", "Teak",
+)  # fmt: skip
+_GIVEN = (
+    "Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ira", "Jo",
+    "Kit", "Lou", "Mae", "Ned", "Ola", "Pip", "Quin", "Rae", "Sol", "Tam",
+)  # fmt: skip
+_ORDERS: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = (
+    (
+        {
+            "drug": "clonazepam",
+            "dose": "0.5 mg",
+            "frequency": "bid",
+            "indication": "panic-disorder",
+        },
+        {"weight": "70 kg"},
+    ),
+    (
+        {
+            "drug": "clonazepam",
+            "dose": "1 mg",
+            "frequency": "tid",
+            "indication": "seizure-disorder",
+            "duration_days": 120,
+        },
+        {"also_taking": ["oxycodone 10 mg qid"], "conditions": ["sleep-apnoea"]},
+    ),
+)
+
+
+def is_empty(session: Session) -> bool:
+    return not session.scalar(select(func.count()).select_from(User))
+
+
+def add_demo_users(session: Session) -> list[tuple[str, str, str]]:
+    """The three demo users; answers (username, role, password)."""
+    out = []
+    for username, role, name, password in DEMO_USERS:
+        records.create_user(session, records.SYSTEM, username, password, role, name)
+        out.append((username, role, password))
+    return out
+
+
+def add_demo_patients(session: Session, count: int, *, detailed: int = 12, seed: int = 7) -> None:
+    """``count`` synthetic patients, bulk-inserted; the first ``detailed`` get a chart."""
+    from benzosafe.store.records import Actor
+
+    rng = random.Random(seed)
+    start = session.scalar(select(func.count()).select_from(Patient)) or 0
+    today = date.today()
+    rows = [
+        {
+            "mrn": f"DEMO-{start + i + 1:06d}",
+            "family_name": f"Demo-{rng.choice(_FAMILY)}",
+            "given_name": rng.choice(_GIVEN),
+            "birth_date": today - timedelta(days=rng.randint(18 * 365, 85 * 365)),
+            "status": rng.choice(("intake", "admitted", "admitted", "referred")),
+            "created_at": utcnow(),
+        }
+        for i in range(count)
+    ]
+    for chunk in range(0, len(rows), 2000):
+        session.execute(insert(Patient), rows[chunk : chunk + 2000])
+    session.execute(
+        insert(AuditEvent),
+        [{"at": utcnow(), "username": "system", "action": "demo.create", "what": f"{count}"}],
+    )
+    clinician = session.scalar(select(User).where(User.role == "clinician"))
+    if clinician is None:
+        return
+    actor = Actor(clinician.id, clinician.username, clinician.role)
+    patients = session.scalars(
+        select(Patient).where(Patient.id > start).order_by(Patient.id).limit(detailed)
+    ).all()
+    from benzosafe.clinical.check import check_prescription, parse_order, parse_patient
+    from benzosafe.knowledge import load
+
+    kb = load()
+    for n, patient in enumerate(patients):
+        order, facts = _ORDERS[n % len(_ORDERS)]
+        facts = {**facts, "age": patient.age_on(today)}
+        order = {**order, "start": (today - timedelta(days=28)).isoformat()}
+        report = check_prescription(parse_order(order, kb), parse_patient(facts, kb), kb)
+        records.add_prescription(
+            session, actor, patient, order, facts, report.to_dict(), report.worst()
+        )
+        patient.status = "admitted"
+        daily = 1.0 if n % 2 == 0 else 3.0
+        for day in range(14):
+            mg = daily if day < 7 else daily * 0.9
+            session.add(
+                DoseRecord(
+                    patient_id=patient.id,
+                    day=today - timedelta(days=14 - day),
+                    daily_mg=f"{0 if day == 9 else mg:g}",
+                    note="hold: drowsy" if day == 9 else "",
+                    recorded_by=clinician.id,
+                )
+            )

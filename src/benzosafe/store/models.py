@@ -1,0 +1,175 @@
+"""The tables of the treatment programme as SQLAlchemy 2 typed models.
+
+Clinical payloads (check reports, taper plans, assessment answers, triage) are stored as
+JSON exactly as the clinical core returned them, so a record shows what the clinician saw.
+``TaperPlan.version`` is an optimistic lock: a second writer with a stale version gets a
+conflict instead of silently overwriting. ``audit_events`` is append-only (database
+triggers refuse UPDATE and DELETE; see the initial migration).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("admin", "clinician", "admissions")
+PATIENT_STATUSES = ("intake", "admitted", "referred", "discharged")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        datetime: DateTime(timezone=True),
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (Index("ix_patients_search", "family_name", "given_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mrn: Mapped[str] = mapped_column(String(32), unique=True)
+    family_name: Mapped[str] = mapped_column(String(128))
+    given_name: Mapped[str] = mapped_column(String(128))
+    birth_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="intake")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def name(self) -> str:
+        return f"{self.family_name}, {self.given_name}"
+
+    def age_on(self, day: date) -> int:
+        """Age in whole years on ``day``."""
+        birth = self.birth_date
+        return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+class Intake(Base):
+    __tablename__ = "intakes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answers: Mapped[dict[str, Any]]
+    recommendation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    decision: Mapped[str | None] = mapped_column(String(16), default=None)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Prescription(Base):
+    __tablename__ = "prescriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    order: Mapped[dict[str, Any]]
+    patient_facts: Mapped[dict[str, Any]]
+    report: Mapped[dict[str, Any]]
+    worst_severity: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class TaperPlan(Base):
+    __tablename__ = "taper_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    versions: Mapped[list[TaperPlanVersion]] = relationship(
+        order_by="TaperPlanVersion.number", back_populates="taper_plan"
+    )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class TaperPlanVersion(Base):
+    __tablename__ = "taper_plan_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    taper_plan_id: Mapped[int] = mapped_column(ForeignKey("taper_plans.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[dict[str, Any]]
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    taper_plan: Mapped[TaperPlan] = relationship(back_populates="versions")
+
+
+class DoseRecord(Base):
+    """A dose the patient took (or a day held) against the plan, for the chart."""
+
+    __tablename__ = "dose_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    daily_mg: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Assessment(Base):
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    instrument: Mapped[str] = mapped_column(String(32))
+    answers: Mapped[dict[str, Any]]
+    score: Mapped[dict[str, Any]]
+    total: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime]
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class SideEffectReport(Base):
+    __tablename__ = "side_effect_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    report: Mapped[dict[str, Any]]
+    triage: Mapped[dict[str, Any]]
+    level: Mapped[str] = mapped_column(String(32))
+    reported_at: Mapped[datetime]
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class AuditEvent(Base):
+    """Who did what, when, to which patient's record. Append-only."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    patient_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
+    what: Mapped[str] = mapped_column(Text, default="")

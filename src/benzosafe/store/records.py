@@ -1,0 +1,498 @@
+"""The record operations of the treatment programme, each one audited.
+
+A :class:`Records` is bound to one database session and one :class:`Actor` (the signed-in
+user). Every method that reads or writes a patient's data adds an :class:`AuditEvent`
+to the same transaction, so the event and the change commit or fail together; the caller
+(one web request, one CLI command) commits. Role checks belong to the faces; this module
+keeps the data consistent: unknown ids are :class:`NotFound`, a stale taper-plan version is
+a :class:`Conflict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from benzosafe.errors import BenzosafeError, InvalidInput
+from benzosafe.store.models import (
+    PATIENT_STATUSES,
+    ROLES,
+    Assessment,
+    AuditEvent,
+    DoseRecord,
+    Intake,
+    Patient,
+    Prescription,
+    SideEffectReport,
+    TaperPlan,
+    TaperPlanVersion,
+    User,
+    utcnow,
+)
+
+HASHER = PasswordHasher()
+# Verified against when the username is unknown, so both paths cost one argon2 hash.
+_DUMMY_HASH = HASHER.hash("benzosafe-no-such-user")
+MIN_PASSWORD_LENGTH = 12
+
+
+class NotFound(BenzosafeError):
+    """A record that does not exist (or that this user may not know exists)."""
+
+
+class Conflict(BenzosafeError):
+    """A write based on a stale version of a record: reload and try again."""
+
+
+class SignInRefused(BenzosafeError):
+    """Wrong username or password, an inactive user, or a locked-out user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: the signed-in user (or ``system`` for the command line)."""
+
+    user_id: int | None
+    username: str
+    role: str
+
+
+SYSTEM = Actor(None, "system", "admin")
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything we store is UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+# ----------------------------------------------------------------------------- users
+
+
+def create_user(
+    session: Session,
+    actor: Actor,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str = "",
+) -> User:
+    """Add a user with an argon2 hash of the password."""
+    username = username.strip().lower()
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("-", "").isalnum()
+    ):
+        raise InvalidInput("username", "1-64 letters, digits, '.' or '-'")
+    if role not in ROLES:
+        raise InvalidInput("role", f"unknown role {role!r}", ROLES)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise InvalidInput("username", f"{username!r} is taken")
+    user = User(
+        username=username,
+        display_name=display_name.strip() or username,
+        password_hash=HASHER.hash(password),
+        role=role,
+        active=True,
+        failed_sign_ins=0,
+    )
+    session.add(user)
+    session.flush()
+    audit(session, actor, "user.create", None, f"user {user.id} {username} role {role}")
+    return user
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return session.scalars(select(User).order_by(User.username)).all()
+
+
+def set_user_active(session: Session, actor: Actor, user_id: int, active: bool) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    user.active = active
+    if active:
+        user.failed_sign_ins = 0
+        user.locked_until = None
+    audit(session, actor, "user.activate" if active else "user.deactivate", None, f"user {user_id}")
+    return user
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    max_failures: int,
+    lockout: timedelta,
+) -> User:
+    """The user for these credentials; counts failures and locks the account when too many.
+
+    The failure count and the lock are written even though sign-in is refused, so the
+    caller must commit after a :class:`SignInRefused` too.
+    """
+    name = username.strip().lower()
+    user = session.scalar(select(User).where(User.username == name))
+    now = utcnow()
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        audit(session, Actor(None, name[:64] or "-", "-"), "sign-in.refused", None, "unknown user")
+        raise SignInRefused("wrong username or password")
+    locked_until = _aware(user.locked_until)
+    if locked_until is not None and locked_until > now:
+        audit(session, Actor(user.id, user.username, user.role), "sign-in.locked", None, "")
+        raise SignInRefused("too many failed sign-ins: this account is locked for a while")
+    if not _verify(user.password_hash, password) or not user.active:
+        user.failed_sign_ins += 1
+        what = f"failure {user.failed_sign_ins}"
+        if user.failed_sign_ins >= max_failures:
+            user.locked_until = now + lockout
+            user.failed_sign_ins = 0
+            what += ", locked"
+        audit(session, Actor(user.id, user.username, user.role), "sign-in.refused", None, what)
+        raise SignInRefused("wrong username or password")
+    user.failed_sign_ins = 0
+    user.locked_until = None
+    if HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = HASHER.hash(password)
+    audit(session, Actor(user.id, user.username, user.role), "sign-in", None, "")
+    return user
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# ----------------------------------------------------------------------------- audit
+
+
+def audit(
+    session: Session, actor: Actor, action: str, patient_id: int | None, what: str = ""
+) -> None:
+    """Append one audit event to the current transaction."""
+    session.add(
+        AuditEvent(
+            at=utcnow(),
+            user_id=actor.user_id,
+            username=actor.username,
+            action=action,
+            patient_id=patient_id,
+            what=what,
+        )
+    )
+
+
+def audit_events(
+    session: Session, *, patient_id: int | None = None, limit: int = 200
+) -> Sequence[AuditEvent]:
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if patient_id is not None:
+        query = query.where(AuditEvent.patient_id == patient_id)
+    return session.scalars(query).all()
+
+
+# ----------------------------------------------------------------------------- patients
+
+
+def _name(value: object, field: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 128:
+        raise InvalidInput(field, "is required: 1-128 characters")
+    return value.strip()
+
+
+def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Patient:
+    """Register a patient from ``{mrn, family_name, given_name, birth_date}``."""
+    allowed = ("mrn", "family_name", "given_name", "birth_date")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"patient.{unknown[0]}", "unknown field", allowed)
+    mrn = _name(data.get("mrn"), "patient.mrn")
+    try:
+        birth = date.fromisoformat(str(data.get("birth_date", "")))
+    except ValueError as exc:
+        raise InvalidInput("patient.birth_date", "is required: a date YYYY-MM-DD") from exc
+    if not date(1900, 1, 1) <= birth <= date.today():
+        raise InvalidInput("patient.birth_date", "must be between 1900-01-01 and today")
+    if session.scalar(select(Patient.id).where(Patient.mrn == mrn)) is not None:
+        raise InvalidInput("patient.mrn", f"a patient with MRN {mrn!r} already exists")
+    patient = Patient(
+        mrn=mrn,
+        family_name=_name(data.get("family_name"), "patient.family_name"),
+        given_name=_name(data.get("given_name"), "patient.given_name"),
+        birth_date=birth,
+        status="intake",
+    )
+    session.add(patient)
+    session.flush()
+    audit(session, actor, "patient.create", patient.id, "")
+    return patient
+
+
+def search_patients(
+    session: Session, actor: Actor, text: str = "", limit: int = 50
+) -> Sequence[Patient]:
+    """Patients whose name or MRN contains ``text`` (all when empty), by name."""
+    query = select(Patient).order_by(Patient.family_name, Patient.given_name, Patient.id)
+    text = text.strip().lower()
+    if text:
+        like = f"%{text}%"
+        query = query.where(
+            or_(
+                func.lower(Patient.family_name).like(like),
+                func.lower(Patient.given_name).like(like),
+                func.lower(Patient.mrn).like(like),
+            )
+        )
+    found = session.scalars(query.limit(limit)).all()
+    # One event per search: it names the patients shown, not the search text (a name).
+    shown = ",".join(str(p.id) for p in found[:50])
+    audit(session, actor, "patient.search", None, f"{len(found)} shown: {shown}")
+    return found
+
+
+def get_patient(session: Session, actor: Actor, patient_id: int, action: str) -> Patient:
+    """The patient, with an audit event naming what was opened (``action``)."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        raise NotFound(f"patient {patient_id} not found")
+    audit(session, actor, action, patient_id, "")
+    return patient
+
+
+def set_patient_status(session: Session, actor: Actor, patient: Patient, status: str) -> None:
+    if status not in PATIENT_STATUSES:
+        raise InvalidInput("status", f"unknown status {status!r}", PATIENT_STATUSES)
+    audit(session, actor, "patient.status", patient.id, f"{patient.status} -> {status}")
+    patient.status = status
+
+
+# ----------------------------------------------------------------------------- clinical records
+
+
+def add_intake(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    answers: dict[str, Any],
+    recommendation: dict[str, Any] | None,
+) -> Intake:
+    intake = Intake(
+        patient_id=patient.id,
+        recorded_by=actor.user_id,
+        answers=answers,
+        recommendation=recommendation,
+    )
+    session.add(intake)
+    session.flush()
+    audit(session, actor, "intake.create", patient.id, f"intake {intake.id}")
+    return intake
+
+
+def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str) -> Intake:
+    """Admit or refer after an intake; the patient's status follows."""
+    if decision not in ("admit", "refer"):
+        raise InvalidInput("decision", f"unknown decision {decision!r}", ("admit", "refer"))
+    intake = session.get(Intake, intake_id)
+    if intake is None:
+        raise NotFound(f"intake {intake_id} not found")
+    if intake.decision is not None:
+        raise Conflict(f"intake {intake_id} was already decided: {intake.decision}")
+    intake.decision = decision
+    intake.decided_by = actor.user_id
+    intake.decided_at = utcnow()
+    patient = session.get(Patient, intake.patient_id)
+    assert patient is not None  # foreign key
+    set_patient_status(session, actor, patient, "admitted" if decision == "admit" else "referred")
+    audit(session, actor, f"intake.{decision}", patient.id, f"intake {intake_id}")
+    return intake
+
+
+def add_prescription(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    order: dict[str, Any],
+    patient_facts: dict[str, Any],
+    report: dict[str, Any],
+    worst: str | None,
+) -> Prescription:
+    row = Prescription(
+        patient_id=patient.id,
+        recorded_by=actor.user_id,
+        order=order,
+        patient_facts=patient_facts,
+        report=report,
+        worst_severity=worst,
+    )
+    session.add(row)
+    session.flush()
+    audit(session, actor, "prescription.create", patient.id, f"prescription {row.id}")
+    return row
+
+
+def save_taper_plan(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    plan: dict[str, Any],
+    note: str = "",
+    *,
+    taper_plan_id: int | None = None,
+    expected_version: int | None = None,
+) -> TaperPlan:
+    """A new plan (no id) or a new version of an existing one.
+
+    Changing an existing plan needs ``expected_version``, the version the writer read; a
+    different current version means someone else saved first: :class:`Conflict`.
+    """
+    now = utcnow()
+    if taper_plan_id is None:
+        row = TaperPlan(patient_id=patient.id, status="active", created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+        number = 1
+    else:
+        found = session.get(TaperPlan, taper_plan_id)
+        if found is None or found.patient_id != patient.id:
+            raise NotFound(f"taper plan {taper_plan_id} not found for this patient")
+        row = found
+        if expected_version is None:
+            raise InvalidInput("expected_version", "is required to change a saved plan")
+        if row.version != expected_version:
+            raise Conflict(
+                f"taper plan {row.id} is at version {row.version}, not {expected_version}: "
+                "someone saved a change first; reload it and apply yours again"
+            )
+        row.updated_at = now
+        number = len(row.versions) + 1
+        session.flush()  # bumps version; a concurrent writer fails here (StaleDataError)
+    session.add(
+        TaperPlanVersion(
+            taper_plan_id=row.id, number=number, plan=plan, note=note, recorded_by=actor.user_id
+        )
+    )
+    session.flush()
+    audit(session, actor, "taper-plan.save", patient.id, f"taper plan {row.id} version {number}")
+    return row
+
+
+def taper_plans(session: Session, patient_id: int) -> Sequence[TaperPlan]:
+    return session.scalars(
+        select(TaperPlan).where(TaperPlan.patient_id == patient_id).order_by(TaperPlan.id)
+    ).all()
+
+
+def get_taper_plan(session: Session, actor: Actor, taper_plan_id: int) -> TaperPlan:
+    row = session.get(TaperPlan, taper_plan_id)
+    if row is None:
+        raise NotFound(f"taper plan {taper_plan_id} not found")
+    audit(session, actor, "taper-plan.read", row.patient_id, f"taper plan {row.id}")
+    return row
+
+
+def add_dose_record(
+    session: Session, actor: Actor, patient: Patient, day: date, daily_mg: str, note: str
+) -> DoseRecord:
+    row = DoseRecord(
+        patient_id=patient.id, day=day, daily_mg=daily_mg, note=note, recorded_by=actor.user_id
+    )
+    session.add(row)
+    session.flush()
+    audit(session, actor, "dose.create", patient.id, f"dose record {row.id}")
+    return row
+
+
+def add_assessment(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    instrument: str,
+    answers: dict[str, Any],
+    score: dict[str, Any],
+    total: int,
+    taken_at: datetime,
+) -> Assessment:
+    row = Assessment(
+        patient_id=patient.id,
+        instrument=instrument,
+        answers=answers,
+        score=score,
+        total=total,
+        taken_at=taken_at,
+        recorded_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    audit(session, actor, "assessment.create", patient.id, f"assessment {row.id} {instrument}")
+    return row
+
+
+def add_side_effect(
+    session: Session,
+    actor: Actor,
+    patient: Patient,
+    report: dict[str, Any],
+    triage: dict[str, Any],
+    level: str,
+    reported_at: datetime,
+) -> SideEffectReport:
+    row = SideEffectReport(
+        patient_id=patient.id,
+        report=report,
+        triage=triage,
+        level=level,
+        reported_at=reported_at,
+        recorded_by=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    audit(session, actor, "side-effect.create", patient.id, f"side-effect report {row.id}")
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """Everything the patient page shows, read in one go."""
+
+    intakes: Sequence[Intake]
+    prescriptions: Sequence[Prescription]
+    taper_plans: Sequence[TaperPlan]
+    doses: Sequence[DoseRecord]
+    assessments: Sequence[Assessment]
+    side_effects: Sequence[SideEffectReport]
+
+
+def patient_chart(session: Session, patient_id: int) -> Chart:
+    def rows(model: Any, order: Any) -> Sequence[Any]:
+        return session.scalars(
+            select(model).where(model.patient_id == patient_id).order_by(order)
+        ).all()
+
+    return Chart(
+        intakes=rows(Intake, Intake.id),
+        prescriptions=rows(Prescription, Prescription.id),
+        taper_plans=rows(TaperPlan, TaperPlan.id),
+        doses=rows(DoseRecord, DoseRecord.day),
+        assessments=rows(Assessment, Assessment.taken_at),
+        side_effects=rows(SideEffectReport, SideEffectReport.reported_at),
+    )
+
+
+def intakes(session: Session, patient_id: int) -> Sequence[Intake]:
+    return session.scalars(
+        select(Intake).where(Intake.patient_id == patient_id).order_by(Intake.id)
+    ).all()

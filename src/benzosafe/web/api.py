@@ -1,0 +1,322 @@
+"""The JSON API: everything the pages do, documented by OpenAPI at ``/docs``.
+
+Unsafe requests need the ``X-CSRF-Token`` header with the token from ``GET /api/session``.
+Errors have one shape (see :mod:`benzosafe.web.errors`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from benzosafe.store import records
+from benzosafe.store.models import (
+    Assessment,
+    AuditEvent,
+    DoseRecord,
+    Intake,
+    Patient,
+    Prescription,
+    SideEffectReport,
+    TaperPlan,
+    User,
+)
+from benzosafe.web import actions
+from benzosafe.web.auth import csrf_token, current_user, sign_in_session
+from benzosafe.web.deps import Ctx, ctx, db_session
+
+router = APIRouter(prefix="/api")
+PATIENTS = Depends(ctx("patients"))
+CLINICAL = Depends(ctx("clinical"))
+ADMIN = Depends(ctx("admin"))
+REFERENCE = Depends(ctx("reference"))
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignIn(Body):
+    username: str
+    password: str
+
+
+class PatientIn(Body):
+    mrn: str
+    family_name: str
+    given_name: str
+    birth_date: str = Field(description="YYYY-MM-DD")
+
+
+class CheckIn(Body):
+    order: dict[str, Any] = Field(description="The order, as for `benzosafe check --input`.")
+    patient: dict[str, Any] = Field(
+        default_factory=dict, description="Age defaults from the record."
+    )
+
+
+class DoseIn(Body):
+    day: str = Field(description="YYYY-MM-DD")
+    daily_dose: str = Field(description="e.g. '1.5 mg/day'; '0 mg/day' for a hold day")
+    note: str = ""
+
+
+class UserIn(Body):
+    username: str
+    password: str
+    role: str
+    display_name: str = ""
+
+
+class ActiveIn(Body):
+    active: bool
+
+
+def _when(moment: datetime | date | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "active": user.active,
+    }
+
+
+def patient_json(p: Patient) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "mrn": p.mrn,
+        "family_name": p.family_name,
+        "given_name": p.given_name,
+        "birth_date": p.birth_date.isoformat(),
+        "status": p.status,
+    }
+
+
+def intake_json(i: Intake) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "recorded_at": _when(i.recorded_at),
+        "answers": i.answers,
+        "recommendation": i.recommendation,
+        "decision": i.decision,
+        "decided_at": _when(i.decided_at),
+    }
+
+
+def prescription_json(p: Prescription) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "recorded_at": _when(p.recorded_at),
+        "order": p.order,
+        "patient": p.patient_facts,
+        "report": p.report,
+    }
+
+
+def taper_plan_json(t: TaperPlan) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "status": t.status,
+        "version": t.version,
+        "updated_at": _when(t.updated_at),
+        "versions": [
+            {
+                "number": v.number,
+                "note": v.note,
+                "recorded_at": _when(v.recorded_at),
+                "plan": v.plan,
+            }
+            for v in t.versions
+        ],
+    }
+
+
+def dose_json(d: DoseRecord) -> dict[str, Any]:
+    return {"id": d.id, "day": d.day.isoformat(), "daily_mg": float(d.daily_mg), "note": d.note}
+
+
+def assessment_json(a: Assessment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "instrument": a.instrument,
+        "taken_at": _when(a.taken_at),
+        "answers": a.answers,
+        "total": a.total,
+        "score": a.score,
+    }
+
+
+def side_effect_json(s: SideEffectReport) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "reported_at": _when(s.reported_at),
+        "report": s.report,
+        "level": s.level,
+        "triage": s.triage,
+    }
+
+
+def audit_json(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": _when(e.at),
+        "user_id": e.user_id,
+        "username": e.username,
+        "action": e.action,
+        "patient_id": e.patient_id,
+        "what": e.what,
+    }
+
+
+# ----------------------------------------------------------------------------- session
+
+
+@router.get("/session", tags=["session"])
+def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
+    """The signed-in user (or null) and the CSRF token for unsafe requests."""
+    user = current_user(request, db)
+    return {"user": user_json(user) if user else None, "csrf_token": csrf_token(request)}
+
+
+@router.post("/session", tags=["session"])
+def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
+    """Sign in; answers the user and a fresh CSRF token. Locks out after repeated failures."""
+    settings = request.app.state.settings
+    try:
+        user = records.authenticate(
+            db,
+            body.username,
+            body.password,
+            max_failures=settings.max_failed_sign_ins,
+            lockout=settings.lockout,
+        )
+    finally:
+        db.commit()  # failure counts and audit events are kept on refusal too
+    sign_in_session(request, user)
+    return {"user": user_json(user), "csrf_token": csrf_token(request)}
+
+
+@router.delete("/session", tags=["session"])
+def sign_out(request: Request) -> dict[str, Any]:
+    request.session.clear()
+    return {"user": None}
+
+
+# ----------------------------------------------------------------------------- patients
+
+
+@router.get("/patients", tags=["patients"])
+def list_patients(q: str = "", limit: int = 50, c: Ctx = PATIENTS) -> dict[str, Any]:
+    """Patients whose name or MRN contains ``q``."""
+    found = records.search_patients(c.db, c.actor, q, max(1, min(limit, 200)))
+    c.commit()
+    return {"patients": [patient_json(p) for p in found]}
+
+
+@router.post("/patients", status_code=201, tags=["patients"])
+def create_patient(body: PatientIn, c: Ctx = PATIENTS) -> dict[str, Any]:
+    patient = records.create_patient(c.db, c.actor, body.model_dump())
+    c.commit()
+    return patient_json(patient)
+
+
+@router.get("/patients/{patient_id}", tags=["patients"])
+def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
+    """Registration details and intakes (what admissions may see)."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
+    out = patient_json(patient)
+    out["intakes"] = [intake_json(i) for i in records.intakes(c.db, patient_id)]
+    c.commit()
+    return out
+
+
+@router.get("/patients/{patient_id}/chart", tags=["clinical"])
+def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """The clinical record: prescriptions with reports, taper plans, doses, scores, reports."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    chart = records.patient_chart(c.db, patient_id)
+    c.commit()
+    return {
+        "patient": patient_json(patient),
+        "intakes": [intake_json(i) for i in chart.intakes],
+        "prescriptions": [prescription_json(p) for p in chart.prescriptions],
+        "taper_plans": [taper_plan_json(t) for t in chart.taper_plans],
+        "doses": [dose_json(d) for d in chart.doses],
+        "assessments": [assessment_json(a) for a in chart.assessments],
+        "side_effects": [side_effect_json(s) for s in chart.side_effects],
+    }
+
+
+@router.post("/patients/{patient_id}/prescriptions", status_code=201, tags=["clinical"])
+def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """Check an order for this patient and keep it with its report."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    row = actions.save_check(c, patient, body.order, body.patient)
+    c.commit()
+    return prescription_json(row)
+
+
+@router.post("/patients/{patient_id}/doses", status_code=201, tags=["clinical"])
+def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """Record the daily dose taken on a day (``0 mg/day`` and a note for a hold)."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    row = actions.record_dose(c, patient, body.model_dump())
+    c.commit()
+    return dose_json(row)
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+@router.post("/check", tags=["reference"])
+def check(body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """Check an order without a patient record (nothing is kept)."""
+    report = actions.check(body.order, body.patient)
+    report.pop("worst")
+    return report
+
+
+@router.get("/drugs/{name}", tags=["reference"])
+def drug(name: str, c: Ctx = REFERENCE) -> dict[str, Any]:
+    """The cited monograph of a benzodiazepine (generic, brand or RxNorm code)."""
+    return actions.monograph(name)
+
+
+# ----------------------------------------------------------------------------- admin
+
+
+@router.get("/users", tags=["admin"])
+def list_users(c: Ctx = ADMIN) -> dict[str, Any]:
+    return {"users": [user_json(u) for u in records.list_users(c.db)]}
+
+
+@router.post("/users", status_code=201, tags=["admin"])
+def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
+    user = records.create_user(
+        c.db, c.actor, body.username, body.password, body.role, body.display_name
+    )
+    c.commit()
+    return user_json(user)
+
+
+@router.post("/users/{user_id}/active", tags=["admin"])
+def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
+    user = records.set_user_active(c.db, c.actor, user_id, body.active)
+    c.commit()
+    return user_json(user)
+
+
+@router.get("/audit", tags=["admin"])
+def audit(patient_id: int | None = None, limit: int = 200, c: Ctx = ADMIN) -> dict[str, Any]:
+    """The newest audit events, optionally for one patient."""
+    events = records.audit_events(c.db, patient_id=patient_id, limit=max(1, min(limit, 1000)))
+    return {"events": [audit_json(e) for e in events]}

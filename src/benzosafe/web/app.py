@@ -1,0 +1,71 @@
+"""The FastAPI application: ``create_app(settings)`` wires records, auth, pages and API.
+
+Logging names the route template, the status and the time taken, never a path with ids,
+a query string or a body, so no patient data reaches the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from importlib.resources import files
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from benzosafe import __version__
+from benzosafe.store.db import make_engine, session_factory, upgrade
+from benzosafe.web import api, errors, pages
+from benzosafe.web.auth import csrf_protect
+from benzosafe.web.settings import Settings
+
+log = logging.getLogger("benzosafe.web")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    """The web app over the database of ``settings`` (migrated to the newest schema first)."""
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    app = FastAPI(
+        title="benzosafe",
+        version=__version__,
+        description="Treatment programme records and clinical decision support for "
+        "clonazepam and the benzodiazepines. It supports, never replaces, clinical judgement.",
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="benzosafe_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+
+    @app.middleware("http")
+    async def log_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "-")
+        ms = (time.perf_counter() - started) * 1000
+        log.info("%s %s %d %.1fms", request.method, route, response.status_code, ms)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    errors.install(app)
+    app.mount("/static", StaticFiles(directory=str(files("benzosafe.web") / "static")), "static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app

@@ -1,0 +1,170 @@
+"""Server-drawn SVG charts for the patient page: planned vs recorded doses, the CIWA-B trend.
+
+Plain SVG strings (no JavaScript, no build step), each with a title and description for
+screen readers; the page shows the same numbers in a table beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from benzosafe.store.records import Chart
+
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 240, 48, 16, 16, 36
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: datetime
+    kind: str
+    text: str
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def planned_doses(plan: dict[str, Any]) -> list[tuple[date, float]]:
+    """(day, mg/day) points of a stored taper plan: its ``steps`` with start dates."""
+    points: list[tuple[date, float]] = []
+    for step in plan.get("steps", []):
+        try:
+            day = date.fromisoformat(str(step["start"]))
+            mg = float(Decimal(str(step["daily_mg"])))
+        except (KeyError, ValueError, ArithmeticError):
+            continue
+        points.append((day, mg))
+        if step.get("end"):
+            try:
+                points.append((date.fromisoformat(str(step["end"])), mg))
+            except ValueError:
+                continue
+    return sorted(points)
+
+
+def _axes(x0: float, x1: float, y1: float, y_label: str, x_labels: list[tuple[float, str]]) -> str:
+    parts = [
+        f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" class="axis"/>',
+        f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{H - PAD_B}" class="axis"/>',
+        f'<text x="4" y="{PAD_T + 4}" class="label">{escape(y_label)}</text>',
+    ]
+    for frac in (0.0, 0.5, 1.0):
+        y = H - PAD_B - frac * (H - PAD_T - PAD_B)
+        parts.append(
+            f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
+            f"{y1 * frac:g}</text>"
+        )
+    for x, text in x_labels:
+        parts.append(
+            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" class="tick" text-anchor="middle">'
+            f"{escape(text)}</text>"
+        )
+    return "".join(parts)
+
+
+def _svg(title: str, desc: str, body: str) -> str:
+    return (
+        f'<svg viewBox="0 0 {W} {H}" role="img" aria-labelledby="t d" class="chart" '
+        f'xmlns="http://www.w3.org/2000/svg"><title id="t">{escape(title)}</title>'
+        f'<desc id="d">{escape(desc)}</desc>{body}</svg>'
+    )
+
+
+def _scale(days: list[date], top: float) -> tuple[Any, Any, list[tuple[float, str]]]:
+    first, last = min(days), max(days)
+    span = max((last - first).days, 1)
+
+    def sx(day: date) -> float:
+        return PAD_L + (day - first).days / span * (W - PAD_L - PAD_R)
+
+    def sy(value: float) -> float:
+        return H - PAD_B - (value / top if top else 0) * (H - PAD_T - PAD_B)
+
+    labels = [(sx(first), first.isoformat()), (sx(last), last.isoformat())]
+    return sx, sy, labels
+
+
+def dose_chart(chart: Chart) -> str | None:
+    """Planned (latest plan version, step line) vs recorded daily doses; holds marked."""
+    planned: list[tuple[date, float]] = []
+    if chart.taper_plans and chart.taper_plans[-1].versions:
+        planned = planned_doses(chart.taper_plans[-1].versions[-1].plan)
+    recorded = [(d.day, float(d.daily_mg), d.note) for d in chart.doses]
+    if not planned and not recorded:
+        return None
+    days = [p[0] for p in planned] + [r[0] for r in recorded]
+    top = max([p[1] for p in planned] + [r[1] for r in recorded] + [0.5])
+    sx, sy, labels = _scale(days, top)
+    body = _axes(0, 0, top, "mg/day", labels)
+    if planned:
+        path = f"M{sx(planned[0][0]):.1f} {sy(planned[0][1]):.1f}" + "".join(
+            f" H{sx(day):.1f} V{sy(mg):.1f}" for day, mg in planned[1:]
+        )
+        body += f'<path d="{path}" class="planned"/>'
+    for day, mg, note in recorded:
+        hold = mg == 0 or "hold" in note.lower()
+        cls = "hold" if hold else "recorded"
+        label = f"{day.isoformat()}: {mg:g} mg/day{' (hold)' if hold else ''}"
+        body += (
+            f'<circle cx="{sx(day):.1f}" cy="{sy(mg):.1f}" r="4" class="{cls}">'
+            f"<title>{escape(label)}</title></circle>"
+        )
+    desc = f"{len(planned)} planned points and {len(recorded)} recorded doses, up to {top:g} mg/day"
+    return _svg("Daily dose: planned (line) and recorded (dots)", desc, body)
+
+
+def ciwa_b_trend(chart: Chart) -> str | None:
+    """CIWA-B totals over time."""
+    points = [(a.taken_at, a.total) for a in chart.assessments if a.instrument == "ciwa-b"]
+    if not points:
+        return None
+    days = [_aware(t).date() for t, _ in points]
+    top = float(max(max(total for _, total in points), 10))
+    sx, sy, labels = _scale(days, top)
+    body = _axes(0, 0, top, "CIWA-B", labels)
+    coords = [(sx(day), sy(float(total))) for day, (_, total) in zip(days, points, strict=True)]
+    body += '<polyline class="trend" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+    body += '"/>'
+    for (x, y), (moment, total) in zip(coords, points, strict=True):
+        body += (
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" class="recorded">'
+            f"<title>{escape(_aware(moment).date().isoformat())}: {total}</title></circle>"
+        )
+    return _svg("CIWA-B total over time", f"{len(points)} CIWA-B scores", body)
+
+
+def timeline(chart: Chart) -> list[Event]:
+    """Everything that happened to the patient's record, newest first."""
+    events: list[Event] = []
+    for i in chart.intakes:
+        events.append(
+            Event(
+                i.recorded_at,
+                "intake",
+                f"Intake {i.id}" + (f": {i.decision}" if i.decision else ""),
+            )
+        )
+    for p in chart.prescriptions:
+        order = p.order
+        events.append(
+            Event(
+                p.recorded_at,
+                "prescription",
+                f"Checked {order.get('drug', '?')} {order.get('dose', '')} "
+                f"{order.get('frequency', '')}: {p.worst_severity or 'no findings'}",
+            )
+        )
+    for t in chart.taper_plans:
+        for v in t.versions:
+            note = f": {v.note}" if v.note else ""
+            events.append(Event(v.recorded_at, "taper", f"Taper plan {t.id} v{v.number}{note}"))
+    for a in chart.assessments:
+        band = a.score.get("band", "")
+        events.append(Event(a.taken_at, "assessment", f"{a.instrument} {a.total} {band}".strip()))
+    for s in chart.side_effects:
+        events.append(Event(s.reported_at, "side-effect", f"Side-effect report: {s.level}"))
+    return sorted(events, key=lambda e: _aware(e.at), reverse=True)

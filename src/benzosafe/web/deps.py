@@ -1,0 +1,48 @@
+"""Request-scoped pieces shared by the pages and the API: the database session and the user.
+
+``Ctx`` bundles the open session, the signed-in user and the audit actor. Endpoints
+commit explicitly (``ctx.commit()``) before they answer, so a client never sees success for
+a write that did not commit; an exception closes the session and rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from benzosafe.store.models import User
+from benzosafe.store.records import Actor
+from benzosafe.web.auth import actor_of, current_user, require
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@dataclass(slots=True)
+class Ctx:
+    request: Request
+    db: Session
+    user: User
+    actor: Actor
+
+    def commit(self) -> None:
+        self.db.commit()
+
+
+def ctx(permission: str) -> Callable[..., Ctx]:
+    """A dependency giving a :class:`Ctx` for a user holding ``permission``."""
+    check = require(permission)
+
+    def dependency(request: Request, db: Session = Depends(db_session)) -> Ctx:
+        user = check(current_user(request, db))
+        return Ctx(request, db, user, actor_of(user))
+
+    return dependency

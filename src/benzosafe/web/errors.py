@@ -1,0 +1,98 @@
+"""One error shape for the API, one error page for people.
+
+API (paths under ``/api``)::
+
+    {"error": {"status": 422, "code": "invalid-input", "message": "...",
+               "field": "order.dose", "allowed": []}}
+
+Pages get the same message on an HTML page; a missing sign-in redirects to ``/sign-in``.
+No traceback reaches a user; unexpected errors are logged without request data.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from benzosafe.errors import BenzosafeError, InvalidInput, PlanInfeasible
+from benzosafe.store.records import Conflict, NotFound, SignInRefused
+from benzosafe.web.auth import CsrfRefused, Forbidden, NotSignedIn
+
+log = logging.getLogger("benzosafe.web")
+
+_STATUS: list[tuple[type[BenzosafeError], int, str]] = [
+    (NotSignedIn, 401, "not-signed-in"),
+    (SignInRefused, 401, "sign-in-refused"),
+    (CsrfRefused, 403, "csrf"),
+    (Forbidden, 403, "forbidden"),
+    (NotFound, 404, "not-found"),
+    (Conflict, 409, "conflict"),
+    (InvalidInput, 422, "invalid-input"),
+    (PlanInfeasible, 422, "plan-infeasible"),
+]
+_HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 401: "not-signed-in"}
+
+
+def error_body(
+    status: int, code: str, message: str, field: str | None = None, allowed: Any = ()
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "status": status,
+            "code": code,
+            "message": message,
+            "field": field,
+            "allowed": list(allowed),
+        }
+    }
+
+
+def _respond(request: Request, body: dict[str, Any]) -> Response:
+    status = int(body["error"]["status"])
+    if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse(body, status_code=status)
+    if body["error"]["code"] == "not-signed-in":
+        return RedirectResponse("/sign-in", status_code=303)
+    from benzosafe.web.pages import render
+
+    return render(request, "error.html", {"error": body["error"]}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(BenzosafeError)
+    async def benzosafe_error(request: Request, exc: BenzosafeError) -> Response:
+        status, code = next(
+            ((s, c) for kind, s, c in _STATUS if isinstance(exc, kind)), (400, "error")
+        )
+        field = exc.field if isinstance(exc, InvalidInput) else None
+        allowed = exc.allowed if isinstance(exc, InvalidInput) else ()
+        return _respond(request, error_body(status, code, str(exc), field, allowed))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+        message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
+        return _respond(request, error_body(422, "invalid-input", message, field))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        return _respond(request, error_body(exc.status_code, code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unexpected %s on %s", type(exc).__name__, _route(request))
+        return _respond(
+            request, error_body(500, "server-error", "an unexpected error; nothing was saved")
+        )
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "?"))

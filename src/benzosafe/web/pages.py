@@ -1,0 +1,311 @@
+"""The server-rendered pages (Jinja2 templates, no build step, a little htmx-free HTML).
+
+Every form posts with the session's CSRF token; every page names the permission it needs;
+every page that shows a patient's data writes an audit event through the records.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from importlib.resources import files
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from benzosafe.errors import BenzosafeError, InvalidInput
+from benzosafe.knowledge import load
+from benzosafe.store import records
+from benzosafe.web import actions, charts
+from benzosafe.web.auth import csrf_token, current_user, may, sign_in_session
+from benzosafe.web.deps import Ctx, ctx, db_session
+
+router = APIRouter(include_in_schema=False)
+PATIENTS = Depends(ctx("patients"))
+CLINICAL = Depends(ctx("clinical"))
+ADMIN = Depends(ctx("admin"))
+REFERENCE = Depends(ctx("reference"))
+FREQUENCIES = ("qd", "bid", "tid", "qid", "qhs")
+
+_env = Environment(
+    loader=FileSystemLoader(str(files("benzosafe.web") / "templates")),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    session_user = getattr(request.state, "user", None)
+    page = _env.get_template(name).render(
+        request=request,
+        user=session_user,
+        may=lambda permission: may(session_user, permission),
+        csrf=csrf_token(request),
+        **context,
+    )
+    return HTMLResponse(page, status_code=status_code)
+
+
+def page(c: Ctx, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    c.request.state.user = c.user
+    return render(c.request, name, context, status_code)
+
+
+async def form_data(request: Request) -> dict[str, Any]:
+    """The posted form as a dict; repeated fields become lists; the CSRF token is dropped."""
+    form = await request.form()
+    out: dict[str, Any] = {}
+    for key in form:
+        if key == "csrf_token":
+            continue
+        values = [v for v in form.getlist(key) if isinstance(v, str)]
+        out[key] = values if len(values) > 1 else (values[0] if values else "")
+    return out
+
+
+FORM = Depends(form_data)
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# ----------------------------------------------------------------------------- sign in
+
+
+@router.get("/")
+def home(request: Request, db: Session = Depends(db_session)) -> Response:
+    user = current_user(request, db)
+    if user is None:
+        return see_other("/sign-in")
+    return see_other("/admin/users" if user.role == "admin" else "/patients")
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request) -> HTMLResponse:
+    return render(request, "sign_in.html", {"message": None})
+
+
+@router.post("/sign-in")
+def sign_in(
+    request: Request, form: dict[str, Any] = FORM, db: Session = Depends(db_session)
+) -> Response:
+    settings = request.app.state.settings
+    try:
+        user = records.authenticate(
+            db,
+            str(form.get("username", "")),
+            str(form.get("password", "")),
+            max_failures=settings.max_failed_sign_ins,
+            lockout=settings.lockout,
+        )
+    except records.SignInRefused as exc:
+        db.commit()
+        return render(request, "sign_in.html", {"message": str(exc)}, status_code=401)
+    db.commit()
+    sign_in_session(request, user)
+    return see_other("/")
+
+
+@router.post("/sign-out")
+def sign_out(request: Request) -> Response:
+    request.session.clear()
+    return see_other("/sign-in")
+
+
+# ----------------------------------------------------------------------------- patients
+
+
+@router.get("/patients")
+def patients(q: str = "", c: Ctx = PATIENTS) -> HTMLResponse:
+    found = records.search_patients(c.db, c.actor, q, 50)
+    c.commit()
+    return page(c, "patients.html", {"patients": found, "q": q})
+
+
+@router.get("/patients/new")
+def new_patient_form(c: Ctx = PATIENTS) -> HTMLResponse:
+    return page(c, "patient_new.html", {"form": {}, "error": None})
+
+
+@router.post("/patients/new")
+def new_patient(form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> Response:
+    try:
+        patient = records.create_patient(c.db, c.actor, form)
+    except InvalidInput as exc:
+        c.db.rollback()
+        return page(c, "patient_new.html", {"form": form, "error": exc}, status_code=422)
+    c.commit()
+    return see_other(f"/patients/{patient.id}")
+
+
+@router.get("/patients/{patient_id}")
+def patient_page(patient_id: int, c: Ctx = PATIENTS) -> HTMLResponse:
+    clinical = may(c.user, "clinical")
+    action = "patient.read" if clinical else "patient.read-summary"
+    patient = records.get_patient(c.db, c.actor, patient_id, action)
+    context: dict[str, Any] = {"patient": patient, "clinical": clinical, "today": date.today()}
+    if clinical:
+        chart = records.patient_chart(c.db, patient_id)
+        context["chart"] = chart
+        context["dose_svg"] = charts.dose_chart(chart)
+        context["trend_svg"] = charts.ciwa_b_trend(chart)
+        context["timeline"] = charts.timeline(chart)
+    else:
+        context["intakes"] = records.intakes(c.db, patient_id)
+    c.commit()
+    return page(c, "patient.html", context)
+
+
+@router.post("/patients/{patient_id}/doses")
+def record_dose(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    actions.record_dose(c, patient, form)
+    c.commit()
+    return see_other(f"/patients/{patient_id}#doses")
+
+
+# ----------------------------------------------------------------------------- the check
+
+
+def _check_input(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The form's values in the JSON API's shape (blank fields left out)."""
+    order: dict[str, Any] = {}
+    for key in ("drug", "dose", "frequency", "indication", "start", "prior_dose", "prior_start"):
+        if str(form.get(key, "")).strip():
+            order[key] = str(form[key]).strip()
+    for key in ("duration_days", "days_supply", "refills"):
+        text = str(form.get(key, "")).strip()
+        if text:
+            if not text.isdigit():
+                raise InvalidInput(f"order.{key}", f"{text!r} is not a whole number")
+            order[key] = int(text)
+    patient: dict[str, Any] = {}
+    age = str(form.get("age", "")).strip()
+    if age:
+        patient["age"] = age
+    if str(form.get("weight", "")).strip():
+        patient["weight"] = str(form["weight"]).strip()
+    conditions = form.get("conditions", [])
+    patient["conditions"] = [conditions] if isinstance(conditions, str) else list(conditions)
+    patient["conditions"] = [x for x in patient["conditions"] if x]
+    also = str(form.get("also_taking", ""))
+    patient["also_taking"] = [line.strip() for line in also.splitlines() if line.strip()]
+    return order, patient
+
+
+def _check_context(form: dict[str, Any]) -> dict[str, Any]:
+    kb = load()
+    return {
+        "form": form,
+        "frequencies": FREQUENCIES,
+        "indications": kb.indications,
+        "conditions": sorted(kb.conditions),
+        "drugs": sorted(kb.benzodiazepines),
+    }
+
+
+@router.get("/check")
+def check_form(c: Ctx = CLINICAL) -> HTMLResponse:
+    form = {"drug": "clonazepam", "start": date.today().isoformat()}
+    return page(c, "check.html", {**_check_context(form), "report": None, "patient": None})
+
+
+@router.post("/check")
+def check(form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> HTMLResponse:
+    context = {**_check_context(form), "patient": None, "report": None, "error": None}
+    try:
+        order, facts = _check_input(form)
+        context["report"] = actions.check(order, facts)
+    except BenzosafeError as exc:
+        context["error"] = exc
+        return page(c, "check.html", context, status_code=422)
+    return page(c, "check.html", context)
+
+
+@router.get("/patients/{patient_id}/check")
+def patient_check_form(patient_id: int, c: Ctx = CLINICAL) -> HTMLResponse:
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    c.commit()
+    form = {
+        "drug": "clonazepam",
+        "start": date.today().isoformat(),
+        "age": str(patient.age_on(date.today())),
+    }
+    return page(c, "check.html", {**_check_context(form), "report": None, "patient": patient})
+
+
+@router.post("/patients/{patient_id}/check")
+def patient_check(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> HTMLResponse:
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    context = {**_check_context(form), "patient": patient, "report": None, "error": None}
+    try:
+        order, facts = _check_input(form)
+        row = actions.save_check(c, patient, order, facts)
+    except BenzosafeError as exc:
+        c.db.rollback()
+        context["error"] = exc
+        return page(c, "check.html", context, status_code=422)
+    c.commit()
+    context["report"] = row.report
+    context["saved"] = row.id
+    return page(c, "check.html", context)
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+@router.get("/drugs")
+def drugs(c: Ctx = REFERENCE) -> HTMLResponse:
+    kb = load()
+    return page(c, "drugs.html", {"drugs": sorted(kb.benzodiazepines.values(), key=lambda d: d.id)})
+
+
+@router.get("/drugs/{name}")
+def drug(name: str, c: Ctx = REFERENCE) -> HTMLResponse:
+    return page(c, "drug.html", {"m": actions.monograph(name), "sources": load().sources})
+
+
+# ----------------------------------------------------------------------------- admin
+
+
+@router.get("/admin/users")
+def users(c: Ctx = ADMIN) -> HTMLResponse:
+    return page(c, "users.html", {"users": records.list_users(c.db), "error": None, "form": {}})
+
+
+@router.post("/admin/users")
+def add_user(form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
+    try:
+        records.create_user(
+            c.db,
+            c.actor,
+            str(form.get("username", "")),
+            str(form.get("password", "")),
+            str(form.get("role", "")),
+            str(form.get("display_name", "")),
+        )
+    except InvalidInput as exc:
+        c.db.rollback()
+        context = {"users": records.list_users(c.db), "error": exc, "form": form}
+        return page(c, "users.html", context, status_code=422)
+    c.commit()
+    return see_other("/admin/users")
+
+
+@router.post("/admin/users/{user_id}/active")
+def set_active(user_id: int, form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
+    records.set_user_active(c.db, c.actor, user_id, form.get("active") == "true")
+    c.commit()
+    return see_other("/admin/users")
+
+
+@router.get("/admin/audit")
+def audit(patient_id: int | None = None, c: Ctx = ADMIN) -> HTMLResponse:
+    events = records.audit_events(c.db, patient_id=patient_id, limit=300)
+    return page(c, "audit.html", {"events": events, "patient_id": patient_id})
