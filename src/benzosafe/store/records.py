@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from benzosafe.errors import BenzosafeError, InvalidInput
 from benzosafe.store.models import (
@@ -314,8 +315,7 @@ def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str)
     intake.decision = decision
     intake.decided_by = actor.user_id
     intake.decided_at = utcnow()
-    patient = session.get(Patient, intake.patient_id)
-    assert patient is not None  # foreign key
+    patient = session.get_one(Patient, intake.patient_id)
     set_patient_status(session, actor, patient, "admitted" if decision == "admit" else "referred")
     audit(session, actor, f"intake.{decision}", patient.id, f"intake {intake_id}")
     return intake
@@ -379,7 +379,13 @@ def save_taper_plan(
             )
         row.updated_at = now
         number = len(row.versions) + 1
-        session.flush()  # bumps version; a concurrent writer fails here (StaleDataError)
+        try:
+            session.flush()  # bumps the version; a concurrent writer fails here
+        except StaleDataError as exc:
+            raise Conflict(
+                f"taper plan {row.id} was changed by someone else while you edited it: "
+                "reload it and apply your change again"
+            ) from exc
     session.add(
         TaperPlanVersion(
             taper_plan_id=row.id, number=number, plan=plan, note=note, recorded_by=actor.user_id

@@ -6,7 +6,9 @@ shaped like the JSON API), calls the clinical core and the records, and returns 
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from benzosafe.errors import InvalidInput
@@ -50,7 +52,10 @@ def record_dose(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> DoseRecord:
         day = date.fromisoformat(str(data.get("day", "")))
     except ValueError as exc:
         raise InvalidInput("dose.day", "is required: a date YYYY-MM-DD") from exc
-    daily = parse_daily_dose(str(data.get("daily_dose", "")), "dose.daily_dose")
+    text = str(data.get("daily_dose", ""))
+    # A hold day is recorded as zero, which a dose parser rightly refuses elsewhere.
+    held = re.fullmatch(r"\s*0+(\.0+)?\s*mg\s*/\s*day\s*", text.lower()) is not None
+    daily = Decimal(0) if held else parse_daily_dose(text, "dose.daily_dose")
     note = str(data.get("note") or "")[:500]
     mg = format_mg(daily).removesuffix(" mg")
     return records.add_dose_record(ctx.db, ctx.actor, patient, day, mg, note)
