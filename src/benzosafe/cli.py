@@ -422,6 +422,8 @@ def level_of_care_command(
     except BenzosafeError as exc:
         fail(str(exc))
     typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else recommendation_text(result))
+
+
 # ---------------------------------------------------------------- records and web app (issue #5)
 db_app = typer.Typer(help="The records database (SQLite file or BENZOSAFE_DATABASE_URL).")
 user_app = typer.Typer(help="Users of the web app.", no_args_is_help=True)

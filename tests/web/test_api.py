@@ -172,6 +172,7 @@ def test_stateless_check_and_monograph(clinician: Api, as_role: Any) -> None:
 
 
 # Every route that touches patient data or users, with who may NOT use it.
+SDS = {"instrument": "sds", "answers": [0] * 5}
 DOSE = {"day": "2026-11-01", "daily_dose": "1 mg/day"}
 NEW_USER = {"username": "sneaky", "password": "p" * 14, "role": "admin"}
 NEW_PATIENT = {"mrn": "A1", "family_name": "X", "given_name": "Y", "birth_date": "1970-01-01"}
@@ -180,6 +181,11 @@ FORBIDDEN = [
     ("admissions", "POST", "/api/patients/{pid}/prescriptions", {"order": ORDER}),
     ("admissions", "POST", "/api/patients/{pid}/doses", DOSE),
     ("admissions", "POST", "/api/check", {"order": ORDER, "patient": {"age": 40}}),
+    ("admissions", "POST", "/api/patients/{pid}/assessments", SDS),
+    ("admissions", "POST", "/api/patients/{pid}/side-effects", {"symptoms": ["drowsy"]}),
+    ("admin", "POST", "/api/patients/{pid}/intakes", {}),
+    ("admin", "POST", "/api/intakes/1/decision", {"decision": "admit"}),
+    ("admissions", "GET", "/patients/{pid}/assess/ciwa-b", None),
     ("admissions", "GET", "/api/users", None),
     ("admissions", "GET", "/api/audit", None),
     ("clinician", "GET", "/api/users", None),

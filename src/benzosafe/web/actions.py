@@ -7,14 +7,21 @@ shaped like the JSON API), calls the clinical core and the records, and returns 
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
 from benzosafe.store import records
-from benzosafe.store.models import DoseRecord, Patient, Prescription
+from benzosafe.store.models import (
+    Assessment,
+    DoseRecord,
+    Intake,
+    Patient,
+    Prescription,
+    SideEffectReport,
+)
 from benzosafe.units import format_mg, parse_daily_dose
 from benzosafe.web.deps import Ctx
 
@@ -71,3 +78,107 @@ def monograph(name: str) -> dict[str, Any]:
     if entry is None:
         raise InvalidInput("drug", f"{name!r} is not in the knowledge base", kb.benzodiazepines)
     return build(kb, entry)
+
+
+# ----------------------------------------------------------------------------- assessment (#4)
+
+INTAKE_BOOLEANS = (
+    "withdrawal_seizure_history",
+    "withdrawal_delirium_history",
+    "suicidality",
+    "pregnant",
+    "frail",
+    "support_at_home",
+    "severe_or_complicated_withdrawal",
+)
+INTAKE_INTEGERS = ("days_per_week", "failed_outpatient_tapers", "ciwa_b_total")
+
+
+def intake_from_form(form: dict[str, Any]) -> dict[str, Any]:
+    """The intake form's values in the JSON shape: blank or 'not assessed' fields left out."""
+    out: dict[str, Any] = {}
+    for key in ("drug", "daily_dose", "duration_of_use_months"):
+        if str(form.get(key, "")).strip():
+            out[key] = str(form[key]).strip()
+    for key in INTAKE_INTEGERS:
+        text = str(form.get(key, "")).strip()
+        if text:
+            if not text.isdigit():
+                raise InvalidInput(key, f"{text!r} is not a whole number")
+            out[key] = int(text)
+    for key in INTAKE_BOOLEANS:
+        value = form.get(key, "")
+        if value in ("yes", "no"):
+            out[key] = value == "yes"
+    substances = form.get("other_substances", [])
+    substances = [substances] if isinstance(substances, str) else list(substances)
+    if form.get("substances_assessed") == "yes" or substances:
+        out["other_substances"] = [s for s in substances if s]
+    return out
+
+
+def take_intake(ctx: Ctx, patient: Patient, answers: dict[str, Any]) -> Intake:
+    """Record an intake with its level-of-care recommendation (age from the record)."""
+    from benzosafe.clinical.level_of_care import recommend_level_of_care
+
+    answers = dict(answers)
+    answers.setdefault("age", patient.age_on(date.today()))
+    recommendation = recommend_level_of_care(answers).as_dict()
+    return records.add_intake(ctx.db, ctx.actor, patient, answers, recommendation)
+
+
+def record_assessment(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> Assessment:
+    """Score an instrument's answers and keep answers, score and time."""
+    from benzosafe.clinical.instruments import instrument, score
+
+    allowed = ("instrument", "answers", "medical_supervision", "taken_at")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"assessment.{unknown[0]}", "unknown field", allowed)
+    inst = instrument(str(data.get("instrument", "")))
+    answers = data.get("answers")
+    if not isinstance(answers, dict | list):
+        raise InvalidInput("answers", "give a list of numbers or a mapping of item id to number")
+    taken_at = _moment(data.get("taken_at"), "assessment.taken_at")
+    age = patient.age_on(taken_at.date()) if "age" in inst.context else None
+    result = score(
+        inst.id, answers, age=age, medical_supervision=data.get("medical_supervision")
+    ).as_dict()
+    return records.add_assessment(
+        ctx.db, ctx.actor, patient, inst.id, {"answers": answers}, result, result["total"], taken_at
+    )
+
+
+def report_side_effects(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> SideEffectReport:
+    """Triage what the patient reports (a list of phrases) and keep report and triage."""
+    from benzosafe.clinical.triage import triage
+
+    unknown = sorted(set(data) - {"symptoms", "reported_at"})
+    if unknown:
+        raise InvalidInput(
+            f"side_effects.{unknown[0]}", "unknown field", ("symptoms", "reported_at")
+        )
+    symptoms = data.get("symptoms")
+    if isinstance(symptoms, str):
+        symptoms = [line.strip() for line in symptoms.splitlines() if line.strip()]
+    if (
+        not isinstance(symptoms, list)
+        or not symptoms
+        or not all(isinstance(s, str) for s in symptoms)
+    ):
+        raise InvalidInput("symptoms", "is required: what the patient reports, one phrase each")
+    result = triage(symptoms).as_dict()
+    moment = _moment(data.get("reported_at"), "side_effects.reported_at")
+    return records.add_side_effect(
+        ctx.db, ctx.actor, patient, {"symptoms": symptoms}, result, result["level"], moment
+    )
+
+
+def _moment(value: object, field: str) -> datetime:
+    if value in (None, ""):
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidInput(field, f"{value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -36,43 +36,59 @@ ADMIN = Depends(ctx("admin"))
 REFERENCE = Depends(ctx("reference"))
 
 
-class Body(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SignIn(Body):
+class SignIn(Strict):
     username: str
     password: str
 
 
-class PatientIn(Body):
+class PatientIn(Strict):
     mrn: str
     family_name: str
     given_name: str
     birth_date: str = Field(description="YYYY-MM-DD")
 
 
-class CheckIn(Body):
+class CheckIn(Strict):
     order: dict[str, Any] = Field(description="The order, as for `benzosafe check --input`.")
     patient: dict[str, Any] = Field(
         default_factory=dict, description="Age defaults from the record."
     )
 
 
-class DoseIn(Body):
+class DoseIn(Strict):
     day: str = Field(description="YYYY-MM-DD")
     daily_dose: str = Field(description="e.g. '1.5 mg/day'; '0 mg/day' for a hold day")
     note: str = ""
 
 
-class UserIn(Body):
+class DecisionIn(Strict):
+    decision: str = Field(description="admit or refer")
+
+
+class AssessmentIn(Strict):
+    instrument: str = Field(description="sds, dsm5, ciwa-b or bwsq (benzosafe assess list)")
+    answers: list[int] | dict[str, int]
+    medical_supervision: bool | None = Field(default=None, description="required for dsm5")
+    taken_at: str | None = Field(default=None, description="ISO date-time; default now")
+
+
+class SideEffectsIn(Strict):
+    symptoms: list[str] = Field(description="what the patient reports, one phrase each")
+    reported_at: str | None = None
+
+
+class UserIn(Strict):
     username: str
     password: str
     role: str
     display_name: str = ""
 
 
-class ActiveIn(Body):
+class ActiveIn(Strict):
     active: bool
 
 
@@ -272,6 +288,49 @@ def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, A
     row = actions.record_dose(c, patient, body.model_dump())
     c.commit()
     return dose_json(row)
+
+
+@router.post("/patients/{patient_id}/intakes", status_code=201, tags=["patients"])
+def create_intake(
+    patient_id: int,
+    c: Ctx = PATIENTS,
+    intake: dict[str, Any] = Body(
+        description="The level-of-care intake (README); age defaults from the record."
+    ),
+) -> dict[str, Any]:
+    """Take an intake and answer it with the level-of-care recommendation."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
+    row = actions.take_intake(c, patient, intake)
+    c.commit()
+    return intake_json(row)
+
+
+@router.post("/intakes/{intake_id}/decision", tags=["patients"])
+def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[str, Any]:
+    """Admit or refer after an intake; the patient's status follows."""
+    row = records.decide_intake(c.db, c.actor, intake_id, body.decision)
+    c.commit()
+    return intake_json(row)
+
+
+@router.post("/patients/{patient_id}/assessments", status_code=201, tags=["clinical"])
+def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """Score an instrument (CIWA-B, SDS, DSM-5, BWSQ) and keep it; age comes from the record."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    row = actions.record_assessment(c, patient, body.model_dump(exclude_none=True))
+    c.commit()
+    return assessment_json(row)
+
+
+@router.post("/patients/{patient_id}/side-effects", status_code=201, tags=["clinical"])
+def create_side_effect_report(
+    patient_id: int, body: SideEffectsIn, c: Ctx = CLINICAL
+) -> dict[str, Any]:
+    """Triage a side-effect report and keep it with its triage level."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    row = actions.report_side_effects(c, patient, body.model_dump(exclude_none=True))
+    c.commit()
+    return side_effect_json(row)
 
 
 # ----------------------------------------------------------------------------- reference

@@ -75,6 +75,12 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+def _instruments() -> list[Any]:
+    from benzosafe.knowledge.assessment import load_assessment
+
+    return list(load_assessment().instruments.values())
+
+
 # ----------------------------------------------------------------------------- sign in
 
 
@@ -141,7 +147,7 @@ def new_patient(form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> Response:
         c.db.rollback()
         return page(c, "patient_new.html", {"form": form, "error": exc}, status_code=422)
     c.commit()
-    return see_other(f"/patients/{patient.id}")
+    return see_other(f"/patients/{patient.id}/intake")
 
 
 @router.get("/patients/{patient_id}")
@@ -156,6 +162,7 @@ def patient_page(patient_id: int, c: Ctx = PATIENTS) -> HTMLResponse:
         context["dose_svg"] = charts.dose_chart(chart)
         context["trend_svg"] = charts.ciwa_b_trend(chart)
         context["timeline"] = charts.timeline(chart)
+        context["instruments"] = _instruments()
     else:
         context["intakes"] = records.intakes(c.db, patient_id)
     c.commit()
@@ -168,6 +175,101 @@ def record_dose(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL)
     actions.record_dose(c, patient, form)
     c.commit()
     return see_other(f"/patients/{patient_id}#doses")
+
+
+# ----------------------------------------------------------------------------- intake, assessment
+
+
+def _intake_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
+    from benzosafe.clinical.level_of_care import SUBSTANCES
+
+    return {
+        "patient": patient,
+        "form": form,
+        "booleans": actions.INTAKE_BOOLEANS,
+        "substances": SUBSTANCES,
+        "drugs": sorted(load().benzodiazepines),
+        "intake": None,
+        "error": None,
+    }
+
+
+@router.get("/patients/{patient_id}/intake")
+def intake_form(patient_id: int, c: Ctx = PATIENTS) -> HTMLResponse:
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
+    c.commit()
+    return page(c, "intake.html", _intake_context(patient, {"drug": "clonazepam"}))
+
+
+@router.post("/patients/{patient_id}/intake")
+def take_intake(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> HTMLResponse:
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
+    context = _intake_context(patient, form)
+    try:
+        context["intake"] = actions.take_intake(c, patient, actions.intake_from_form(form))
+    except BenzosafeError as exc:
+        c.db.rollback()
+        context["error"] = exc
+        return page(c, "intake.html", context, status_code=422)
+    c.commit()
+    return page(c, "intake.html", context)
+
+
+@router.post("/intakes/{intake_id}/decision")
+def decide(intake_id: int, form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> Response:
+    row = records.decide_intake(c.db, c.actor, intake_id, str(form.get("decision", "")))
+    c.commit()
+    return see_other(f"/patients/{row.patient_id}")
+
+
+@router.get("/patients/{patient_id}/assess/{instrument_id}")
+def assessment_form(patient_id: int, instrument_id: str, c: Ctx = CLINICAL) -> HTMLResponse:
+    from benzosafe.clinical.instruments import instrument
+
+    inst = instrument(instrument_id)
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    c.commit()
+    return page(c, "assess.html", {"patient": patient, "inst": inst, "form": {}, "error": None})
+
+
+@router.post("/patients/{patient_id}/assess/{instrument_id}")
+def assess(
+    patient_id: int, instrument_id: str, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
+) -> Response:
+    from benzosafe.clinical.instruments import instrument
+
+    inst = instrument(instrument_id)
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    data: dict[str, Any] = {"instrument": inst.id, "answers": {}}
+    try:
+        for item in inst.items:
+            text = str(form.get(item.id, "")).strip()
+            if text:
+                if not text.isdigit():
+                    raise InvalidInput(f"answers.{item.id}", f"{text!r} is not a whole number")
+                data["answers"][item.id] = int(text)
+        if "medical_supervision" in inst.context and form.get("medical_supervision") in (
+            "yes",
+            "no",
+        ):
+            data["medical_supervision"] = form["medical_supervision"] == "yes"
+        if str(form.get("taken_at", "")).strip():
+            data["taken_at"] = str(form["taken_at"])
+        actions.record_assessment(c, patient, data)
+    except BenzosafeError as exc:
+        c.db.rollback()
+        context = {"patient": patient, "inst": inst, "form": form, "error": exc}
+        return page(c, "assess.html", context, status_code=422)
+    c.commit()
+    return see_other(f"/patients/{patient_id}#assessments")
+
+
+@router.post("/patients/{patient_id}/side-effects")
+def side_effects(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    actions.report_side_effects(c, patient, {"symptoms": str(form.get("symptoms", ""))})
+    c.commit()
+    return see_other(f"/patients/{patient_id}#side-effects")
 
 
 # ----------------------------------------------------------------------------- the check

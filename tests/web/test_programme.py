@@ -1,0 +1,107 @@
+"""The treatment programme through the API and the pages: intake to level of care to a
+decision, assessments with their scores, side-effect triage, each kept and audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from support import Api, row_counts
+from test_api import assert_error, audit_actions
+
+INTAKE = {
+    "drug": "clonazepam",
+    "daily_dose": "2 mg/day",
+    "duration_of_use_months": 24,
+    "withdrawal_seizure_history": True,
+}
+
+
+def test_intake_recommendation_and_decision(as_role: Any, app: FastAPI, patient_id: int) -> None:
+    admissions = as_role("admissions")
+    response = admissions.post(f"/api/patients/{patient_id}/intakes", INTAKE)
+    assert response.status_code == 201, response.text
+    intake = response.json()
+    rec = intake["recommendation"]
+    assert rec["level"] in ("intensive-outpatient", "inpatient-medically-managed")
+    assert all(r["rule"] and r["sources"] for r in rec["reasons"])
+    assert intake["answers"]["age"] >= 60  # from the record
+    decided = admissions.post(f"/api/intakes/{intake['id']}/decision", {"decision": "admit"})
+    assert decided.status_code == 200 and decided.json()["decision"] == "admit"
+    assert admissions.get(f"/api/patients/{patient_id}").json()["status"] == "admitted"
+    assert_error(
+        admissions.post(f"/api/intakes/{intake['id']}/decision", {"decision": "refer"}),
+        409,
+        "conflict",
+    )
+    before = row_counts(app)
+    error = assert_error(
+        admissions.post(f"/api/patients/{patient_id}/intakes", {**INTAKE, "pregnant": "maybe"}),
+        422,
+        "invalid-input",
+    )
+    assert error["field"] == "pregnant"
+    assert row_counts(app) == before
+    assert "intake.admit" in audit_actions(app, patient_id)
+
+
+def test_assessments_and_side_effects(clinician: Api, app: FastAPI, patient_id: int) -> None:
+    for total, when in ((12, "2026-11-01T09:00"), (8, "2026-11-08T09:00")):
+        answers = [1] * total + [0] * (20 - total)
+        body = {"instrument": "ciwa-b", "answers": answers, "taken_at": when}
+        response = clinician.post(f"/api/patients/{patient_id}/assessments", body)
+        assert response.status_code == 201, response.text
+        assert response.json()["total"] == total
+        assert response.json()["score"]["status"] == "draft"  # said, not hidden
+    sds = clinician.post(
+        f"/api/patients/{patient_id}/assessments", {"instrument": "sds", "answers": [2, 2, 1, 1, 0]}
+    ).json()
+    assert "65 and over" in sds["score"]["cutoff"]  # the age came from the date of birth
+    before = row_counts(app)
+    error = assert_error(
+        clinician.post(
+            f"/api/patients/{patient_id}/assessments", {"instrument": "dsm5", "answers": [0] * 11}
+        ),
+        422,
+        "invalid-input",
+    )
+    assert error["field"] == "medical_supervision"
+    assert_error(
+        clinician.post(
+            f"/api/patients/{patient_id}/assessments", {"instrument": "nope", "answers": [0]}
+        ),
+        422,
+        "invalid-input",
+    )
+    assert row_counts(app) == before
+    report = clinician.post(
+        f"/api/patients/{patient_id}/side-effects", {"symptoms": ["chest pain", "drowsy"]}
+    ).json()
+    assert report["level"] == "emergency" and report["triage"]["advice"]
+    chart = clinician.get(f"/api/patients/{patient_id}/chart").json()
+    assert [a["total"] for a in chart["assessments"]][:2] == [12, 8]
+    assert chart["side_effects"][0]["level"] == "emergency"
+    page = clinician.get(f"/patients/{patient_id}", headers={"accept": "text/html"}).text
+    assert "CIWA-B total over time" in page and "emergency" in page and "chest pain" in page
+
+
+def test_pages_walk_intake_to_admission(as_role: Any, app: FastAPI) -> None:
+    api = as_role("admissions")
+    created = api.form(
+        "/patients/new",
+        {"mrn": "PG-1-" + str(id(api)), "family_name": "Formperson", "given_name": "Pat",
+         "birth_date": "1980-01-01"},
+    )  # fmt: skip
+    assert created.status_code == 303 and created.headers["location"].endswith("/intake")
+    intake_url = created.headers["location"]
+    answers = {"drug": "clonazepam", "daily_dose": "1 mg/day", "support_at_home": "yes"}
+    page = api.form(intake_url, {**answers, "substances_assessed": "yes"})
+    assert page.status_code == 200 and "Recommended level of care" in page.text
+    assert "Never stop abruptly" in page.text or "abrupt" in page.text.lower()
+    bad = api.form(intake_url, {"daily_dose": "1 mg"})
+    assert bad.status_code == 422 and "daily" in bad.text
+    intake_id = page.text.split("/intakes/")[1].split("/")[0]
+    done = api.form(f"/intakes/{intake_id}/decision", {"decision": "refer"})
+    assert done.status_code == 303
+    patient_page = api.get(done.headers["location"], headers={"accept": "text/html"}).text
+    assert "referred" in patient_page
