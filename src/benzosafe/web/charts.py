@@ -14,7 +14,7 @@ from typing import Any
 
 from benzosafe.store.records import Chart
 
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 240, 48, 16, 16, 36
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 260, 48, 24, 30, 36
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ def _axes(x0: float, x1: float, y1: float, y_label: str, x_labels: list[tuple[fl
     parts = [
         f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" class="axis"/>',
         f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{H - PAD_B}" class="axis"/>',
-        f'<text x="4" y="{PAD_T + 4}" class="label">{escape(y_label)}</text>',
+        f'<text x="4" y="14" class="label">{escape(y_label)}</text>',
     ]
     for frac in (0.0, 0.5, 1.0):
         y = H - PAD_B - frac * (H - PAD_T - PAD_B)
@@ -58,9 +58,10 @@ def _axes(x0: float, x1: float, y1: float, y_label: str, x_labels: list[tuple[fl
             f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
             f"{y1 * frac:g}</text>"
         )
-    for x, text in x_labels:
+    for i, (x, text) in enumerate(x_labels):
+        anchor = "start" if i == 0 else "end"
         parts.append(
-            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" class="tick" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" class="tick" text-anchor="{anchor}">'
             f"{escape(text)}</text>"
         )
     return "".join(parts)
@@ -84,7 +85,9 @@ def _scale(days: list[date], top: float) -> tuple[Any, Any, list[tuple[float, st
     def sy(value: float) -> float:
         return H - PAD_B - (value / top if top else 0) * (H - PAD_T - PAD_B)
 
-    labels = [(sx(first), first.isoformat()), (sx(last), last.isoformat())]
+    labels = [(sx(first), first.isoformat())]
+    if last != first:
+        labels.append((sx(last), last.isoformat()))
     return sx, sy, labels
 
 
@@ -163,7 +166,7 @@ def timeline(chart: Chart) -> list[Event]:
             note = f": {v.note}" if v.note else ""
             events.append(Event(v.recorded_at, "taper", f"Taper plan {t.id} v{v.number}{note}"))
     for a in chart.assessments:
-        band = a.score.get("band", "")
+        band = a.score.get("band") or ""
         events.append(Event(a.taken_at, "assessment", f"{a.instrument} {a.total} {band}".strip()))
     for s in chart.side_effects:
         events.append(Event(s.reported_at, "side-effect", f"Side-effect report: {s.level}"))
