@@ -1,0 +1,187 @@
+"""Load benchmark of the web app: many concurrent signed-in sessions on a 10,000-patient
+database. Prints p50/p95 latency per page and the errors; asserts nothing.
+
+Target (issue #5): p95 at or under 100 ms per page, no errors.
+
+    .venv/bin/python bench/web_load.py [--sessions 40] [--think 0.2] [--seconds 30]
+        [--patients 10000] [--workers 1] [--database-url URL]
+
+It builds a fresh database (an SQLite file in a temporary folder, or an empty database at
+``--database-url``), fills it with the synthetic clinic, starts ``benzosafe serve`` on a
+free port on 127.0.0.1, and drives it with asyncio clients that sign in and then loop over
+the pages a clinician uses (with ``--think`` seconds between requests); the run is bounded
+in time and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx2
+
+from benzosafe.store import demo
+from benzosafe.store.db import make_engine, session_factory, upgrade
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build(url: str, patients: int) -> None:
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        if demo.is_empty(session):
+            demo.add_demo_users(session)
+            demo.add_demo_patients(session, patients, detailed=300)
+            session.commit()
+    engine.dispose()
+
+
+PAGES = (
+    "GET /patients?q=",
+    "GET /patients/{id}",
+    "GET /api/patients/{id}/chart",
+    "GET /api/patients?q=",
+    "POST /api/patients/{id}/doses",
+    "POST /api/patients/{id}/assessments",
+    "GET /drugs/clonazepam",
+)
+HTML = {"accept": "text/html"}
+
+
+async def request(
+    client: httpx2.AsyncClient, page: str, pid: int, q: str, token: str
+) -> httpx2.Response:
+    csrf = {"X-CSRF-Token": token}
+    match page:
+        case "GET /patients?q=":
+            return await client.get("/patients", params={"q": q}, headers=HTML)
+        case "GET /patients/{id}":
+            return await client.get(f"/patients/{pid}", headers=HTML)
+        case "GET /api/patients/{id}/chart":
+            return await client.get(f"/api/patients/{pid}/chart")
+        case "GET /api/patients?q=":
+            return await client.get("/api/patients", params={"q": q})
+        case "POST /api/patients/{id}/doses":
+            dose = {"day": "2026-11-20", "daily_dose": "1 mg/day"}
+            return await client.post(f"/api/patients/{pid}/doses", json=dose, headers=csrf)
+        case "POST /api/patients/{id}/assessments":
+            ciwa = {"instrument": "ciwa-b", "answers": [1] * 20}
+            return await client.post(f"/api/patients/{pid}/assessments", json=ciwa, headers=csrf)
+        case _:
+            return await client.get("/drugs/clonazepam", headers=HTML)
+
+
+async def run_session(
+    base: str, n: int, patients: int, until: float, think: float, lat: dict[str, list[float]],
+    errors: dict[str, int],
+) -> None:  # fmt: skip
+    rng = random.Random(n)
+    async with httpx2.AsyncClient(base_url=base, timeout=30) as client:
+        token = (await client.get("/api/session")).json()["csrf_token"]
+        response = await client.post(
+            "/api/session",
+            json={"username": "clinician", "password": "demo-clinician-password"},
+            headers={"X-CSRF-Token": token},
+        )
+        token = response.json()["csrf_token"]
+        while time.monotonic() < until:
+            hot = rng.random() < 0.7  # most work is on the patients under care
+            pid = rng.randint(1, min(patients, 300)) if hot else rng.randint(1, patients)
+            q = rng.choice(["demo-oak", "ada", "demo-00"])
+            page = rng.choice(PAGES)
+            started = time.perf_counter()
+            try:
+                result = await request(client, page, pid, q, token)
+                ok = result.status_code < 400
+            except httpx2.HTTPError:
+                ok = False
+            lat[page].append((time.perf_counter() - started) * 1000)
+            if not ok:
+                errors[page] += 1
+            if think:
+                await asyncio.sleep(rng.uniform(0, 2 * think))
+
+
+Results = tuple[dict[str, list[float]], dict[str, int], float]
+
+
+async def drive(base: str, sessions: int, patients: int, seconds: float, think: float) -> Results:
+    lat: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    until = time.monotonic() + seconds
+    started = time.monotonic()
+    await asyncio.gather(
+        *(run_session(base, n, patients, until, think, lat, errors) for n in range(sessions))
+    )
+    return lat, errors, time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sessions", type=int, default=40)
+    parser.add_argument("--think", type=float, default=0.2)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="benzosafe-bench-"))
+    url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
+    t0 = time.perf_counter()
+    build(url, args.patients)
+    built = time.perf_counter() - t0
+    print(f"database: {url.split('@')[-1]} with {args.patients} patients, built in {built:.1f} s")
+    port = free_port()
+    env = {**os.environ, "BENZOSAFE_DATABASE_URL": url, "BENZOSAFE_ENV": "development"}
+    log = (folder / "server.log").open("w")
+    command = [str(Path(sys.executable).with_name("benzosafe")), "serve", "--port", str(port)]
+    command += ["--workers", str(args.workers)]
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                httpx2.get(f"{base}/api/session", timeout=1)
+                break
+            except httpx2.TransportError:
+                time.sleep(0.2)
+        lat, errors, took = asyncio.run(
+            drive(base, args.sessions, args.patients, args.seconds, args.think)
+        )
+    finally:
+        server.terminate()
+        server.wait(15)
+        log.close()
+    total = sum(len(v) for v in lat.values())
+    print(
+        f"{args.sessions} sessions, think {args.think} s, {args.workers} worker(s), "
+        f"{took:.1f} s: {total} requests, {total / took:.0f} requests/s, "
+        f"{sum(errors.values())} errors"
+    )
+    print(f"{'page':40} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'errors':>6}")
+    for page in sorted(lat):
+        values = sorted(lat[page])
+        p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
+        p50 = statistics.median(values)
+        print(
+            f"{page:40} {len(values):6d} {p50:8.1f} {p95:8.1f} {values[-1]:8.1f} {errors[page]:6d}"
+        )
+
+
+if __name__ == "__main__":
+    main()
