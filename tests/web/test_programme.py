@@ -105,3 +105,52 @@ def test_pages_walk_intake_to_admission(as_role: Any, app: FastAPI) -> None:
     assert done.status_code == 303
     patient_page = api.get(done.headers["location"], headers={"accept": "text/html"}).text
     assert "referred" in patient_page
+
+
+TAPER = {"drug": "clonazepam", "dose": "2 mg/day", "split": "1 mg bid", "start": "2026-12-01",
+         "reduce": "10%", "every": "14d"}  # fmt: skip
+
+
+def test_taper_plan_build_adjust_conflict_and_files(
+    clinician: Api, as_role: Any, app: FastAPI, patient_id: int
+) -> None:
+    preview = clinician.post("/api/taper/preview", TAPER).json()
+    assert preview["kind"] == "taper-plan" and preview["steps"][-1]["daily_dose_mg"] == 0
+    created = clinician.post(f"/api/patients/{patient_id}/taper-plans", TAPER)
+    assert created.status_code == 201, created.text
+    plan = created.json()
+    assert plan["version"] == 1 and plan["versions"][0]["plan"]["steps"] == preview["steps"]
+    adjust = {"on": "2026-12-20", "reason": "withdrawal symptoms", "ciwa_b_score": 14}
+    second = clinician.post(
+        f"/api/taper-plans/{plan['id']}/adjustments", {**adjust, "expected_version": 1}
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["version"] == 2
+    assert second.json()["versions"][-1]["plan"]["stop"] > preview["stop"]  # held: later end
+    # A second writer who read version 1 gets a conflict, and nothing changes.
+    before = row_counts(app)
+    assert_error(
+        clinician.post(
+            f"/api/taper-plans/{plan['id']}/adjustments", {**adjust, "expected_version": 1}
+        ),
+        409,
+        "conflict",
+    )
+    assert row_counts(app) == before
+    pdf = clinician.get(f"/api/taper-plans/{plan['id']}/plan.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    ics = clinician.get(f"/api/taper-plans/{plan['id']}/plan.ics")
+    assert ics.status_code == 200 and b"BEGIN:VCALENDAR" in ics.content
+    admissions = as_role("admissions")
+    before = row_counts(app)
+    assert_error(clinician.get(f"/api/taper-plans/{plan['id']}/plan.exe"), 422, "invalid-input")
+    error = assert_error(
+        clinician.post("/api/taper/preview", {**TAPER, "reduce": "50%"}), 422, "invalid-input"
+    )
+    assert error["field"]
+    assert_error(admissions.get(f"/api/taper-plans/{plan['id']}/plan.pdf"), 403, "forbidden")
+    assert row_counts(app) == before
+    actions = audit_actions(app, patient_id)
+    assert actions.count("taper-plan.save") == 2 and "taper-plan.read" in actions
+    page = clinician.get(f"/patients/{patient_id}", headers={"accept": "text/html"}).text
+    assert f"Taper plan {plan['id']}, version 2" in page and 'class="planned"' in page

@@ -386,10 +386,8 @@ def save_taper_plan(
                 f"taper plan {row.id} was changed by someone else while you edited it: "
                 "reload it and apply your change again"
             ) from exc
-    session.add(
-        TaperPlanVersion(
-            taper_plan_id=row.id, number=number, plan=plan, note=note, recorded_by=actor.user_id
-        )
+    row.versions.append(
+        TaperPlanVersion(number=number, plan=plan, note=note, recorded_by=actor.user_id)
     )
     session.flush()
     audit(session, actor, "taper-plan.save", patient.id, f"taper plan {row.id} version {number}")

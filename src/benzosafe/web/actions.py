@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
@@ -22,8 +22,12 @@ from benzosafe.store.models import (
     Prescription,
     SideEffectReport,
 )
+from benzosafe.store.models import TaperPlan as TaperPlanRow
 from benzosafe.units import format_mg, parse_daily_dose
 from benzosafe.web.deps import Ctx
+
+if TYPE_CHECKING:
+    from benzosafe.clinical.taper import TaperPlan
 
 
 def check(order: dict[str, Any], patient: dict[str, Any]) -> dict[str, Any]:
@@ -182,3 +186,157 @@ def _moment(value: object, field: str) -> datetime:
     except ValueError as exc:
         raise InvalidInput(field, f"{value!r} is not a date and time (YYYY-MM-DDTHH:MM)") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# ----------------------------------------------------------------------------- taper (#3)
+
+TAPER_TEXT_FIELDS = (
+    "drug",
+    "dose",
+    "split",
+    "start",
+    "reduce",
+    "reduce_by",
+    "steps_csv",
+    "every",
+    "forms",
+    "liquid",
+    "via",
+    "via_forms",
+    "override_reason",
+)
+ADJUST_FIELDS = (
+    "on",
+    "reason",
+    "action",
+    "ciwa_b_score",
+    "tolerability",
+    "hold_days",
+    "slow_every_days",
+)
+
+
+def taper_request_from(data: dict[str, Any]) -> dict[str, Any]:
+    """The taper request as stored: the clinician's text fields (blank ones left out)."""
+    unknown = sorted(set(data) - {*TAPER_TEXT_FIELDS, "label_panic"})
+    if unknown:
+        raise InvalidInput(f"taper.{unknown[0]}", "unknown field", TAPER_TEXT_FIELDS)
+    out: dict[str, Any] = {}
+    for key in TAPER_TEXT_FIELDS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(key, "must be text")
+        if value and value.strip():
+            out[key] = value.strip()
+    if data.get("label_panic") in (True, "yes", "on", "true"):
+        out["label_panic"] = True
+    return out
+
+
+def adjustment_from(data: dict[str, Any]) -> dict[str, Any]:
+    """An adjustment as stored: on, reason, action and the observation (blank left out)."""
+    unknown = sorted(set(data) - set(ADJUST_FIELDS))
+    if unknown:
+        raise InvalidInput(f"adjustment.{unknown[0]}", "unknown field", ADJUST_FIELDS)
+    out: dict[str, Any] = {}
+    for key in ADJUST_FIELDS:
+        value = data.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if key in ("ciwa_b_score", "hold_days", "slow_every_days"):
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidInput(key, f"{value!r} is not a whole number")
+        elif not isinstance(value, str):
+            raise InvalidInput(key, "must be text")
+        out[key] = value.strip() if isinstance(value, str) else value
+    return out
+
+
+def build_plan(
+    request: dict[str, Any], adjustments: list[dict[str, Any]], by: str
+) -> tuple[TaperPlan, dict[str, Any]]:
+    """The plan made from a stored request and replayed adjustments, and its public JSON."""
+    from benzosafe.clinical.taper import adjust_plan, parse_taper_request, plan_taper
+    from benzosafe.exports.taper_data import plan_to_dict
+
+    args = {k: v for k, v in request.items() if k != "made_by"}
+    for required in ("drug", "dose", "split", "start"):
+        if required not in args:
+            raise InvalidInput(required, "is required")
+    plan = plan_taper(parse_taper_request(**args, by=request.get("made_by", by)))
+    for adj in adjustments:
+        try:
+            on = date.fromisoformat(str(adj.get("on", "")))
+        except ValueError as exc:
+            raise InvalidInput("on", "is required: the date of the change, YYYY-MM-DD") from exc
+        plan = adjust_plan(
+            plan,
+            on=on,
+            reason=str(adj.get("reason", "")),
+            by=str(adj.get("by", by)),
+            ciwa_b_score=adj.get("ciwa_b_score"),
+            tolerability=adj.get("tolerability"),
+            action=adj.get("action"),
+            hold_days=adj.get("hold_days"),
+            slow_every_days=adj.get("slow_every_days"),
+        )
+    return plan, plan_to_dict(plan)
+
+
+def preview_taper(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
+    """A plan for these fields, not kept."""
+    return build_plan(taper_request_from(data), [], ctx.user.display_name)[1]
+
+
+def save_taper(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> TaperPlanRow:
+    """A new taper plan for the patient; stored with the request that rebuilds it."""
+    request = taper_request_from(data)
+    request["made_by"] = ctx.user.display_name
+    _, plan_json = build_plan(request, [], ctx.user.display_name)
+    stored = {"request": request, "adjustments": [], "plan": plan_json}
+    return records.save_taper_plan(ctx.db, ctx.actor, patient, stored, "plan made")
+
+
+def adjust_taper(
+    ctx: Ctx, row: TaperPlanRow, expected_version: object, data: dict[str, Any]
+) -> TaperPlanRow:
+    """Hold or slow a saved plan; a stale ``expected_version`` is a conflict, not a loss."""
+    if isinstance(expected_version, str) and expected_version.isdigit():
+        expected_version = int(expected_version)
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise InvalidInput("expected_version", "is required: the version you are changing")
+    latest = row.versions[-1].plan
+    adjustment = {**adjustment_from(data), "by": ctx.user.display_name}
+    adjustments = [*latest["adjustments"], adjustment]
+    _, plan_json = build_plan(latest["request"], adjustments, ctx.user.display_name)
+    stored = {"request": latest["request"], "adjustments": adjustments, "plan": plan_json}
+    patient = ctx.db.get_one(Patient, row.patient_id)
+    note = f"{adjustment.get('action', 'adjust')}: {adjustment.get('reason', '')}"
+    return records.save_taper_plan(
+        ctx.db,
+        ctx.actor,
+        patient,
+        stored,
+        note,
+        taper_plan_id=row.id,
+        expected_version=expected_version,
+    )
+
+
+def taper_file(ctx: Ctx, row: TaperPlanRow, suffix: str) -> bytes:
+    """The saved plan (latest version) as a PDF or ICS file, rebuilt from what was stored."""
+    from benzosafe.exports.taper_files import render
+
+    if suffix not in (".pdf", ".ics"):
+        raise InvalidInput("format", f"unknown file kind {suffix!r}", (".pdf", ".ics"))
+    latest = row.versions[-1].plan
+    plan, plan_json = build_plan(latest["request"], latest["adjustments"], ctx.user.display_name)
+    if plan_json != latest["plan"]:
+        raise InvalidInput(
+            "taper_plan",
+            "the knowledge changed since this plan was saved, so its file would differ from "
+            "the saved plan; make a new plan",
+        )
+    return render(plan, suffix)

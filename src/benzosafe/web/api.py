@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
@@ -81,6 +81,36 @@ class SideEffectsIn(Strict):
     reported_at: str | None = None
 
 
+class TaperIn(Strict):
+    """The taper request as typed by a clinician (see ``benzosafe taper --help``)."""
+
+    drug: str
+    dose: str = Field(description="current daily dose, e.g. '2 mg/day'")
+    split: str = Field(description="e.g. '1 mg bid'")
+    start: str = Field(description="YYYY-MM-DD")
+    reduce: str | None = Field(default=None, description="e.g. '10%'")
+    reduce_by: str | None = None
+    steps_csv: str | None = None
+    label_panic: bool = False
+    every: str | None = Field(default=None, description="e.g. '14d'")
+    forms: str | None = None
+    liquid: str | None = None
+    via: str | None = None
+    via_forms: str | None = None
+    override_reason: str | None = None
+
+
+class AdjustIn(Strict):
+    expected_version: int = Field(description="the version you read; another is a 409")
+    on: str = Field(description="YYYY-MM-DD")
+    reason: str
+    action: str | None = Field(default=None, description="hold (default) or slow")
+    ciwa_b_score: int | None = None
+    tolerability: str | None = None
+    hold_days: int | None = None
+    slow_every_days: int | None = None
+
+
 class UserIn(Strict):
     username: str
     password: str
@@ -141,6 +171,7 @@ def prescription_json(p: Prescription) -> dict[str, Any]:
 def taper_plan_json(t: TaperPlan) -> dict[str, Any]:
     return {
         "id": t.id,
+        "patient_id": t.patient_id,
         "status": t.status,
         "version": t.version,
         "updated_at": _when(t.updated_at),
@@ -149,7 +180,9 @@ def taper_plan_json(t: TaperPlan) -> dict[str, Any]:
                 "number": v.number,
                 "note": v.note,
                 "recorded_at": _when(v.recorded_at),
-                "plan": v.plan,
+                "request": v.plan["request"],
+                "adjustments": v.plan["adjustments"],
+                "plan": v.plan["plan"],
             }
             for v in t.versions
         ],
@@ -331,6 +364,52 @@ def create_side_effect_report(
     row = actions.report_side_effects(c, patient, body.model_dump(exclude_none=True))
     c.commit()
     return side_effect_json(row)
+
+
+@router.post("/taper/preview", tags=["taper"])
+def preview_taper(body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """The plan for this request (README, taper JSON), not kept."""
+    return actions.preview_taper(c, body.model_dump(exclude_none=True))
+
+
+@router.post("/patients/{patient_id}/taper-plans", status_code=201, tags=["taper"])
+def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """Make and keep a taper plan for the patient (version 1)."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    row = actions.save_taper(c, patient, body.model_dump(exclude_none=True))
+    c.commit()
+    return taper_plan_json(row)
+
+
+@router.get("/taper-plans/{taper_plan_id}", tags=["taper"])
+def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
+    row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
+    c.commit()
+    return taper_plan_json(row)
+
+
+@router.post("/taper-plans/{taper_plan_id}/adjustments", tags=["taper"])
+def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """Hold or slow the plan; a stale ``expected_version`` answers 409 and changes nothing."""
+    row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
+    data = body.model_dump(exclude_none=True, exclude={"expected_version"})
+    row = actions.adjust_taper(c, row, body.expected_version, data)
+    c.commit()
+    return taper_plan_json(row)
+
+
+@router.get("/taper-plans/{taper_plan_id}/plan.{kind}", tags=["taper"])
+def taper_plan_file(taper_plan_id: int, kind: str, c: Ctx = CLINICAL) -> Response:
+    """The saved plan's latest version as ``pdf`` (patient schedule + clinician summary) or
+    ``ics`` (one event per step)."""
+    row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
+    content = actions.taper_file(c, row, f".{kind}")
+    c.commit()
+    media = "application/pdf" if kind == "pdf" else "text/calendar"
+    name = f"taper-plan-{row.id}-v{row.version}.{kind}"
+    return Response(
+        content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 # ----------------------------------------------------------------------------- reference

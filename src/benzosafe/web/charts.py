@@ -7,7 +7,7 @@ screen readers; the page shows the same numbers in a table beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -28,22 +28,18 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def planned_doses(plan: dict[str, Any]) -> list[tuple[date, float]]:
-    """(day, mg/day) points of a stored taper plan: its ``steps`` with start dates."""
-    points: list[tuple[date, float]] = []
-    for step in plan.get("steps", []):
+def planned_steps(stored: dict[str, Any]) -> list[tuple[date, date, float, bool]]:
+    """(start, end, mg/day, hold) of each step of a saved taper plan (its public JSON)."""
+    out: list[tuple[date, date, float, bool]] = []
+    for step in stored.get("plan", {}).get("steps", []):
         try:
-            day = date.fromisoformat(str(step["start"]))
-            mg = float(Decimal(str(step["daily_mg"])))
+            start = date.fromisoformat(str(step["start"]))
+            end = date.fromisoformat(str(step["end"]))
+            mg = float(Decimal(str(step["daily_dose_mg"])))
         except (KeyError, ValueError, ArithmeticError):
             continue
-        points.append((day, mg))
-        if step.get("end"):
-            try:
-                points.append((date.fromisoformat(str(step["end"])), mg))
-            except ValueError:
-                continue
-    return sorted(points)
+        out.append((start, end, mg, step.get("kind") == "hold"))
+    return out
 
 
 def _axes(x0: float, x1: float, y1: float, y_label: str, x_labels: list[tuple[float, str]]) -> str:
@@ -93,20 +89,34 @@ def _scale(days: list[date], top: float) -> tuple[Any, Any, list[tuple[float, st
 
 def dose_chart(chart: Chart) -> str | None:
     """Planned (latest plan version, step line) vs recorded daily doses; holds marked."""
-    planned: list[tuple[date, float]] = []
+    planned: list[tuple[date, date, float, bool]] = []
     if chart.taper_plans and chart.taper_plans[-1].versions:
-        planned = planned_doses(chart.taper_plans[-1].versions[-1].plan)
-    recorded = [(d.day, float(d.daily_mg), d.note) for d in chart.doses]
+        planned = planned_steps(chart.taper_plans[-1].versions[-1].plan)
+    return dose_svg(planned, [(d.day, float(d.daily_mg), d.note) for d in chart.doses])
+
+
+def dose_svg(
+    planned: list[tuple[date, date, float, bool]], recorded: list[tuple[date, float, str]]
+) -> str | None:
+    """The dose chart of planned steps and recorded doses."""
     if not planned and not recorded:
         return None
-    days = [p[0] for p in planned] + [r[0] for r in recorded]
-    top = max([p[1] for p in planned] + [r[1] for r in recorded] + [0.5])
+    days = [s[0] for s in planned] + [s[1] for s in planned] + [r[0] for r in recorded]
+    top = max([s[2] for s in planned] + [r[1] for r in recorded] + [0.5])
     sx, sy, labels = _scale(days, top)
-    body = _axes(0, 0, top, "mg/day", labels)
+    body = ""
+    for start, end, _, hold in planned:
+        if hold:  # a held step: shaded behind the lines
+            x0, x1 = sx(start), sx(end + timedelta(days=1))
+            body += (
+                f'<rect x="{x0:.1f}" y="{PAD_T}" width="{max(x1 - x0, 2):.1f}" '
+                f'height="{H - PAD_T - PAD_B}" class="holdband"><title>hold</title></rect>'
+            )
+    body += _axes(0, 0, top, "mg/day", labels)
     if planned:
-        path = f"M{sx(planned[0][0]):.1f} {sy(planned[0][1]):.1f}" + "".join(
-            f" H{sx(day):.1f} V{sy(mg):.1f}" for day, mg in planned[1:]
-        )
+        path = f"M{sx(planned[0][0]):.1f} {sy(planned[0][2]):.1f}"
+        for _start, end, mg, _hold in planned:
+            path += f" V{sy(mg):.1f} H{sx(end + timedelta(days=1)):.1f}"
         body += f'<path d="{path}" class="planned"/>'
     for day, mg, note in recorded:
         hold = mg == 0 or "hold" in note.lower()
@@ -116,7 +126,11 @@ def dose_chart(chart: Chart) -> str | None:
             f'<circle cx="{sx(day):.1f}" cy="{sy(mg):.1f}" r="4" class="{cls}">'
             f"<title>{escape(label)}</title></circle>"
         )
-    desc = f"{len(planned)} planned points and {len(recorded)} recorded doses, up to {top:g} mg/day"
+    holds = sum(1 for s in planned if s[3])
+    desc = (
+        f"{len(planned)} planned steps ({holds} held) and {len(recorded)} recorded doses, "
+        f"up to {top:g} mg/day"
+    )
     return _svg("Daily dose: planned (line) and recorded (dots)", desc, body)
 
 

@@ -272,6 +272,54 @@ def side_effects(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
     return see_other(f"/patients/{patient_id}#side-effects")
 
 
+# ----------------------------------------------------------------------------- taper
+
+
+def _taper_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
+    return {"patient": patient, "form": form, "drugs": sorted(load().benzodiazepines),
+            "plan": None, "svg": None, "error": None}  # fmt: skip
+
+
+@router.get("/patients/{patient_id}/taper")
+def taper_form(patient_id: int, c: Ctx = CLINICAL) -> HTMLResponse:
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    c.commit()
+    form = {"drug": "clonazepam", "start": date.today().isoformat(), "reduce": "10%",
+            "every": "14d"}  # fmt: skip
+    return page(c, "taper.html", _taper_context(patient, form))
+
+
+@router.post("/patients/{patient_id}/taper")
+def taper_build(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
+    """Preview (nothing kept) or save the plan, by the button pressed."""
+    patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    intent = form.pop("intent", "preview")
+    context = _taper_context(patient, form)
+    try:
+        if intent == "save":
+            actions.save_taper(c, patient, form)
+            c.commit()
+            return see_other(f"/patients/{patient_id}#taper")
+        plan = actions.preview_taper(c, form)
+    except BenzosafeError as exc:
+        c.db.rollback()
+        context["error"] = exc
+        return page(c, "taper.html", context, status_code=422)
+    c.commit()
+    context["plan"] = plan
+    context["svg"] = charts.dose_svg(charts.planned_steps({"plan": plan}), [])
+    return page(c, "taper.html", context)
+
+
+@router.post("/taper-plans/{taper_plan_id}/adjust")
+def taper_adjust(taper_plan_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
+    row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
+    expected = form.pop("expected_version", None)
+    row = actions.adjust_taper(c, row, expected, form)
+    c.commit()
+    return see_other(f"/patients/{row.patient_id}#taper")
+
+
 # ----------------------------------------------------------------------------- the check
 
 
