@@ -172,6 +172,7 @@ def test_stateless_check_and_monograph(clinician: Api, as_role: Any) -> None:
 
 
 # Every route that touches patient data or users, with who may NOT use it.
+TAPER = {"drug": "clonazepam", "dose": "2 mg/day", "split": "1 mg bid", "start": "2026-12-01"}
 SDS = {"instrument": "sds", "answers": [0] * 5}
 DOSE = {"day": "2026-11-01", "daily_dose": "1 mg/day"}
 NEW_USER = {"username": "sneaky", "password": "p" * 14, "role": "admin"}
@@ -186,6 +187,9 @@ FORBIDDEN = [
     ("admin", "POST", "/api/patients/{pid}/intakes", {}),
     ("admin", "POST", "/api/intakes/1/decision", {"decision": "admit"}),
     ("admissions", "GET", "/patients/{pid}/assess/ciwa-b", None),
+    ("admissions", "POST", "/api/taper/preview", TAPER),
+    ("admissions", "POST", "/api/patients/{pid}/taper-plans", TAPER),
+    ("admissions", "GET", "/patients/{pid}/taper", None),
     ("admissions", "GET", "/api/users", None),
     ("admissions", "GET", "/api/audit", None),
     ("clinician", "GET", "/api/users", None),

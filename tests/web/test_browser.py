@@ -97,6 +97,18 @@ def test_clinician_journey(browser: Browser, server: Server, shots: Path) -> Non
     page.get_by_role("button", name="Admit").click()
     expect(page.get_by_text("status admitted")).to_be_visible()
 
+    # Build a taper: preview it, then save it.
+    page.get_by_role("link", name="Taper builder").click()
+    page.get_by_label("Current daily dose").fill("3 mg/day")
+    page.get_by_label("How it is taken").fill("1 mg tid")
+    page.get_by_label("Start").fill("2026-11-20")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="Preview (not saved)")).to_be_visible()
+    expect(page.locator("svg.chart path.planned")).to_have_count(1)
+    page.screenshot(path=shots / "taper-preview.png", full_page=True)
+    page.get_by_role("button", name="Save plan").click()
+    expect(page.get_by_role("heading", name="Taper plan 1, version 1")).to_be_visible()
+
     # Record a CIWA-B: every item answered with its first option above zero or zero.
     page.get_by_role("link", name="CIWA-B").click()
     expect(page.get_by_text("Draft instrument.")).to_be_visible()
@@ -114,6 +126,12 @@ def test_clinician_journey(browser: Browser, server: Server, shots: Path) -> Non
         page.get_by_label("Note").fill(note)
         page.get_by_role("button", name="Record dose").click()
     expect(page.locator("#doses svg.chart circle.hold")).to_have_count(1)
+    expect(page.locator("#doses svg.chart path.planned")).to_have_count(1)
+    page.get_by_label("Reason").fill("withdrawal symptoms")
+    page.get_by_label("CIWA-B total (recorded, not interpreted)").fill("12")
+    page.get_by_role("button", name="Adjust plan").click()
+    expect(page.get_by_role("heading", name="Taper plan 1, version 2")).to_be_visible()
+    expect(page.locator("#doses svg.chart rect.holdband")).to_have_count(1)
     page.get_by_label("New report").fill("drowsy\nunsteady on feet")
     page.get_by_role("button", name="Triage and save").click()
     expect(page.locator("#side-effects .sev").first).to_be_visible()
