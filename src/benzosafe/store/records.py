@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -38,6 +38,7 @@ from benzosafe.store.models import (
     utcnow,
 )
 
+_Row = TypeVar("_Row", Intake, Prescription, DoseRecord, Assessment, SideEffectReport)
 HASHER = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost one argon2 hash.
 _DUMMY_HASH = HASHER.hash("benzosafe-no-such-user")
@@ -284,6 +285,14 @@ def set_patient_status(session: Session, actor: Actor, patient: Patient, status:
 # ----------------------------------------------------------------------------- clinical records
 
 
+def _added(session: Session, actor: Actor, row: _Row, action: str, what: str) -> _Row:
+    """Insert ``row`` and its audit event (``what`` may name ``{id}``) in this transaction."""
+    session.add(row)
+    session.flush()
+    audit(session, actor, action, getattr(row, "patient_id", None), what.format(id=row.id))
+    return row
+
+
 def add_intake(
     session: Session,
     actor: Actor,
@@ -297,10 +306,7 @@ def add_intake(
         answers=answers,
         recommendation=recommendation,
     )
-    session.add(intake)
-    session.flush()
-    audit(session, actor, "intake.create", patient.id, f"intake {intake.id}")
-    return intake
+    return _added(session, actor, intake, "intake.create", "intake {id}")
 
 
 def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str) -> Intake:
@@ -338,10 +344,7 @@ def add_prescription(
         report=report,
         worst_severity=worst,
     )
-    session.add(row)
-    session.flush()
-    audit(session, actor, "prescription.create", patient.id, f"prescription {row.id}")
-    return row
+    return _added(session, actor, row, "prescription.create", "prescription {id}")
 
 
 def save_taper_plan(
@@ -414,10 +417,7 @@ def add_dose_record(
     row = DoseRecord(
         patient_id=patient.id, day=day, daily_mg=daily_mg, note=note, recorded_by=actor.user_id
     )
-    session.add(row)
-    session.flush()
-    audit(session, actor, "dose.create", patient.id, f"dose record {row.id}")
-    return row
+    return _added(session, actor, row, "dose.create", "dose record {id}")
 
 
 def add_assessment(
@@ -439,10 +439,7 @@ def add_assessment(
         taken_at=taken_at,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit(session, actor, "assessment.create", patient.id, f"assessment {row.id} {instrument}")
-    return row
+    return _added(session, actor, row, "assessment.create", f"assessment {{id}} {instrument}")
 
 
 def add_side_effect(
@@ -462,10 +459,7 @@ def add_side_effect(
         reported_at=reported_at,
         recorded_by=actor.user_id,
     )
-    session.add(row)
-    session.flush()
-    audit(session, actor, "side-effect.create", patient.id, f"side-effect report {row.id}")
-    return row
+    return _added(session, actor, row, "side-effect.create", "side-effect report {id}")
 
 
 @dataclass(frozen=True, slots=True)

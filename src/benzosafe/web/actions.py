@@ -7,10 +7,12 @@ shaped like the JSON API), calls the clinical core and the records, and returns 
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from benzosafe.clinical.level_of_care import Intake as LevelOfCareIntake
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
 from benzosafe.store import records
@@ -86,15 +88,8 @@ def monograph(name: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- assessment (#4)
 
-INTAKE_BOOLEANS = (
-    "withdrawal_seizure_history",
-    "withdrawal_delirium_history",
-    "suicidality",
-    "pregnant",
-    "frail",
-    "support_at_home",
-    "severe_or_complicated_withdrawal",
-)
+# The yes/no questions of the level-of-care intake, as the core defines them.
+INTAKE_BOOLEANS = tuple(f.name for f in fields(LevelOfCareIntake) if f.type == "bool | None")
 INTAKE_INTEGERS = ("days_per_week", "failed_outpatient_tapers", "ciwa_b_total")
 
 
