@@ -61,6 +61,7 @@ PAGES = (
     "GET /drugs/clonazepam",
 )
 HTML = {"accept": "text/html"}
+REASONS: dict[str, int] = {}  # what the errors were
 
 
 async def request(
@@ -112,8 +113,11 @@ async def run_session(
             try:
                 result = await request(client, page, pid, q, token)
                 ok = result.status_code < 400
-            except httpx2.HTTPError:
-                ok = False
+                why = f"HTTP {result.status_code}"
+            except httpx2.HTTPError as exc:
+                ok, why = False, type(exc).__name__
+            if not ok:
+                REASONS[why] = REASONS.get(why, 0) + 1
             lat[page].append((time.perf_counter() - started) * 1000)
             if not ok:
                 errors[page] += 1
@@ -184,6 +188,8 @@ def main() -> None:
         f"{took:.1f} s: {total} requests, {total / took:.0f} requests/s, "
         f"{sum(errors.values())} errors"
     )
+    if REASONS:
+        print("errors:", ", ".join(f"{why} x{n}" for why, n in sorted(REASONS.items())))
     print(f"{'page':40} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'errors':>6}")
     for page in sorted(lat):
         values = sorted(lat[page])
