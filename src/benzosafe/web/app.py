@@ -7,9 +7,11 @@ a query string or a body, so no patient data reaches the logs.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -21,11 +23,22 @@ from benzosafe.web import api, errors, pages
 from benzosafe.web.auth import csrf_protect
 from benzosafe.web.settings import Settings
 
+if TYPE_CHECKING:
+    from benzosafe.web.cds_hooks import CdsSettings
+
 log = logging.getLogger("benzosafe.web")
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
-    """The web app over the database of ``settings`` (migrated to the newest schema first)."""
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = True, cds: CdsSettings | None = None
+) -> FastAPI:
+    """The web app over the database of ``settings`` (migrated to the newest schema first).
+
+    With ``cds`` (or ``BENZOSAFE_CDS_SETTINGS`` in the environment, as for ``serve-cds``)
+    the CDS Hooks service is mounted at ``/cds`` as an app of its own: its bearer-token
+    authentication and OperationOutcome errors, none of the session, CSRF or error shape
+    of the clinician app (an EHR calls it, not a browser).
+    """
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
     if migrate:
@@ -68,4 +81,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.mount("/static", StaticFiles(directory=str(files("benzosafe.web") / "static")), "static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    if cds is not None:
+        from benzosafe.web.cds_app import create_cds_app
+
+        app.mount("/cds", create_cds_app(cds), "cds")
+    elif os.environ.get("BENZOSAFE_CDS_SETTINGS"):
+        from benzosafe.web.cds_app import app_from_environment
+
+        app.mount("/cds", app_from_environment(), "cds")
     return app
