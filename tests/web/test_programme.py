@@ -154,3 +154,20 @@ def test_taper_plan_build_adjust_conflict_and_files(
     assert actions.count("taper-plan.save") == 2 and "taper-plan.read" in actions
     page = clinician.get(f"/patients/{patient_id}", headers={"accept": "text/html"}).text
     assert f"Taper plan {plan['id']}, version 2" in page and 'class="planned"' in page
+
+
+def test_taper_link_from_the_ehr_card_leads_to_the_patients_taper(
+    as_role: Any, clinician: Api, patient_id: int
+) -> None:
+    """The CDS Hooks patient-view card links to /taper/new?drug=...&daily_dose=..."""
+    html = {"accept": "text/html"}
+    landing = clinician.get("/taper/new?drug=clonazepam&daily_dose=2%20mg/day", headers=html)
+    assert landing.status_code == 200 and "2 mg/day" in landing.text
+    found = clinician.get(
+        "/taper/new?drug=clonazepam&daily_dose=2%20mg/day&q=Testperson", headers=html
+    )
+    link = f"/patients/{patient_id}/taper?drug=clonazepam&amp;daily_dose=2+mg%2Fday"
+    assert link in found.text
+    form = clinician.get(link.replace("&amp;", "&"), headers=html)
+    assert form.status_code == 200 and 'value="2 mg/day"' in form.text
+    assert as_role("admissions").get("/taper/new", headers=html).status_code == 403

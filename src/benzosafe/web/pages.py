@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -280,12 +281,29 @@ def _taper_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
             "plan": None, "svg": None, "error": None}  # fmt: skip
 
 
+@router.get("/taper/new")
+def taper_new(
+    drug: str = "clonazepam", daily_dose: str = "", q: str = "", c: Ctx = CLINICAL
+) -> HTMLResponse:
+    """Where the EHR's patient-view card links: choose the patient, then build the taper."""
+    found = records.search_patients(c.db, c.actor, q, 50) if q else []
+    c.commit()
+    query = urlencode({"drug": drug, "daily_dose": daily_dose} if daily_dose else {"drug": drug})
+    return page(
+        c,
+        "taper_new.html",
+        {"patients": found, "q": q, "drug": drug, "daily_dose": daily_dose, "query": query},
+    )
+
+
 @router.get("/patients/{patient_id}/taper")
-def taper_form(patient_id: int, c: Ctx = CLINICAL) -> HTMLResponse:
+def taper_form(
+    patient_id: int, drug: str = "clonazepam", daily_dose: str = "", c: Ctx = CLINICAL
+) -> HTMLResponse:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     c.commit()
-    form = {"drug": "clonazepam", "start": date.today().isoformat(), "reduce": "10%",
-            "every": "14d"}  # fmt: skip
+    form = {"drug": drug, "dose": daily_dose, "start": date.today().isoformat(),
+            "reduce": "10%", "every": "14d"}  # fmt: skip
     return page(c, "taper.html", _taper_context(patient, form))
 
 
