@@ -1,0 +1,1 @@
+"""Population screening of dispensing records on DuckDB (default) or Apache Spark."""

@@ -1,0 +1,217 @@
+"""Drug classification for screening: the look-up table from a record's drug to an ingredient.
+
+Ingredients, names, brands and RxNorm ingredient codes come from the knowledge base; the
+dose bands and diazepam equivalents from ``screening.toml`` and the class table. Product
+codes (NDCs, RxNorm product codes) are not in the package: the user supplies a mapping
+table (``code,ingredient[,strength_mg]``), and :func:`import_cdc_workbook` makes one from
+the CDC NDC/MME workbook.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from benzosafe.errors import InvalidInput
+from benzosafe.knowledge.models import KnowledgeBase
+from benzosafe.knowledge.screening import Screening
+
+BENZODIAZEPINES = "benzodiazepines"
+TEN_MG_DIAZEPAM = Decimal(10)  # `equivalence.used_mg` is the dose equal to 10 mg diazepam
+MAP_COLUMNS = ("code", "ingredient", "strength_mg")
+
+
+@dataclass(frozen=True)
+class DrugKey:
+    """One way a record can name a drug, and what it resolves to."""
+
+    drug_key: str
+    ingredient: str
+    drug_class: str
+    de_per_mg: float | None
+    low_max_mg: float | None
+    moderate_max_mg: float | None
+    strength_mg: float | None = None
+
+
+@dataclass(frozen=True)
+class ProductCode:
+    """A row of a user-supplied product mapping: an NDC or product code to its ingredient."""
+
+    code: str
+    ingredient: str
+    strength_mg: Decimal | None = None
+
+
+def normalise_key(text: str) -> str:
+    """How drug keys are compared: lower case, trimmed, hyphens removed (NDC 5-4-2 and 11)."""
+    return text.strip().lower().replace("-", "")
+
+
+def _ingredients(kb: KnowledgeBase, screening: Screening) -> dict[str, DrugKey]:
+    bands = {b.ingredient: b for b in screening.dose_bands.drug}
+    out: dict[str, DrugKey] = {}
+    for entry in kb.benzodiazepines.values():
+        used = entry.equivalence.used_mg
+        de_per_mg = TEN_MG_DIAZEPAM / used if used else None
+        low: Decimal | None = None
+        moderate: Decimal | None = None
+        if entry.id in bands:
+            low, moderate = bands[entry.id].low_max_mg, bands[entry.id].moderate_max_mg
+        elif de_per_mg is not None:
+            low = screening.dose_bands.de_low_max_mg / de_per_mg
+            moderate = screening.dose_bands.de_moderate_max_mg / de_per_mg
+        out[entry.id] = DrugKey(
+            entry.id,
+            entry.id,
+            BENZODIAZEPINES,
+            _float(de_per_mg),
+            _float(low),
+            _float(moderate),
+        )
+    for cls in kb.depressant_classes.values():
+        for ing in cls.ingredients:
+            out[ing.id] = DrugKey(ing.id, ing.id, cls.id, None, None, None)
+    return out
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def drug_keys(
+    kb: KnowledgeBase, screening: Screening, products: Sequence[ProductCode] = ()
+) -> list[DrugKey]:
+    """Every key a record's drug may match: names, brands, RxNorm codes, user product codes."""
+    by_ingredient = _ingredients(kb, screening)
+    keys: dict[str, DrugKey] = {}
+
+    def add(key: str, base: DrugKey, strength: Decimal | None = None) -> None:
+        norm = normalise_key(key)
+        if not norm:
+            return
+        row = DrugKey(
+            norm,
+            base.ingredient,
+            base.drug_class,
+            base.de_per_mg,
+            base.low_max_mg,
+            base.moderate_max_mg,
+            _float(strength),
+        )
+        old = keys.get(norm)
+        if old is not None and old.ingredient != row.ingredient:
+            raise InvalidInput(
+                "drug map", f"{key!r} maps to both {old.ingredient} and {row.ingredient}"
+            )
+        keys[norm] = row
+
+    for entry in kb.benzodiazepines.values():
+        base = by_ingredient[entry.id]
+        for name in [*entry.names, *entry.brands, entry.rxnorm_ingredient]:
+            add(name, base)
+    for cls in kb.depressant_classes.values():
+        for ing in cls.ingredients:
+            for name in [*ing.names, ing.rxnorm_ingredient]:
+                add(name, by_ingredient[ing.id])
+    for product in products:
+        if product.ingredient not in by_ingredient:
+            raise InvalidInput(
+                "drug map ingredient",
+                f"{product.ingredient!r} (code {product.code}) is not in the knowledge base",
+                sorted(by_ingredient),
+            )
+        add(product.code, by_ingredient[product.ingredient], product.strength_mg)
+    return sorted(keys.values(), key=lambda k: k.drug_key)
+
+
+def read_product_map(path: Path) -> list[ProductCode]:
+    """Read a mapping CSV with a header ``code,ingredient[,strength_mg]``."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            if "code" not in header or "ingredient" not in header:
+                raise InvalidInput("drug map", f"{path}: needs a header row", MAP_COLUMNS)
+            out = []
+            for line, row in enumerate(reader, start=2):
+                strength = (row.get("strength_mg") or "").strip()
+                try:
+                    mg = Decimal(strength) if strength else None
+                except InvalidOperation:
+                    raise InvalidInput(
+                        "drug map strength_mg", f"{path}:{line}: {strength!r} is not a number"
+                    ) from None
+                out.append(ProductCode(row["code"].strip(), row["ingredient"].strip().lower(), mg))
+            return out
+    except OSError as exc:
+        raise InvalidInput("drug map", f"cannot read {path}: {exc.strerror}") from None
+
+
+def write_product_map(codes: list[ProductCode], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(MAP_COLUMNS)
+        for c in codes:
+            writer.writerow([c.code, c.ingredient, "" if c.strength_mg is None else c.strength_mg])
+
+
+@dataclass(frozen=True)
+class WorkbookImport:
+    codes: list[ProductCode]
+    skipped: dict[str, int]  # reason -> rows
+
+
+CDC_SHEETS = ("Opioids", "Benzos", "Muscle Relaxants", "Misc Zolpidem")
+
+
+def import_cdc_workbook(path: Path, kb: KnowledgeBase) -> WorkbookImport:
+    """Product codes from the CDC NDC/MME workbook (sheets with NDC, Drug, strength, UOM).
+
+    A row is kept when its ``Drug`` names an ingredient of the knowledge base; its strength
+    is kept only when the unit is MG per unit. Skipped rows are counted by reason.
+    """
+    import openpyxl
+
+    known = {n.lower(): e.id for e in kb.benzodiazepines.values() for n in e.names}
+    known |= {
+        n.lower(): i.id for c in kb.depressant_classes.values() for i in c.ingredients for n in i.names
+    }
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InvalidInput("workbook", f"cannot read {path} as an .xlsx workbook: {exc}") from None
+    codes: list[ProductCode] = []
+    skipped: dict[str, int] = {}
+    try:
+        sheets = [s for s in CDC_SHEETS if s in book.sheetnames]
+        if not sheets:
+            raise InvalidInput("workbook", f"{path}: no CDC sheet found", CDC_SHEETS)
+        for name in sheets:
+            rows = book[name].iter_rows(values_only=True)
+            header = [str(h) for h in next(rows)]
+            for needed in ("NDC", "Drug", "Strength_Per_Unit", "UOM"):
+                if needed not in header:
+                    raise InvalidInput("workbook", f"sheet {name!r} has no column {needed!r}")
+            col = {h: i for i, h in enumerate(header)}
+            for row in rows:
+                ndc, drug = row[col["NDC"]], row[col["Drug"]]
+                if ndc is None or drug is None:
+                    skipped["empty row"] = skipped.get("empty row", 0) + 1
+                    continue
+                ingredient = known.get(str(drug).strip().lower())
+                if ingredient is None:
+                    skipped["ingredient not in knowledge base"] = (
+                        skipped.get("ingredient not in knowledge base", 0) + 1
+                    )
+                    continue
+                strength = None
+                if str(row[col["UOM"]]).strip().upper() == "MG" and row[col["Strength_Per_Unit"]]:
+                    strength = Decimal(str(row[col["Strength_Per_Unit"]]))
+                codes.append(ProductCode(str(ndc).strip(), ingredient, strength))
+    finally:
+        book.close()
+    return WorkbookImport(codes, skipped)

@@ -1,0 +1,189 @@
+"""The two engines that run the screening SQL: DuckDB in-process (default) and Apache Spark.
+
+Both offer the same small surface (register a file or rows, create a view or a table, fetch
+rows, write Parquet), so :mod:`benzosafe.population.screen` drives either one the same way.
+pyspark is imported only when the Spark engine is asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from benzosafe.errors import InvalidInput
+from benzosafe.population.sql import DUCKDB, SPARK, Dialect, quote
+
+FileFormat = Literal["parquet", "csv"]
+ColumnKind = Literal["string", "date", "other"]
+# (name, type) with type one of: string, int, double, string-list
+Schema = Sequence[tuple[str, str]]
+_ARROW = {"string": pa.string(), "int": pa.int64(), "double": pa.float64()}
+_SPARK = {"string": "STRING", "int": "BIGINT", "double": "DOUBLE"}
+
+
+class Engine(Protocol):
+    name: str
+    dialect: Dialect
+
+    def register_file(self, name: str, path: Path, fmt: FileFormat) -> None: ...
+    def register_rows(self, name: str, schema: Schema, rows: Sequence[Sequence[Any]]) -> None: ...
+    def columns(self, name: str) -> dict[str, ColumnKind]: ...
+    def create(self, name: str, sql: str, materialize: bool = False) -> None: ...
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]: ...
+    def write_parquet(self, sql: str, path: Path) -> None: ...
+    def close(self) -> None: ...
+
+
+def _arrow_table(schema: Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
+    arrays = [
+        pa.array([r[i] for r in rows], type=_ARROW[t]) for i, (_, t) in enumerate(schema)
+    ]
+    return pa.Table.from_arrays(arrays, names=[n for n, _ in schema])
+
+
+class DuckDBEngine:
+    """DuckDB in this process; ``memory_limit`` like "6GB" keeps big runs within bounds."""
+
+    name = "duckdb"
+    dialect = DUCKDB
+
+    def __init__(self, memory_limit: str | None = None, threads: int | None = None) -> None:
+        import duckdb
+
+        self._con = duckdb.connect()
+        if memory_limit:
+            self._con.execute(f"SET memory_limit = {quote(memory_limit)}")
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        self._con.execute("SET preserve_insertion_order = false")
+
+    def register_file(self, name: str, path: Path, fmt: FileFormat) -> None:
+        src = quote(str(path))
+        reader = (
+            f"read_parquet({src})"
+            if fmt == "parquet"
+            else f"read_csv({src}, header = true, all_varchar = true)"
+        )
+        self._con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {reader}")
+
+    def register_rows(self, name: str, schema: Schema, rows: Sequence[Sequence[Any]]) -> None:
+        table = _arrow_table(schema, rows)
+        self._con.register(f"{name}_arrow", table)
+        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        self._con.unregister(f"{name}_arrow")
+
+    def columns(self, name: str) -> dict[str, ColumnKind]:
+        out: dict[str, ColumnKind] = {}
+        for col, typ, *_ in self._con.execute(f"DESCRIBE {name}").fetchall():
+            t = str(typ).upper()
+            out[str(col).lower()] = (
+                "string" if t == "VARCHAR" else "date" if t == "DATE" else "other"
+            )
+        return out
+
+    def create(self, name: str, sql: str, materialize: bool = False) -> None:
+        kind = "TABLE" if materialize else "VIEW"
+        self._con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        return self._con.execute(sql).fetchall()
+
+    def write_parquet(self, sql: str, path: Path) -> None:
+        self._con.execute(f"COPY ({sql}) TO {quote(str(path))} (FORMAT parquet)")
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def find_java_home() -> str | None:
+    """JAVA_HOME if set, else the installation the ``java`` on PATH belongs to."""
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    java = shutil.which("java")
+    if java is None:
+        return None
+    return str(Path(os.path.realpath(java)).parent.parent)
+
+
+def spark_session(master: str = "local[*]") -> Any:
+    """A SparkSession for ``master``; a local one gets few shuffle partitions and no UI."""
+    home = find_java_home()
+    if home is None:
+        raise InvalidInput("engine", "Spark needs Java (17): no JAVA_HOME and no java on PATH")
+    os.environ.setdefault("JAVA_HOME", home)
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise InvalidInput(
+            "engine", "the Spark engine needs pyspark: pip install 'benzosafe[spark]'"
+        ) from None
+    builder = SparkSession.builder.master(master).appName("benzosafe-screen")
+    builder = builder.config("spark.ui.enabled", "false").config(
+        "spark.ui.showConsoleProgress", "false"
+    )
+    if master.startswith("local"):
+        builder = builder.config("spark.sql.shuffle.partitions", "4").config(
+            "spark.driver.memory", "2g"
+        )
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+class SparkEngine:
+    """Apache Spark through pyspark; pass a session, or a master such as ``local[*]``."""
+
+    name = "spark"
+    dialect = SPARK
+
+    def __init__(self, master: str = "local[*]", session: Any = None) -> None:
+        self._spark = session if session is not None else spark_session(master)
+        self._cached: list[Any] = []
+
+    def register_file(self, name: str, path: Path, fmt: FileFormat) -> None:
+        reader = self._spark.read
+        df = reader.parquet(str(path)) if fmt == "parquet" else reader.csv(str(path), header=True)
+        df.createOrReplaceTempView(name)
+
+    def register_rows(self, name: str, schema: Schema, rows: Sequence[Sequence[Any]]) -> None:
+        ddl = ", ".join(f"`{n}` {_SPARK[t]}" for n, t in schema)
+        self._spark.createDataFrame([tuple(r) for r in rows], schema=ddl).createOrReplaceTempView(
+            name
+        )
+
+    def columns(self, name: str) -> dict[str, ColumnKind]:
+        out: dict[str, ColumnKind] = {}
+        for field in self._spark.table(name).schema.fields:
+            t = field.dataType.typeName()
+            out[field.name.lower()] = "string" if t == "string" else "date" if t == "date" else "other"
+        return out
+
+    def create(self, name: str, sql: str, materialize: bool = False) -> None:
+        df = self._spark.sql(sql)
+        if materialize:
+            df = df.cache()
+            self._cached.append(df)
+        df.createOrReplaceTempView(name)
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self._spark.sql(sql).collect()]
+
+    def write_parquet(self, sql: str, path: Path) -> None:
+        df = self._spark.sql(sql)
+        names = df.columns
+        rows = [tuple(r) for r in df.collect()]
+        table = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows])
+        if not rows:
+            table = pa.Table.from_arrays([pa.array([]) for _ in names], names=names)
+        pq.write_table(table, path)
+
+    def close(self) -> None:
+        for df in self._cached:
+            df.unpersist()
+        self._cached.clear()

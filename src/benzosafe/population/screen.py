@@ -1,0 +1,320 @@
+"""Screening a dispensing-record table: one run, any engine, the same SQL.
+
+:func:`screen` registers the input and the look-up tables on an engine, types and checks
+every row (malformed rows are counted by reason and left out, never silently), keeps the
+fills of the measurement period, runs each measure of ``screening.toml`` and leaves the
+per-patient flags in the engine's ``flags`` table. It returns a :class:`ScreenResult`
+with the counts and per-measure rates; :func:`write_flags` writes the flags to Parquet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from benzosafe.errors import InvalidInput
+from benzosafe.knowledge import load
+from benzosafe.knowledge.screening import Measure, load_screening
+from benzosafe.population import sql
+from benzosafe.population.drugs import ProductCode, drug_keys
+from benzosafe.population.engines import Engine, FileFormat
+
+EPOCH = date(1970, 1, 1)
+REQUIRED = (
+    "fill_id",
+    "patient_id",
+    "fill_date",
+    "drug",
+    "quantity",
+    "days_supply",
+    "prescriber_id",
+    "pharmacy_id",
+)
+OPTIONAL = ("strength_mg", "birth_date", "age")
+COLUMNS = REQUIRED + OPTIONAL
+FLAG_COLUMNS = (
+    "patient_id",
+    "rule",
+    "rule_version",
+    "code",
+    "severity",
+    "status",
+    "value",
+    "evidence",
+    "summary",
+    "sources",
+)
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ScreenOptions:
+    """What to screen: the period (default: the span of the data) and parameter overrides."""
+
+    period_start: date | None = None
+    period_end: date | None = None
+    measures: tuple[str, ...] = ()  # rule ids; empty = all
+    min_prescribers: int | None = None
+    min_pharmacies: int | None = None
+    window_days: int | None = None
+    products: tuple[ProductCode, ...] = ()
+    exclusions: tuple[tuple[str, str], ...] = ()  # (patient_id, reason)
+
+
+@dataclass(frozen=True)
+class MeasureRate:
+    rule: str
+    label: str
+    numerator: int
+    denominator: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    engine: str
+    knowledge_version: str
+    screening_version: str
+    period_start: str
+    period_end: str
+    rows_read: int
+    rows_screened: int
+    rows_outside_period: int
+    patients: int
+    malformed: dict[str, int]
+    rates: list[MeasureRate]
+    flags: dict[str, int]
+    draft_rules: list[str]
+    seconds: float = 0.0
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["rates"] = [{**asdict(r), "rate": r.rate} for r in self.rates]
+        return out
+
+
+def day_number(d: date) -> int:
+    return (d - EPOCH).days
+
+
+def from_day(n: int) -> date:
+    return EPOCH + timedelta(days=n)
+
+
+def selected_measures(options: ScreenOptions) -> list[Measure]:
+    """The measures to run, with the multiple-provider overrides applied."""
+    measures = load_screening().measure
+    if options.measures:
+        known = {m.id for m in measures}
+        unknown = [m for m in options.measures if m not in known]
+        if unknown:
+            raise InvalidInput("measures", f"unknown {', '.join(unknown)}", sorted(known))
+        measures = [m for m in measures if m.id in options.measures]
+    overrides = {
+        k: v
+        for k, v in (
+            ("min_prescribers", options.min_prescribers),
+            ("min_pharmacies", options.min_pharmacies),
+            ("window_days", options.window_days),
+        )
+        if v is not None
+    }
+    for key, value in overrides.items():
+        if value < 1:
+            raise InvalidInput(key, f"must be at least 1, got {value}")
+    if overrides:
+        measures = [
+            m.model_copy(update={"params": {**m.params, **overrides}})
+            if m.kind == "multiple-provider"
+            else m
+            for m in measures
+        ]
+    return measures
+
+
+def register_input(engine: Engine, path: Path, fmt: FileFormat) -> dict[str, str]:
+    """Register ``path`` as the ``raw`` view and check its columns."""
+    if not path.exists():
+        raise InvalidInput("input", f"{path} does not exist")
+    try:
+        engine.register_file("raw", path, fmt)
+        columns = engine.columns("raw")
+    except InvalidInput:
+        raise
+    except Exception as exc:  # the engines raise their own types for unreadable files
+        raise InvalidInput("input", f"cannot read {path} as {fmt}: {exc}") from None
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise InvalidInput(
+            "input columns", f"{path} lacks {', '.join(missing)}", COLUMNS
+        )
+    return dict(columns)
+
+
+def _register_lookups(engine: Engine, options: ScreenOptions, measures: list[Measure]) -> None:
+    kb, screening = load(), load_screening()
+    keys = drug_keys(kb, screening, options.products)
+    engine.register_rows(
+        "drug_map",
+        [
+            ("drug_key", "string"),
+            ("ingredient", "string"),
+            ("drug_class", "string"),
+            ("de_per_mg", "double"),
+            ("low_max_mg", "double"),
+            ("moderate_max_mg", "double"),
+            ("strength_mg", "double"),
+        ],
+        [
+            (k.drug_key, k.ingredient, k.drug_class, k.de_per_mg, k.low_max_mg,
+             k.moderate_max_mg, k.strength_mg)
+            for k in keys
+        ],
+    )
+    allowed = sorted(
+        {r for m in measures if m.kind == "cob" for r in m.typed_params().exclusion_reasons}
+    )
+    for patient, reason in options.exclusions:
+        if allowed and reason not in allowed:
+            raise InvalidInput("exclusions reason", f"{reason!r} for patient {patient}", allowed)
+    engine.register_rows(
+        "exclusions", [("patient_id", "string"), ("reason", "string")], list(options.exclusions)
+    )
+    engine.register_rows(
+        "rules",
+        [
+            ("rule", "string"),
+            ("rule_version", "int"),
+            ("code", "string"),
+            ("severity", "string"),
+            ("status", "string"),
+            ("summary", "string"),
+            ("sources", "string"),
+        ],
+        [
+            (
+                m.id,
+                m.version,
+                m.code,
+                m.severity,
+                m.status,
+                m.summary + (f" [draft: {m.draft_reason}]" if m.status == "draft" else ""),
+                "; ".join(f"{c.ref} {c.section}".strip() for c in m.sources),
+            )
+            for m in measures
+        ],
+    )
+
+
+def screen(
+    engine: Engine,
+    path: Path,
+    fmt: FileFormat,
+    options: ScreenOptions | None = None,
+    progress: Progress | None = None,
+) -> ScreenResult:
+    """Screen the dispensing records in ``path``; the flags stay in the engine's ``flags``."""
+    options = options or ScreenOptions()
+    step = progress or (lambda _s: None)
+    started = time.perf_counter()
+    measures = selected_measures(options)
+    d = engine.dialect
+
+    step("reading and checking rows")
+    columns = register_input(engine, path, fmt)
+    _register_lookups(engine, options, measures)
+    engine.create("typed", sql.typed_sql(d, columns))
+    engine.create("checked", sql.checked_sql(d))
+    counts = engine.fetch(
+        "SELECT reason, COUNT(*), MIN(fill_day), MAX(fill_day + days_supply - 1) "
+        "FROM checked GROUP BY reason"
+    )
+    malformed = {str(r): int(n) for r, n, _, _ in counts if r is not None}
+    rows_read = sum(int(n) for _, n, _, _ in counts)
+    good = [(lo, hi) for r, _, lo, hi in counts if r is None]
+    lo_day = good[0][0] if good else 0
+    hi_day = good[0][1] if good else 0
+    start = day_number(options.period_start) if options.period_start else int(lo_day)
+    end = day_number(options.period_end) if options.period_end else int(hi_day)
+    if end < start:
+        raise InvalidInput("period", f"ends ({from_day(end)}) before it starts ({from_day(start)})")
+
+    step("selecting fills of the period")
+    engine.create("fills", sql.fills_sql(start, end), materialize=True)
+    screened, patients = engine.fetch("SELECT COUNT(*), COUNT(DISTINCT patient_id) FROM fills")[0]
+
+    rates: list[MeasureRate] = []
+    parts: list[str] = []
+    for i, measure in enumerate(measures):
+        step(f"measure {measure.id}")
+        queries = sql.measure_sql(measure)
+        hits = f"hits_{i}"
+        engine.create(hits, queries.hits, materialize=True)
+        n_hits = int(engine.fetch(f"SELECT COUNT(*) FROM {hits}")[0][0])
+        n_den = int(engine.fetch(f"SELECT COUNT(*) FROM ({queries.denominator}) d")[0][0])
+        if queries.levels:
+            for level in queries.levels:
+                n = engine.fetch(
+                    f"SELECT COUNT(*) FROM {hits} WHERE value >= {level} - {sql.EPSILON}"
+                )[0][0]
+                rates.append(MeasureRate(measure.id, f"decrease >= {level}%", int(n), n_den))
+        else:
+            rates.append(MeasureRate(measure.id, measure.code, n_hits, n_den))
+        parts.append(sql.flags_sql(measure.id, queries, hits))
+
+    step("collecting flags")
+    union = " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(parts))
+    engine.create(
+        "flags",
+        f"""
+SELECT f.patient_id, f.rule, r.rule_version, r.code, r.severity, r.status, f.value,
+  f.evidence, r.summary, r.sources
+FROM ({union}) f JOIN rules r ON r.rule = f.rule
+""",
+        materialize=True,
+    )
+    flag_counts = {m.id: 0 for m in measures}
+    for rule, n in engine.fetch("SELECT rule, COUNT(*) FROM flags GROUP BY rule"):
+        flag_counts[str(rule)] = int(n)
+    return ScreenResult(
+        engine=engine.name,
+        knowledge_version=load().version,
+        screening_version=load_screening().version,
+        period_start=from_day(start).isoformat(),
+        period_end=from_day(end).isoformat(),
+        rows_read=rows_read,
+        rows_screened=int(screened),
+        rows_outside_period=rows_read - sum(malformed.values()) - int(screened),
+        patients=int(patients),
+        malformed=dict(sorted(malformed.items())),
+        rates=rates,
+        flags=flag_counts,
+        draft_rules=[m.id for m in measures if m.status == "draft"],
+        seconds=round(time.perf_counter() - started, 3),
+        parameters={m.id: m.params for m in measures},
+    )
+
+
+def flag_rows(engine: Engine) -> list[tuple[str, str, float, list[str]]]:
+    """(patient, rule, value, evidence) of every flag, sorted: for comparing engines."""
+    rows = engine.fetch("SELECT patient_id, rule, value, evidence FROM flags")
+    return sorted(
+        (str(p), str(r), round(float(v), 6), [str(x) for x in e]) for p, r, v, e in rows
+    )
+
+
+def write_flags(engine: Engine, path: Path) -> None:
+    cols = ", ".join(FLAG_COLUMNS)
+    engine.write_parquet(f"SELECT {cols} FROM flags ORDER BY patient_id, rule", path)
+
+
+def exclusion_rows(rows: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(p).strip(), str(r).strip().lower()) for p, r in rows)

@@ -1,0 +1,68 @@
+"""Shared fixtures of the screening tests: the rule cases as one table, engines, Spark."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benzosafe.knowledge.screening import load_screening
+from benzosafe.population.records import DispensingRecord, write_records
+
+CASE_START = date(2024, 1, 1)
+
+
+def case_patient(rule: str, index: int) -> str:
+    return f"{rule}#{index}"
+
+
+def case_records() -> tuple[list[DispensingRecord], list[tuple[str, str]]]:
+    """Every rule case of screening.toml as the fills of one patient each, and exclusions."""
+    records: list[DispensingRecord] = []
+    exclusions: list[tuple[str, str]] = []
+    for measure in load_screening().measure:
+        for index, case in enumerate(measure.cases):
+            patient = case_patient(measure.id, index)
+            birth = CASE_START.replace(year=CASE_START.year - case.age).isoformat()
+            if case.excluded:
+                exclusions.append((patient, case.excluded))
+            for n, fill in enumerate(case.fills):
+                records.append(
+                    DispensingRecord(
+                        fill_id=f"{patient}/{n}",
+                        patient_id=patient,
+                        birth_date=birth,
+                        fill_date=(CASE_START + timedelta(days=fill.day)).isoformat(),
+                        drug=fill.drug,
+                        quantity=float(fill.quantity),
+                        days_supply=fill.days_supply,
+                        strength_mg=float(fill.strength_mg),
+                        prescriber_id=f"{patient}/{fill.prescriber}",
+                        pharmacy_id=f"{patient}/{fill.pharmacy}",
+                    )
+                )
+    return records, exclusions
+
+
+@pytest.fixture(scope="session")
+def cases_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[str, str]]]:
+    records, exclusions = case_records()
+    path = tmp_path_factory.mktemp("cases") / "cases.parquet"
+    write_records(records, path)
+    return path, exclusions
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local[2] SparkSession for the whole run; skipped without pyspark or Java."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed")
+    from benzosafe.population.engines import find_java_home, spark_session
+
+    if find_java_home() is None:
+        pytest.skip("Spark needs Java: no JAVA_HOME and no java on PATH")
+    session = spark_session("local[2]")
+    yield session
+    session.stop()
