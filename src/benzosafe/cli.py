@@ -50,199 +50,6 @@ def knowledge_validate() -> None:
         f"depressant classes: valid"
     )
 
-
-class FailOn(StrEnum):
-    warning = "warning"
-    critical = "critical"
-    never = "never"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(f"--input: cannot read {path}: {exc.strerror}")
-    except json.JSONDecodeError as exc:
-        fail(f"--input: {path} is not valid JSON: {exc}")
-
-
-@app.command("drug")
-def drug_command(
-    name: Annotated[str, typer.Argument(help="Generic or brand name, or RxNorm code.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
-) -> None:
-    """Print the cited monograph of a benzodiazepine (e.g. clonazepam, Klonopin)."""
-    from benzosafe.clinical.medications import find_benzodiazepine
-    from benzosafe.knowledge import load
-    from benzosafe.knowledge.monograph import monograph
-
-    kb = load()
-    entry = find_benzodiazepine(kb, name)
-    if entry is None:
-        fail(
-            f"drug: {name!r} is not in the knowledge base (known: {', '.join(kb.benzodiazepines)})"
-        )
-    data = monograph(kb, entry)
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    from rich.console import Console
-
-    from benzosafe.console import render_monograph
-
-    render_monograph(data, Console())
-
-
-@app.command("check")
-def check_command(
-    drug: Annotated[str | None, typer.Option(help="Benzodiazepine, generic or brand.")] = None,
-    dose: Annotated[
-        str | None, typer.Option(help="Dose per administration, e.g. '0.5 mg'.")
-    ] = None,
-    frequency: Annotated[str | None, typer.Option(help="qd, bid, tid, qid, qhs, q8h, ...")] = None,
-    indication: Annotated[
-        str | None, typer.Option(help="e.g. seizure-disorder, panic-disorder.")
-    ] = None,
-    age: Annotated[float | None, typer.Option(help="Age in years.")] = None,
-    weight: Annotated[str | None, typer.Option(help="Body weight with unit, e.g. '60 kg'.")] = None,
-    prior_dose: Annotated[
-        str | None, typer.Option(help="Prior daily dose, e.g. '1 mg/day'.")
-    ] = None,
-    prior_start: Annotated[str | None, typer.Option(help="Start date of the prior dose.")] = None,
-    start: Annotated[
-        str | None, typer.Option(help="Start date of this order (default today).")
-    ] = None,
-    issued: Annotated[str | None, typer.Option(help="Date written (default: the start).")] = None,
-    duration_days: Annotated[int | None, typer.Option(help="Planned duration in days.")] = None,
-    days_supply: Annotated[int | None, typer.Option(help="Days' supply of each fill.")] = None,
-    refills: Annotated[int | None, typer.Option(help="Number of refills (default 0).")] = None,
-    condition: Annotated[list[str] | None, typer.Option(help="A condition; repeat.")] = None,
-    also_taking: Annotated[
-        list[str] | None, typer.Option(help="A current medication, e.g. 'oxycodone 10 mg qid'.")
-    ] = None,
-    input_file: Annotated[
-        Path | None, typer.Option("--input", help="JSON file {order, patient} (README).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    fail_on: Annotated[FailOn, typer.Option(help="Exit 1 at this severity or above.")] = (
-        FailOn.warning
-    ),
-) -> None:
-    """Check a benzodiazepine order for a patient; every finding with its rule and source."""
-    from benzosafe.clinical.check import (
-        SEVERITY_RANK,
-        check_prescription,
-        parse_order,
-        parse_patient,
-    )
-    from benzosafe.knowledge import load
-
-    kb = load()
-    given = {
-        "drug": drug,
-        "dose": dose,
-        "frequency": frequency,
-        "indication": indication,
-        "start": start,
-        "issued": issued,
-        "duration_days": duration_days,
-        "days_supply": days_supply,
-        "refills": refills,
-        "prior_dose": prior_dose,
-        "prior_start": prior_start,
-    }
-    order_data: dict[str, Any]
-    patient_data: dict[str, Any]
-    if input_file is not None:
-        flags = [k for k, v in given.items() if v is not None]
-        flags += [k for k, v in (("age", age), ("weight", weight)) if v is not None]
-        flags += [k for k, v in (("condition", condition), ("also_taking", also_taking)) if v]
-        if flags:
-            fail(f"--input: give the order in the file or as options, not both ({flags[0]})")
-        data = _read_json(input_file)
-        if not isinstance(data, dict) or set(data) != {"order", "patient"}:
-            fail("--input: expected a JSON object with exactly the keys 'order' and 'patient'")
-        if not isinstance(data["order"], dict) or not isinstance(data["patient"], dict):
-            fail("--input: 'order' and 'patient' must be JSON objects")
-        order_data, patient_data = dict(data["order"]), dict(data["patient"])
-    else:
-        order_data = {k: v for k, v in given.items() if v is not None}
-        patient_data = {"conditions": condition or [], "also_taking": also_taking or []}
-        if age is not None:
-            patient_data["age"] = int(age) if age == int(age) else age
-        if weight is not None:
-            patient_data["weight"] = weight
-    order_data.setdefault("start", date.today().isoformat())
-    try:
-        order = parse_order(order_data, kb)
-        patient = parse_patient(patient_data, kb)
-    except BenzosafeError as exc:
-        fail(str(exc))
-    report = check_prescription(order, patient, kb)
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        from rich.console import Console
-
-        from benzosafe.console import render_check
-
-        render_check(report, Console())
-    worst = report.worst()
-    at_level = worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK.get(fail_on.value, 99)
-    if fail_on is not FailOn.never and at_level:
-        raise typer.Exit(1)
-
-
-@app.command("docs")
-def docs_command(
-    out: Annotated[Path, typer.Option(help="Where to write the rule catalogue.")] = Path(
-        "docs/rules.md"
-    ),
-) -> None:
-    """Write the rule catalogue (docs/rules.md) from the knowledge data."""
-    from benzosafe.docs import rules_markdown
-    from benzosafe.knowledge import load
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(rules_markdown(load()), encoding="utf-8")
-    typer.echo(f"wrote {out}")
-
-
-@app.command("demo")
-def demo_command() -> None:
-    """The main job until the web app exists: the clonazepam monograph and an example check."""
-    from rich.console import Console
-
-    from benzosafe.clinical.check import check_prescription, parse_order, parse_patient
-    from benzosafe.console import render_check, render_monograph
-    from benzosafe.knowledge import load
-    from benzosafe.knowledge.monograph import monograph
-
-    kb = load()
-    console = Console()
-    render_monograph(monograph(kb, kb.benzodiazepines["clonazepam"]), console)
-    example = (
-        {
-            "drug": "clonazepam",
-            "dose": "1 mg",
-            "frequency": "tid",
-            "indication": "seizure-disorder",
-            "start": date.today().isoformat(),
-            "duration_days": 120,
-        },
-        {
-            "age": 70,
-            "weight": "60 kg",
-            "conditions": ["sleep-apnoea"],
-            "also_taking": ["oxycodone 10 mg qid"],
-        },
-    )
-    console.rule("Example check: clonazepam 1 mg tid for a 70-year-old taking oxycodone")
-    render_check(
-        check_prescription(parse_order(example[0], kb), parse_patient(example[1], kb), kb), console
-    )
-
-
 # --- assessment: instruments, side-effect triage, level of care (issue #4) -------------------
 
 assess_app = typer.Typer(
@@ -715,6 +522,287 @@ def serve_cds_command(
         workers=workers,
         log_level="warning",
         access_log=False,
+    )
+
+
+# --- population screening (issue #7) -------------------------------------------------------
+synth_app = typer.Typer(help="Synthetic data with planted patterns, for testing.", no_args_is_help=True)
+app.add_typer(synth_app, name="synth")
+drug_map_app = typer.Typer(help="Product-code (NDC) mapping tables for screening.", no_args_is_help=True)
+app.add_typer(drug_map_app, name="drug-map")
+
+
+@app.command("screen")
+def screen_command(
+    source: Path = typer.Argument(..., help="Dispensing records: .parquet, .csv, or FHIR NDJSON"),
+    out: Path | None = typer.Option(None, "--out", help="Write per-patient flags (Parquet)"),
+    report: Path | None = typer.Option(None, "--report", help="Write the HTML summary report"),
+    summary_json: Path | None = typer.Option(None, "--json", help="Write the summary as JSON"),
+    engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark"),
+    spark_master: str = typer.Option("local[*]", "--spark-master", help="Spark master URL"),
+    input_format: str = typer.Option(
+        "auto", "--format", help="auto (by suffix), parquet, csv or fhir"
+    ),
+    drug_map: Path | None = typer.Option(
+        None, "--drug-map", help="CSV code,ingredient[,strength_mg] for NDC / product codes"
+    ),
+    exclusions: Path | None = typer.Option(
+        None, "--exclusions", help="CSV patient_id,reason (hospice, cancer, ...) for COB"
+    ),
+    period_from: str | None = typer.Option(None, "--from", help="Period start (YYYY-MM-DD)"),
+    period_to: str | None = typer.Option(None, "--to", help="Period end (YYYY-MM-DD)"),
+    min_prescribers: int | None = typer.Option(None, help="Multiple-provider: prescribers"),
+    min_pharmacies: int | None = typer.Option(None, help="Multiple-provider: pharmacies"),
+    window_days: int | None = typer.Option(None, help="Multiple-provider: window in days"),
+    memory_limit: str | None = typer.Option(None, help="DuckDB memory limit, e.g. 6GB"),
+) -> None:
+    """Screen dispensing records for risky patterns; flags, rates and a report."""
+    from benzosafe.population.run import run_screen
+
+    try:
+        run_screen(
+            source=source,
+            out=out,
+            report=report,
+            summary_json=summary_json,
+            engine=engine,
+            spark_master=spark_master,
+            input_format=input_format,
+            drug_map=drug_map,
+            exclusions=exclusions,
+            period=(period_from, period_to),
+            provider=(min_prescribers, min_pharmacies, window_days),
+            memory_limit=memory_limit,
+        )
+    except BenzosafeError as exc:
+        fail(str(exc))
+
+
+@synth_app.command("dispensing")
+def synth_dispensing(
+    patients: int = typer.Option(..., "--patients", min=1, help="Number of patients"),
+    out: Path = typer.Option(..., "--out", help="Output .parquet or .csv"),
+    seed: int = typer.Option(7, "--seed", help="Random seed"),
+) -> None:
+    """Write a synthetic population with planted patterns, its truth and exclusions."""
+    from benzosafe.population.synth import write_population
+
+    try:
+        paths = write_population(patients, out, seed)
+    except BenzosafeError as exc:
+        fail(str(exc))
+    for what, path in paths.items():
+        typer.echo(f"{what}: {path}")
+
+
+@drug_map_app.command("import-cdc")
+def drug_map_import_cdc(
+    workbook: Path = typer.Argument(..., help="CDC NDC/MME workbook (.xlsx)"),
+    out: Path = typer.Option(..., "--out", help="Mapping CSV to write"),
+) -> None:
+    """Make a code,ingredient,strength_mg mapping from the CDC NDC/MME workbook."""
+    from benzosafe.knowledge import load
+    from benzosafe.population.drugs import import_cdc_workbook, write_product_map
+
+    try:
+        result = import_cdc_workbook(workbook, load())
+    except BenzosafeError as exc:
+        fail(str(exc))
+    write_product_map(result.codes, out)
+    typer.echo(f"{len(result.codes)} codes written to {out}")
+    for reason, n in sorted(result.skipped.items()):
+        typer.echo(f"skipped {n} rows: {reason}")
+
+
+class FailOn(StrEnum):
+    warning = "warning"
+    critical = "critical"
+    never = "never"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"--input: cannot read {path}: {exc.strerror}")
+    except json.JSONDecodeError as exc:
+        fail(f"--input: {path} is not valid JSON: {exc}")
+
+
+@app.command("drug")
+def drug_command(
+    name: Annotated[str, typer.Argument(help="Generic or brand name, or RxNorm code.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Print the cited monograph of a benzodiazepine (e.g. clonazepam, Klonopin)."""
+    from benzosafe.clinical.medications import find_benzodiazepine
+    from benzosafe.knowledge import load
+    from benzosafe.knowledge.monograph import monograph
+
+    kb = load()
+    entry = find_benzodiazepine(kb, name)
+    if entry is None:
+        fail(
+            f"drug: {name!r} is not in the knowledge base (known: {', '.join(kb.benzodiazepines)})"
+        )
+    data = monograph(kb, entry)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+
+    from benzosafe.console import render_monograph
+
+    render_monograph(data, Console())
+
+
+@app.command("check")
+def check_command(
+    drug: Annotated[str | None, typer.Option(help="Benzodiazepine, generic or brand.")] = None,
+    dose: Annotated[
+        str | None, typer.Option(help="Dose per administration, e.g. '0.5 mg'.")
+    ] = None,
+    frequency: Annotated[str | None, typer.Option(help="qd, bid, tid, qid, qhs, q8h, ...")] = None,
+    indication: Annotated[
+        str | None, typer.Option(help="e.g. seizure-disorder, panic-disorder.")
+    ] = None,
+    age: Annotated[float | None, typer.Option(help="Age in years.")] = None,
+    weight: Annotated[str | None, typer.Option(help="Body weight with unit, e.g. '60 kg'.")] = None,
+    prior_dose: Annotated[
+        str | None, typer.Option(help="Prior daily dose, e.g. '1 mg/day'.")
+    ] = None,
+    prior_start: Annotated[str | None, typer.Option(help="Start date of the prior dose.")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Start date of this order (default today).")
+    ] = None,
+    issued: Annotated[str | None, typer.Option(help="Date written (default: the start).")] = None,
+    duration_days: Annotated[int | None, typer.Option(help="Planned duration in days.")] = None,
+    days_supply: Annotated[int | None, typer.Option(help="Days' supply of each fill.")] = None,
+    refills: Annotated[int | None, typer.Option(help="Number of refills (default 0).")] = None,
+    condition: Annotated[list[str] | None, typer.Option(help="A condition; repeat.")] = None,
+    also_taking: Annotated[
+        list[str] | None, typer.Option(help="A current medication, e.g. 'oxycodone 10 mg qid'.")
+    ] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", help="JSON file {order, patient} (README).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    fail_on: Annotated[FailOn, typer.Option(help="Exit 1 at this severity or above.")] = (
+        FailOn.warning
+    ),
+) -> None:
+    """Check a benzodiazepine order for a patient; every finding with its rule and source."""
+    from benzosafe.clinical.check import (
+        SEVERITY_RANK,
+        check_prescription,
+        parse_order,
+        parse_patient,
+    )
+    from benzosafe.knowledge import load
+
+    kb = load()
+    given = {
+        "drug": drug,
+        "dose": dose,
+        "frequency": frequency,
+        "indication": indication,
+        "start": start,
+        "issued": issued,
+        "duration_days": duration_days,
+        "days_supply": days_supply,
+        "refills": refills,
+        "prior_dose": prior_dose,
+        "prior_start": prior_start,
+    }
+    order_data: dict[str, Any]
+    patient_data: dict[str, Any]
+    if input_file is not None:
+        flags = [k for k, v in given.items() if v is not None]
+        flags += [k for k, v in (("age", age), ("weight", weight)) if v is not None]
+        flags += [k for k, v in (("condition", condition), ("also_taking", also_taking)) if v]
+        if flags:
+            fail(f"--input: give the order in the file or as options, not both ({flags[0]})")
+        data = _read_json(input_file)
+        if not isinstance(data, dict) or set(data) != {"order", "patient"}:
+            fail("--input: expected a JSON object with exactly the keys 'order' and 'patient'")
+        if not isinstance(data["order"], dict) or not isinstance(data["patient"], dict):
+            fail("--input: 'order' and 'patient' must be JSON objects")
+        order_data, patient_data = dict(data["order"]), dict(data["patient"])
+    else:
+        order_data = {k: v for k, v in given.items() if v is not None}
+        patient_data = {"conditions": condition or [], "also_taking": also_taking or []}
+        if age is not None:
+            patient_data["age"] = int(age) if age == int(age) else age
+        if weight is not None:
+            patient_data["weight"] = weight
+    order_data.setdefault("start", date.today().isoformat())
+    try:
+        order = parse_order(order_data, kb)
+        patient = parse_patient(patient_data, kb)
+    except BenzosafeError as exc:
+        fail(str(exc))
+    report = check_prescription(order, patient, kb)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        from rich.console import Console
+
+        from benzosafe.console import render_check
+
+        render_check(report, Console())
+    worst = report.worst()
+    at_level = worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK.get(fail_on.value, 99)
+    if fail_on is not FailOn.never and at_level:
+        raise typer.Exit(1)
+
+
+@app.command("docs")
+def docs_command(
+    out: Annotated[Path, typer.Option(help="Where to write the rule catalogue.")] = Path(
+        "docs/rules.md"
+    ),
+) -> None:
+    """Write the rule catalogue (docs/rules.md) from the knowledge data."""
+    from benzosafe.docs import rules_markdown
+    from benzosafe.knowledge import load
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(rules_markdown(load()), encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """The main job until the web app exists: the clonazepam monograph and an example check."""
+    from rich.console import Console
+
+    from benzosafe.clinical.check import check_prescription, parse_order, parse_patient
+    from benzosafe.console import render_check, render_monograph
+    from benzosafe.knowledge import load
+    from benzosafe.knowledge.monograph import monograph
+
+    kb = load()
+    console = Console()
+    render_monograph(monograph(kb, kb.benzodiazepines["clonazepam"]), console)
+    example = (
+        {
+            "drug": "clonazepam",
+            "dose": "1 mg",
+            "frequency": "tid",
+            "indication": "seizure-disorder",
+            "start": date.today().isoformat(),
+            "duration_days": 120,
+        },
+        {
+            "age": 70,
+            "weight": "60 kg",
+            "conditions": ["sleep-apnoea"],
+            "also_taking": ["oxycodone 10 mg qid"],
+        },
+    )
+    console.rule("Example check: clonazepam 1 mg tid for a 70-year-old taking oxycodone")
+    render_check(
+        check_prescription(parse_order(example[0], kb), parse_patient(example[1], kb), kb), console
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cache
+from importlib.abc import Traversable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -166,10 +167,14 @@ def check_screening(screening: Screening, kb: KnowledgeBase) -> None:
                 raise KnowledgeError(f"screening.toml {m.id}: unknown ingredients {unknown}")
 
 
+def screening_from(root: Traversable, kb: KnowledgeBase) -> Screening:
+    """Load and check ``screening.toml`` below ``root``."""
+    screening = validated(Screening, read_toml(root.joinpath("screening.toml")), "screening.toml")
+    check_screening(screening, kb)
+    return screening
+
+
 @cache
 def load_screening() -> Screening:
     """The packaged screening measures, validated and cross-checked once, at first use."""
-    raw = read_toml(data_root().joinpath("screening.toml"))
-    screening = validated(Screening, raw, "screening.toml")
-    check_screening(screening, load())
-    return screening
+    return screening_from(data_root(), load())

@@ -30,8 +30,8 @@ class DispensingRecord:
     quantity: float | None
     days_supply: int | None
     strength_mg: float | None
-    prescriber_id: str
-    pharmacy_id: str
+    prescriber_id: str | None
+    pharmacy_id: str | None
 
 
 SCHEMA = pa.schema(

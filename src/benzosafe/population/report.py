@@ -1,0 +1,142 @@
+"""The screening summary: a self-contained HTML page with charts, and a Rich terminal table.
+
+The HTML has no scripts and no external files: inline SVG bar charts of the per-measure
+rates and of the malformed rows by reason, the tables behind them, each measure's rule id,
+version, status and sources, and the knowledge version used.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benzosafe.knowledge.screening import Measure, load_screening
+from benzosafe.population.screen import ScreenResult
+
+BAR_WIDTH = 360
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _bars(items: list[tuple[str, float, str]], maximum: float) -> str:
+    """A horizontal bar chart: (label, value, text shown) per bar."""
+    height = 24 * len(items) + 8
+    parts = [
+        f'<svg class="chart" width="{BAR_WIDTH + 420}" height="{height}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for i, (label, value, text) in enumerate(items):
+        y = 4 + 24 * i
+        width = 0 if maximum <= 0 else round(BAR_WIDTH * value / maximum, 1)
+        parts.append(
+            f'<text x="0" y="{y + 15}" font-size="12">{escape(label)}</text>'
+            f'<rect x="300" y="{y}" width="{width}" height="18" fill="#3b6ea8"/>'
+            f'<text x="{305 + width}" y="{y + 14}" font-size="12">{escape(text)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _measure_rows(result: ScreenResult, measures: dict[str, Measure]) -> str:
+    rows = []
+    for rate in result.rates:
+        m = measures[rate.rule]
+        sources = "; ".join(f"{c.ref} {c.section}".strip() for c in m.sources)
+        status = "cited" if m.status == "cited" else f"draft: {m.draft_reason}"
+        rows.append(
+            f"<tr><td>{escape(m.id)} v{m.version}</td><td>{escape(m.title)}<br>"
+            f"<small>{escape(rate.label)}</small></td><td>{rate.numerator}</td>"
+            f"<td>{rate.denominator}</td><td>{_percent(rate.rate)}</td>"
+            f"<td>{escape(status)}</td><td><small>{escape(sources)}</small></td></tr>"
+        )
+    return "\n".join(rows)
+
+
+def render_html(result: ScreenResult) -> str:
+    measures = load_screening().by_id()
+    rate_items = [
+        (f"{r.rule} ({r.label})", r.rate or 0.0, _percent(r.rate)) for r in result.rates
+    ]
+    malformed = sorted(result.malformed.items())
+    bad_items = [(reason, float(n), str(n)) for reason, n in malformed]
+    bad_chart = (
+        _bars(bad_items, max(n for _, n, _ in bad_items))
+        if bad_items
+        else "<p>No malformed rows.</p>"
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>benzosafe screening report</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; max-width: 72em; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; text-align: left; }}
+.note {{ background: #fff6d5; padding: 0.5em 1em; }}
+</style></head><body>
+<h1>Screening of dispensing records</h1>
+<p class="note">Screening flags patterns for a clinician or pharmacist to review; it does not
+diagnose misuse and does not replace clinical judgement. Draft measures are project rules
+whose definition is not a published standard.</p>
+<table>
+<tr><th>period</th><td>{escape(result.period_start)} to {escape(result.period_end)}</td></tr>
+<tr><th>rows read</th><td>{result.rows_read}</td></tr>
+<tr><th>rows screened</th><td>{result.rows_screened}</td></tr>
+<tr><th>rows outside the period</th><td>{result.rows_outside_period}</td></tr>
+<tr><th>malformed rows</th><td>{sum(result.malformed.values())}</td></tr>
+<tr><th>patients</th><td>{result.patients}</td></tr>
+<tr><th>engine</th><td>{escape(result.engine)} ({result.seconds} s)</td></tr>
+<tr><th>knowledge version</th><td>{escape(result.knowledge_version)}
+ (screening measures v{escape(result.screening_version)})</td></tr>
+</table>
+<h2>Rates per measure</h2>
+{_bars(rate_items, 1.0)}
+<table><tr><th>rule</th><th>measure</th><th>flagged</th><th>of</th><th>rate</th>
+<th>status</th><th>sources</th></tr>
+{_measure_rows(result, measures)}
+</table>
+<h2>Malformed rows by reason</h2>
+{bad_chart}
+<table><tr><th>reason</th><th>rows</th></tr>
+{"".join(f"<tr><td>{escape(k)}</td><td>{v}</td></tr>" for k, v in malformed)}
+</table>
+</body></html>
+"""
+
+
+def write_html(result: ScreenResult, path: Path) -> None:
+    path.write_text(render_html(result), encoding="utf-8")
+
+
+def print_summary(result: ScreenResult, console: Console) -> None:
+    """The terminal table: one line per rate, then the malformed rows by reason."""
+    measures = load_screening().by_id()
+    table = Table(
+        title=f"Screening {result.period_start} to {result.period_end}: "
+        f"{result.rows_screened} fills, {result.patients} patients ({result.engine})"
+    )
+    for col in ("rule", "measure", "flagged", "of", "rate", "status"):
+        table.add_column(col, justify="right" if col in ("flagged", "of", "rate") else "left")
+    for rate in result.rates:
+        m = measures[rate.rule]
+        table.add_row(
+            f"{m.id} v{m.version}",
+            rate.label,
+            str(rate.numerator),
+            str(rate.denominator),
+            _percent(rate.rate),
+            m.status,
+        )
+    console.print(table)
+    if result.malformed:
+        bad = Table(title=f"Malformed rows: {sum(result.malformed.values())} (left out)")
+        bad.add_column("reason")
+        bad.add_column("rows", justify="right")
+        for reason, n in sorted(result.malformed.items()):
+            bad.add_row(reason, str(n))
+        console.print(bad)
+    console.print(f"knowledge {result.knowledge_version}")

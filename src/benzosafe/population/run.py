@@ -1,0 +1,152 @@
+"""One ``benzosafe screen`` run: parse the options, pick the engine, read, screen, write.
+
+Kept out of ``cli.py`` so the command stays thin; everything here raises
+:class:`~benzosafe.errors.InvalidInput` for bad options, which the CLI turns into exit 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from benzosafe.errors import InvalidInput
+from benzosafe.knowledge import load
+from benzosafe.knowledge.screening import load_screening
+from benzosafe.population.drugs import ProductCode, drug_keys, read_product_map
+from benzosafe.population.engines import DuckDBEngine, Engine, FileFormat, SparkEngine
+from benzosafe.population.fhir import read_fhir_dispenses
+from benzosafe.population.records import write_records
+from benzosafe.population.report import print_summary, write_html
+from benzosafe.population.screen import ScreenOptions, ScreenResult, screen, write_flags
+
+ENGINES = ("duckdb", "spark")
+FORMATS = ("auto", "parquet", "csv", "fhir")
+
+
+def _date(text: str | None, field: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(field, f"{text!r} is not a date", ["YYYY-MM-DD"]) from None
+
+
+def _format(source: Path, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise InvalidInput("format", f"unknown {fmt!r}", FORMATS)
+    if fmt != "auto":
+        return fmt
+    if source.is_dir() or source.suffix in (".ndjson", ".jsonl"):
+        return "fhir"
+    if source.suffix in (".parquet", ".csv"):
+        return source.suffix[1:]
+    raise InvalidInput("format", f"cannot tell the format of {source} from its suffix", FORMATS)
+
+
+def read_exclusions(path: Path) -> tuple[tuple[str, str], ...]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not {"patient_id", "reason"} <= set(reader.fieldnames or []):
+                raise InvalidInput("exclusions", f"{path}: needs columns", ["patient_id", "reason"])
+            return tuple(
+                (row["patient_id"].strip(), row["reason"].strip().lower()) for row in reader
+            )
+    except OSError as exc:
+        raise InvalidInput("exclusions", f"cannot read {path}: {exc.strerror}") from None
+
+
+def make_engine(engine: str, spark_master: str, memory_limit: str | None) -> Engine:
+    if engine == "duckdb":
+        return DuckDBEngine(memory_limit=memory_limit)
+    if engine == "spark":
+        return SparkEngine(master=spark_master)
+    raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
+
+
+def run_screen(
+    *,
+    source: Path,
+    out: Path | None,
+    report: Path | None,
+    summary_json: Path | None,
+    engine: str,
+    spark_master: str,
+    input_format: str,
+    drug_map: Path | None,
+    exclusions: Path | None,
+    period: tuple[str | None, str | None],
+    provider: tuple[int | None, int | None, int | None],
+    memory_limit: str | None,
+) -> ScreenResult:
+    """Everything ``benzosafe screen`` does; returns the result it printed."""
+    if engine not in ENGINES:
+        raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
+    fmt = _format(source, input_format)
+    products: tuple[ProductCode, ...] = tuple(read_product_map(drug_map)) if drug_map else ()
+    options = ScreenOptions(
+        period_start=_date(period[0], "from"),
+        period_end=_date(period[1], "to"),
+        min_prescribers=provider[0],
+        min_pharmacies=provider[1],
+        window_days=provider[2],
+        products=products,
+        exclusions=read_exclusions(exclusions) if exclusions else (),
+    )
+    console = Console(stderr=True)
+    steps = 4 + len(load_screening().measure)
+    with tempfile.TemporaryDirectory(prefix="benzosafe-screen-") as tmp:
+        skipped: dict[str, int] = {}
+        path = source
+        if fmt == "fhir":
+            known = {k.drug_key for k in drug_keys(load(), load_screening(), products)}
+            records, skipped = read_fhir_dispenses(source, known)
+            path = Path(tmp) / "fhir.parquet"
+            write_records(records, path)
+            fmt = "parquet"
+        elif not source.exists():
+            raise InvalidInput("input", f"{source} does not exist")
+        eng = make_engine(engine, spark_master, memory_limit)
+        try:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("screening", total=steps)
+
+                def step(text: str) -> None:
+                    progress.update(task, description=text, advance=1)
+
+                file_format: FileFormat = "parquet" if fmt == "parquet" else "csv"
+                result = screen(eng, path, file_format, options, step)
+                if skipped:
+                    merged = dict(result.malformed)
+                    for reason, n in skipped.items():
+                        merged[reason] = merged.get(reason, 0) + n
+                    result = replace(
+                        result,
+                        malformed=dict(sorted(merged.items())),
+                        rows_read=result.rows_read + sum(skipped.values()),
+                    )
+                if out is not None:
+                    step("writing flags")
+                    write_flags(eng, out)
+        finally:
+            eng.close()
+    print_summary(result, Console())
+    if report is not None:
+        write_html(result, report)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    return result

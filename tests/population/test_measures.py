@@ -1,0 +1,79 @@
+"""Each screening measure fires on its own fire cases and stays silent on the others.
+
+All cases of ``screening.toml`` are screened together once (one patient per case) on
+DuckDB; one parametrized test then checks each case, window edges included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benzosafe.knowledge.screening import Measure, MeasureCase, load_screening
+from benzosafe.population.engines import DuckDBEngine
+from benzosafe.population.screen import ScreenOptions, ScreenResult, flag_rows, screen
+
+from .conftest import case_patient
+
+CASES = [
+    pytest.param(m, i, c, id=f"{m.id}:{c.name}")
+    for m in load_screening().measure
+    for i, c in enumerate(m.cases)
+]
+
+
+@pytest.fixture(scope="module")
+def screened(
+    cases_file: tuple[Path, list[tuple[str, str]]],
+) -> tuple[ScreenResult, set[tuple[str, str]]]:
+    path, exclusions = cases_file
+    engine = DuckDBEngine()
+    result = screen(engine, path, "parquet", ScreenOptions(exclusions=tuple(exclusions)))
+    flags = {(patient, rule) for patient, rule, _, _ in flag_rows(engine)}
+    engine.close()
+    return result, flags
+
+
+@pytest.mark.parametrize(("measure", "index", "case"), CASES)
+def test_measure_case(
+    screened: tuple[ScreenResult, set[tuple[str, str]]],
+    measure: Measure,
+    index: int,
+    case: MeasureCase,
+) -> None:
+    _, flags = screened
+    fired = (case_patient(measure.id, index), measure.id) in flags
+    assert fired == case.fires, f"{measure.id} {case.name}: fired={fired}"
+
+
+def test_case_table_has_no_malformed_rows(
+    screened: tuple[ScreenResult, set[tuple[str, str]]],
+) -> None:
+    result, _ = screened
+    assert result.malformed == {}
+    assert result.rows_read == result.rows_screened
+
+
+def test_evidence_names_the_fills_behind_a_flag(
+    cases_file: tuple[Path, list[tuple[str, str]]],
+) -> None:
+    path, _ = cases_file
+    engine = DuckDBEngine()
+    screen(engine, path, "parquet", ScreenOptions(measures=("SCR-COB",)))
+    rows = {(p, r): e for p, r, _, e in flag_rows(engine)}
+    # "exactly 30 overlap days": the first opioid fill (days 0-29) overlaps no benzodiazepine.
+    patient = case_patient("SCR-COB", 0)
+    assert rows[(patient, "SCR-COB")] == [f"{patient}/1", f"{patient}/2", f"{patient}/3"]
+
+
+def test_multiple_provider_thresholds_are_configurable(
+    cases_file: tuple[Path, list[tuple[str, str]]],
+) -> None:
+    path, _ = cases_file
+    engine = DuckDBEngine()
+    options = ScreenOptions(measures=("SCR-MPE-OPIOID",), min_pharmacies=4)
+    screen(engine, path, "parquet", options)
+    flagged = {p for p, _, _, _ in flag_rows(engine)}
+    # "5 prescribers but 4 pharmacies" fires once 4 pharmacies are enough.
+    assert case_patient("SCR-MPE-OPIOID", 2) in flagged
