@@ -35,16 +35,14 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('min_overlap_days = 30', 'min_overlap_days = 30\nsurprise = 1', "surprise"),
+        ("min_overlap_days = 30", "min_overlap_days = 30\nsurprise = 1", "surprise"),
         ('ref = "PQA1"', 'ref = "NOPE"', "NOPE"),
         ('status = "draft"\ndraft_reason', 'status = "cited"\ndraft_reason', "draft"),
-        ('window_days = 90', 'window_days = "ninety"', "window_days"),
+        ("window_days = 90", 'window_days = "ninety"', "window_days"),
         ('ingredient = "lorazepam"', 'ingredient = "lorazepan"', "lorazepan"),
     ],
 )
-def test_broken_screening_data_is_refused(
-    tmp_path: Path, old: str, new: str, message: str
-) -> None:
+def test_broken_screening_data_is_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
     root = _broken(tmp_path, old, new)
     with pytest.raises(KnowledgeError, match=message):
         screening_from(root, load())  # type: ignore[arg-type]

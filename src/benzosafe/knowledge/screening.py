@@ -20,7 +20,13 @@ from benzosafe.knowledge.loader import check_citations, data_root, load, read_to
 from benzosafe.knowledge.models import Cited, KnowledgeBase, Severity, Strict
 
 MeasureKind = Literal[
-    "cob", "multiple-provider", "long-term", "high-dose", "escalation", "older-adult", "deprescribing"
+    "cob",
+    "multiple-provider",
+    "long-term",
+    "high-dose",
+    "escalation",
+    "older-adult",
+    "deprescribing",
 ]
 
 

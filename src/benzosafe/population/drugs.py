@@ -18,6 +18,7 @@ from pathlib import Path
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.knowledge.screening import Screening
+from benzosafe.units import parse_mass
 
 BENZODIAZEPINES = "benzodiazepines"
 TEN_MG_DIAZEPAM = Decimal(10)  # `equivalence.used_mg` is the dose equal to 10 mg diazepam
@@ -172,13 +173,17 @@ def import_cdc_workbook(path: Path, kb: KnowledgeBase) -> WorkbookImport:
     """Product codes from the CDC NDC/MME workbook (sheets with NDC, Drug, strength, UOM).
 
     A row is kept when its ``Drug`` names an ingredient of the knowledge base; its strength
-    is kept only when the unit is MG per unit. Skipped rows are counted by reason.
+    is kept only when the unit is mg or mcg per unit (converted to mg). Skipped rows are
+    counted by reason.
     """
     import openpyxl
 
     known = {n.lower(): e.id for e in kb.benzodiazepines.values() for n in e.names}
     known |= {
-        n.lower(): i.id for c in kb.depressant_classes.values() for i in c.ingredients for n in i.names
+        n.lower(): i.id
+        for c in kb.depressant_classes.values()
+        for i in c.ingredients
+        for n in i.names
     }
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -202,15 +207,18 @@ def import_cdc_workbook(path: Path, kb: KnowledgeBase) -> WorkbookImport:
                 if ndc is None or drug is None:
                     skipped["empty row"] = skipped.get("empty row", 0) + 1
                     continue
-                ingredient = known.get(str(drug).strip().lower())
+                name = str(drug).strip().lower()
+                # "Hydrocodone SA", "Morphine LA": the workbook appends the release type.
+                ingredient = known.get(name) or known.get(name.split(" ")[0])
                 if ingredient is None:
                     skipped["ingredient not in knowledge base"] = (
                         skipped.get("ingredient not in knowledge base", 0) + 1
                     )
                     continue
                 strength = None
-                if str(row[col["UOM"]]).strip().upper() == "MG" and row[col["Strength_Per_Unit"]]:
-                    strength = Decimal(str(row[col["Strength_Per_Unit"]]))
+                unit = str(row[col["UOM"]]).strip().lower()
+                if unit in ("mg", "mcg") and row[col["Strength_Per_Unit"]]:
+                    strength = parse_mass(f"{row[col['Strength_Per_Unit']]} {unit}", "strength")
                 codes.append(ProductCode(str(ndc).strip(), ingredient, strength))
     finally:
         book.close()

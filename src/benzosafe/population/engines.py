@@ -41,9 +41,7 @@ class Engine(Protocol):
 
 
 def _arrow_table(schema: Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
-    arrays = [
-        pa.array([r[i] for r in rows], type=_ARROW[t]) for i, (_, t) in enumerate(schema)
-    ]
+    arrays = [pa.array([r[i] for r in rows], type=_ARROW[t]) for i, (_, t) in enumerate(schema)]
     return pa.Table.from_arrays(arrays, names=[n for n, _ in schema])
 
 
@@ -161,7 +159,9 @@ class SparkEngine:
         out: dict[str, ColumnKind] = {}
         for field in self._spark.table(name).schema.fields:
             t = field.dataType.typeName()
-            out[field.name.lower()] = "string" if t == "string" else "date" if t == "date" else "other"
+            out[field.name.lower()] = (
+                "string" if t == "string" else "date" if t == "date" else "other"
+            )
         return out
 
     def create(self, name: str, sql: str, materialize: bool = False) -> None:

@@ -59,9 +59,7 @@ def _measure_rows(result: ScreenResult, measures: dict[str, Measure]) -> str:
 
 def render_html(result: ScreenResult) -> str:
     measures = load_screening().by_id()
-    rate_items = [
-        (f"{r.rule} ({r.label})", r.rate or 0.0, _percent(r.rate)) for r in result.rates
-    ]
+    rate_items = [(f"{r.rule} ({r.label})", r.rate or 0.0, _percent(r.rate)) for r in result.rates]
     malformed = sorted(result.malformed.items())
     bad_items = [(reason, float(n), str(n)) for reason, n in malformed]
     bad_chart = (

@@ -153,9 +153,7 @@ def register_input(engine: Engine, path: Path, fmt: FileFormat) -> dict[str, str
         raise InvalidInput("input", f"cannot read {path} as {fmt}: {exc}") from None
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        raise InvalidInput(
-            "input columns", f"{path} lacks {', '.join(missing)}", COLUMNS
-        )
+        raise InvalidInput("input columns", f"{path} lacks {', '.join(missing)}", COLUMNS)
     return dict(columns)
 
 
@@ -174,8 +172,15 @@ def _register_lookups(engine: Engine, options: ScreenOptions, measures: list[Mea
             ("strength_mg", "double"),
         ],
         [
-            (k.drug_key, k.ingredient, k.drug_class, k.de_per_mg, k.low_max_mg,
-             k.moderate_max_mg, k.strength_mg)
+            (
+                k.drug_key,
+                k.ingredient,
+                k.drug_class,
+                k.de_per_mg,
+                k.low_max_mg,
+                k.moderate_max_mg,
+                k.strength_mg,
+            )
             for k in keys
         ],
     )
@@ -306,9 +311,7 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
 def flag_rows(engine: Engine) -> list[tuple[str, str, float, list[str]]]:
     """(patient, rule, value, evidence) of every flag, sorted: for comparing engines."""
     rows = engine.fetch("SELECT patient_id, rule, value, evidence FROM flags")
-    return sorted(
-        (str(p), str(r), round(float(v), 6), [str(x) for x in e]) for p, r, v, e in rows
-    )
+    return sorted((str(p), str(r), round(float(v), 6), [str(x) for x in e]) for p, r, v, e in rows)
 
 
 def write_flags(engine: Engine, path: Path) -> None:

@@ -186,6 +186,11 @@ SELECT patient_id, drug_class, isl, MIN(fill_day) AS s, MAX(end_day) AS e FROM (
 """
 
 
+def _max_per_patient(expr: str, source: str) -> str:
+    value = f"CAST(MAX({expr}) AS DOUBLE) AS value"
+    return f"SELECT patient_id, {value} FROM {source} GROUP BY patient_id"
+
+
 def _patients(where: str) -> str:
     return f"SELECT DISTINCT patient_id FROM fills WHERE {where}"
 
@@ -232,7 +237,9 @@ WHERE {in_list("f.drug_class", [OPIOIDS, BENZODIAZEPINES])}
 
 
 def multiple_provider_sql(p: MultipleProviderParams) -> MeasureSQL:
-    where = f"drug_class = {quote(p.drug_class)} AND NOT {in_list('ingredient', p.exclude_ingredients)}"
+    where = (
+        f"drug_class = {quote(p.drug_class)} AND NOT {in_list('ingredient', p.exclude_ingredients)}"
+    )
     cand = f"""
 SELECT * FROM fills WHERE {where} AND patient_id IN (
   SELECT patient_id FROM fills WHERE {where} GROUP BY patient_id
@@ -248,7 +255,7 @@ GROUP BY a.patient_id, a.fill_day
 HAVING COUNT(DISTINCT b.prescriber_id) >= {p.min_prescribers}
   AND COUNT(DISTINCT b.pharmacy_id) >= {p.min_pharmacies}
 """
-    hits = f"SELECT patient_id, CAST(MAX(np) AS DOUBLE) AS value FROM ({windows}) w GROUP BY patient_id"
+    hits = _max_per_patient("np", f"({windows}) w")
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM ({cand}) f JOIN ({windows}) w ON w.patient_id = f.patient_id
   AND f.fill_day >= w.w0 AND f.fill_day <= w.w0 + {p.window_days - 1}
@@ -261,7 +268,7 @@ def long_term_sql(p: LongTermParams) -> MeasureSQL:
 SELECT patient_id, s, e FROM ({islands_sql([BENZODIAZEPINES], p.max_gap_days)}) r
 WHERE e - s + 1 >= {p.min_run_days}
 """
-    hits = f"SELECT patient_id, CAST(MAX(e - s + 1) AS DOUBLE) AS value FROM ({runs}) r GROUP BY patient_id"
+    hits = _max_per_patient("e - s + 1", f"({runs}) r")
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM fills f JOIN ({runs}) r ON r.patient_id = f.patient_id
   AND f.fill_day BETWEEN r.s AND r.e
@@ -272,7 +279,9 @@ WHERE f.{BZD}
 
 def high_dose_sql() -> MeasureSQL:
     where = f"{BZD} AND band = 3"
-    hits = f"SELECT patient_id, MAX(de_daily_mg) AS value FROM fills WHERE {where} GROUP BY patient_id"
+    hits = (
+        f"SELECT patient_id, MAX(de_daily_mg) AS value FROM fills WHERE {where} GROUP BY patient_id"
+    )
     evidence = f"SELECT patient_id, fill_id FROM fills WHERE {where}"
     return MeasureSQL(hits, evidence, _patients(f"{BZD} AND band IS NOT NULL"))
 
@@ -315,7 +324,7 @@ def escalation_sql(p: EscalationParams) -> MeasureSQL:
 
 def older_adult_sql(min_age: int) -> MeasureSQL:
     where = f"{BZD} AND age >= {min_age}"
-    hits = f"SELECT patient_id, CAST(MAX(age) AS DOUBLE) AS value FROM fills WHERE {where} GROUP BY patient_id"
+    hits = _max_per_patient("age", f"fills WHERE {where}")
     evidence = f"SELECT patient_id, fill_id FROM fills WHERE {where}"
     return MeasureSQL(hits, evidence, _patients(f"{BZD} AND age IS NOT NULL"))
 

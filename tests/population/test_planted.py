@@ -1,0 +1,79 @@
+"""Screening a synthetic population finds every planted case and no unplanted one."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benzosafe.population.engines import DuckDBEngine
+from benzosafe.population.screen import ScreenOptions, flag_rows, screen
+from benzosafe.population.synth import write_population
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "from benzosafe.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_cli_synth_then_screen_finds_exactly_the_planted_flags(tmp_path: Path) -> None:
+    data = tmp_path / "dispensing.parquet"
+    made = _cli("synth", "dispensing", "--patients", "2000", "--out", str(data))
+    assert made.returncode == 0, made.stderr
+    truth = json.loads((tmp_path / "dispensing.truth.json").read_text())
+    flags, report, summary = tmp_path / "flags.parquet", tmp_path / "r.html", tmp_path / "s.json"
+    ran = _cli(
+        "screen",
+        str(data),
+        "--out",
+        str(flags),
+        "--report",
+        str(report),
+        "--json",
+        str(summary),
+        "--exclusions",
+        str(tmp_path / "dispensing.exclusions.csv"),
+    )
+    assert ran.returncode == 0, ran.stderr
+    table = pq.read_table(flags).to_pylist()
+    found = sorted([row["patient_id"], row["rule"]] for row in table)
+    assert found == truth["flags"]
+    assert all(row["evidence"] and row["sources"] and row["rule_version"] for row in table)
+    result = json.loads(summary.read_text())
+    assert result["malformed"] == dict(sorted(truth["malformed"].items()))
+    assert result["rows_read"] == truth["rows"]
+    assert "SCR-COB" in ran.stdout and "Malformed rows" in ran.stdout
+    html = report.read_text()
+    assert (
+        "<svg" in html and "SCR-BZD-DEPRESCRIBING" in html and result["knowledge_version"] in html
+    )
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(patients=st.integers(min_value=1, max_value=120), seed=st.integers(0, 10_000))
+def test_any_synthetic_population_screens_to_its_truth(
+    tmp_path: Path, patients: int, seed: int
+) -> None:
+    out = tmp_path / f"p{patients}-{seed}.parquet"
+    paths = write_population(patients, out, seed)
+    truth = json.loads(paths["truth"].read_text())
+    with paths["exclusions"].open() as handle:
+        exclusions = tuple((r["patient_id"], r["reason"]) for r in csv.DictReader(handle))
+    engine = DuckDBEngine()
+    result = screen(engine, out, "parquet", ScreenOptions(exclusions=exclusions))
+    found = sorted([p, r] for p, r, _, _ in flag_rows(engine))
+    engine.close()
+    assert found == truth["flags"]
+    assert sum(result.malformed.values()) == sum(truth["malformed"].values())
+    for rate in result.rates:
+        assert 0 <= rate.numerator <= rate.denominator
