@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -54,9 +55,15 @@ class DuckDBEngine:
     def __init__(self, memory_limit: str | None = None, threads: int | None = None) -> None:
         import duckdb
 
-        self._con = duckdb.connect()
+        # With a memory limit, work in a scratch database file so big tables can spill.
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         if memory_limit:
+            self._scratch = tempfile.TemporaryDirectory(prefix="benzosafe-duckdb-")
+            self._con = duckdb.connect(str(Path(self._scratch.name) / "screen.duckdb"))
             self._con.execute(f"SET memory_limit = {quote(memory_limit)}")
+            self._con.execute(f"SET temp_directory = {quote(self._scratch.name)}")
+        else:
+            self._con = duckdb.connect()
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute("SET preserve_insertion_order = false")
@@ -86,8 +93,8 @@ class DuckDBEngine:
         return out
 
     def create(self, name: str, sql: str, materialize: bool = False) -> None:
-        kind = "TABLE" if materialize else "VIEW"
-        self._con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
+        kind = "TABLE" if materialize else "TEMP VIEW"
+        self._con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         return self._con.execute(sql).fetchall()
@@ -97,6 +104,8 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._con.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
 
 def find_java_home() -> str | None:

@@ -236,8 +236,9 @@ def screen(
     step("reading and checking rows")
     columns = register_input(engine, path, fmt)
     _register_lookups(engine, options, measures)
+    engine.create("drug_resolved", sql.resolved_sql(), materialize=True)
     engine.create("typed", sql.typed_sql(d, columns))
-    engine.create("checked", sql.checked_sql(d))
+    engine.create("checked", sql.checked_sql(d), materialize=True)
     counts = engine.fetch(
         "SELECT reason, COUNT(*), MIN(fill_day), MAX(fill_day + days_supply - 1) "
         "FROM checked GROUP BY reason"
@@ -260,8 +261,10 @@ def screen(
     parts: list[str] = []
     for i, measure in enumerate(measures):
         step(f"measure {measure.id}")
-        queries = sql.measure_sql(measure)
-        hits = f"hits_{i}"
+        queries = sql.measure_sql(measure, f"m{i}")
+        for name, query in queries.prelude:
+            engine.create(name, query, materialize=True)
+        hits = f"m{i}_hits"
         engine.create(hits, queries.hits, materialize=True)
         n_hits = int(engine.fetch(f"SELECT COUNT(*) FROM {hits}")[0][0])
         n_den = int(engine.fetch(f"SELECT COUNT(*) FROM ({queries.denominator}) d")[0][0])
@@ -273,10 +276,11 @@ def screen(
                 rates.append(MeasureRate(measure.id, f"decrease >= {level}%", int(n), n_den))
         else:
             rates.append(MeasureRate(measure.id, measure.code, n_hits, n_den))
-        parts.append(sql.flags_sql(measure.id, queries, hits))
+        engine.create(f"m{i}_flags", sql.flags_sql(measure.id, queries, hits), materialize=True)
+        parts.append(f"SELECT * FROM m{i}_flags")
 
     step("collecting flags")
-    union = " UNION ALL ".join(f"SELECT * FROM ({p}) p{i}" for i, p in enumerate(parts))
+    union = " UNION ALL ".join(parts)
     engine.create(
         "flags",
         f"""

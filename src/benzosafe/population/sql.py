@@ -102,7 +102,7 @@ SELECT
   TRY_CAST(days_supply AS INT) AS days_supply,
   TRY_CAST(quantity AS DOUBLE) AS quantity,
   CAST({strength} AS DOUBLE) AS strength_mg,
-  replace(lower(trim(CAST(drug AS STRING))), '-', '') AS drug_key,
+  CAST(drug AS STRING) AS drug,
   CAST(prescriber_id AS STRING) AS prescriber_id,
   CAST(pharmacy_id AS STRING) AS pharmacy_id,
   {age} AS age,
@@ -113,63 +113,77 @@ FROM (SELECT *, {fill} AS fill, {birth} AS birth FROM raw) r0
 
 
 def checked_sql(d: Dialect) -> str:
-    """Typed rows with their drug resolved and the first reason each is malformed, if any."""
+    """Typed rows with their drug resolved, daily dose, and the first reason each is malformed."""
+    strength = "COALESCE(t.strength_mg, m.map_strength_mg)"
     return f"""
-SELECT t.*,
-  COALESCE(m1.ingredient, m2.ingredient) AS ingredient,
-  COALESCE(m1.drug_class, m2.drug_class) AS drug_class,
-  COALESCE(m1.de_per_mg, m2.de_per_mg) AS de_per_mg,
-  COALESCE(m1.low_max_mg, m2.low_max_mg) AS low_max_mg,
-  COALESCE(m1.moderate_max_mg, m2.moderate_max_mg) AS moderate_max_mg,
-  COALESCE(t.strength_mg, m1.strength_mg, m2.strength_mg) AS unit_mg,
+SELECT t.fill_id, t.patient_id, t.days_supply, t.age, t.prescriber_id, t.pharmacy_id,
+  m.ingredient, m.drug_class, m.de_per_mg, m.low_max_mg, m.moderate_max_mg,
+  (t.quantity * {strength}) / t.days_supply AS daily_mg,
   {d.day("t.fill")} AS fill_day,
   CASE
     WHEN t.fill_id IS NULL OR t.fill_id = '' THEN 'missing_fill_id'
     WHEN t.patient_id IS NULL OR t.patient_id = '' THEN 'missing_patient_id'
     WHEN t.fill IS NULL THEN 'bad_fill_date'
     WHEN t.days_supply IS NULL OR t.days_supply <= 0 THEN 'bad_days_supply'
-    WHEN COALESCE(m1.ingredient, m2.ingredient) IS NULL THEN 'unknown_drug'
+    WHEN m.ingredient IS NULL THEN 'unknown_drug'
     WHEN t.quantity IS NULL OR t.quantity <= 0 THEN 'bad_quantity'
-    WHEN COALESCE(t.strength_mg, m1.strength_mg, m2.strength_mg) IS NULL
-      OR COALESCE(t.strength_mg, m1.strength_mg, m2.strength_mg) <= 0 THEN 'bad_strength'
+    WHEN {strength} IS NULL OR {strength} <= 0 THEN 'bad_strength'
     WHEN t.bad_birth = 1 THEN 'bad_birth_date'
     WHEN t.bad_age = 1 OR t.age < 0 THEN 'bad_age'
   END AS reason
 FROM typed t
-LEFT JOIN drug_map m1 ON m1.drug_key = t.drug_key
-LEFT JOIN drug_map m2 ON m1.drug_key IS NULL AND m2.drug_key = split_part(t.drug_key, ' ', 1)
+LEFT JOIN drug_resolved m ON m.drug = t.drug
+"""
+
+
+def resolved_sql() -> str:
+    """Each distinct drug value of the input resolved once: exact key, else its first word."""
+    key = "replace(lower(trim(CAST(drug AS STRING))), '-', '')"
+    return f"""
+SELECT v.drug, COALESCE(m1.ingredient, m2.ingredient) AS ingredient,
+  COALESCE(m1.drug_class, m2.drug_class) AS drug_class,
+  COALESCE(m1.de_per_mg, m2.de_per_mg) AS de_per_mg,
+  COALESCE(m1.low_max_mg, m2.low_max_mg) AS low_max_mg,
+  COALESCE(m1.moderate_max_mg, m2.moderate_max_mg) AS moderate_max_mg,
+  COALESCE(m1.strength_mg, m2.strength_mg) AS map_strength_mg
+FROM (SELECT DISTINCT CAST(drug AS STRING) AS drug, {key} AS k FROM raw) v
+LEFT JOIN drug_map m1 ON m1.drug_key = v.k
+LEFT JOIN drug_map m2 ON m2.drug_key = split_part(v.k, ' ', 1)
 """
 
 
 def fills_sql(period_start: int, period_end: int) -> str:
     """Well-formed fills dated in the period, supply clipped to its end, doses and bands."""
-    daily = "(c.quantity * c.unit_mg) / c.days_supply"
     return f"""
-SELECT c.fill_id, c.patient_id, c.fill_day,
-  LEAST(c.fill_day + c.days_supply - 1, {period_end}) AS end_day,
-  c.days_supply, c.ingredient, c.drug_class, c.age, c.prescriber_id, c.pharmacy_id,
-  {daily} AS daily_mg,
-  {daily} * c.de_per_mg AS de_daily_mg,
-  CASE WHEN c.low_max_mg IS NULL THEN NULL
-    WHEN {daily} <= c.low_max_mg + {EPSILON} THEN 1
-    WHEN {daily} <= c.moderate_max_mg + {EPSILON} THEN 2
+SELECT fill_id, patient_id, fill_day,
+  LEAST(fill_day + days_supply - 1, {period_end}) AS end_day,
+  days_supply, ingredient, drug_class, age, prescriber_id, pharmacy_id,
+  daily_mg * de_per_mg AS de_daily_mg,
+  CASE WHEN low_max_mg IS NULL THEN NULL
+    WHEN daily_mg <= low_max_mg + {EPSILON} THEN 1
+    WHEN daily_mg <= moderate_max_mg + {EPSILON} THEN 2
     ELSE 3 END AS band
-FROM checked c
-WHERE c.reason IS NULL AND c.fill_day BETWEEN {period_start} AND {period_end}
+FROM checked
+WHERE reason IS NULL AND fill_day BETWEEN {period_start} AND {period_end}
 """
 
 
 @dataclass(frozen=True)
 class MeasureSQL:
-    """One measure as queries over ``fills``: who it flags, on which fills, out of whom."""
+    """One measure as queries over ``fills``: who it flags, on which fills, out of whom.
+
+    ``prelude`` holds (name, query) tables to materialise first, in order; the other
+    queries refer to them by name.
+    """
 
     hits: str  # patient_id, value
     evidence: str  # patient_id, fill_id
     denominator: str  # patient_id
     levels: tuple[int, ...] = ()  # extra rates: hits whose value reaches each level
+    prelude: tuple[tuple[str, str], ...] = ()
 
 
-def islands_sql(classes: Iterable[str], gap: int, where: str = "1 = 1") -> str:
+def islands_sql(classes: Iterable[str], gap: int) -> str:
     """Runs of supply per patient and class: fills merged when the gap is at most ``gap`` days."""
     part = "PARTITION BY patient_id, drug_class ORDER BY fill_day, end_day, fill_id"
     return f"""
@@ -180,7 +194,7 @@ SELECT patient_id, drug_class, isl, MIN(fill_day) AS s, MAX(end_day) AS e FROM (
     SELECT patient_id, drug_class, fill_day, end_day, fill_id,
       CASE WHEN fill_day > MAX(end_day) OVER ({part}
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) + 1 + {gap} THEN 1 ELSE 0 END AS brk
-    FROM fills WHERE {in_list("drug_class", classes)} AND {where}
+    FROM fills WHERE {in_list("drug_class", classes)}
   ) a
 ) b GROUP BY patient_id, drug_class, isl
 """
@@ -198,8 +212,7 @@ def _patients(where: str) -> str:
 BZD = f"drug_class = '{BENZODIAZEPINES}'"
 
 
-def cob_sql(p: CobParams) -> MeasureSQL:
-    isl = islands_sql([OPIOIDS, BENZODIAZEPINES], 0)
+def cob_sql(p: CobParams, n: str) -> MeasureSQL:
     den = f"""
 SELECT o.patient_id FROM (
   SELECT patient_id, COUNT(DISTINCT fill_day) AS claims, SUM(days_supply) AS supply,
@@ -211,37 +224,42 @@ SELECT o.patient_id FROM (
 WHERE o.claims >= {p.min_opioid_claims} AND o.supply >= {p.min_opioid_days_supply}
   AND o.min_age >= {p.min_age_years} AND x.patient_id IS NULL
 """
-    hits = f"""
-SELECT d.patient_id, CAST(v.days AS DOUBLE) AS value FROM ({den}) d
-JOIN (
+    # Only patients of the denominator with enough benzodiazepine claims need islands.
+    both = f"""
+SELECT d.patient_id FROM {n}_den d JOIN (
   SELECT patient_id FROM fills WHERE {BZD} GROUP BY patient_id
   HAVING COUNT(DISTINCT fill_day) >= {p.min_benzodiazepine_claims}
 ) b ON b.patient_id = d.patient_id
-JOIN (
-  SELECT bi.patient_id, SUM(LEAST(bi.e, oi.e) - GREATEST(bi.s, oi.s) + 1) AS days
-  FROM ({isl}) bi JOIN ({isl}) oi
-    ON oi.patient_id = bi.patient_id AND bi.s <= oi.e AND oi.s <= bi.e
-  WHERE bi.drug_class = '{BENZODIAZEPINES}' AND oi.drug_class = '{OPIOIDS}'
-  GROUP BY bi.patient_id
-) v ON v.patient_id = d.patient_id
-WHERE v.days >= {p.min_overlap_days}
+"""
+    isl = islands_sql([OPIOIDS, BENZODIAZEPINES], 0).replace(
+        "FROM fills WHERE", f"FROM fills WHERE patient_id IN (SELECT patient_id FROM {n}_both) AND"
+    )
+    hits = f"""
+SELECT bi.patient_id, CAST(SUM(LEAST(bi.e, oi.e) - GREATEST(bi.s, oi.s) + 1) AS DOUBLE) AS value
+FROM {n}_isl bi JOIN {n}_isl oi
+  ON oi.patient_id = bi.patient_id AND bi.s <= oi.e AND oi.s <= bi.e
+WHERE bi.drug_class = '{BENZODIAZEPINES}' AND oi.drug_class = '{OPIOIDS}'
+GROUP BY bi.patient_id
+HAVING SUM(LEAST(bi.e, oi.e) - GREATEST(bi.s, oi.s) + 1) >= {p.min_overlap_days}
 """
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM fills f
 JOIN __HITS__ h ON h.patient_id = f.patient_id
-JOIN ({isl}) i ON i.patient_id = f.patient_id AND i.drug_class <> f.drug_class
+JOIN {n}_isl i ON i.patient_id = f.patient_id AND i.drug_class <> f.drug_class
   AND f.fill_day <= i.e AND i.s <= f.end_day
 WHERE {in_list("f.drug_class", [OPIOIDS, BENZODIAZEPINES])}
 """
-    return MeasureSQL(hits, evidence, den)
+    prelude = ((f"{n}_den", den), (f"{n}_both", both), (f"{n}_isl", isl))
+    return MeasureSQL(hits, evidence, f"SELECT patient_id FROM {n}_den", prelude=prelude)
 
 
-def multiple_provider_sql(p: MultipleProviderParams) -> MeasureSQL:
+def multiple_provider_sql(p: MultipleProviderParams, n: str) -> MeasureSQL:
     where = (
         f"drug_class = {quote(p.drug_class)} AND NOT {in_list('ingredient', p.exclude_ingredients)}"
     )
     cand = f"""
-SELECT * FROM fills WHERE {where} AND patient_id IN (
+SELECT patient_id, fill_id, fill_day, prescriber_id, pharmacy_id FROM fills
+WHERE {where} AND patient_id IN (
   SELECT patient_id FROM fills WHERE {where} GROUP BY patient_id
   HAVING COUNT(DISTINCT prescriber_id) >= {p.min_prescribers}
     AND COUNT(DISTINCT pharmacy_id) >= {p.min_pharmacies}
@@ -249,46 +267,52 @@ SELECT * FROM fills WHERE {where} AND patient_id IN (
 """
     windows = f"""
 SELECT a.patient_id, a.fill_day AS w0, COUNT(DISTINCT b.prescriber_id) AS np
-FROM ({cand}) a JOIN ({cand}) b ON b.patient_id = a.patient_id
+FROM {n}_cand a JOIN {n}_cand b ON b.patient_id = a.patient_id
   AND b.fill_day >= a.fill_day AND b.fill_day <= a.fill_day + {p.window_days - 1}
 GROUP BY a.patient_id, a.fill_day
 HAVING COUNT(DISTINCT b.prescriber_id) >= {p.min_prescribers}
   AND COUNT(DISTINCT b.pharmacy_id) >= {p.min_pharmacies}
 """
-    hits = _max_per_patient("np", f"({windows}) w")
     evidence = f"""
-SELECT f.patient_id, f.fill_id FROM ({cand}) f JOIN ({windows}) w ON w.patient_id = f.patient_id
+SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = f.patient_id
   AND f.fill_day >= w.w0 AND f.fill_day <= w.w0 + {p.window_days - 1}
 """
-    return MeasureSQL(hits, evidence, _patients(where))
+    return MeasureSQL(
+        _max_per_patient("np", f"{n}_win"),
+        evidence,
+        _patients(where),
+        prelude=((f"{n}_cand", cand), (f"{n}_win", windows)),
+    )
 
 
-def long_term_sql(p: LongTermParams) -> MeasureSQL:
+def long_term_sql(p: LongTermParams, n: str) -> MeasureSQL:
     runs = f"""
 SELECT patient_id, s, e FROM ({islands_sql([BENZODIAZEPINES], p.max_gap_days)}) r
 WHERE e - s + 1 >= {p.min_run_days}
 """
-    hits = _max_per_patient("e - s + 1", f"({runs}) r")
     evidence = f"""
-SELECT f.patient_id, f.fill_id FROM fills f JOIN ({runs}) r ON r.patient_id = f.patient_id
+SELECT f.patient_id, f.fill_id FROM fills f JOIN {n}_runs r ON r.patient_id = f.patient_id
   AND f.fill_day BETWEEN r.s AND r.e
 WHERE f.{BZD}
 """
-    return MeasureSQL(hits, evidence, _patients(BZD))
+    return MeasureSQL(
+        _max_per_patient("e - s + 1", f"{n}_runs"),
+        evidence,
+        _patients(BZD),
+        prelude=((f"{n}_runs", runs),),
+    )
 
 
 def high_dose_sql() -> MeasureSQL:
     where = f"{BZD} AND band = 3"
-    hits = (
-        f"SELECT patient_id, MAX(de_daily_mg) AS value FROM fills WHERE {where} GROUP BY patient_id"
-    )
+    hits = _max_per_patient("de_daily_mg", f"fills WHERE {where}")
     evidence = f"SELECT patient_id, fill_id FROM fills WHERE {where}"
     return MeasureSQL(hits, evidence, _patients(f"{BZD} AND band IS NOT NULL"))
 
 
-def _ends() -> str:
-    """First and last benzodiazepine fill of each patient (by day, then fill id)."""
-    return f"""
+def _pairs_sql(where: str) -> str:
+    """First and last benzodiazepine fill (by day, then id) of patients filled on 2+ days."""
+    ends = f"""
 SELECT patient_id, fill_id, fill_day, band, de_daily_mg, age, rn, n FROM (
   SELECT patient_id, fill_id, fill_day, band, de_daily_mg, age,
     ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY fill_day, fill_id) AS rn,
@@ -296,10 +320,6 @@ SELECT patient_id, fill_id, fill_day, band, de_daily_mg, age, rn, n FROM (
   FROM fills WHERE {BZD} AND band IS NOT NULL
 ) r WHERE rn = 1 OR rn = n
 """
-
-
-def _first_last(where: str) -> str:
-    ends = _ends()
     return f"""
 SELECT f.patient_id, f.fill_id AS first_id, l.fill_id AS last_id, f.band AS first_band,
   l.band AS last_band, f.de_daily_mg AS first_de, l.de_daily_mg AS last_de, f.age AS first_age
@@ -308,18 +328,22 @@ WHERE f.rn = 1 AND l.fill_day > f.fill_day AND {where}
 """
 
 
-def _pair_evidence(pairs: str) -> str:
+def _pair_evidence(table: str, where: str) -> str:
     return f"""
-SELECT patient_id, first_id AS fill_id FROM ({pairs}) p
-UNION ALL SELECT patient_id, last_id AS fill_id FROM ({pairs}) q
+SELECT patient_id, first_id AS fill_id FROM {table} WHERE {where}
+UNION ALL SELECT patient_id, last_id AS fill_id FROM {table} WHERE {where}
 """
 
 
-def escalation_sql(p: EscalationParams) -> MeasureSQL:
-    pairs = _first_last(f"l.band - f.band >= {p.min_band_rise}")
-    hits = f"SELECT patient_id, CAST(last_band - first_band AS DOUBLE) AS value FROM ({pairs}) p"
-    den = f"SELECT patient_id FROM ({_first_last('1 = 1')}) p"
-    return MeasureSQL(hits, _pair_evidence(pairs), den)
+def escalation_sql(p: EscalationParams, n: str) -> MeasureSQL:
+    rise = f"last_band - first_band >= {p.min_band_rise}"
+    hits = f"SELECT patient_id, CAST(last_band - first_band AS DOUBLE) AS value FROM {n}_pairs"
+    return MeasureSQL(
+        f"{hits} WHERE {rise}",
+        _pair_evidence(f"{n}_pairs", rise),
+        f"SELECT patient_id FROM {n}_pairs",
+        prelude=((f"{n}_pairs", _pairs_sql("1 = 1")),),
+    )
 
 
 def older_adult_sql(min_age: int) -> MeasureSQL:
@@ -329,37 +353,37 @@ def older_adult_sql(min_age: int) -> MeasureSQL:
     return MeasureSQL(hits, evidence, _patients(f"{BZD} AND age IS NOT NULL"))
 
 
-def deprescribing_sql(p: DeprescribingParams) -> MeasureSQL:
+def deprescribing_sql(p: DeprescribingParams, n: str) -> MeasureSQL:
     eligible = f"f.age >= {p.min_age_years} AND f.de_daily_mg > 0"
     decrease = "(first_de - last_de) * 100.0 / first_de"
-    lowest = min(p.decrease_pct)
-    pairs = f"""
-SELECT * FROM ({_first_last(eligible)}) p
-WHERE {decrease} >= {lowest} - {EPSILON}
-"""
-    hits = f"SELECT patient_id, {decrease} AS value FROM ({pairs}) p"
-    den = f"SELECT patient_id FROM ({_first_last(eligible)}) p"
-    return MeasureSQL(hits, _pair_evidence(pairs), den, tuple(sorted(p.decrease_pct)))
+    reached = f"{decrease} >= {min(p.decrease_pct)} - {EPSILON}"
+    return MeasureSQL(
+        f"SELECT patient_id, {decrease} AS value FROM {n}_pairs WHERE {reached}",
+        _pair_evidence(f"{n}_pairs", reached),
+        f"SELECT patient_id FROM {n}_pairs",
+        tuple(sorted(p.decrease_pct)),
+        prelude=((f"{n}_pairs", _pairs_sql(eligible)),),
+    )
 
 
-def measure_sql(measure: Measure) -> MeasureSQL:
-    """The queries of one measure, from its kind and typed parameters."""
+def measure_sql(measure: Measure, name: str) -> MeasureSQL:
+    """The queries of one measure; its prelude tables are named ``{name}_...``."""
     params = measure.typed_params()
     match measure.kind:
         case "cob":
-            return cob_sql(params)
+            return cob_sql(params, name)
         case "multiple-provider":
-            return multiple_provider_sql(params)
+            return multiple_provider_sql(params, name)
         case "long-term":
-            return long_term_sql(params)
+            return long_term_sql(params, name)
         case "high-dose":
             return high_dose_sql()
         case "escalation":
-            return escalation_sql(params)
+            return escalation_sql(params, name)
         case "older-adult":
             return older_adult_sql(params.min_age_years)
         case "deprescribing":
-            return deprescribing_sql(params)
+            return deprescribing_sql(params, name)
     raise AssertionError(measure.kind)  # pragma: no cover - the kinds are a closed Literal
 
 

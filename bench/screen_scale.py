@@ -1,0 +1,152 @@
+"""Screening at scale: DuckDB against a straightforward pandas implementation of the same rules.
+
+Generates dispensing tables of the given sizes (default 10M and 100M rows) with DuckDB,
+screens each with ``benzosafe`` on DuckDB in a child process (wall time, rows per second,
+peak resident memory of that process), and runs a plain pandas version of the same
+measures on the sizes pandas can hold (default up to 10M rows), also in a child process.
+The pandas flags are checked against DuckDB's on the smallest size. Prints figures only;
+it asserts no time.
+
+    .venv/bin/python bench/screen_scale.py                      # 10M and 100M, pandas <= 10M
+    .venv/bin/python bench/screen_scale.py --rows 1000000 --pandas-max 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def generate(rows: int, path: Path) -> float:
+    """Write ``rows`` synthetic dispensings (benzodiazepines and opioids) with DuckDB."""
+    import duckdb
+
+    from benzosafe.knowledge import load
+    from benzosafe.knowledge.screening import load_screening
+    from benzosafe.population.drugs import drug_keys
+
+    keys = [
+        k.drug_key
+        for k in drug_keys(load(), load_screening())
+        if k.drug_class in ("benzodiazepines", "opioids") and k.drug_key == k.ingredient
+    ]
+    started = time.perf_counter()
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    benzos = [k for k in keys if k in {b.id for b in load().benzodiazepines.values()}]
+    opioids = [k for k in keys if k not in benzos]
+    bz = "[" + ", ".join(f"'{k}'" for k in benzos) + "]"
+    op = "[" + ", ".join(f"'{k}'" for k in opioids) + "]"
+    # Twelve fills a patient at a steady pace: 60% benzodiazepine only, 30% opioid only,
+    # 10% both (alternating); 10% double their dose half-way; 5% of fills from another
+    # prescriber or pharmacy. Dates are typed DATE columns, as Parquet exports carry them.
+    con.execute(
+        f"""
+COPY (
+  SELECT
+    CAST(i AS VARCHAR) AS fill_id,
+    'P' || CAST(p AS VARCHAR) AS patient_id,
+    DATE '1935-01-01' + CAST(hash(p) % 25000 AS INTEGER) AS birth_date,
+    DATE '2023-01-01' + CAST(hash(p, 1) % 60 + k * pace AS INTEGER) AS fill_date,
+    CASE WHEN profile < 6 OR (profile = 9 AND k % 2 = 0)
+      THEN {bz}[1 + CAST(hash(p, 2) % {len(benzos)} AS INTEGER)]
+      ELSE {op}[1 + CAST(hash(p, 3) % {len(opioids)} AS INTEGER)] END AS drug,
+    CAST(ds * CASE WHEN hash(p, 4) % 10 = 0 AND k >= 6 THEN 2 ELSE 1 END AS DOUBLE) AS quantity,
+    ds AS days_supply,
+    CAST([0.25, 0.5, 1.0, 2.0, 5.0, 10.0][1 + CAST(hash(p, 5) % 6 AS INTEGER)] AS DOUBLE)
+      AS strength_mg,
+    'D' || CAST(CASE WHEN hash(i, 6) % 20 = 0 THEN hash(i, 7) % 50000
+                     ELSE hash(p, 8) % 50000 END AS VARCHAR) AS prescriber_id,
+    'R' || CAST(CASE WHEN hash(i, 9) % 20 = 0 THEN hash(i, 10) % 5000
+                     ELSE hash(p, 11) % 5000 END AS VARCHAR) AS pharmacy_id
+  FROM (
+    SELECT i, i // 12 AS p, i % 12 AS k, hash(i // 12, 12) % 10 AS profile,
+      [20, 30, 45][1 + CAST(hash(i // 12, 13) % 3 AS INTEGER)] AS pace,
+      [7, 14, 30][1 + CAST(hash(i // 12, 14) % 3 AS INTEGER)] AS ds
+    FROM range({rows}) t(i)
+  )
+) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)
+"""
+    )
+    con.close()
+    return time.perf_counter() - started
+
+
+DUCKDB_CHILD = """
+import json, sys, time
+from pathlib import Path
+from benzosafe.population.engines import DuckDBEngine
+from benzosafe.population.screen import screen, write_flags
+path, out, limit = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+started = time.perf_counter()
+engine = DuckDBEngine(memory_limit=limit)
+result = screen(engine, path, "parquet")
+write_flags(engine, out)
+print(json.dumps({"seconds": time.perf_counter() - started, "flags": result.flags,
+                  "rows": result.rows_read}))
+"""
+
+
+def child(code: str, *args: str) -> tuple[dict[str, object], float, float]:
+    """Run ``code`` in a fresh interpreter; its JSON line, wall seconds and peak RSS in GB."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"child failed:\n{err.read()[-3000:]}")
+        info = json.loads(out.read().strip().splitlines()[-1])
+    return info, wall, usage.ru_maxrss / 1024 / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 100_000_000])
+    parser.add_argument("--pandas-max", type=int, default=10_000_000)
+    parser.add_argument("--memory-limit", default="6GB", help="DuckDB memory_limit")
+    parser.add_argument("--dir", type=Path, default=None, help="where to write the tables")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "bench"))
+    workdir = args.dir or Path(tempfile.mkdtemp(prefix="benzosafe-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"tables in {workdir}; memory_limit {args.memory_limit}; pandas up to {args.pandas_max}")
+    duck_rate: dict[int, float] = {}
+    rows_sorted = sorted(args.rows)
+    for rows in rows_sorted:
+        path = workdir / f"dispensing-{rows}.parquet"
+        if not path.exists():
+            took = generate(rows, path)
+            print(f"generated {rows:,} rows in {took:.1f} s ({path.stat().st_size / 1e9:.2f} GB)")
+        out = workdir / f"flags-{rows}.parquet"
+        info, wall, peak = child(DUCKDB_CHILD, str(path), str(out), args.memory_limit)
+        duck_rate[rows] = rows / wall
+        print(
+            f"duckdb  {rows:>12,} rows: {wall:7.1f} s wall, {rows / wall:12,.0f} rows/s, "
+            f"peak RSS {peak:5.2f} GB, flags {sum(info['flags'].values()):,}"  # type: ignore[union-attr]
+        )
+        if rows <= args.pandas_max:
+            code = f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import pandas_screen"
+            code += "; pandas_screen.main()"
+            pinfo, pwall, ppeak = child(code, str(path), str(out))
+            print(
+                f"pandas  {rows:>12,} rows: {pwall:7.1f} s wall, {rows / pwall:12,.0f} rows/s, "
+                f"peak RSS {ppeak:5.2f} GB, flags {pinfo['total']:,}, "
+                f"same flags as duckdb: {pinfo['same_as_duckdb']}"
+            )
+            print(f"ratio   {rows:>12,} rows: duckdb is {pwall / wall:.1f}x faster than pandas")
+
+
+if __name__ == "__main__":
+    main()
