@@ -34,7 +34,7 @@ def islands(f: pd.DataFrame, gap: int) -> pd.DataFrame:
 
 def screen(df: pd.DataFrame) -> dict[str, set[str]]:
     kb, screening = load(), load_screening()
-    keys = {k.drug_key: k for k in drug_keys(kb, screening)}
+    keys = {k.drug_key: k for k in drug_keys(kb)}
     m = {
         m.kind + ":" + str(m.params.get("drug_class", "")): m.typed_params()
         for m in screening.measure

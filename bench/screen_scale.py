@@ -30,12 +30,11 @@ def generate(rows: int, path: Path) -> float:
     import duckdb
 
     from benzosafe.knowledge import load
-    from benzosafe.knowledge.screening import load_screening
     from benzosafe.population.drugs import drug_keys
 
     keys = [
         k.drug_key
-        for k in drug_keys(load(), load_screening())
+        for k in drug_keys(load())
         if k.drug_class in ("benzodiazepines", "opioids") and k.drug_key == k.ingredient
     ]
     started = time.perf_counter()

@@ -50,6 +50,7 @@ def knowledge_validate() -> None:
         f"depressant classes: valid"
     )
 
+
 # --- assessment: instruments, side-effect triage, level of care (issue #4) -------------------
 
 assess_app = typer.Typer(
@@ -526,9 +527,13 @@ def serve_cds_command(
 
 
 # --- population screening (issue #7) -------------------------------------------------------
-synth_app = typer.Typer(help="Synthetic data with planted patterns, for testing.", no_args_is_help=True)
+synth_app = typer.Typer(
+    help="Synthetic data with planted patterns, for testing.", no_args_is_help=True
+)
 app.add_typer(synth_app, name="synth")
-drug_map_app = typer.Typer(help="Product-code (NDC) mapping tables for screening.", no_args_is_help=True)
+drug_map_app = typer.Typer(
+    help="Product-code (NDC) mapping tables for screening.", no_args_is_help=True
+)
 app.add_typer(drug_map_app, name="drug-map")
 
 

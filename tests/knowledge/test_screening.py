@@ -39,7 +39,11 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
         ('ref = "PQA1"', 'ref = "NOPE"', "NOPE"),
         ('status = "draft"\ndraft_reason', 'status = "cited"\ndraft_reason', "draft"),
         ("window_days = 90", 'window_days = "ninety"', "window_days"),
-        ('ingredient = "lorazepam"', 'ingredient = "lorazepan"', "lorazepan"),
+        (
+            'exclude_ingredients = ["buprenorphine"]',
+            'exclude_ingredients = ["buprenorfine"]',
+            "buprenorfine",
+        ),
     ],
 )
 def test_broken_screening_data_is_refused(tmp_path: Path, old: str, new: str, message: str) -> None:

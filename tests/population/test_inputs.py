@@ -12,7 +12,6 @@ import pytest
 
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
-from benzosafe.knowledge.screening import load_screening
 from benzosafe.population.drugs import (
     ProductCode,
     drug_keys,
@@ -84,7 +83,7 @@ def test_a_user_mapping_classifies_product_codes_and_supplies_strength(tmp_path:
 
 def test_a_mapping_to_an_unknown_ingredient_is_refused() -> None:
     with pytest.raises(InvalidInput, match="sertraline"):
-        drug_keys(load(), load_screening(), [ProductCode("123", "sertraline")])
+        drug_keys(load(), [ProductCode("123", "sertraline")])
 
 
 def _fhir(tmp_path: Path) -> Path:
@@ -132,7 +131,7 @@ def _fhir(tmp_path: Path) -> Path:
 
 
 def test_fhir_dispenses_are_read_by_ingredient_with_prescriber_and_pharmacy(tmp_path: Path) -> None:
-    known = {k.drug_key for k in drug_keys(load(), load_screening())}
+    known = {k.drug_key for k in drug_keys(load())}
     records, skipped = read_fhir_dispenses(_fhir(tmp_path), known)
     assert skipped == {"fhir_bad_json": 1, "fhir_not_completed": 1}
     first = records[0]

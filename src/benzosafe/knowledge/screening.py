@@ -131,24 +131,8 @@ class Measure(Strict):
         return PARAMS[self.kind].model_validate(self.params)
 
 
-class DrugBand(Strict):
-    ingredient: str
-    low_max_mg: Decimal = Field(gt=0)
-    moderate_max_mg: Decimal = Field(gt=0)
-
-
-class DoseBands(Strict):
-    """Guideline dose bands: per-drug mg as printed, else diazepam-equivalent limits."""
-
-    de_low_max_mg: Decimal = Field(gt=0)
-    de_moderate_max_mg: Decimal = Field(gt=0)
-    sources: Cited = Field(min_length=1)
-    drug: list[DrugBand] = Field(default_factory=list)
-
-
 class Screening(Strict):
     version: str
-    dose_bands: DoseBands
     measure: list[Measure] = Field(min_length=1)
 
     def by_id(self) -> dict[str, Measure]:
@@ -156,14 +140,11 @@ class Screening(Strict):
 
 
 def check_screening(screening: Screening, kb: KnowledgeBase) -> None:
-    """Cross-check citations, ids and drug names against the knowledge base."""
+    """Cross-check citations, ids and ingredient names against the knowledge base."""
     check_citations(screening, kb, "screening.toml")
     ids = [m.id for m in screening.measure]
     if len(set(ids)) != len(ids):
         raise KnowledgeError("screening.toml: duplicate measure ids")
-    for band in screening.dose_bands.drug:
-        if band.ingredient not in kb.benzodiazepines:
-            raise KnowledgeError(f"screening.toml: dose band for unknown {band.ingredient!r}")
     ingredients = {i.id for c in kb.depressant_classes.values() for i in c.ingredients}
     for m in screening.measure:
         params = m.typed_params()

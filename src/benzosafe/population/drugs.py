@@ -1,7 +1,8 @@
 """Drug classification for screening: the look-up table from a record's drug to an ingredient.
 
 Ingredients, names, brands and RxNorm ingredient codes come from the knowledge base; the
-dose bands and diazepam equivalents from ``screening.toml`` and the class table. Product
+dose bands from the shared Joint guideline bands (``assessment/level_of_care.toml``) and
+diazepam equivalents through :mod:`benzosafe.clinical.equivalence`. Product
 codes (NDCs, RxNorm product codes) are not in the package: the user supplies a mapping
 table (``code,ingredient[,strength_mg]``), and :func:`import_cdc_workbook` makes one from
 the CDC NDC/MME workbook.
@@ -15,13 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from benzosafe.clinical.equivalence import diazepam_equivalent
 from benzosafe.errors import InvalidInput
+from benzosafe.knowledge.assessment import load_assessment
 from benzosafe.knowledge.models import KnowledgeBase
-from benzosafe.knowledge.screening import Screening
 from benzosafe.units import parse_mass
 
 BENZODIAZEPINES = "benzodiazepines"
-TEN_MG_DIAZEPAM = Decimal(10)  # `equivalence.used_mg` is the dose equal to 10 mg diazepam
 MAP_COLUMNS = ("code", "ingredient", "strength_mg")
 
 
@@ -52,19 +53,19 @@ def normalise_key(text: str) -> str:
     return text.strip().lower().replace("-", "")
 
 
-def _ingredients(kb: KnowledgeBase, screening: Screening) -> dict[str, DrugKey]:
-    bands = {b.ingredient: b for b in screening.dose_bands.drug}
+def _ingredients(kb: KnowledgeBase) -> dict[str, DrugKey]:
+    bands = load_assessment().level_of_care.dose_bands
+    per_drug = {b.drug: b for b in bands.per_drug}
     out: dict[str, DrugKey] = {}
     for entry in kb.benzodiazepines.values():
-        used = entry.equivalence.used_mg
-        de_per_mg = TEN_MG_DIAZEPAM / used if used else None
+        de_per_mg = diazepam_equivalent(entry, Decimal(1))
         low: Decimal | None = None
         moderate: Decimal | None = None
-        if entry.id in bands:
-            low, moderate = bands[entry.id].low_max_mg, bands[entry.id].moderate_max_mg
+        if entry.id in per_drug:
+            low, moderate = per_drug[entry.id].low_max_mg, per_drug[entry.id].moderate_max_mg
         elif de_per_mg is not None:
-            low = screening.dose_bands.de_low_max_mg / de_per_mg
-            moderate = screening.dose_bands.de_moderate_max_mg / de_per_mg
+            low = bands.diazepam_equivalent.low_max_mg / de_per_mg
+            moderate = bands.diazepam_equivalent.moderate_max_mg / de_per_mg
         out[entry.id] = DrugKey(
             entry.id,
             entry.id,
@@ -83,11 +84,9 @@ def _float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def drug_keys(
-    kb: KnowledgeBase, screening: Screening, products: Sequence[ProductCode] = ()
-) -> list[DrugKey]:
+def drug_keys(kb: KnowledgeBase, products: Sequence[ProductCode] = ()) -> list[DrugKey]:
     """Every key a record's drug may match: names, brands, RxNorm codes, user product codes."""
-    by_ingredient = _ingredients(kb, screening)
+    by_ingredient = _ingredients(kb)
     keys: dict[str, DrugKey] = {}
 
     def add(key: str, base: DrugKey, strength: Decimal | None = None) -> None:

@@ -107,7 +107,7 @@ def run_screen(
         skipped: dict[str, int] = {}
         path = source
         if fmt == "fhir":
-            known = {k.drug_key for k in drug_keys(load(), load_screening(), products)}
+            known = {k.drug_key for k in drug_keys(load(), products)}
             records, skipped = read_fhir_dispenses(source, known)
             path = Path(tmp) / "fhir.parquet"
             write_records(records, path)

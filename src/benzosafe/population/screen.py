@@ -158,8 +158,8 @@ def register_input(engine: Engine, path: Path, fmt: FileFormat) -> dict[str, str
 
 
 def _register_lookups(engine: Engine, options: ScreenOptions, measures: list[Measure]) -> None:
-    kb, screening = load(), load_screening()
-    keys = drug_keys(kb, screening, options.products)
+    kb = load()
+    keys = drug_keys(kb, options.products)
     engine.register_rows(
         "drug_map",
         [

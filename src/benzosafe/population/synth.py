@@ -89,7 +89,7 @@ class _Builder:
 def _doses() -> dict[str, dict[str, float]]:
     """Daily mg per benzodiazepine inside each guideline band, from the drug map."""
     out: dict[str, dict[str, float]] = {}
-    for key in drug_keys(load(), load_screening()):
+    for key in drug_keys(load()):
         if key.ingredient in BENZOS and key.drug_key == key.ingredient:
             assert key.low_max_mg is not None and key.moderate_max_mg is not None
             out[key.ingredient] = {
