@@ -37,6 +37,12 @@ def test_public_api_is_pinned() -> None:
             "plan_taper",
             "CdsSettings",
             "create_cds_app",
+            "DispensingRecord",
+            "DuckDBEngine",
+            "ScreenOptions",
+            "ScreenResult",
+            "SparkEngine",
+            "screen",
         ]
     )
     for name in benzosafe.__all__:

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     )
     from benzosafe.clinical.triage import Triage, triage
     from benzosafe.knowledge import load as load_knowledge
+    from benzosafe.population.engines import DuckDBEngine, SparkEngine
+    from benzosafe.population.records import DispensingRecord
+    from benzosafe.population.screen import ScreenOptions, ScreenResult, screen
     from benzosafe.web.cds_app import create_cds_app
     from benzosafe.web.cds_hooks import CdsSettings
 
@@ -76,6 +79,12 @@ _LAZY = {
     "plan_taper": ("benzosafe.clinical.taper", "plan_taper"),
     "CdsSettings": ("benzosafe.web.cds_hooks", "CdsSettings"),
     "create_cds_app": ("benzosafe.web.cds_app", "create_cds_app"),
+    "DispensingRecord": ("benzosafe.population.records", "DispensingRecord"),
+    "DuckDBEngine": ("benzosafe.population.engines", "DuckDBEngine"),
+    "ScreenOptions": ("benzosafe.population.screen", "ScreenOptions"),
+    "ScreenResult": ("benzosafe.population.screen", "ScreenResult"),
+    "SparkEngine": ("benzosafe.population.engines", "SparkEngine"),
+    "screen": ("benzosafe.population.screen", "screen"),
 }
 
 
@@ -90,6 +99,8 @@ __all__ = [
     "BenzosafeError",
     "CdsSettings",
     "CheckReport",
+    "DispensingRecord",
+    "DuckDBEngine",
     "Finding",
     "Intake",
     "InvalidInput",
@@ -100,6 +111,9 @@ __all__ = [
     "PlanInfeasible",
     "Recommendation",
     "Score",
+    "ScreenOptions",
+    "ScreenResult",
+    "SparkEngine",
     "TaperPlan",
     "TaperRequest",
     "Triage",
@@ -117,5 +131,6 @@ __all__ = [
     "plan_taper",
     "recommend_level_of_care",
     "score",
+    "screen",
     "triage",
 ]
