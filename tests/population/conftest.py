@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,6 +15,14 @@ from benzosafe.knowledge.screening import load_screening
 from benzosafe.population.records import DispensingRecord, write_records
 
 CASE_START = date(2024, 1, 1)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``benzosafe`` command line in a fresh interpreter."""
+    code = "from benzosafe.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
 
 
 def case_patient(rule: str, index: int) -> str:

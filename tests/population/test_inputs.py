@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -23,16 +21,11 @@ from benzosafe.population.engines import DuckDBEngine
 from benzosafe.population.fhir import read_fhir_dispenses
 from benzosafe.population.screen import ScreenOptions, flag_rows, screen
 
+from .conftest import run_cli
+
 VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
 WORKBOOK = VECTORS / "cdc-mme" / "CDC_Oral_Morphine_Milligram_Equivalents_Sept_2018.xlsx"
 HEADER = "fill_id,patient_id,birth_date,fill_date,drug,quantity,days_supply,strength_mg,prescriber_id,pharmacy_id\n"  # noqa: E501
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "from benzosafe.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_malformed_rows_are_counted_by_reason_and_do_not_stop_the_run(tmp_path: Path) -> None:
@@ -152,7 +145,7 @@ def test_fhir_dispenses_are_read_by_ingredient_with_prescriber_and_pharmacy(tmp_
 def test_cli_screens_a_fhir_export(tmp_path: Path) -> None:
     flags = tmp_path / "flags.parquet"
     summary = tmp_path / "s.json"
-    ran = _cli("screen", str(_fhir(tmp_path)), "--out", str(flags), "--json", str(summary))
+    ran = run_cli("screen", str(_fhir(tmp_path)), "--out", str(flags), "--json", str(summary))
     assert ran.returncode == 0, ran.stderr
     rules = {row["rule"] for row in pq.read_table(flags).to_pylist()}
     assert rules == {"SCR-BZD-OLDER-ADULT"}  # 73 years old, 0.5 mg a day, 2 months
@@ -173,7 +166,7 @@ def test_cli_screens_a_fhir_export(tmp_path: Path) -> None:
 def test_bad_options_exit_2_with_a_message(tmp_path: Path, args: list[str], message: str) -> None:
     path = tmp_path / "d.csv"
     path.write_text(HEADER + "1,p1,1960-05-01,2024-01-10,clonazepam,30,30,0.5,d1,r1\n")
-    ran = _cli("screen", str(path), *args)
+    ran = run_cli("screen", str(path), *args)
     assert ran.returncode == 2
     assert message in ran.stderr and "Traceback" not in ran.stderr
 
@@ -181,13 +174,13 @@ def test_bad_options_exit_2_with_a_message(tmp_path: Path, args: list[str], mess
 def test_missing_columns_and_bad_exclusions_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("fill_id,patient_id\n1,p1\n")
-    ran = _cli("screen", str(path))
+    ran = run_cli("screen", str(path))
     assert ran.returncode == 2 and "lacks fill_date" in ran.stderr
     good = tmp_path / "g.csv"
     good.write_text(HEADER + "1,p1,1960-05-01,2024-01-10,clonazepam,30,30,0.5,d1,r1\n")
     excl = tmp_path / "x.csv"
     excl.write_text("patient_id,reason\np1,holiday\n")
-    ran = _cli("screen", str(good), "--exclusions", str(excl))
+    ran = run_cli("screen", str(good), "--exclusions", str(excl))
     assert ran.returncode == 2 and "holiday" in ran.stderr and "allowed: cancer" in ran.stderr
 
 
@@ -203,11 +196,11 @@ def test_cdc_workbook_import_makes_a_mapping_that_screens(tmp_path: Path) -> Non
     assert any(c.ingredient == "oxycodone" for c in result.codes)
     assert result.skipped  # stimulants' sheet is not read; unknown ingredients are counted
     mapping = tmp_path / "map.csv"
-    ran = _cli("drug-map", "import-cdc", str(WORKBOOK), "--out", str(mapping))
+    ran = run_cli("drug-map", "import-cdc", str(WORKBOOK), "--out", str(mapping))
     assert ran.returncode == 0, ran.stderr
     path = tmp_path / "d.csv"
     path.write_text(HEADER + "1,p1,1960-05-01,2024-01-10,00005-3340-31,240,30,,d1,r1\n")
     summary = tmp_path / "s.json"
-    ran = _cli("screen", str(path), "--drug-map", str(mapping), "--json", str(summary))
+    ran = run_cli("screen", str(path), "--drug-map", str(mapping), "--json", str(summary))
     assert ran.returncode == 0, ran.stderr
     assert json.loads(summary.read_text())["malformed"] == {}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,21 +14,16 @@ from benzosafe.population.engines import DuckDBEngine
 from benzosafe.population.screen import ScreenOptions, flag_rows, screen
 from benzosafe.population.synth import write_population
 
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "from benzosafe.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
-    )
+from .conftest import run_cli
 
 
 def test_cli_synth_then_screen_finds_exactly_the_planted_flags(tmp_path: Path) -> None:
     data = tmp_path / "dispensing.parquet"
-    made = _cli("synth", "dispensing", "--patients", "2000", "--out", str(data))
+    made = run_cli("synth", "dispensing", "--patients", "2000", "--out", str(data))
     assert made.returncode == 0, made.stderr
     truth = json.loads((tmp_path / "dispensing.truth.json").read_text())
     flags, report, summary = tmp_path / "flags.parquet", tmp_path / "r.html", tmp_path / "s.json"
-    ran = _cli(
+    ran = run_cli(
         "screen",
         str(data),
         "--out",
