@@ -55,15 +55,13 @@ class DuckDBEngine:
     def __init__(self, memory_limit: str | None = None, threads: int | None = None) -> None:
         import duckdb
 
-        # With a memory limit, work in a scratch database file so big tables can spill.
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._con = duckdb.connect()
         if memory_limit:
+            # An in-memory database spills to a temp directory only when it is given one.
             self._scratch = tempfile.TemporaryDirectory(prefix="benzosafe-duckdb-")
-            self._con = duckdb.connect(str(Path(self._scratch.name) / "screen.duckdb"))
             self._con.execute(f"SET memory_limit = {quote(memory_limit)}")
             self._con.execute(f"SET temp_directory = {quote(self._scratch.name)}")
-        else:
-            self._con = duckdb.connect()
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute("SET preserve_insertion_order = false")

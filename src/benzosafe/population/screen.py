@@ -238,7 +238,7 @@ def screen(
     _register_lookups(engine, options, measures)
     engine.create("drug_resolved", sql.resolved_sql(), materialize=True)
     engine.create("typed", sql.typed_sql(d, columns))
-    engine.create("checked", sql.checked_sql(d), materialize=True)
+    engine.create("checked", sql.checked_sql(d))
     counts = engine.fetch(
         "SELECT reason, COUNT(*), MIN(fill_day), MAX(fill_day + days_supply - 1) "
         "FROM checked GROUP BY reason"
