@@ -117,8 +117,11 @@ def print_summary(result: ScreenResult, console: Console) -> None:
         title=f"Screening {result.period_start} to {result.period_end}: "
         f"{result.rows_screened} fills, {result.patients} patients ({result.engine})"
     )
-    for col in ("rule", "measure", "flagged", "of", "rate", "status"):
-        table.add_column(col, justify="right" if col in ("flagged", "of", "rate") else "left")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("measure")
+    for col in ("flagged", "of", "rate"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     for rate in result.rates:
         m = measures[rate.rule]
         table.add_row(

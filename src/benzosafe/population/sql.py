@@ -310,9 +310,7 @@ def high_dose_sql() -> MeasureSQL:
     return MeasureSQL(hits, evidence, _patients(f"{BZD} AND band IS NOT NULL"))
 
 
-def _pairs_sql(where: str) -> str:
-    """First and last benzodiazepine fill (by day, then id) of patients filled on 2+ days."""
-    ends = f"""
+ENDS = f"""
 SELECT patient_id, fill_id, fill_day, band, de_daily_mg, age, rn, n FROM (
   SELECT patient_id, fill_id, fill_day, band, de_daily_mg, age,
     ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY fill_day, fill_id) AS rn,
@@ -320,12 +318,17 @@ SELECT patient_id, fill_id, fill_day, band, de_daily_mg, age, rn, n FROM (
   FROM fills WHERE {BZD} AND band IS NOT NULL
 ) r WHERE rn = 1 OR rn = n
 """
-    return f"""
+
+
+def _pairs(n: str, where: str) -> tuple[tuple[str, str], ...]:
+    """Preludes: first and last benzodiazepine fill (by day, then id), filled on 2+ days."""
+    pairs = f"""
 SELECT f.patient_id, f.fill_id AS first_id, l.fill_id AS last_id, f.band AS first_band,
   l.band AS last_band, f.de_daily_mg AS first_de, l.de_daily_mg AS last_de, f.age AS first_age
-FROM ({ends}) f JOIN ({ends}) l ON l.patient_id = f.patient_id AND l.rn = l.n
+FROM {n}_ends f JOIN {n}_ends l ON l.patient_id = f.patient_id AND l.rn = l.n
 WHERE f.rn = 1 AND l.fill_day > f.fill_day AND {where}
 """
+    return ((f"{n}_ends", ENDS), (f"{n}_pairs", pairs))
 
 
 def _pair_evidence(table: str, where: str) -> str:
@@ -342,7 +345,7 @@ def escalation_sql(p: EscalationParams, n: str) -> MeasureSQL:
         f"{hits} WHERE {rise}",
         _pair_evidence(f"{n}_pairs", rise),
         f"SELECT patient_id FROM {n}_pairs",
-        prelude=((f"{n}_pairs", _pairs_sql("1 = 1")),),
+        prelude=_pairs(n, "1 = 1"),
     )
 
 
@@ -362,7 +365,7 @@ def deprescribing_sql(p: DeprescribingParams, n: str) -> MeasureSQL:
         _pair_evidence(f"{n}_pairs", reached),
         f"SELECT patient_id FROM {n}_pairs",
         tuple(sorted(p.decrease_pct)),
-        prelude=((f"{n}_pairs", _pairs_sql(eligible)),),
+        prelude=_pairs(n, eligible),
     )
 
 
