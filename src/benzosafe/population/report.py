@@ -17,6 +17,7 @@ from benzosafe.knowledge.screening import Measure, load_screening
 from benzosafe.population.screen import ScreenResult
 
 BAR_WIDTH = 360
+LABEL_WIDTH = 430  # room for "SCR-BZD-DEPRESCRIBING (decrease >= 10%)" at 12 px
 
 
 def _percent(value: float | None) -> str:
@@ -27,7 +28,7 @@ def _bars(items: list[tuple[str, float, str]], maximum: float) -> str:
     """A horizontal bar chart: (label, value, text shown) per bar."""
     height = 24 * len(items) + 8
     parts = [
-        f'<svg class="chart" width="{BAR_WIDTH + 420}" height="{height}" role="img" '
+        f'<svg class="chart" width="{LABEL_WIDTH + BAR_WIDTH + 80}" height="{height}" role="img" '
         f'xmlns="http://www.w3.org/2000/svg">'
     ]
     for i, (label, value, text) in enumerate(items):
@@ -35,8 +36,8 @@ def _bars(items: list[tuple[str, float, str]], maximum: float) -> str:
         width = 0 if maximum <= 0 else round(BAR_WIDTH * value / maximum, 1)
         parts.append(
             f'<text x="0" y="{y + 15}" font-size="12">{escape(label)}</text>'
-            f'<rect x="300" y="{y}" width="{width}" height="18" fill="#3b6ea8"/>'
-            f'<text x="{305 + width}" y="{y + 14}" font-size="12">{escape(text)}</text>'
+            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{width}" height="18" fill="#3b6ea8"/>'
+            f'<text x="{LABEL_WIDTH + 5 + width}" y="{y + 14}" font-size="12">{escape(text)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
