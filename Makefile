@@ -31,6 +31,8 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_throughput.py
+	$(BIN)/python bench/taper_plans.py
+	$(BIN)/python bench/assessment_throughput.py
 
 docs: $(STAMP)
 	$(BIN)/benzosafe docs --out docs/rules.md
