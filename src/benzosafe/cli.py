@@ -539,7 +539,9 @@ app.add_typer(drug_map_app, name="drug-map")
 
 @app.command("screen")
 def screen_command(
-    source: Path = typer.Argument(..., help="Dispensing records: .parquet, .csv, or FHIR NDJSON"),
+    source: Path | None = typer.Argument(
+        None, help="Dispensing records: .parquet, .csv, or FHIR NDJSON (or use --omop)"
+    ),
     out: Path | None = typer.Option(None, "--out", help="Write per-patient flags (Parquet)"),
     report: Path | None = typer.Option(None, "--report", help="Write the HTML summary report"),
     summary_json: Path | None = typer.Option(None, "--json", help="Write the summary as JSON"),
@@ -560,6 +562,13 @@ def screen_command(
     min_pharmacies: int | None = typer.Option(None, help="Multiple-provider: pharmacies"),
     window_days: int | None = typer.Option(None, help="Multiple-provider: window in days"),
     memory_limit: str | None = typer.Option(None, help="DuckDB memory limit, e.g. 6GB"),
+    omop: str | None = typer.Option(
+        None, "--omop", help="OMOP CDM database (SQLAlchemy URL) holding drug_exposure, person"
+    ),
+    omop_schema: str | None = typer.Option(None, "--omop-schema", help="Schema of --omop"),
+    omop_dir: Path | None = typer.Option(
+        None, "--omop-dir", help="Folder of OMOP tables as <table>.csv or <table>.parquet"
+    ),
 ) -> None:
     """Screen dispensing records for risky patterns; flags, rates and a report."""
     from benzosafe.population.run import run_screen
@@ -578,6 +587,7 @@ def screen_command(
             period=(period_from, period_to),
             provider=(min_prescribers, min_pharmacies, window_days),
             memory_limit=memory_limit,
+            omop=(omop, omop_schema, omop_dir),
         )
     except BenzosafeError as exc:
         fail(str(exc))

@@ -37,7 +37,8 @@ def _number(value: Any) -> Any:
     return value.get("value") if isinstance(value, dict) else None
 
 
-def _strength(text: str) -> Decimal | None:
+def strength_in_text(text: str) -> Decimal | None:
+    """The first "N MG" / "N MCG" of a product name, in mg; None when it gives none."""
     match = _STRENGTH.search(text)
     if not match:
         return None
@@ -51,7 +52,7 @@ def _drug(resource: dict[str, Any], known: set[str]) -> tuple[str, Decimal | Non
     concept = resource.get("medicationCodeableConcept") or {}
     codings = [c for c in concept.get("coding", []) if isinstance(c, dict)]
     text = str(concept.get("text") or next((c.get("display") for c in codings), "") or "")
-    strength = _strength(text)
+    strength = strength_in_text(text)
     for coding in codings:
         code = str(coding.get("code") or "")
         if code and normalise_key(code) in known:

@@ -22,7 +22,8 @@ from benzosafe.knowledge.screening import load_screening
 from benzosafe.population.drugs import ProductCode, drug_keys, read_product_map
 from benzosafe.population.engines import DuckDBEngine, Engine, FileFormat, SparkEngine
 from benzosafe.population.fhir import read_fhir_dispenses
-from benzosafe.population.records import write_records
+from benzosafe.population.omop import omop_records, read_omop_db, read_omop_dir
+from benzosafe.population.records import DispensingRecord, write_records
 from benzosafe.population.report import print_summary, write_html
 from benzosafe.population.screen import ScreenOptions, ScreenResult, screen, write_flags
 
@@ -72,9 +73,26 @@ def make_engine(engine: str, spark_master: str, memory_limit: str | None) -> Eng
     raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
 
 
+def read_source(
+    source: Path | None, omop: tuple[str | None, str | None, Path | None], known: set[str]
+) -> tuple[list[DispensingRecord], dict[str, int]] | None:
+    """Records of an OMOP database or folder (``omop`` = url, schema, folder), else None."""
+    url, schema, folder = omop
+    given = [n for n, v in (("input", source), ("--omop", url), ("--omop-dir", folder)) if v]
+    if len(given) != 1:
+        raise InvalidInput("input", "give exactly one of", ["INPUT", "--omop", "--omop-dir"])
+    if schema is not None and url is None:
+        raise InvalidInput("omop-schema", "is only used with --omop")
+    if url is not None:
+        return omop_records(read_omop_db(url, schema), known)
+    if folder is not None:
+        return omop_records(read_omop_dir(folder), known)
+    return None
+
+
 def run_screen(
     *,
-    source: Path,
+    source: Path | None,
     out: Path | None,
     report: Path | None,
     summary_json: Path | None,
@@ -86,12 +104,15 @@ def run_screen(
     period: tuple[str | None, str | None],
     provider: tuple[int | None, int | None, int | None],
     memory_limit: str | None,
+    omop: tuple[str | None, str | None, Path | None] = (None, None, None),
 ) -> ScreenResult:
     """Everything ``benzosafe screen`` does; returns the result it printed."""
     if engine not in ENGINES:
         raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
-    fmt = _format(source, input_format)
     products: tuple[ProductCode, ...] = tuple(read_product_map(drug_map)) if drug_map else ()
+    known = {k.drug_key for k in drug_keys(load(), products)}
+    read = read_source(source, omop, known)
+    fmt = "omop" if read is not None or source is None else _format(source, input_format)
     options = ScreenOptions(
         period_start=_date(period[0], "from"),
         period_end=_date(period[1], "to"),
@@ -105,15 +126,17 @@ def run_screen(
     steps = 4 + len(load_screening().measure)
     with tempfile.TemporaryDirectory(prefix="benzosafe-screen-") as tmp:
         skipped: dict[str, int] = {}
-        path = source
-        if fmt == "fhir":
-            known = {k.drug_key for k in drug_keys(load(), products)}
-            records, skipped = read_fhir_dispenses(source, known)
-            path = Path(tmp) / "fhir.parquet"
+        if fmt == "fhir" and source is not None:
+            read = read_fhir_dispenses(source, known)
+        if read is not None:
+            records, skipped = read
+            path = Path(tmp) / f"{fmt}.parquet"
             write_records(records, path)
             fmt = "parquet"
-        elif not source.exists():
+        elif source is None or not source.exists():
             raise InvalidInput("input", f"{source} does not exist")
+        else:
+            path = source
         eng = make_engine(engine, spark_master, memory_limit)
         try:
             with Progress(

@@ -71,6 +71,7 @@ class MeasureRate:
     label: str
     numerator: int
     denominator: int
+    not_evaluated: int = 0  # patients left out of the denominator: data missing to judge
 
     @property
     def rate(self) -> float | None:
@@ -274,6 +275,13 @@ def screen(
                     f"SELECT COUNT(*) FROM {hits} WHERE value >= {level} - {sql.EPSILON}"
                 )[0][0]
                 rates.append(MeasureRate(measure.id, f"decrease >= {level}%", int(n), n_den))
+        elif queries.not_evaluated is not None:
+            q = f"SELECT COUNT(*) FROM ({queries.not_evaluated}) u"
+            n_unknown = int(engine.fetch(q)[0][0])
+            label = measure.code
+            if n_unknown:
+                label += f" ({n_unknown} not evaluated: no prescriber or pharmacy id)"
+            rates.append(MeasureRate(measure.id, label, n_hits, n_den, n_unknown))
         else:
             rates.append(MeasureRate(measure.id, measure.code, n_hits, n_den))
         engine.create(f"m{i}_flags", sql.flags_sql(measure.id, queries, hits), materialize=True)

@@ -181,6 +181,7 @@ class MeasureSQL:
     denominator: str  # patient_id
     levels: tuple[int, ...] = ()  # extra rates: hits whose value reaches each level
     prelude: tuple[tuple[str, str], ...] = ()
+    not_evaluated: str | None = None  # patient_id: left out of the denominator, and why not
 
 
 def islands_sql(classes: Iterable[str], gap: int) -> str:
@@ -277,11 +278,20 @@ HAVING COUNT(DISTINCT b.prescriber_id) >= {p.min_prescribers}
 SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = f.patient_id
   AND f.fill_day >= w.w0 AND f.fill_day <= w.w0 + {p.window_days - 1}
 """
+    # A fill without a prescriber or pharmacy id (OMOP has no pharmacy column) cannot count
+    # towards the distinct providers: its patient, unless flagged anyway, is not evaluated
+    # and leaves the denominator rather than counting as a silent negative.
+    unknown = f"""
+SELECT DISTINCT patient_id FROM fills
+WHERE {where} AND (prescriber_id IS NULL OR pharmacy_id IS NULL)
+  AND patient_id NOT IN (SELECT patient_id FROM {n}_hits)
+"""
     return MeasureSQL(
         _max_per_patient("np", f"{n}_win"),
         evidence,
-        _patients(where),
+        _patients(where) + f" AND patient_id NOT IN ({unknown})",
         prelude=((f"{n}_cand", cand), (f"{n}_win", windows)),
+        not_evaluated=unknown,
     )
 
 
