@@ -267,6 +267,26 @@ def test_without_concept_tables_the_source_value_gives_drug_and_strength() -> No
     assert record.prescriber_id == "7" and record.fill_id == "1"
 
 
+@pytest.mark.parametrize(("amount", "unit", "mg"), [(0.5, "mg", 0.5), (250, "ug", 0.25)])
+def test_drug_strength_gives_the_strength_in_mg(amount: float, unit: str, mg: float) -> None:
+    tables = _tables(drug_concept_id=40, drug_source_value="")
+    tables["concept"] = [
+        {"concept_id": 40, "concept_name": "clonazepam Oral Tablet", "concept_code": "x"},
+        {"concept_id": 41, "concept_name": "clonazepam", "concept_code": "y"},
+        {"concept_id": 42, "concept_name": "unit", "concept_code": unit},
+    ]
+    tables["drug_strength"] = [
+        {
+            "drug_concept_id": 40,
+            "ingredient_concept_id": 41,
+            "amount_value": amount,
+            "amount_unit_concept_id": 42,
+        }
+    ]
+    (record,), _ = omop_records(tables, {"clonazepam"})
+    assert record.drug == "clonazepam Oral Tablet" and record.strength_mg == mg
+
+
 def test_an_exposure_of_an_unknown_person_is_counted_not_screened() -> None:
     records, skipped = omop_records(_tables(person_id=2), {"clonazepam"})
     assert records == [] and skipped == {"omop_person_not_found": 1}

@@ -11,7 +11,8 @@ never more than the true age. OMOP has no pharmacy column: the pharmacy is the
 ``care_site_id`` of the exposure's visit when ``visit_occurrence`` is given, else unknown.
 The drug is ``drug_source_value`` when the drug map knows it (an NDC in the user's map),
 else the ``concept_name`` of ``drug_concept_id``, else ``drug_source_value``; the
-strength comes from ``drug_strength`` (mg or mcg amounts), else from "N MG" in the name.
+strength comes from ``drug_strength`` (amounts whose unit concept is coded mg or ug),
+else from "N MG" in the name.
 Exposures whose person is not in ``person`` are counted, not screened.
 """
 
@@ -53,8 +54,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "visit_occurrence": ("visit_occurrence_id", "care_site_id"),
 }
 REQUIRED_TABLES = ("drug_exposure", "person")
-# UCUM unit concepts of the OMOP standard vocabulary, used when no concept table is given.
-UNIT_CONCEPTS = {8576: "mg", 9655: "mcg"}
+# A drug_strength unit is read from its concept's UCUM code: no concept id is assumed.
 UNIT_CODES = {"mg": "mg", "ug": "mcg", "mcg": "mcg"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -182,7 +182,7 @@ def _unit(unit_id: Any, concepts: dict[int, Row]) -> str | None:
     if uid is None:
         return None
     code = str((concepts.get(uid) or {}).get("concept_code") or "").strip().lower()
-    return UNIT_CODES.get(code) or UNIT_CONCEPTS.get(uid)
+    return UNIT_CODES.get(code)
 
 
 def _strengths(
