@@ -16,7 +16,11 @@ PG_BASE = os.environ.get(
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _postgres_schema() -> Iterator[str]:
+    """A new, empty schema in the test PostgreSQL, dropped afterwards.
+
+    Skips when PostgreSQL is unreachable here; fails instead when CI=true.
+    """
     from sqlalchemy import create_engine
     from sqlalchemy.exc import OperationalError
 
@@ -31,11 +35,27 @@ def _postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(f"PostgreSQL at {PG_BASE} is required in CI: {exc}")
         pytest.skip(f"PostgreSQL at {PG_BASE} is unreachable here: {type(exc).__name__}")
     try:
-        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+        yield schema
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def postgres_schema() -> Iterator[str]:
+    """A PostgreSQL schema of the test module's own (``PG_BASE``), dropped after the module."""
+    yield from _postgres_schema()
+
+
+@pytest.fixture(scope="session")
+def postgres_base() -> str:
+    return PG_BASE
+
+
+def _postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    for schema in _postgres_schema():
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +23,6 @@ from benzosafe.population.records import DispensingRecord, write_records
 
 from .conftest import case_records, run_cli
 
-PG_BASE = os.environ.get(
-    "BENZOSAFE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 MG = 8576  # the OMOP concept of the unit milligram
 Tables = dict[str, list[dict[str, Any]]]
 
@@ -149,21 +143,11 @@ def documented_flags(omop_data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def pg_schema(omop_data: dict[str, Any]) -> Iterator[str]:
-    """The OMOP tables in a PostgreSQL schema of their own, dropped afterwards."""
+def pg_schema(omop_data: dict[str, Any], postgres_schema: str, postgres_base: str) -> str:
+    """The OMOP tables in a PostgreSQL schema of their own (dropped by ``postgres_schema``)."""
     from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
 
-    schema = f"omop_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(PG_BASE)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except OperationalError as exc:
-        engine.dispose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {PG_BASE} is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_BASE} is unreachable here: {type(exc).__name__}")
+    schema = postgres_schema
     types = {  # the OMOP CDM v5.4 PostgreSQL types of the columns used
         "person": "person_id integer, year_of_birth integer, month_of_birth integer, "
         "day_of_birth integer",
@@ -175,23 +159,20 @@ def pg_schema(omop_data: dict[str, Any]) -> Iterator[str]:
         "provider_id integer, visit_occurrence_id integer, drug_source_value varchar(50)",
         "visit_occurrence": "visit_occurrence_id integer, care_site_id integer",
     }
-    try:
-        with engine.begin() as conn:
-            for name, rows in omop_data["tables"].items():
-                conn.execute(text(f"CREATE TABLE {schema}.{name} ({types[name]})"))
-                cols = list(rows[0])
-                marks = ", ".join(f":{c}" for c in cols)
-                insert = f"INSERT INTO {schema}.{name} ({', '.join(cols)}) VALUES ({marks})"
-                if name == "drug_exposure":
-                    insert = insert.replace(
-                        ":drug_exposure_start_date", "CAST(:drug_exposure_start_date AS date)"
-                    )
-                conn.execute(text(insert), rows)
-        yield schema
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        engine.dispose()
+    engine = create_engine(postgres_base)
+    with engine.begin() as conn:
+        for name, rows in omop_data["tables"].items():
+            conn.execute(text(f"CREATE TABLE {schema}.{name} ({types[name]})"))
+            cols = list(rows[0])
+            marks = ", ".join(f":{c}" for c in cols)
+            insert = f"INSERT INTO {schema}.{name} ({', '.join(cols)}) VALUES ({marks})"
+            if name == "drug_exposure":
+                insert = insert.replace(
+                    ":drug_exposure_start_date", "CAST(:drug_exposure_start_date AS date)"
+                )
+            conn.execute(text(insert), rows)
+    engine.dispose()
+    return schema
 
 
 def test_an_omop_folder_of_csv_screens_like_the_documented_csv(
@@ -206,10 +187,13 @@ def test_an_omop_folder_of_csv_screens_like_the_documented_csv(
 
 
 def test_an_omop_database_screens_like_the_documented_csv(
-    omop_data: dict[str, Any], documented_flags: list[dict[str, Any]], pg_schema: str
+    omop_data: dict[str, Any],
+    documented_flags: list[dict[str, Any]],
+    pg_schema: str,
+    postgres_base: str,
 ) -> None:
     root = omop_data["root"]
-    url = PG_BASE.replace("postgresql+psycopg://", "postgresql://")
+    url = postgres_base.replace("postgresql+psycopg://", "postgresql://")
     flags = screen_flags(root, "omop-db", "--omop", url, "--omop-schema", pg_schema)
     assert flags == documented_flags
 
