@@ -111,7 +111,9 @@ def run_screen(
         raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
     products: tuple[ProductCode, ...] = tuple(read_product_map(drug_map)) if drug_map else ()
     known = {k.drug_key for k in drug_keys(load(), products)}
-    read = read_source(source, omop, known)
+    console = Console(stderr=True)
+    with console.status("reading the OMOP tables" if any(omop) else "reading"):
+        read = read_source(source, omop, known)
     fmt = "omop" if read is not None or source is None else _format(source, input_format)
     options = ScreenOptions(
         period_start=_date(period[0], "from"),
@@ -122,7 +124,6 @@ def run_screen(
         products=products,
         exclusions=read_exclusions(exclusions) if exclusions else (),
     )
-    console = Console(stderr=True)
     steps = 4 + len(load_screening().measure)
     with tempfile.TemporaryDirectory(prefix="benzosafe-screen-") as tmp:
         skipped: dict[str, int] = {}
