@@ -38,6 +38,7 @@ _PER_DAY = ("/day", "/d", " per day", " a day", "/24h", " daily")
 # clinical limits live in the knowledge data with their sources.
 ABSURD_DOSE_MG = Decimal(10000)
 ABSURD_WEIGHT_KG = Decimal(700)
+MAX_AGE_YEARS = 125  # older than any recorded human: a typo guard for ages
 
 
 def _split(text: str, field: str) -> tuple[Decimal, str]:

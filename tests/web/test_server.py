@@ -35,27 +35,10 @@ def test_db_upgrade_and_user_add(tmp_path: Path) -> None:
     env = {"BENZOSAFE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
     result = cli("db", "upgrade", env=env)
     assert result.returncode == 0 and "at revision 0001" in result.stdout, result.stderr
-    result = cli(
-        "user",
-        "add",
-        "dr.who",
-        "--role",
-        "clinician",
-        "--password-stdin",
-        env=env,
-        stdin="long enough pw\n",
-    )
+    add = ("user", "add", "dr.who", "--role", "clinician", "--password-stdin")
+    result = cli(*add, env=env, stdin="long enough pw\n")
     assert result.returncode == 0 and "added user dr.who (clinician)" in result.stdout
-    result = cli(
-        "user",
-        "add",
-        "dr.who",
-        "--role",
-        "clinician",
-        "--password-stdin",
-        env=env,
-        stdin="long enough pw\n",
-    )
+    result = cli(*add, env=env, stdin="long enough pw\n")
     assert (
         result.returncode == 2 and "is taken" in result.stderr and "Traceback" not in result.stderr
     )

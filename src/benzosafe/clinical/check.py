@@ -30,7 +30,14 @@ from benzosafe.clinical.medications import (
 )
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase, Rule
-from benzosafe.units import Frequency, format_mg, parse_daily_dose, parse_frequency, parse_mass
+from benzosafe.units import (
+    MAX_AGE_YEARS,
+    Frequency,
+    format_mg,
+    parse_daily_dose,
+    parse_frequency,
+    parse_mass,
+)
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
@@ -275,8 +282,10 @@ def parse_patient(data: Mapping[str, Any], kb: KnowledgeBase) -> Patient:
         age_years = Decimal(str(age))
     except ArithmeticError as exc:
         raise InvalidInput(f"{where}.age", f"{age!r} is not a number of years") from exc
-    if not Decimal(0) <= age_years <= Decimal(125):
-        raise InvalidInput(f"{where}.age", f"{age!r} is not a plausible age in years (0-125)")
+    if not Decimal(0) <= age_years <= MAX_AGE_YEARS:
+        raise InvalidInput(
+            f"{where}.age", f"{age!r} is not a plausible age in years (0-{MAX_AGE_YEARS})"
+        )
     weight = data.get("weight")
     if weight is not None and not isinstance(weight, str):
         raise InvalidInput(f"{where}.weight", "must be text with a unit, e.g. '60 kg'")

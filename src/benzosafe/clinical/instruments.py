@@ -24,10 +24,10 @@ from benzosafe.knowledge.assessment import (
     load_assessment,
 )
 from benzosafe.knowledge.models import Citation
+from benzosafe.units import MAX_AGE_YEARS
 
 # Values are checked against each item's scale, so anything may come in.
 Answers = Mapping[str, object] | Sequence[object]
-MAX_AGE_YEARS = 130  # a typo guard, not a clinical limit
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,13 @@ from benzosafe.knowledge.assessment import (
     load_assessment,
 )
 from benzosafe.knowledge.models import Citation
-from benzosafe.units import format_mg, parse_daily_dose
+from benzosafe.units import MAX_AGE_YEARS, format_mg, parse_daily_dose
 
 # The equivalence tables give the dose of each drug equal to 10 mg oral diazepam
 # (Joint guideline Table 7); that reference dose is the definition of the tables.
 
 SUBSTANCES = ("alcohol", "opioids", "other-sedatives", "stimulants", "cannabis", "other")
-MAX_AGE_YEARS = 130  # typo guards, not clinical limits
-MAX_MONTHS = 1200
+MAX_MONTHS = 1200  # a typo guard, not a clinical limit
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,11 @@ def _index(kb: KnowledgeBase) -> _Index:
     return _Index(benzos, everything, ingredients)
 
 
+def recognised_keys(kb: KnowledgeBase) -> dict[str, Classified]:
+    """Every name, brand and code benzosafe recognises (lower case), and what it is."""
+    return dict(_index(kb).everything)
+
+
 def find_benzodiazepine(kb: KnowledgeBase, name_or_code: str) -> BenzodiazepineEntry | None:
     """The class-table entry for a generic name, brand name or RxNorm code, or None."""
     found = _index(kb).benzodiazepines.get(_key(name_or_code))

@@ -37,7 +37,7 @@ from benzosafe.fhir.medications import MedicationFacts, medication_facts
 from benzosafe.fhir.request import HookRequest, all_resources
 from benzosafe.knowledge.cds import CdsKnowledge, CdsService
 from benzosafe.knowledge.models import KnowledgeBase
-from benzosafe.units import format_mg
+from benzosafe.units import MAX_AGE_YEARS, format_mg
 
 CARD_NAMESPACE = uuid.UUID("5b0c6f5e-4d0e-4a53-9a53-6c1d7c0e2b11")
 OVERRIDE_SYSTEM = "urn:benzosafe:cds-hooks:override-reason"
@@ -66,7 +66,7 @@ def _age(birth: Any, today: date) -> Decimal | None:
     except ValueError:
         return None
     years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return Decimal(years) if 0 <= years <= 125 else None
+    return Decimal(years) if 0 <= years <= MAX_AGE_YEARS else None
 
 
 def _texts(concept: Any) -> list[str]:

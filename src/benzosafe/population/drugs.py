@@ -17,12 +17,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from benzosafe.clinical.equivalence import diazepam_equivalent
+from benzosafe.clinical.medications import BENZODIAZEPINE, recognised_keys
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge.assessment import load_assessment
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import parse_mass
 
-BENZODIAZEPINES = "benzodiazepines"
+BENZODIAZEPINES = BENZODIAZEPINE
 MAP_COLUMNS = ("code", "ingredient", "strength_mg")
 
 
@@ -109,14 +110,8 @@ def drug_keys(kb: KnowledgeBase, products: Sequence[ProductCode] = ()) -> list[D
             )
         keys[norm] = row
 
-    for entry in kb.benzodiazepines.values():
-        base = by_ingredient[entry.id]
-        for name in [*entry.names, *entry.brands, entry.rxnorm_ingredient]:
-            add(name, base)
-    for cls in kb.depressant_classes.values():
-        for ing in cls.ingredients:
-            for name in [*ing.names, ing.rxnorm_ingredient]:
-                add(name, by_ingredient[ing.id])
+    for name, classified in recognised_keys(kb).items():
+        add(name, by_ingredient[classified.ingredient_id])
     for product in products:
         if product.ingredient not in by_ingredient:
             raise InvalidInput(

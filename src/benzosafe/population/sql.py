@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from benzosafe.clinical.medications import BENZODIAZEPINE
 from benzosafe.knowledge.screening import (
     CobParams,
     DeprescribingParams,
@@ -21,7 +22,8 @@ from benzosafe.knowledge.screening import (
     MultipleProviderParams,
 )
 
-BENZODIAZEPINES = "benzodiazepines"
+BENZODIAZEPINES = BENZODIAZEPINE
+HIGH_BAND = 3  # band codes: 1 low, 2 moderate, 3 high (limits from the dose-band data)
 OPIOIDS = "opioids"
 EPSILON = 1e-9  # doses are doubles: compare band limits with a tolerance of a nanogram
 ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -162,7 +164,7 @@ SELECT fill_id, patient_id, fill_day,
   CASE WHEN low_max_mg IS NULL THEN NULL
     WHEN daily_mg <= low_max_mg + {EPSILON} THEN 1
     WHEN daily_mg <= moderate_max_mg + {EPSILON} THEN 2
-    ELSE 3 END AS band
+    ELSE {HIGH_BAND} END AS band
 FROM checked
 WHERE reason IS NULL AND fill_day BETWEEN {period_start} AND {period_end}
 """
@@ -314,7 +316,7 @@ WHERE f.{BZD}
 
 
 def high_dose_sql() -> MeasureSQL:
-    where = f"{BZD} AND band = 3"
+    where = f"{BZD} AND band = {HIGH_BAND}"
     hits = _max_per_patient("de_daily_mg", f"fills WHERE {where}")
     evidence = f"SELECT patient_id, fill_id FROM fills WHERE {where}"
     return MeasureSQL(hits, evidence, _patients(f"{BZD} AND band IS NOT NULL"))
