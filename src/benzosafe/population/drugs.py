@@ -14,11 +14,13 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 
 from benzosafe.clinical.equivalence import diazepam_equivalent
 from benzosafe.clinical.medications import BENZODIAZEPINE, recognised_keys
 from benzosafe.errors import InvalidInput
+from benzosafe.knowledge import load
 from benzosafe.knowledge.assessment import load_assessment
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import parse_mass
@@ -79,6 +81,12 @@ def _ingredients(kb: KnowledgeBase) -> dict[str, DrugKey]:
         for ing in cls.ingredients:
             out[ing.id] = DrugKey(ing.id, ing.id, cls.id, None, None, None)
     return out
+
+
+@cache
+def ingredient_codes() -> dict[str, int]:
+    """Every ingredient of the knowledge base as the small integer the screened fills carry."""
+    return {name: i for i, name in enumerate(sorted(_ingredients(load())), start=1)}
 
 
 def _float(value: Decimal | None) -> float | None:

@@ -129,8 +129,12 @@ def spark_session(master: str = "local[*]") -> Any:
             "engine", "the Spark engine needs pyspark: pip install 'benzosafe[spark]'"
         ) from None
     builder = SparkSession.builder.master(master).appName("benzosafe-screen")
-    builder = builder.config("spark.ui.enabled", "false").config(
-        "spark.ui.showConsoleProgress", "false"
+    # A cached table's plan text embeds the plans behind it; with every measure building on
+    # the same tables the text of one query's plan can otherwise fill the driver's heap.
+    builder = (
+        builder.config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.maxPlanStringLength", "100000")
     )
     if master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", "4").config(

@@ -20,7 +20,7 @@ from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
 from benzosafe.knowledge.screening import Measure, load_screening
 from benzosafe.population import sql
-from benzosafe.population.drugs import ProductCode, drug_keys
+from benzosafe.population.drugs import ProductCode, drug_keys, ingredient_codes
 from benzosafe.population.engines import Engine, FileFormat
 
 EPOCH = date(1970, 1, 1)
@@ -161,12 +161,14 @@ def register_input(engine: Engine, path: Path, fmt: FileFormat) -> dict[str, str
 def _register_lookups(engine: Engine, options: ScreenOptions, measures: list[Measure]) -> None:
     kb = load()
     keys = drug_keys(kb, options.products)
+    codes = ingredient_codes()
     engine.register_rows(
         "drug_map",
         [
             ("drug_key", "string"),
             ("ingredient", "string"),
-            ("drug_class", "string"),
+            ("ing", "int"),
+            ("cls", "int"),
             ("de_per_mg", "double"),
             ("low_max_mg", "double"),
             ("moderate_max_mg", "double"),
@@ -176,7 +178,8 @@ def _register_lookups(engine: Engine, options: ScreenOptions, measures: list[Mea
             (
                 k.drug_key,
                 k.ingredient,
-                k.drug_class,
+                codes[k.ingredient],
+                sql.class_code(k.drug_class),
                 k.de_per_mg,
                 k.low_max_mg,
                 k.moderate_max_mg,
@@ -255,36 +258,38 @@ def screen(
         raise InvalidInput("period", f"ends ({from_day(end)}) before it starts ({from_day(start)})")
 
     step("selecting fills of the period")
-    engine.create("fills", sql.fills_sql(start, end), materialize=True)
-    screened, patients = engine.fetch("SELECT COUNT(*), COUNT(DISTINCT patient_id) FROM fills")[0]
+    engine.create("fills", sql.fills_sql(d, start, end), materialize=True)
+    queries = [sql.measure_sql(m, f"m{i}", d) for i, m in enumerate(measures)]
+    step("summarising patients")
+    engine.create("patients", sql.summary_sql(q.summary for q in queries), materialize=True)
+    screened = engine.fetch("SELECT COUNT(*) FROM fills")[0][0]
+    patients = engine.fetch("SELECT COUNT(*) FROM patients")[0][0]
 
     rates: list[MeasureRate] = []
     parts: list[str] = []
-    for i, measure in enumerate(measures):
+    for i, (measure, q) in enumerate(zip(measures, queries, strict=True)):
         step(f"measure {measure.id}")
-        queries = sql.measure_sql(measure, f"m{i}")
-        for name, query in queries.prelude:
+        for name, query in q.prelude:
             engine.create(name, query, materialize=True)
         hits = f"m{i}_hits"
-        engine.create(hits, queries.hits, materialize=True)
+        engine.create(hits, q.hits, materialize=True)
         n_hits = int(engine.fetch(f"SELECT COUNT(*) FROM {hits}")[0][0])
-        n_den = int(engine.fetch(f"SELECT COUNT(*) FROM ({queries.denominator}) d")[0][0])
-        if queries.levels:
-            for level in queries.levels:
+        n_den = int(engine.fetch(f"SELECT COUNT(*) FROM ({q.denominator}) d")[0][0])
+        if q.levels:
+            for level in q.levels:
                 n = engine.fetch(
                     f"SELECT COUNT(*) FROM {hits} WHERE value >= {level} - {sql.EPSILON}"
                 )[0][0]
                 rates.append(MeasureRate(measure.id, f"decrease >= {level}%", int(n), n_den))
-        elif queries.not_evaluated is not None:
-            q = f"SELECT COUNT(*) FROM ({queries.not_evaluated}) u"
-            n_unknown = int(engine.fetch(q)[0][0])
+        elif q.not_evaluated is not None:
+            n_unknown = int(engine.fetch(f"SELECT COUNT(*) FROM ({q.not_evaluated}) u")[0][0])
             label = measure.code
             if n_unknown:
                 label += f" ({n_unknown} not evaluated: no prescriber or pharmacy id)"
             rates.append(MeasureRate(measure.id, label, n_hits, n_den, n_unknown))
         else:
             rates.append(MeasureRate(measure.id, measure.code, n_hits, n_den))
-        engine.create(f"m{i}_flags", sql.flags_sql(measure.id, queries, hits), materialize=True)
+        engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, hits), materialize=True)
         parts.append(f"SELECT * FROM m{i}_flags")
 
     step("collecting flags")

@@ -2,9 +2,15 @@
 
 Everything after the first step works on whole-day integers (days since 1970-01-01), so
 the engines cannot differ on date arithmetic. The few spellings the two dialects do not
-share (date to day number, regular-expression match) come from :class:`Dialect`. The
-numbers in the queries come from the validated measures of ``screening.toml``; strings
-are quoted by :func:`quote`.
+share (date to day number, regular-expression match, a named struct) come from
+:class:`Dialect`. The numbers in the queries come from the validated measures of
+``screening.toml``; strings are quoted by :func:`quote`.
+
+The shape is chosen for 100M-row tables on one machine: the fills are materialised once,
+slim (the drug class as a small integer code); every per-patient count, maximum and
+first/last fill that any measure needs is computed in one ``GROUP BY patient_id`` pass
+(:attr:`MeasureSQL.summary`, the ``patients`` table); window functions (runs of supply)
+and range joins run only on the fills of patients that the summary cannot rule out.
 """
 
 from __future__ import annotations
@@ -21,10 +27,14 @@ from benzosafe.knowledge.screening import (
     Measure,
     MultipleProviderParams,
 )
+from benzosafe.population.drugs import ingredient_codes
 
 BENZODIAZEPINES = BENZODIAZEPINE
-HIGH_BAND = 3  # band codes: 1 low, 2 moderate, 3 high (limits from the dose-band data)
 OPIOIDS = "opioids"
+# The drug class as the fills carry it: a small integer, not a 15-character string.
+CLASS_CODES = {BENZODIAZEPINES: 1, OPIOIDS: 2}
+OTHER_CLASS = 3
+HIGH_BAND = 3  # band codes: 1 low, 2 moderate, 3 high (limits from the dose-band data)
 EPSILON = 1e-9  # doses are doubles: compare band limits with a tolerance of a nanogram
 ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 REASONS = (
@@ -47,6 +57,8 @@ class Dialect:
     name: str
     day_number: str  # format with {d}: a DATE to days since 1970-01-01
     regex_match: str  # format with {s} and {p}
+    struct_fn: str  # "struct_pack" (fields as name := value) or "named_struct"
+    hash_fn: str  # a 64-bit hash of a string
 
     def day(self, expr: str) -> str:
         return self.day_number.format(d=expr)
@@ -54,13 +66,42 @@ class Dialect:
     def matches(self, expr: str, pattern: str) -> str:
         return self.regex_match.format(s=expr, p=quote(pattern))
 
+    def struct(self, fields: Iterable[tuple[str, str]]) -> str:
+        """A struct of (name, expression) fields: it orders by its fields, in order."""
+        if self.struct_fn == "struct_pack":
+            inner = ", ".join(f"{n} := {e}" for n, e in fields)
+        else:
+            inner = ", ".join(f"{quote(n)}, {e}" for n, e in fields)
+        return f"{self.struct_fn}({inner})"
 
-DUCKDB = Dialect("duckdb", "date_diff('day', DATE '1970-01-01', {d})", "regexp_matches({s}, {p})")
-SPARK = Dialect("spark", "unix_date({d})", "regexp_like({s}, {p})")
+    def hash(self, expr: str) -> str:
+        """A 64-bit hash of a string column, NULL for NULL (both engines hash NULL to a value)."""
+        return f"CASE WHEN {expr} IS NOT NULL THEN {self.hash_fn}({expr}) END"
+
+
+DUCKDB = Dialect(
+    "duckdb",
+    "date_diff('day', DATE '1970-01-01', {d})",
+    "regexp_matches({s}, {p})",
+    "struct_pack",
+    "hash",
+)
+SPARK = Dialect("spark", "unix_date({d})", "regexp_like({s}, {p})", "named_struct", "xxhash64")
+
+
+def class_code(drug_class: str) -> int:
+    return CLASS_CODES.get(drug_class, OTHER_CLASS)
 
 
 def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def codes_in(column: str, ingredients: Iterable[str]) -> str:
+    """``column`` (an ingredient code) is one of the named ingredients."""
+    known = ingredient_codes()
+    codes = sorted(known[i] for i in ingredients if i in known)
+    return f"{column} IN ({', '.join(map(str, codes))})" if codes else "1 = 0"
 
 
 def in_list(column: str, values: Iterable[str]) -> str:
@@ -119,7 +160,7 @@ def checked_sql(d: Dialect) -> str:
     strength = "COALESCE(t.strength_mg, m.map_strength_mg)"
     return f"""
 SELECT t.fill_id, t.patient_id, t.days_supply, t.age, t.prescriber_id, t.pharmacy_id,
-  m.ingredient, m.drug_class, m.de_per_mg, m.low_max_mg, m.moderate_max_mg,
+  m.ingredient, m.ing, m.cls, m.de_per_mg, m.low_max_mg, m.moderate_max_mg,
   (t.quantity * {strength}) / t.days_supply AS daily_mg,
   {d.day("t.fill")} AS fill_day,
   CASE
@@ -143,7 +184,8 @@ def resolved_sql() -> str:
     key = "replace(lower(trim(CAST(drug AS STRING))), '-', '')"
     return f"""
 SELECT v.drug, COALESCE(m1.ingredient, m2.ingredient) AS ingredient,
-  COALESCE(m1.drug_class, m2.drug_class) AS drug_class,
+  COALESCE(m1.ing, m2.ing) AS ing,
+  COALESCE(m1.cls, m2.cls) AS cls,
   COALESCE(m1.de_per_mg, m2.de_per_mg) AS de_per_mg,
   COALESCE(m1.low_max_mg, m2.low_max_mg) AS low_max_mg,
   COALESCE(m1.moderate_max_mg, m2.moderate_max_mg) AS moderate_max_mg,
@@ -154,28 +196,43 @@ LEFT JOIN drug_map m2 ON m2.drug_key = split_part(v.k, ' ', 1)
 """
 
 
-def fills_sql(period_start: int, period_end: int) -> str:
-    """Well-formed fills dated in the period, supply clipped to its end, doses and bands."""
+def fills_sql(d: Dialect, period_start: int, period_end: int) -> str:
+    """Well-formed fills dated in the period, supply clipped to its end, doses and bands.
+
+    Only the fill and patient ids stay strings. Prescriber and pharmacy ids are kept as
+    64-bit hashes: they are only counted (distinct per patient), and for two different ids
+    of one patient to be counted as one their hashes would have to collide (odds of the
+    order of 1e-18 per pair).
+    """
     return f"""
 SELECT fill_id, patient_id, fill_day,
   LEAST(fill_day + days_supply - 1, {period_end}) AS end_day,
-  days_supply, ingredient, drug_class, age, prescriber_id, pharmacy_id,
+  days_supply, CAST(ing AS SMALLINT) AS ing, CAST(cls AS TINYINT) AS cls, age,
+  {d.hash("prescriber_id")} AS prescriber_id, {d.hash("pharmacy_id")} AS pharmacy_id,
   daily_mg * de_per_mg AS de_daily_mg,
-  CASE WHEN low_max_mg IS NULL THEN NULL
+  CAST(CASE WHEN low_max_mg IS NULL THEN NULL
     WHEN daily_mg <= low_max_mg + {EPSILON} THEN 1
     WHEN daily_mg <= moderate_max_mg + {EPSILON} THEN 2
-    ELSE {HIGH_BAND} END AS band
+    ELSE {HIGH_BAND} END AS TINYINT) AS band
 FROM checked
 WHERE reason IS NULL AND fill_day BETWEEN {period_start} AND {period_end}
 """
 
 
+# (column of ``patients``, aggregate over one patient's fills)
+Summary = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class MeasureSQL:
-    """One measure as queries over ``fills``: who it flags, on which fills, out of whom.
+    """One measure as queries over ``fills`` and ``patients``: whom it flags, on which fills,
+    out of whom.
 
-    ``prelude`` holds (name, query) tables to materialise first, in order; the other
-    queries refer to them by name.
+    ``summary`` holds the per-patient aggregates the measure needs; the caller computes the
+    summaries of all measures together, in one pass, as the ``patients`` table (one row per
+    patient with fills). ``prelude`` holds (name, query) tables to materialise next, in order;
+    the other queries refer to them by name. ``evidence`` may join ``__HITS__``, the table
+    of the measure's materialised hits.
     """
 
     hits: str  # patient_id, value
@@ -184,86 +241,175 @@ class MeasureSQL:
     levels: tuple[int, ...] = ()  # extra rates: hits whose value reaches each level
     prelude: tuple[tuple[str, str], ...] = ()
     not_evaluated: str | None = None  # patient_id: left out of the denominator, and why not
+    summary: Summary = ()
 
 
-def islands_sql(classes: Iterable[str], gap: int) -> str:
-    """Runs of supply per patient and class: fills merged when the gap is at most ``gap`` days."""
-    part = "PARTITION BY patient_id, drug_class ORDER BY fill_day, end_day, fill_id"
+def summary_sql(summaries: Iterable[Summary]) -> str:
+    """The ``patients`` table: every measure's per-patient aggregates in one GROUP BY."""
+    columns: dict[str, str] = {}
+    for summary in summaries:
+        for name, expr in summary:
+            if columns.setdefault(name, expr) != expr:
+                raise AssertionError(f"summary column {name} defined twice")  # pragma: no cover
+    selected = "".join(f",\n  {expr} AS {name}" for name, expr in columns.items())
+    return f"SELECT patient_id{selected}\nFROM fills GROUP BY patient_id"
+
+
+BZD = f"cls = {CLASS_CODES[BENZODIAZEPINES]}"
+OPIOID = f"cls = {CLASS_CODES[OPIOIDS]}"
+
+
+def _when(cond: str, expr: str) -> str:
+    return f"CASE WHEN {cond} THEN {expr} END"
+
+
+BZD_ANY = ("bz_any", f"MAX({_when(BZD, '1')})")
+
+
+def _distinct_at_least(name: str, cond: str, expr: str, k: int) -> tuple[Summary, str]:
+    """Summary columns, and a test on them (``patients`` as ``p``): the patient's fills
+    matching ``cond`` have at least ``k`` distinct values of ``expr``.
+
+    Up to two distinct values are told by the minimum and the maximum, which cost far
+    less than a distinct count over a hundred million fills.
+    """
+    lo, hi = f"{name}_min", f"{name}_max"
+    summary: Summary = ((lo, f"MIN({_when(cond, expr)})"), (hi, f"MAX({_when(cond, expr)})"))
+    if k <= 1:
+        return summary, f"p.{lo} IS NOT NULL"
+    if k == 2:
+        return summary, f"p.{hi} > p.{lo}"
+    count = (f"{name}_n", f"COUNT(DISTINCT {_when(cond, expr)})")
+    return (*summary, count), f"p.{name}_n >= {k}"
+
+
+def islands_sql(source: str, gap: int) -> str:
+    """Runs of supply per patient and class: fills merged when the gap is at most ``gap`` days.
+
+    ``source`` yields patient_id, cls, fill_day, end_day. A fill starts a new run when it
+    begins more than ``gap`` days after every earlier fill's supply ended. Fills of the same
+    day fall in the same run whatever order the engine gives them: the running count of
+    starts is taken over whole days (RANGE), so neither engine needs a tie-breaker to sort.
+    """
+    part = "PARTITION BY patient_id, cls ORDER BY fill_day"
     return f"""
-SELECT patient_id, drug_class, isl, MIN(fill_day) AS s, MAX(end_day) AS e FROM (
-  SELECT patient_id, drug_class, fill_day, end_day,
-    SUM(brk) OVER ({part} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS isl
+SELECT patient_id, cls, isl, MIN(fill_day) AS s, MAX(end_day) AS e FROM (
+  SELECT patient_id, cls, fill_day, end_day,
+    SUM(brk) OVER ({part} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS isl
   FROM (
-    SELECT patient_id, drug_class, fill_day, end_day, fill_id,
+    SELECT patient_id, cls, fill_day, end_day,
       CASE WHEN fill_day > MAX(end_day) OVER ({part}
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) + 1 + {gap} THEN 1 ELSE 0 END AS brk
-    FROM fills WHERE {in_list("drug_class", classes)}
+    FROM ({source}) src
   ) a
-) b GROUP BY patient_id, drug_class, isl
+) b GROUP BY patient_id, cls, isl
 """
 
 
-def _max_per_patient(expr: str, source: str) -> str:
-    value = f"CAST(MAX({expr}) AS DOUBLE) AS value"
-    return f"SELECT patient_id, {value} FROM {source} GROUP BY patient_id"
+def _fills_of(patients_where: str, fills_where: str) -> str:
+    """patient_id, cls, fill_day, end_day of the fills matching ``fills_where`` (columns
+    prefixed ``f.``) of the patients matching ``patients_where`` (prefixed ``p.``)."""
+    return f"""
+SELECT f.patient_id, f.cls, f.fill_day, f.end_day
+FROM fills f JOIN patients p ON p.patient_id = f.patient_id
+WHERE {fills_where} AND {patients_where}
+"""
 
 
 def _patients(where: str) -> str:
-    return f"SELECT DISTINCT patient_id FROM fills WHERE {where}"
+    return f"SELECT patient_id FROM patients WHERE {where}"
 
 
-BZD = f"drug_class = '{BENZODIAZEPINES}'"
+def _value(expr: str, where: str) -> str:
+    return f"SELECT patient_id, CAST({expr} AS DOUBLE) AS value FROM patients WHERE {where}"
+
+
+def _hit_fills(where: str) -> str:
+    """Evidence: the fills matching ``where`` (prefixed ``f.``) of the flagged patients."""
+    return f"""
+SELECT f.patient_id, f.fill_id FROM fills f JOIN __HITS__ h ON h.patient_id = f.patient_id
+WHERE {where}
+"""
 
 
 def cob_sql(p: CobParams, n: str) -> MeasureSQL:
-    den = f"""
-SELECT o.patient_id FROM (
-  SELECT patient_id, COUNT(DISTINCT fill_day) AS claims, SUM(days_supply) AS supply,
-    MIN(age) AS min_age
-  FROM fills WHERE drug_class = '{OPIOIDS}' GROUP BY patient_id
-) o LEFT JOIN (
-  SELECT DISTINCT patient_id FROM exclusions WHERE {in_list("reason", p.exclusion_reasons)}
-) x ON x.patient_id = o.patient_id
-WHERE o.claims >= {p.min_opioid_claims} AND o.supply >= {p.min_opioid_days_supply}
-  AND o.min_age >= {p.min_age_years} AND x.patient_id IS NULL
-"""
-    # Only patients of the denominator with enough benzodiazepine claims need islands.
-    both = f"""
-SELECT d.patient_id FROM {n}_den d JOIN (
-  SELECT patient_id FROM fills WHERE {BZD} GROUP BY patient_id
-  HAVING COUNT(DISTINCT fill_day) >= {p.min_benzodiazepine_claims}
-) b ON b.patient_id = d.patient_id
-"""
-    isl = islands_sql([OPIOIDS, BENZODIAZEPINES], 0).replace(
-        "FROM fills WHERE", f"FROM fills WHERE patient_id IN (SELECT patient_id FROM {n}_both) AND"
+    op_days, op_claims = _distinct_at_least("op_day", OPIOID, "fill_day", p.min_opioid_claims)
+    bz_days, bz_claims = _distinct_at_least("bz_day", BZD, "fill_day", p.min_benzodiazepine_claims)
+    summary = (
+        *op_days,
+        ("op_supply", f"SUM({_when(OPIOID, 'days_supply')})"),
+        ("op_min_age", f"MIN({_when(OPIOID, 'age')})"),
+        *bz_days,
     )
+    den = f"""
+SELECT p.patient_id FROM patients p LEFT JOIN (
+  SELECT DISTINCT patient_id FROM exclusions WHERE {in_list("reason", p.exclusion_reasons)}
+) x ON x.patient_id = p.patient_id
+WHERE {op_claims} AND p.op_supply >= {p.min_opioid_days_supply}
+  AND p.op_min_age >= {p.min_age_years} AND x.patient_id IS NULL
+"""
+    # Only patients of the denominator with enough benzodiazepine claims need runs.
+    both = f"""
+SELECT d.patient_id FROM {n}_den d JOIN patients p ON p.patient_id = d.patient_id
+WHERE {bz_claims}
+"""
+    source = f"""
+SELECT f.patient_id, f.cls, f.fill_day, f.end_day
+FROM fills f JOIN {n}_both b ON b.patient_id = f.patient_id WHERE f.{BZD} OR f.{OPIOID}
+"""
+    overlap = "LEAST(bi.e, oi.e) - GREATEST(bi.s, oi.s) + 1"
     hits = f"""
-SELECT bi.patient_id, CAST(SUM(LEAST(bi.e, oi.e) - GREATEST(bi.s, oi.s) + 1) AS DOUBLE) AS value
+SELECT bi.patient_id, CAST(SUM({overlap}) AS DOUBLE) AS value
 FROM {n}_isl bi JOIN {n}_isl oi
   ON oi.patient_id = bi.patient_id AND bi.s <= oi.e AND oi.s <= bi.e
-WHERE bi.drug_class = '{BENZODIAZEPINES}' AND oi.drug_class = '{OPIOIDS}'
+WHERE bi.{BZD} AND oi.{OPIOID}
 GROUP BY bi.patient_id
-HAVING SUM(LEAST(bi.e, oi.e) - GREATEST(bi.s, oi.s) + 1) >= {p.min_overlap_days}
+HAVING SUM({overlap}) >= {p.min_overlap_days}
 """
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM fills f
 JOIN __HITS__ h ON h.patient_id = f.patient_id
-JOIN {n}_isl i ON i.patient_id = f.patient_id AND i.drug_class <> f.drug_class
+JOIN {n}_isl i ON i.patient_id = f.patient_id AND i.cls <> f.cls
   AND f.fill_day <= i.e AND i.s <= f.end_day
-WHERE {in_list("f.drug_class", [OPIOIDS, BENZODIAZEPINES])}
+WHERE f.{BZD} OR f.{OPIOID}
 """
-    prelude = ((f"{n}_den", den), (f"{n}_both", both), (f"{n}_isl", isl))
-    return MeasureSQL(hits, evidence, f"SELECT patient_id FROM {n}_den", prelude=prelude)
+    prelude = ((f"{n}_den", den), (f"{n}_both", both), (f"{n}_isl", islands_sql(source, 0)))
+    return MeasureSQL(
+        hits, evidence, f"SELECT patient_id FROM {n}_den", prelude=prelude, summary=summary
+    )
 
 
 def multiple_provider_sql(p: MultipleProviderParams, n: str) -> MeasureSQL:
-    where = (
-        f"drug_class = {quote(p.drug_class)} AND NOT {in_list('ingredient', p.exclude_ingredients)}"
+    where = f"cls = {class_code(p.drug_class)} AND NOT {codes_in('ing', p.exclude_ingredients)}"
+    # A fill without a prescriber or pharmacy id (OMOP has no pharmacy column) cannot count
+    # towards the distinct providers: its patient, unless flagged anyway, is not evaluated
+    # and leaves the denominator rather than counting as a silent negative.
+    # The summary rules out most patients cheaply (too few fills, or one prescriber or one
+    # pharmacy); the distinct counts run on the fills of the others only.
+    prescribers, two_prescribers = _distinct_at_least(
+        f"{n}_prescriber", where, "prescriber_id", min(p.min_prescribers, 2)
     )
+    pharmacies, two_pharmacies = _distinct_at_least(
+        f"{n}_pharmacy", where, "pharmacy_id", min(p.min_pharmacies, 2)
+    )
+    summary = (
+        (f"{n}_fills", f"SUM({_when(where, '1')})"),
+        *prescribers,
+        *pharmacies,
+        (
+            f"{n}_unknown",
+            f"MAX({_when(f'{where} AND (prescriber_id IS NULL OR pharmacy_id IS NULL)', '1')})",
+        ),
+    )
+    enough = max(p.min_prescribers, p.min_pharmacies)
+    pre = f"""
+SELECT f.patient_id, f.fill_id, f.fill_day, f.prescriber_id, f.pharmacy_id
+FROM fills f JOIN patients p ON p.patient_id = f.patient_id
+WHERE {where} AND p.{n}_fills >= {enough} AND {two_prescribers} AND {two_pharmacies}
+"""
     cand = f"""
-SELECT patient_id, fill_id, fill_day, prescriber_id, pharmacy_id FROM fills
-WHERE {where} AND patient_id IN (
-  SELECT patient_id FROM fills WHERE {where} GROUP BY patient_id
+SELECT * FROM {n}_pre WHERE patient_id IN (
+  SELECT patient_id FROM {n}_pre GROUP BY patient_id
   HAVING COUNT(DISTINCT prescriber_id) >= {p.min_prescribers}
     AND COUNT(DISTINCT pharmacy_id) >= {p.min_pharmacies}
 )
@@ -280,26 +426,27 @@ HAVING COUNT(DISTINCT b.prescriber_id) >= {p.min_prescribers}
 SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = f.patient_id
   AND f.fill_day >= w.w0 AND f.fill_day <= w.w0 + {p.window_days - 1}
 """
-    # A fill without a prescriber or pharmacy id (OMOP has no pharmacy column) cannot count
-    # towards the distinct providers: its patient, unless flagged anyway, is not evaluated
-    # and leaves the denominator rather than counting as a silent negative.
-    unknown = f"""
-SELECT DISTINCT patient_id FROM fills
-WHERE {where} AND (prescriber_id IS NULL OR pharmacy_id IS NULL)
-  AND patient_id NOT IN (SELECT patient_id FROM {n}_hits)
-"""
+    hit = f"patient_id IN (SELECT patient_id FROM {n}_hits)"
     return MeasureSQL(
-        _max_per_patient("np", f"{n}_win"),
+        f"SELECT patient_id, CAST(MAX(np) AS DOUBLE) AS value FROM {n}_win GROUP BY patient_id",
         evidence,
-        _patients(where) + f" AND patient_id NOT IN ({unknown})",
-        prelude=((f"{n}_cand", cand), (f"{n}_win", windows)),
-        not_evaluated=unknown,
+        _patients(f"{n}_fills > 0 AND ({n}_unknown IS NULL OR {hit})"),
+        prelude=((f"{n}_pre", pre), (f"{n}_cand", cand), (f"{n}_win", windows)),
+        not_evaluated=_patients(f"{n}_unknown = 1 AND NOT {hit}"),
+        summary=summary,
     )
 
 
 def long_term_sql(p: LongTermParams, n: str) -> MeasureSQL:
+    summary = (
+        BZD_ANY,
+        ("bz_first_day", f"MIN({_when(BZD, 'fill_day')})"),
+        ("bz_last_end", f"MAX({_when(BZD, 'end_day')})"),
+    )
+    # No run can be longer than the span from the first fill to the last day of supply.
+    long_enough = f"p.bz_last_end - p.bz_first_day + 1 >= {p.min_run_days}"
     runs = f"""
-SELECT patient_id, s, e FROM ({islands_sql([BENZODIAZEPINES], p.max_gap_days)}) r
+SELECT patient_id, s, e FROM ({islands_sql(_fills_of(long_enough, f"f.{BZD}"), p.max_gap_days)}) r
 WHERE e - s + 1 >= {p.min_run_days}
 """
     evidence = f"""
@@ -308,39 +455,52 @@ SELECT f.patient_id, f.fill_id FROM fills f JOIN {n}_runs r ON r.patient_id = f.
 WHERE f.{BZD}
 """
     return MeasureSQL(
-        _max_per_patient("e - s + 1", f"{n}_runs"),
+        f"SELECT patient_id, CAST(MAX(e - s + 1) AS DOUBLE) AS value FROM {n}_runs "
+        "GROUP BY patient_id",
         evidence,
-        _patients(BZD),
+        _patients("bz_any = 1"),
         prelude=((f"{n}_runs", runs),),
+        summary=summary,
     )
 
 
 def high_dose_sql() -> MeasureSQL:
-    where = f"{BZD} AND band = {HIGH_BAND}"
-    hits = _max_per_patient("de_daily_mg", f"fills WHERE {where}")
-    evidence = f"SELECT patient_id, fill_id FROM fills WHERE {where}"
-    return MeasureSQL(hits, evidence, _patients(f"{BZD} AND band IS NOT NULL"))
+    summary = (
+        ("bz_high_de", f"MAX({_when(f'{BZD} AND band = {HIGH_BAND}', 'de_daily_mg')})"),
+        ("bz_banded", f"MAX({_when(f'{BZD} AND band IS NOT NULL', '1')})"),
+    )
+    return MeasureSQL(
+        _value("bz_high_de", "bz_high_de IS NOT NULL"),
+        _hit_fills(f"f.{BZD} AND f.band = {HIGH_BAND}"),
+        _patients("bz_banded = 1"),
+        summary=summary,
+    )
 
 
-ENDS = f"""
-SELECT patient_id, fill_id, fill_day, band, de_daily_mg, age, rn, n FROM (
-  SELECT patient_id, fill_id, fill_day, band, de_daily_mg, age,
-    ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY fill_day, fill_id) AS rn,
-    COUNT(*) OVER (PARTITION BY patient_id) AS n
-  FROM fills WHERE {BZD} AND band IS NOT NULL
-) r WHERE rn = 1 OR rn = n
-"""
+def _ends(d: Dialect) -> Summary:
+    """The first and last benzodiazepine fill with a dose band, by day, then fill id."""
+    fill = d.struct(
+        (
+            ("d", "fill_day"),
+            ("i", "fill_id"),
+            ("band", "band"),
+            ("de", "de_daily_mg"),
+            ("age", "age"),
+        )
+    )
+    banded = _when(f"{BZD} AND band IS NOT NULL", fill)
+    return (("bz_first", f"MIN({banded})"), ("bz_last", f"MAX({banded})"))
 
 
 def _pairs(n: str, where: str) -> tuple[tuple[str, str], ...]:
-    """Preludes: first and last benzodiazepine fill (by day, then id), filled on 2+ days."""
+    """Prelude: first and last benzodiazepine fill of patients who filled on 2+ days."""
     pairs = f"""
-SELECT f.patient_id, f.fill_id AS first_id, l.fill_id AS last_id, f.band AS first_band,
-  l.band AS last_band, f.de_daily_mg AS first_de, l.de_daily_mg AS last_de, f.age AS first_age
-FROM {n}_ends f JOIN {n}_ends l ON l.patient_id = f.patient_id AND l.rn = l.n
-WHERE f.rn = 1 AND l.fill_day > f.fill_day AND {where}
+SELECT patient_id, bz_first.i AS first_id, bz_last.i AS last_id, bz_first.band AS first_band,
+  bz_last.band AS last_band, bz_first.de AS first_de, bz_last.de AS last_de,
+  bz_first.age AS first_age
+FROM patients WHERE bz_last.d > bz_first.d AND {where}
 """
-    return ((f"{n}_ends", ENDS), (f"{n}_pairs", pairs))
+    return ((f"{n}_pairs", pairs),)
 
 
 def _pair_evidence(table: str, where: str) -> str:
@@ -350,7 +510,7 @@ UNION ALL SELECT patient_id, last_id AS fill_id FROM {table} WHERE {where}
 """
 
 
-def escalation_sql(p: EscalationParams, n: str) -> MeasureSQL:
+def escalation_sql(p: EscalationParams, n: str, d: Dialect) -> MeasureSQL:
     rise = f"last_band - first_band >= {p.min_band_rise}"
     hits = f"SELECT patient_id, CAST(last_band - first_band AS DOUBLE) AS value FROM {n}_pairs"
     return MeasureSQL(
@@ -358,18 +518,25 @@ def escalation_sql(p: EscalationParams, n: str) -> MeasureSQL:
         _pair_evidence(f"{n}_pairs", rise),
         f"SELECT patient_id FROM {n}_pairs",
         prelude=_pairs(n, "1 = 1"),
+        summary=_ends(d),
     )
 
 
 def older_adult_sql(min_age: int) -> MeasureSQL:
-    where = f"{BZD} AND age >= {min_age}"
-    hits = _max_per_patient("age", f"fills WHERE {where}")
-    evidence = f"SELECT patient_id, fill_id FROM fills WHERE {where}"
-    return MeasureSQL(hits, evidence, _patients(f"{BZD} AND age IS NOT NULL"))
+    summary = (
+        ("bz_max_age", f"MAX({_when(BZD, 'age')})"),
+        ("bz_aged", f"MAX({_when(f'{BZD} AND age IS NOT NULL', '1')})"),
+    )
+    return MeasureSQL(
+        _value("bz_max_age", f"bz_max_age >= {min_age}"),
+        _hit_fills(f"f.{BZD} AND f.age >= {min_age}"),
+        _patients("bz_aged = 1"),
+        summary=summary,
+    )
 
 
-def deprescribing_sql(p: DeprescribingParams, n: str) -> MeasureSQL:
-    eligible = f"f.age >= {p.min_age_years} AND f.de_daily_mg > 0"
+def deprescribing_sql(p: DeprescribingParams, n: str, d: Dialect) -> MeasureSQL:
+    eligible = f"bz_first.age >= {p.min_age_years} AND bz_first.de > 0"
     decrease = "(first_de - last_de) * 100.0 / first_de"
     reached = f"{decrease} >= {min(p.decrease_pct)} - {EPSILON}"
     return MeasureSQL(
@@ -378,10 +545,11 @@ def deprescribing_sql(p: DeprescribingParams, n: str) -> MeasureSQL:
         f"SELECT patient_id FROM {n}_pairs",
         tuple(sorted(p.decrease_pct)),
         prelude=_pairs(n, eligible),
+        summary=_ends(d),
     )
 
 
-def measure_sql(measure: Measure, name: str) -> MeasureSQL:
+def measure_sql(measure: Measure, name: str, d: Dialect) -> MeasureSQL:
     """The queries of one measure; its prelude tables are named ``{name}_...``."""
     params = measure.typed_params()
     match measure.kind:
@@ -394,11 +562,11 @@ def measure_sql(measure: Measure, name: str) -> MeasureSQL:
         case "high-dose":
             return high_dose_sql()
         case "escalation":
-            return escalation_sql(params, name)
+            return escalation_sql(params, name, d)
         case "older-adult":
             return older_adult_sql(params.min_age_years)
         case "deprescribing":
-            return deprescribing_sql(params, name)
+            return deprescribing_sql(params, name, d)
     raise AssertionError(measure.kind)  # pragma: no cover - the kinds are a closed Literal
 
 
