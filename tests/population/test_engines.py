@@ -71,3 +71,40 @@ def test_an_unreadable_input_is_a_clear_error(engine: str, spark: Any, tmp_path:
     eng: Engine = DuckDBEngine() if engine == "duckdb" else SparkEngine(session=spark)
     with pytest.raises(InvalidInput, match="cannot read"):
         screen(eng, bad, "parquet")
+
+
+def test_screening_in_parts_gives_the_result_of_one_pass(tmp_path: Path) -> None:
+    """A table too big for memory is screened as disjoint shares of the patients."""
+    paths = write_population(400, tmp_path / "population.csv", seed=5)
+    with paths["exclusions"].open() as handle:
+        exclusions = tuple((r["patient_id"], r["reason"]) for r in csv.DictReader(handle))
+    options = ScreenOptions(exclusions=exclusions)
+    whole, whole_rows = _run(DuckDBEngine(), paths["records"], options)
+    parts, parts_rows = _run(DuckDBEngine(parts=3), paths["records"], options)
+    _same(whole, parts)
+    assert whole_rows == parts_rows
+    assert sum(whole.flags.values()) > 0
+
+
+def test_the_number_of_parts_follows_the_memory_limit() -> None:
+    from benzosafe.errors import InvalidInput
+    from benzosafe.population.engines import memory_bytes
+
+    assert memory_bytes("6GB") == 6 * 10**9
+    assert memory_bytes("5.5 GiB") == int(5.5 * 2**30)
+    with pytest.raises(InvalidInput, match="not a size"):
+        memory_bytes("six gigabytes")
+    with pytest.raises(InvalidInput, match="at least 1"):
+        DuckDBEngine(parts=0)
+    small, big, fixed = (
+        DuckDBEngine(memory_limit="1GB"),
+        DuckDBEngine(memory_limit="4GB"),
+        DuckDBEngine(parts=2),
+    )
+    try:
+        assert small.parts(1_000_000) == 1
+        assert small.parts(100_000_000) > big.parts(100_000_000) > 1
+        assert fixed.parts(10) == 2
+    finally:
+        for engine in (small, big, fixed):
+            engine.close()

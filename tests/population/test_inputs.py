@@ -36,6 +36,7 @@ def test_malformed_rows_are_counted_by_reason_and_do_not_stop_the_run(tmp_path: 
         + "2,p1,1960-05-01,2024-13-01,clonazepam,30,30,0.5,d1,r1\n"  # month 13
         + "3,p1,1960-05-01,01/02/2024,clonazepam,30,30,0.5,d1,r1\n"  # not ISO
         + "4,p1,1960-05-01,2024-02-10,clonazepam,30,-30,0.5,d1,r1\n"
+        + "4b,p1,1960-05-01,2024-02-10,clonazepam,30,100000000,0.5,d1,r1\n"  # past year 9999
         + "5,p1,1960-05-01,2024-02-10,sertraline,30,30,50,d1,r1\n"
         + "6,,1960-05-01,2024-02-10,clonazepam,30,30,0.5,d1,r1\n"
         + "7,p1,1960-05-01,2024-02-10,clonazepam,zero,30,0.5,d1,r1\n"
@@ -47,7 +48,7 @@ def test_malformed_rows_are_counted_by_reason_and_do_not_stop_the_run(tmp_path: 
     result = screen(engine, path, "csv")
     assert result.malformed == {
         "bad_birth_date": 1,
-        "bad_days_supply": 1,
+        "bad_days_supply": 2,
         "bad_fill_date": 2,
         "bad_quantity": 1,
         "bad_strength": 1,
@@ -55,7 +56,8 @@ def test_malformed_rows_are_counted_by_reason_and_do_not_stop_the_run(tmp_path: 
         "missing_patient_id": 1,
         "unknown_drug": 1,
     }
-    assert result.rows_read == 10 and result.rows_screened == 1
+    assert result.rows_read == 11 and result.rows_screened == 1
+    assert result.period_end == "2024-02-08"  # the good fill's supply, not the bad one's
 
 
 def test_a_user_mapping_classifies_product_codes_and_supplies_strength(tmp_path: Path) -> None:
@@ -161,6 +163,7 @@ def test_cli_screens_a_fhir_export(tmp_path: Path) -> None:
         (["--from", "2024-12-01", "--to", "2024-01-01"], "period: ends"),
         (["--format", "xml"], "format: unknown"),
         (["--min-prescribers", "0"], "min_prescribers: must be at least 1"),
+        (["--memory-limit", "lots"], "memory limit: 'lots' is not a size"),
     ],
 )
 def test_bad_options_exit_2_with_a_message(tmp_path: Path, args: list[str], message: str) -> None:

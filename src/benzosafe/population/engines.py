@@ -7,7 +7,9 @@ pyspark is imported only when the Spark engine is asked for.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -37,6 +39,7 @@ class Engine(Protocol):
     def columns(self, name: str) -> dict[str, ColumnKind]: ...
     def create(self, name: str, sql: str, materialize: bool = False) -> None: ...
     def fetch(self, sql: str) -> list[tuple[Any, ...]]: ...
+    def parts(self, rows: int) -> int: ...
     def write_parquet(self, sql: str, path: Path) -> None: ...
     def close(self) -> None: ...
 
@@ -46,18 +49,42 @@ def _arrow_table(schema: Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=[n for n, _ in schema])
 
 
+# Memory a screened fill takes in a DuckDB table (measured: 94 bytes a fill over the 10M
+# fills of bench/screen_scale.py), and the share of the memory limit the fills may take:
+# the per-patient summary, the windows and the flags need the rest. A bigger table is
+# screened in parts (disjoint sets of patients) rather than spilled to disk.
+BYTES_PER_FILL = 94
+FILLS_SHARE_OF_MEMORY = 0.6
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_bytes(text: str) -> int:
+    """A DuckDB memory setting ("6GB", "5.5 GiB") in bytes."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", text)
+    if match is None or match.group(2).lower() not in _UNITS:
+        raise InvalidInput("memory limit", f"{text!r} is not a size such as 6GB")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
 class DuckDBEngine:
     """DuckDB in this process; ``memory_limit`` like "6GB" keeps big runs within bounds."""
 
     name = "duckdb"
     dialect = DUCKDB
 
-    def __init__(self, memory_limit: str | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self, memory_limit: str | None = None, threads: int | None = None, parts: int | None = None
+    ) -> None:
         import duckdb
 
+        if parts is not None and parts < 1:
+            raise InvalidInput("parts", f"must be at least 1, got {parts}")
+        self._parts = parts
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._con = duckdb.connect()
         if memory_limit:
+            memory_bytes(memory_limit)  # a clear error for a size DuckDB would not read
             # An in-memory database spills to a temp directory only when it is given one.
             self._scratch = tempfile.TemporaryDirectory(prefix="benzosafe-duckdb-")
             self._con.execute(f"SET memory_limit = {quote(memory_limit)}")
@@ -96,6 +123,14 @@ class DuckDBEngine:
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         return self._con.execute(sql).fetchall()
+
+    def parts(self, rows: int) -> int:
+        """How many parts to screen ``rows`` fills in, so each part's fills fit in memory."""
+        if self._parts is not None:
+            return self._parts
+        limit = self._con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        budget = memory_bytes(str(limit)) * FILLS_SHARE_OF_MEMORY
+        return max(1, math.ceil(rows * BYTES_PER_FILL / budget))
 
     def write_parquet(self, sql: str, path: Path) -> None:
         self._con.execute(f"COPY ({sql}) TO {quote(str(path))} (FORMAT parquet)")
@@ -184,6 +219,10 @@ class SparkEngine:
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self._spark.sql(sql).collect()]
+
+    def parts(self, rows: int) -> int:
+        """One: Spark partitions and spills by itself."""
+        return 1
 
     def write_parquet(self, sql: str, path: Path) -> None:
         df = self._spark.sql(sql)

@@ -257,52 +257,77 @@ def screen(
     if end < start:
         raise InvalidInput("period", f"ends ({from_day(end)}) before it starts ({from_day(start)})")
 
-    step("selecting fills of the period")
-    engine.create("fills", sql.fills_sql(d, start, end), materialize=True)
     queries = [sql.measure_sql(m, f"m{i}", d) for i, m in enumerate(measures)]
-    step("summarising patients")
-    engine.create("patients", sql.summary_sql(q.summary for q in queries), materialize=True)
-    screened = engine.fetch("SELECT COUNT(*) FROM fills")[0][0]
-    patients = engine.fetch("SELECT COUNT(*) FROM patients")[0][0]
-
-    rates: list[MeasureRate] = []
-    parts: list[str] = []
-    for i, (measure, q) in enumerate(zip(measures, queries, strict=True)):
-        step(f"measure {measure.id}")
-        for name, query in q.prelude:
-            engine.create(name, query, materialize=True)
-        hits = f"m{i}_hits"
-        engine.create(hits, q.hits, materialize=True)
-        n_hits = int(engine.fetch(f"SELECT COUNT(*) FROM {hits}")[0][0])
-        n_den = int(engine.fetch(f"SELECT COUNT(*) FROM ({q.denominator}) d")[0][0])
-        if q.levels:
-            for level in q.levels:
-                n = engine.fetch(
-                    f"SELECT COUNT(*) FROM {hits} WHERE value >= {level} - {sql.EPSILON}"
-                )[0][0]
-                rates.append(MeasureRate(measure.id, f"decrease >= {level}%", int(n), n_den))
-        elif q.not_evaluated is not None:
-            n_unknown = int(engine.fetch(f"SELECT COUNT(*) FROM ({q.not_evaluated}) u")[0][0])
-            label = measure.code
-            if n_unknown:
-                label += f" ({n_unknown} not evaluated: no prescriber or pharmacy id)"
-            rates.append(MeasureRate(measure.id, label, n_hits, n_den, n_unknown))
-        else:
-            rates.append(MeasureRate(measure.id, measure.code, n_hits, n_den))
-        engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, hits), materialize=True)
-        parts.append(f"SELECT * FROM m{i}_flags")
-
-    step("collecting flags")
-    union = " UNION ALL ".join(parts)
-    engine.create(
-        "flags",
-        f"""
+    # Every measure is per patient, so a table too big for memory is screened in parts,
+    # each a disjoint share of the patients; the counts add up and the flags are joined.
+    parts = engine.parts(rows_read)
+    screened = patients = 0
+    tallies: dict[tuple[str, str], list[int]] = {}  # (rule, label) -> numerator, denominator
+    unknown = {m.id: 0 for m in measures}
+    for part in range(parts):
+        of = f" (part {part + 1} of {parts})" if parts > 1 else ""
+        step(f"selecting fills of the period{of}")
+        share = d.share("patient_id", parts, part) if parts > 1 else None
+        engine.create("fills", sql.fills_sql(d, start, end, share), materialize=True)
+        step(f"summarising patients{of}")
+        engine.create("patients", sql.summary_sql(q.summary for q in queries), materialize=True)
+        screened += int(engine.fetch("SELECT COUNT(*) FROM fills")[0][0])
+        patients += int(engine.fetch("SELECT COUNT(*) FROM patients")[0][0])
+        flag_parts: list[str] = []
+        for i, (measure, q) in enumerate(zip(measures, queries, strict=True)):
+            step(f"measure {measure.id}{of}")
+            for name, query in q.prelude:
+                engine.create(name, query, materialize=True)
+            hits = f"m{i}_hits"
+            engine.create(hits, q.hits, materialize=True)
+            n_hits = int(engine.fetch(f"SELECT COUNT(*) FROM {hits}")[0][0])
+            n_den = int(engine.fetch(f"SELECT COUNT(*) FROM ({q.denominator}) d")[0][0])
+            counted = [(measure.code, n_hits)]
+            if q.levels:
+                counted = [
+                    (
+                        f"decrease >= {level}%",
+                        int(
+                            engine.fetch(
+                                f"SELECT COUNT(*) FROM {hits} "
+                                f"WHERE value >= {level} - {sql.EPSILON}"
+                            )[0][0]
+                        ),
+                    )
+                    for level in q.levels
+                ]
+            if q.not_evaluated is not None:
+                q_unknown = f"SELECT COUNT(*) FROM ({q.not_evaluated}) u"
+                unknown[measure.id] += int(engine.fetch(q_unknown)[0][0])
+            for label, n in counted:
+                tally = tallies.setdefault((measure.id, label), [0, 0])
+                tally[0] += n
+                tally[1] += n_den
+            engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, hits), materialize=True)
+            flag_parts.append(f"SELECT * FROM m{i}_flags")
+        union = " UNION ALL ".join(flag_parts)
+        engine.create(
+            f"flags_{part}",
+            f"""
 SELECT f.patient_id, f.rule, r.rule_version, r.code, r.severity, r.status, f.value,
   f.evidence, r.summary, r.sources
 FROM ({union}) f JOIN rules r ON r.rule = f.rule
 """,
-        materialize=True,
-    )
+            materialize=True,
+        )
+
+    step("collecting flags")
+    if parts == 1:
+        engine.create("flags", "SELECT * FROM flags_0")
+    else:
+        union = " UNION ALL ".join(f"SELECT * FROM flags_{part}" for part in range(parts))
+        engine.create("flags", union, materialize=True)
+    rates: list[MeasureRate] = []
+    for (rule, label), (numerator, denominator) in tallies.items():
+        n_unknown = unknown[rule]
+        if n_unknown:
+            label += f" ({n_unknown} not evaluated: no prescriber or pharmacy id)"
+        rates.append(MeasureRate(rule, label, numerator, denominator, n_unknown))
     flag_counts = {m.id: 0 for m in measures}
     for rule, n in engine.fetch("SELECT rule, COUNT(*) FROM flags GROUP BY rule"):
         flag_counts[str(rule)] = int(n)
@@ -313,9 +338,9 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
         period_start=from_day(start).isoformat(),
         period_end=from_day(end).isoformat(),
         rows_read=rows_read,
-        rows_screened=int(screened),
-        rows_outside_period=rows_read - sum(malformed.values()) - int(screened),
-        patients=int(patients),
+        rows_screened=screened,
+        rows_outside_period=rows_read - sum(malformed.values()) - screened,
+        patients=patients,
         malformed=dict(sorted(malformed.items())),
         rates=rates,
         flags=flag_counts,

@@ -35,6 +35,7 @@ OPIOIDS = "opioids"
 CLASS_CODES = {BENZODIAZEPINES: 1, OPIOIDS: 2}
 OTHER_CLASS = 3
 HIGH_BAND = 3  # band codes: 1 low, 2 moderate, 3 high (limits from the dose-band data)
+LAST_DAY = 2932896  # 9999-12-31 as a day number: a supply running past it is not a date
 EPSILON = 1e-9  # doses are doubles: compare band limits with a tolerance of a nanogram
 ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 REASONS = (
@@ -59,6 +60,7 @@ class Dialect:
     regex_match: str  # format with {s} and {p}
     struct_fn: str  # "struct_pack" (fields as name := value) or "named_struct"
     hash_fn: str  # a 64-bit hash of a string
+    modulo: str  # format with {x} and {n}: x modulo n, never negative
 
     def day(self, expr: str) -> str:
         return self.day_number.format(d=expr)
@@ -74,6 +76,10 @@ class Dialect:
             inner = ", ".join(f"{quote(n)}, {e}" for n, e in fields)
         return f"{self.struct_fn}({inner})"
 
+    def share(self, expr: str, parts: int, part: int) -> str:
+        """Rows whose ``expr`` (never NULL) falls in share ``part`` of ``parts``."""
+        return self.modulo.format(x=f"{self.hash_fn}({expr})", n=parts) + f" = {part}"
+
     def hash(self, expr: str) -> str:
         """A 64-bit hash of a string column, NULL for NULL (both engines hash NULL to a value)."""
         return f"CASE WHEN {expr} IS NOT NULL THEN {self.hash_fn}({expr}) END"
@@ -85,8 +91,11 @@ DUCKDB = Dialect(
     "regexp_matches({s}, {p})",
     "struct_pack",
     "hash",
+    "{x} % {n}",  # hash() is unsigned
 )
-SPARK = Dialect("spark", "unix_date({d})", "regexp_like({s}, {p})", "named_struct", "xxhash64")
+SPARK = Dialect(
+    "spark", "unix_date({d})", "regexp_like({s}, {p})", "named_struct", "xxhash64", "pmod({x}, {n})"
+)
 
 
 def class_code(drug_class: str) -> int:
@@ -167,7 +176,8 @@ SELECT t.fill_id, t.patient_id, t.days_supply, t.age, t.prescriber_id, t.pharmac
     WHEN t.fill_id IS NULL OR t.fill_id = '' THEN 'missing_fill_id'
     WHEN t.patient_id IS NULL OR t.patient_id = '' THEN 'missing_patient_id'
     WHEN t.fill IS NULL THEN 'bad_fill_date'
-    WHEN t.days_supply IS NULL OR t.days_supply <= 0 THEN 'bad_days_supply'
+    WHEN t.days_supply IS NULL OR t.days_supply <= 0
+      OR t.days_supply > {LAST_DAY} - {d.day("t.fill")} THEN 'bad_days_supply'
     WHEN m.ingredient IS NULL THEN 'unknown_drug'
     WHEN t.quantity IS NULL OR t.quantity <= 0 THEN 'bad_quantity'
     WHEN {strength} IS NULL OR {strength} <= 0 THEN 'bad_strength'
@@ -196,8 +206,9 @@ LEFT JOIN drug_map m2 ON m2.drug_key = split_part(v.k, ' ', 1)
 """
 
 
-def fills_sql(d: Dialect, period_start: int, period_end: int) -> str:
-    """Well-formed fills dated in the period, supply clipped to its end, doses and bands.
+def fills_sql(d: Dialect, period_start: int, period_end: int, share: str | None = None) -> str:
+    """Well-formed fills dated in the period, supply clipped to its end, doses and bands;
+    with ``share``, only the fills of that share of the patients (:meth:`Dialect.share`).
 
     Only the fill and patient ids stay strings. Prescriber and pharmacy ids are kept as
     64-bit hashes: they are only counted (distinct per patient), and for two different ids
@@ -216,6 +227,7 @@ SELECT fill_id, patient_id, fill_day,
     ELSE {HIGH_BAND} END AS TINYINT) AS band
 FROM checked
 WHERE reason IS NULL AND fill_day BETWEEN {period_start} AND {period_end}
+  AND {share or "1 = 1"}
 """
 
 
