@@ -6,15 +6,17 @@ DuckDB; one parametrized test then checks each case, window edges included.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from benzosafe.knowledge.screening import Measure, MeasureCase, load_screening
-from benzosafe.population.engines import DuckDBEngine
+from benzosafe.population.engines import DuckDBEngine, Engine, SparkEngine
+from benzosafe.population.records import DispensingRecord, write_records
 from benzosafe.population.screen import ScreenOptions, ScreenResult, flag_rows, screen
 
-from .conftest import case_patient
+from .conftest import CASE_START, case_patient
 
 CASES = [
     pytest.param(m, i, c, id=f"{m.id}:{c.name}")
@@ -77,3 +79,54 @@ def test_multiple_provider_thresholds_are_configurable(
     flagged = {p for p, _, _, _ in flag_rows(engine)}
     # "5 prescribers but 4 pharmacies" fires once 4 pharmacies are enough.
     assert case_patient("SCR-MPE-OPIOID", 2) in flagged
+
+
+def _fill(patient: str, n: int, day: int, drug: str, days: int) -> DispensingRecord:
+    return DispensingRecord(
+        fill_id=f"{patient}/{n}",
+        patient_id=patient,
+        birth_date="1980-01-01",
+        fill_date=(CASE_START + timedelta(days=day)).isoformat(),
+        drug=drug,
+        quantity=float(days),
+        days_supply=days,
+        strength_mg=0.5,
+        prescriber_id="D1",
+        pharmacy_id="R1",
+    )
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "spark"])
+def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
+    engine_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    path = tmp_path / "early.parquet"
+    write_records(
+        [
+            # two early refills (day 10 of 30, then day 20 of 30), then one on time
+            _fill("twice", 0, 0, "clonazepam", 30),
+            _fill("twice", 1, 10, "clonazepam", 30),
+            _fill("twice", 2, 20, "clonazepam", 30),
+            _fill("twice", 3, 50, "clonazepam", 30),
+            # refilled at exactly 75% of a 20-day supply: in the denominator, not flagged
+            _fill("on-time", 0, 0, "lorazepam", 20),
+            _fill("on-time", 1, 15, "lorazepam", 20),
+            # one fill, and two different benzodiazepines: no refill to judge
+            _fill("once", 0, 0, "alprazolam", 30),
+            _fill("switch", 0, 0, "alprazolam", 30),
+            _fill("switch", 1, 3, "diazepam", 30),
+        ],
+        path,
+    )
+    engine: Engine
+    if engine_name == "duckdb":
+        engine = DuckDBEngine()
+    else:
+        engine = SparkEngine(session=request.getfixturevalue("spark"))
+    result = screen(engine, path, "parquet", ScreenOptions(measures=("SCR-BZD-EARLY-REFILL",)))
+    rows = flag_rows(engine)
+    engine.close()
+    assert rows == [("twice", "SCR-BZD-EARLY-REFILL", 2.0, ["twice/0", "twice/1", "twice/2"])]
+    (rate,) = result.rates
+    assert (rate.numerator, rate.denominator) == (1, 2)
+    assert result.draft_rules == ["SCR-BZD-EARLY-REFILL"]

@@ -25,6 +25,7 @@ MeasureKind = Literal[
     "long-term",
     "high-dose",
     "escalation",
+    "early-refill",
     "older-adult",
     "deprescribing",
 ]
@@ -60,6 +61,14 @@ class EscalationParams(Strict):
     min_band_rise: int = Field(ge=1, le=2)
 
 
+class EarlyRefillParams(Strict):
+    """A fill is early when less than ``min_supply_elapsed_pct`` % of the previous fill's
+    days' supply had passed; ``previous_fill`` says which fill is the previous one."""
+
+    previous_fill: Literal["same-ingredient"]
+    min_supply_elapsed_pct: int = Field(ge=1, le=100)
+
+
 class AgeParams(Strict):
     min_age_years: int = Field(ge=0)
 
@@ -75,6 +84,7 @@ PARAMS: dict[str, type[Strict]] = {
     "long-term": LongTermParams,
     "high-dose": HighDoseParams,
     "escalation": EscalationParams,
+    "early-refill": EarlyRefillParams,
     "older-adult": AgeParams,
     "deprescribing": DeprescribingParams,
 }
