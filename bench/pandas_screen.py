@@ -130,6 +130,15 @@ def screen(df: pd.DataFrame) -> dict[str, set[str]]:
     out["SCR-BZD-ESCALATION"] = set(
         pair[pair.band_l - pair.band_f >= m["escalation:"].min_band_rise].index
     )
+    # early refills: one dispensing per ingredient and day (the shortest supply), each
+    # against the previous day's dispensing of the same ingredient
+    p = m["early-refill:"]
+    k = bz.sort_values(["patient_id", "ingredient", "fill_day", "days_supply", "fill_id"])
+    k = k.drop_duplicates(["patient_id", "ingredient", "fill_day"])
+    g = k.groupby(["patient_id", "ingredient"], sort=False)
+    prev_day, prev_supply = g["fill_day"].shift(), g["days_supply"].shift()
+    early = (k.fill_day - prev_day) * 100 < p.min_supply_elapsed_pct * prev_supply
+    out["SCR-BZD-EARLY-REFILL"] = set(k[early].patient_id)
     p = m["deprescribing:"]
     d = pair[(pair.age_f >= p.min_age_years) & (pair.de_f > 0)]
     dec = (d.de_f - d.de_l) * 100.0 / d.de_f

@@ -37,6 +37,7 @@ PATTERNS: dict[str, tuple[int, tuple[str, ...]]] = {
     "long-term": (6, ("SCR-BZD-LONG-TERM",)),
     "high-dose": (5, ("SCR-BZD-HIGH-DOSE",)),
     "escalation": (5, ("SCR-BZD-ESCALATION",)),
+    "early-refill": (4, ("SCR-BZD-EARLY-REFILL",)),
     "older-adult": (4, ("SCR-BZD-OLDER-ADULT",)),
     "deprescribing": (2, ("SCR-BZD-OLDER-ADULT", "SCR-BZD-DEPRESCRIBING")),
 }
@@ -124,6 +125,9 @@ def synth_population(patients: int, seed: int = 7) -> tuple[list[DispensingRecor
     weights = [PATTERNS[k][0] for k in kinds]
     cob = next(m for m in load_screening().measure if m.kind == "cob")
     reasons = list(cob.typed_params().exclusion_reasons)
+    # The latest day a refill of a 30-day supply is still early: days x 100 < pct x 30.
+    early = next(m for m in load_screening().measure if m.kind == "early-refill")
+    latest_early = (early.typed_params().min_supply_elapsed_pct * 30 - 1) // 100
 
     for n in range(1, patients + 1):
         pid = f"P{n:07d}"
@@ -180,6 +184,9 @@ def synth_population(patients: int, seed: int = 7) -> tuple[list[DispensingRecor
         elif kind == "escalation":
             benzo_fill(start, 30, low)
             benzo_fill(start + 30, 30, doses[benzo]["moderate"])
+        elif kind == "early-refill":
+            benzo_fill(start, 30, low)
+            benzo_fill(start + rng.randint(max(1, latest_early - 7), latest_early), 30, low)
         elif kind == "older-adult":
             benzo_fill(start, 30, low)
         elif kind == "deprescribing":
