@@ -40,6 +40,12 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
         ('status = "draft"\ndraft_reason', 'status = "cited"\ndraft_reason', "draft"),
         ("window_days = 90", 'window_days = "ninety"', "window_days"),
         (
+            'previous_fill = "same-ingredient"',
+            'previous_fill = "any-benzodiazepine"',
+            "previous_fill",
+        ),
+        ("min_supply_elapsed_pct = 75", "min_supply_elapsed_pct = 175", "min_supply_elapsed_pct"),
+        (
             'exclude_ingredients = ["buprenorphine"]',
             'exclude_ingredients = ["buprenorfine"]',
             "buprenorfine",
