@@ -111,6 +111,9 @@ def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
             # refilled at exactly 75% of a 20-day supply: in the denominator, not flagged
             _fill("on-time", 0, 0, "lorazepam", 20),
             _fill("on-time", 1, 15, "lorazepam", 20),
+            # a days' supply far beyond 2**31 / 100 must not overflow the comparison
+            _fill("huge", 0, 0, "diazepam", 100_000_000),
+            _fill("huge", 1, 30, "diazepam", 30),
             # one fill, and two different benzodiazepines: no refill to judge
             _fill("once", 0, 0, "alprazolam", 30),
             _fill("switch", 0, 0, "alprazolam", 30),
@@ -123,10 +126,18 @@ def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
         engine = DuckDBEngine()
     else:
         engine = SparkEngine(session=request.getfixturevalue("spark"))
-    result = screen(engine, path, "parquet", ScreenOptions(measures=("SCR-BZD-EARLY-REFILL",)))
+    period = ScreenOptions(
+        period_start=CASE_START,
+        period_end=CASE_START + timedelta(days=365),
+        measures=("SCR-BZD-EARLY-REFILL",),
+    )
+    result = screen(engine, path, "parquet", period)
     rows = flag_rows(engine)
     engine.close()
-    assert rows == [("twice", "SCR-BZD-EARLY-REFILL", 2.0, ["twice/0", "twice/1", "twice/2"])]
+    assert rows == [
+        ("huge", "SCR-BZD-EARLY-REFILL", 1.0, ["huge/0", "huge/1"]),
+        ("twice", "SCR-BZD-EARLY-REFILL", 2.0, ["twice/0", "twice/1", "twice/2"]),
+    ]
     (rate,) = result.rates
-    assert (rate.numerator, rate.denominator) == (1, 2)
+    assert (rate.numerator, rate.denominator) == (2, 3)
     assert result.draft_rules == ["SCR-BZD-EARLY-REFILL"]
