@@ -111,9 +111,11 @@ def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
             # refilled at exactly 75% of a 20-day supply: in the denominator, not flagged
             _fill("on-time", 0, 0, "lorazepam", 20),
             _fill("on-time", 1, 15, "lorazepam", 20),
-            # a days' supply far beyond 2**31 / 100 must not overflow the comparison
-            _fill("huge", 0, 0, "diazepam", 100_000_000),
+            # a supply of 2 million days (still ending before year 9999) is compared in
+            # 64-bit integers; one past year 9999 is a malformed days' supply
+            _fill("huge", 0, 0, "diazepam", 2_000_000),
             _fill("huge", 1, 30, "diazepam", 30),
+            _fill("past-9999", 0, 0, "diazepam", 100_000_000),
             # one fill, and two different benzodiazepines: no refill to judge
             _fill("once", 0, 0, "alprazolam", 30),
             _fill("switch", 0, 0, "alprazolam", 30),
@@ -140,4 +142,5 @@ def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
     ]
     (rate,) = result.rates
     assert (rate.numerator, rate.denominator) == (2, 3)
+    assert result.malformed == {"bad_days_supply": 1}
     assert result.draft_rules == ["SCR-BZD-EARLY-REFILL"]
