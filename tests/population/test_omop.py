@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benzosafe.errors import InvalidInput
-from benzosafe.population.omop import birth_date, omop_records, read_omop_dir
+from benzosafe.population.omop import convert_omop_db, convert_omop_dir, dump_omop_db
 from benzosafe.population.records import DispensingRecord, write_records
 
 from .conftest import case_records, run_cli
@@ -114,6 +115,24 @@ def write_csv_tables(tables: Tables, folder: Path) -> None:
             writer.writerows(rows)
 
 
+def write_parquet_tables(tables: Tables, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        pq.write_table(pa.Table.from_pylist(rows), folder / f"{name}.parquet")
+
+
+def converted(
+    folder: Path, known: set[str], tables: Tables | None = None, fmt: str = "csv"
+) -> tuple[list[DispensingRecord], dict[str, int]]:
+    """The documented table ``benzosafe screen`` makes of an OMOP folder, sorted by fill id."""
+    if tables is not None:
+        (write_csv_tables if fmt == "csv" else write_parquet_tables)(tables, folder)
+    out = folder.parent / f"{folder.name}-documented.parquet"
+    skipped = convert_omop_dir(folder, out, known)
+    rows = pq.read_table(out).to_pylist()
+    return sorted((DispensingRecord(**r) for r in rows), key=lambda r: r.fill_id), skipped
+
+
 @pytest.fixture(scope="module")
 def omop_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tables, expected, exclusions = omop_cases()
@@ -201,13 +220,31 @@ def test_an_omop_database_screens_like_the_documented_csv(
 def test_an_omop_folder_of_parquet_reads_like_csv(
     omop_data: dict[str, Any], tmp_path: Path
 ) -> None:
-    for name, rows in omop_data["tables"].items():
-        pq.write_table(pa.Table.from_pylist(rows), tmp_path / f"{name}.parquet")
-    from_parquet, _ = omop_records(read_omop_dir(tmp_path), {"clonazepam", "oxycodone"})
-    from_csv, _ = omop_records(read_omop_dir(omop_data["root"] / "omop"), {"clonazepam"})
+    tables = omop_data["tables"]
+    from_parquet, _ = converted(tmp_path / "p", {"clonazepam", "oxycodone"}, tables, "parquet")
+    from_csv, _ = converted(omop_data["root"] / "omop", {"clonazepam"})
     assert from_parquet == from_csv
+    assert len(from_csv) == len(tables["drug_exposure"])
 
 
+def test_the_omop_tables_of_a_database_read_in_chunks_like_the_folder(
+    omop_data: dict[str, Any], pg_schema: str, postgres_base: str, tmp_path: Path
+) -> None:
+    """PostgreSQL's integer, numeric and date columns, streamed 7 rows at a time."""
+    url = postgres_base.replace("postgresql+psycopg://", "postgresql://")
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    dump_omop_db(url, pg_schema, dump, chunk_rows=7)
+    assert pq.ParquetFile(dump / "drug_exposure.parquet").metadata.num_row_groups > 1
+    from_db, _ = converted(dump, {"clonazepam"})
+    from_csv, _ = converted(omop_data["root"] / "omop", {"clonazepam"})
+    assert from_db == from_csv
+    out = tmp_path / "db.parquet"
+    assert convert_omop_db(url, pg_schema, out, {"clonazepam"}) == {}
+    assert pq.read_table(out).num_rows == len(from_csv)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize(
     ("year", "month", "day", "expected"),
     [
@@ -220,8 +257,15 @@ def test_an_omop_folder_of_parquet_reads_like_csv(
         (1950, 2, 30, "1950-02-30"),  # left for the checks to count as bad_birth_date
     ],
 )
-def test_birth_date_from_the_person_table(year: Any, month: Any, day: Any, expected: Any) -> None:
-    assert birth_date(year, month, day) == expected
+def test_birth_date_from_the_person_table(
+    year: Any, month: Any, day: Any, expected: Any, fmt: str, tmp_path: Path
+) -> None:
+    tables = _tables()
+    tables["person"] = [
+        {"person_id": 1, "year_of_birth": year, "month_of_birth": month, "day_of_birth": day}
+    ]
+    (record,), _ = converted(tmp_path / "omop", {"clonazepam"}, tables, fmt)
+    assert record.birth_date == expected
 
 
 def _tables(**changes: Any) -> Tables:
@@ -243,19 +287,32 @@ def _tables(**changes: Any) -> Tables:
     return tables
 
 
-def test_without_concept_tables_the_source_value_gives_drug_and_strength() -> None:
-    (record,), skipped = omop_records(_tables(), {"clonazepam"})
+def test_without_concept_tables_the_source_value_gives_drug_and_strength(tmp_path: Path) -> None:
+    (record,), skipped = converted(tmp_path / "omop", {"clonazepam"}, _tables())
     assert skipped == {}
     assert record.drug == "clonazepam 0.5 MG Oral Tablet" and record.strength_mg == 0.5
     assert record.birth_date == "1950-12-31" and record.pharmacy_id is None
     assert record.prescriber_id == "7" and record.fill_id == "1"
 
 
-@pytest.mark.parametrize(("amount", "unit", "mg"), [(0.5, "mg", 0.5), (250, "ug", 0.25)])
-def test_drug_strength_gives_the_strength_in_mg(amount: float, unit: str, mg: float) -> None:
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("amount", "unit", "mg"),
+    [
+        (0.5, "mg", 0.5),
+        (250, "ug", 0.25),
+        (500, " MCG ", 0.5),
+        # the exact decimal shift: 2.1 / 1000 in binary floating point is not 0.0021
+        (2.1, "ug", float(Decimal("2.1") / 1000)),
+        (2, "g", 2),  # not a unit read: the 2 MG of the name
+    ],
+)
+def test_drug_strength_gives_the_strength_in_mg(
+    amount: float, unit: str, mg: float, fmt: str, tmp_path: Path
+) -> None:
     tables = _tables(drug_concept_id=40, drug_source_value="")
     tables["concept"] = [
-        {"concept_id": 40, "concept_name": "clonazepam Oral Tablet", "concept_code": "x"},
+        {"concept_id": 40, "concept_name": "clonazepam 2 MG Oral Tablet", "concept_code": "x"},
         {"concept_id": 41, "concept_name": "clonazepam", "concept_code": "y"},
         {"concept_id": 42, "concept_name": "unit", "concept_code": unit},
     ]
@@ -267,13 +324,18 @@ def test_drug_strength_gives_the_strength_in_mg(amount: float, unit: str, mg: fl
             "amount_unit_concept_id": 42,
         }
     ]
-    (record,), _ = omop_records(tables, {"clonazepam"})
-    assert record.drug == "clonazepam Oral Tablet" and record.strength_mg == mg
+    (record,), _ = converted(tmp_path / "omop", {"clonazepam"}, tables, fmt)
+    assert record.drug == "clonazepam 2 MG Oral Tablet" and record.strength_mg == mg
 
 
-def test_an_exposure_of_an_unknown_person_is_counted_not_screened() -> None:
-    records, skipped = omop_records(_tables(person_id=2), {"clonazepam"})
-    assert records == [] and skipped == {"omop_person_not_found": 1}
+def test_an_exposure_of_an_unknown_person_is_counted_not_screened(tmp_path: Path) -> None:
+    tables = _tables(person_id=2)
+    tables["drug_exposure"].append({**tables["drug_exposure"][0], "drug_exposure_id": 2})
+    tables["drug_exposure"].append({**tables["drug_exposure"][0], "drug_exposure_id": 3})
+    tables["drug_exposure"][2]["person_id"] = None  # no person id: screened, and refused
+    records, skipped = converted(tmp_path / "omop", {"clonazepam"}, tables)
+    assert skipped == {"omop_person_not_found": 2}
+    assert [(r.fill_id, r.patient_id, r.birth_date) for r in records] == [("3", "", None)]
 
 
 def test_malformed_omop_rows_are_counted_by_reason(tmp_path: Path) -> None:
@@ -343,4 +405,84 @@ def test_bad_omop_options_exit_2_with_a_message(args: list[str], message: str) -
 def test_an_omop_folder_without_person_is_refused(tmp_path: Path) -> None:
     write_csv_tables({"drug_exposure": _tables()["drug_exposure"]}, tmp_path)
     with pytest.raises(InvalidInput, match="lacks person"):
-        read_omop_dir(tmp_path)
+        convert_omop_dir(tmp_path, tmp_path / "out.parquet", {"clonazepam"})
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_an_unreadable_omop_file_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    write_csv_tables({"person": _tables()["person"]}, tmp_path / "omop")
+    (tmp_path / "omop" / "drug_exposure.parquet").write_bytes(b"not parquet at all")
+    out = tmp_path / "flags.parquet"
+    done = run_cli("screen", "--omop-dir", str(tmp_path / "omop"), "--out", str(out))
+    assert done.returncode == 2, done.stderr
+    assert "cannot read" in done.stderr and "drug_exposure.parquet" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_ids_are_their_integer_else_their_text(tmp_path: Path) -> None:
+    tables = _tables(drug_exposure_id="007", provider_id=" P-12 ", visit_occurrence_id=5.0)
+    tables["person"] = [{"person_id": "1.0", "year_of_birth": 1950}]
+    tables["visit_occurrence"] = [{"visit_occurrence_id": 5, "care_site_id": "NULL"}]
+    (record,), skipped = converted(tmp_path / "omop", {"clonazepam"}, tables)
+    assert skipped == {}
+    assert (record.fill_id, record.patient_id, record.prescriber_id) == ("7", "1", "P-12")
+    assert record.pharmacy_id is None  # "NULL" in a CSV is no care site, as pyarrow read it
+
+
+def test_duplicate_look_up_rows_take_the_last_and_add_no_fills(tmp_path: Path) -> None:
+    tables = _tables(visit_occurrence_id=9)
+    tables["person"] = [
+        {"person_id": 1, "year_of_birth": 1950, "month_of_birth": 3},
+        {"person_id": 1, "year_of_birth": 1960, "month_of_birth": 4},
+    ]
+    tables["visit_occurrence"] = [
+        {"visit_occurrence_id": 9, "care_site_id": 1},
+        {"visit_occurrence_id": 9, "care_site_id": 2},
+    ]
+    for fmt in ("csv", "parquet"):
+        (record,), _ = converted(tmp_path / fmt, {"clonazepam"}, tables, fmt)
+        assert (record.birth_date, record.pharmacy_id) == ("1960-04-30", "2")
+
+
+def test_a_drug_source_value_in_the_drug_map_is_the_drug(tmp_path: Path) -> None:
+    """An all-digit NDC keeps its leading zeros; the map gives ingredient and strength."""
+    tables = _tables(drug_concept_id=40, drug_source_value="00002323230")
+    tables["concept"] = [{"concept_id": 40, "concept_name": "Unmapped product", "concept_code": 1}]
+    write_csv_tables(tables, tmp_path / "omop")
+    (record,), _ = converted(tmp_path / "omop", {"clonazepam", "00002323230"})
+    assert record.drug == "00002323230" and record.strength_mg is None
+    (record,), _ = converted(tmp_path / "omop", {"clonazepam"})
+    assert record.drug == "Unmapped product"
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("code,ingredient,strength_mg\n00002-3232-30,clonazepam,0.5\n")
+    summary = tmp_path / "s.json"
+    args = ["--omop-dir", str(tmp_path / "omop"), "--json", str(summary)]
+    done = run_cli("screen", *args, "--drug-map", str(mapping))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(summary.read_text())
+    assert result["malformed"] == {} and result["rows_screened"] == 1
+    done = run_cli("screen", *args)
+    assert json.loads(summary.read_text())["malformed"] == {"unknown_drug": 1}
+
+
+def test_spark_screens_the_converted_omop_table_like_duckdb(
+    spark: Any, omop_data: dict[str, Any], tmp_path: Path
+) -> None:
+    """The Parquet DuckDB writes is what Spark reads (the full rule-case equality of the two
+    engines is test_engines'); one measure keeps the Spark run short."""
+    from benzosafe.population.engines import DuckDBEngine, Engine, SparkEngine
+    from benzosafe.population.screen import ScreenOptions, flag_rows, screen
+
+    out = tmp_path / "documented.parquet"
+    convert_omop_dir(omop_data["root"] / "omop", out, {"clonazepam"})
+    options = ScreenOptions(measures=("SCR-BZD-OLDER-ADULT",))
+    results = []
+    engine: Engine
+    for engine in (DuckDBEngine(), SparkEngine(session=spark)):
+        try:
+            result = screen(engine, out, "parquet", options)
+            results.append((result.rows_screened, result.malformed, flag_rows(engine)))
+        finally:
+            engine.close()
+    assert results[0][2] and results[0] == results[1]
+    assert results[0][0] == len(omop_data["tables"]["drug_exposure"])

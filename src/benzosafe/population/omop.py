@@ -14,76 +14,325 @@ else the ``concept_name`` of ``drug_concept_id``, else ``drug_source_value``; th
 strength comes from ``drug_strength`` (amounts whose unit concept is coded mg or ug),
 else from "N MG" in the name.
 Exposures whose person is not in ``person`` are counted, not screened.
+
+The join is one DuckDB query (:func:`dispensing_sql`) over the files, written as the
+documented table to a Parquet file that either engine then screens. A database's tables are
+first streamed in chunks into Parquet files (:func:`dump_omop_db`), so both inputs share it.
+Values are read as the text they hold, so CSV, Parquet and database columns of any type map
+alike: an id is its integer when it is one ("007", 7.0 → "7"), else its trimmed text.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from datetime import date, datetime
-from decimal import Decimal
+import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import pyarrow as pa
 
 from benzosafe.errors import InvalidInput
-from benzosafe.population.drugs import normalise_key
-from benzosafe.population.fhir import strength_in_text
-from benzosafe.population.records import DispensingRecord
+from benzosafe.population.records import SCHEMA
+from benzosafe.population.sql import quote
 
-Row = dict[str, Any]
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "drug_exposure": (
-        "drug_exposure_id",
-        "person_id",
-        "drug_concept_id",
-        "drug_exposure_start_date",
-        "quantity",
-        "days_supply",
-        "provider_id",
-        "visit_occurrence_id",
-        "drug_source_value",
-    ),
-    "person": ("person_id", "year_of_birth", "month_of_birth", "day_of_birth"),
-    "concept": ("concept_id", "concept_name", "concept_code"),
-    "drug_strength": (
-        "drug_concept_id",
-        "ingredient_concept_id",
-        "amount_value",
-        "amount_unit_concept_id",
-    ),
-    "visit_occurrence": ("visit_occurrence_id", "care_site_id"),
+Kind = Literal["id", "int", "double", "day", "text"]
+# The columns read, and how each is typed before the join.
+COLUMNS: dict[str, dict[str, Kind]] = {
+    "drug_exposure": {
+        "drug_exposure_id": "id",
+        "person_id": "id",
+        "drug_concept_id": "int",
+        "drug_exposure_start_date": "day",
+        "quantity": "double",
+        "days_supply": "int",
+        "provider_id": "id",
+        "visit_occurrence_id": "id",
+        "drug_source_value": "text",
+    },
+    "person": {
+        "person_id": "id",
+        "year_of_birth": "int",
+        "month_of_birth": "int",
+        "day_of_birth": "int",
+    },
+    "concept": {"concept_id": "int", "concept_name": "text", "concept_code": "text"},
+    "drug_strength": {
+        "drug_concept_id": "int",
+        "ingredient_concept_id": "int",
+        "amount_value": "double",
+        "amount_unit_concept_id": "int",
+    },
+    "visit_occurrence": {"visit_occurrence_id": "id", "care_site_id": "id"},
 }
 REQUIRED_TABLES = ("drug_exposure", "person")
 # A drug_strength unit is read from its concept's UCUM code: no concept id is assumed.
 UNIT_CODES = {"mg": "mg", "ug": "mcg", "mcg": "mcg"}
+# The texts pyarrow's CSV reader takes for a missing value; "NULL" in an id column is no id.
+CSV_NULLS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null",
+)  # fmt: skip
+CHUNK_ROWS = 100_000  # rows fetched from a database at a time
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INTEGER_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+    "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+}  # fmt: skip
+_WHITESPACE = quote(" \t\n\r\v\f")
+# Python's float() semantics on text: an id, a count, a birth year are integral numbers.
+_MACROS = f"""
+CREATE OR REPLACE TEMP MACRO omop_text(s) AS NULLIF(trim(s, {_WHITESPACE}), '');
+CREATE OR REPLACE TEMP MACRO omop_int(d) AS
+  CASE WHEN isfinite(d) AND d = trunc(d) THEN TRY_CAST(d AS BIGINT) END;
+CREATE OR REPLACE TEMP MACRO omop_id_of(s, d) AS CASE
+  WHEN d IS NULL OR NOT isfinite(d) OR d <> trunc(d) THEN s
+  WHEN abs(d) < 9007199254740992 THEN CAST(CAST(d AS BIGINT) AS VARCHAR)
+  -- beyond 2^53 a double loses digits: an integer literal is read exactly
+  WHEN regexp_full_match(s, '[+-]?[0-9]+') THEN COALESCE(CAST(TRY_CAST(s AS HUGEINT) AS VARCHAR), s)
+  ELSE COALESCE(CAST(TRY_CAST(d AS HUGEINT) AS VARCHAR), s) END;
+CREATE OR REPLACE TEMP MACRO omop_id(s) AS omop_id_of(s, TRY_CAST(s AS DOUBLE));
+-- mg from "N" and its unit; "N" || 'e-3' is the exact decimal shift of a microgram amount
+CREATE OR REPLACE TEMP MACRO omop_mg(num, unit) AS CASE lower(unit)
+  WHEN 'mg' THEN TRY_CAST(num AS DOUBLE)
+  WHEN 'mcg' THEN TRY_CAST(num || 'e-3' AS DOUBLE) END;
+-- the first "N MG" / "N MCG" of a name as (n, u)
+CREATE OR REPLACE TEMP MACRO omop_mg_text(name) AS
+  regexp_extract(name, '([0-9]+(?:\\.[0-9]+)?)\\s*(MG|MCG)\\b', ['n', 'u'], 'i');
+-- none when it is zero or over 10 g: a typo, as units.parse_mass refuses it
+CREATE OR REPLACE TEMP MACRO omop_plausible_mg(mg) AS CASE WHEN mg > 0 AND mg <= 10000 THEN mg END;
+"""
 
 
-def read_omop_dir(folder: Path) -> dict[str, list[Row]]:
-    """The OMOP tables of a folder of ``<table>.csv`` / ``<table>.parquet`` files."""
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
+def _expr(kind: Kind, column: str | None, sql_type: str) -> str:
+    """The SQL typing ``column`` (of DuckDB type ``sql_type``) as ``kind``; NULL when absent."""
+    if column is None:
+        return {"int": "NULL::BIGINT", "double": "NULL::DOUBLE"}.get(kind, "NULL::VARCHAR")
+    col = '"' + column.replace('"', '""') + '"'
+    t = sql_type.upper()
+    integral = t in _INTEGER_TYPES
+    numeric = integral or t in ("FLOAT", "DOUBLE", "REAL") or t.startswith("DECIMAL")
+    text = f"omop_text(CAST({col} AS VARCHAR))"
+    number = (
+        f"CAST({col} AS DOUBLE)"
+        if numeric
+        else "NULL::DOUBLE"
+        if t == "BOOLEAN"
+        else f"TRY_CAST({text} AS DOUBLE)"
+    )
+    if kind == "id":
+        return f"CAST({col} AS VARCHAR)" if integral else f"omop_id({text})"
+    if kind == "int":
+        return f"TRY_CAST({col} AS BIGINT)" if integral else f"omop_int({number})"
+    if kind == "double":
+        return number
+    if kind == "day":
+        if t == "DATE":
+            return f"CAST({col} AS VARCHAR)"
+        if t.startswith("TIMESTAMP"):
+            return f"CAST(CAST({col} AS DATE) AS VARCHAR)"
+        return f"left({text}, 10)"
+    return f"COALESCE({text}, '')"
 
+
+def dispensing_sql() -> str:
+    """The documented table from the typed ``omop_*`` tables: the one OMOP join."""
+    units = ", ".join(f"({quote(code)}, {quote(unit)})" for code, unit in UNIT_CODES.items())
+    return f"""
+WITH persons AS (
+  SELECT person_id, arg_max_null(birth_date, rowid) AS birth_date
+  FROM omop_person WHERE person_id IS NOT NULL GROUP BY person_id
+), concepts AS (
+  SELECT concept_id, arg_max_null(concept_name, rowid) AS concept_name,
+    arg_max_null(concept_code, rowid) AS concept_code
+  FROM omop_concept WHERE concept_id IS NOT NULL AND concept_id <> 0 GROUP BY concept_id
+), visits AS (
+  SELECT visit_occurrence_id, arg_max_null(care_site_id, rowid) AS care_site_id
+  FROM omop_visit_occurrence WHERE visit_occurrence_id IS NOT NULL GROUP BY visit_occurrence_id
+), amounts AS (
+  -- mg per unit of a drug concept, with its ingredient's name as a drug key
+  SELECT s.drug_concept_id,
+    CASE u.unit WHEN 'mg' THEN s.amount_value
+      ELSE COALESCE(omop_mg(CAST(s.amount_value AS VARCHAR), 'mcg'), s.amount_value / 1000)
+    END AS mg,
+    k.drug_key IS NOT NULL AS known
+  FROM omop_drug_strength s
+  JOIN concepts uc ON uc.concept_id = s.amount_unit_concept_id
+  JOIN (VALUES {units}) u(code, unit) ON u.code = lower(uc.concept_code)
+  LEFT JOIN concepts ic ON ic.concept_id = s.ingredient_concept_id
+  LEFT JOIN omop_known k ON k.drug_key = replace(lower(COALESCE(ic.concept_name, '')), '-', '')
+  WHERE s.drug_concept_id IS NOT NULL AND s.amount_value IS NOT NULL
+), strengths AS (
+  -- a drug's one amount, or of several the one whose ingredient the drug map knows
+  SELECT drug_concept_id,
+    CASE WHEN count(*) = 1 THEN any_value(mg)
+      WHEN count(*) FILTER (WHERE known) = 1 THEN any_value(mg) FILTER (WHERE known) END AS mg
+  FROM amounts GROUP BY drug_concept_id
+), exposures AS (
+  SELECT e.*, COALESCE(c.concept_name, '') AS concept_name,
+    k.drug_key IS NOT NULL AS source_known, s.mg
+  FROM omop_drug_exposure e
+  LEFT JOIN concepts c ON c.concept_id = e.drug_concept_id
+  LEFT JOIN strengths s ON s.drug_concept_id = COALESCE(e.drug_concept_id, 0)
+  LEFT JOIN omop_known k ON k.drug_key = replace(lower(e.drug_source_value), '-', '')
+), named AS (
+  -- without drug_strength, the strength stated in the concept name, else the source value
+  SELECT *, CASE WHEN mg IS NULL THEN omop_mg_text(
+      CASE WHEN concept_name <> '' THEN concept_name ELSE drug_source_value END
+    ) END AS stated
+  FROM exposures
+)
+SELECT COALESCE(e.drug_exposure_id, '') AS fill_id,
+  COALESCE(e.person_id, '') AS patient_id,
+  p.birth_date,
+  e.drug_exposure_start_date AS fill_date,
+  CASE WHEN e.drug_source_value <> '' AND e.source_known THEN e.drug_source_value
+    WHEN e.concept_name <> '' THEN e.concept_name ELSE e.drug_source_value END AS drug,
+  e.quantity,
+  e.days_supply,
+  COALESCE(e.mg, omop_plausible_mg(omop_mg(e.stated.n, e.stated.u))) AS strength_mg,
+  e.provider_id AS prescriber_id,
+  v.care_site_id AS pharmacy_id
+FROM named e
+LEFT JOIN persons p ON p.person_id = e.person_id
+LEFT JOIN visits v ON v.visit_occurrence_id = e.visit_occurrence_id
+WHERE e.person_id IS NULL OR p.person_id IS NOT NULL
+"""
+
+
+def _birth_date_sql() -> str:
+    """ISO birth date of ``year``, ``month``, ``day``; an unknown month or day is the last
+    possible, so age is not overstated. NULL without a year; an impossible date stays as
+    text for the checks to count as ``bad_birth_date``."""
+    leap = "((year % 4 = 0 AND year % 100 <> 0) OR year % 400 = 0)"
+    last = (
+        f"CASE WHEN month = 2 THEN CASE WHEN {leap} THEN 29 ELSE 28 END "
+        "WHEN month IN (4, 6, 9, 11) THEN 30 ELSE 31 END"
+    )
+    return f"""CASE WHEN year IS NULL THEN NULL
+  WHEN month IS NULL THEN printf('%04d-12-31', year)
+  WHEN day IS NULL AND month BETWEEN 1 AND 12 THEN printf('%04d-%02d-%02d', year, month, {last})
+  WHEN day IS NULL THEN printf('%04d-%02d-01', year, month)
+  ELSE printf('%04d-%02d-%02d', year, month, day) END"""
+
+
+def table_files(folder: Path) -> dict[str, Path]:
+    """The OMOP tables of a folder: ``<table>.parquet``, else ``<table>.csv``."""
     if not folder.is_dir():
         raise InvalidInput("omop-dir", f"{folder} is not a folder")
-    tables: dict[str, list[Row]] = {}
-    for name, columns in COLUMNS.items():
+    found: dict[str, Path] = {}
+    for name in COLUMNS:
         for suffix in (".parquet", ".csv"):
-            path = folder / f"{name}{suffix}"
-            if not path.exists():
-                continue
+            if (folder / f"{name}{suffix}").exists():
+                found[name] = folder / f"{name}{suffix}"
+                break
+    _require(found, str(folder))
+    return found
+
+
+def _require(tables: Iterable[str], where: str) -> None:
+    missing = [t for t in REQUIRED_TABLES if t not in set(tables)]
+    if missing:
+        raise InvalidInput("omop tables", f"{where} lacks {', '.join(missing)}", list(COLUMNS))
+
+
+def _reader(path: Path) -> str:
+    if path.suffix == ".parquet":
+        return f"read_parquet({quote(str(path))})"
+    nulls = ", ".join(quote(n) for n in CSV_NULLS)
+    return (
+        f"read_csv({quote(str(path))}, header = true, delim = ',', quote = '\"', "
+        f"escape = '\"', all_varchar = true, nullstr = [{nulls}])"
+    )
+
+
+def _typed_table(con: Any, name: str, path: Path | None) -> None:
+    """``omop_<name>``: the columns of the mapping, typed; a table keeps file order as rowid."""
+    present: dict[str, tuple[str, str]] = {}
+    source = "(SELECT 1) WHERE false"  # an absent table: no rows
+    if path is not None:
+        source = _reader(path)
+        try:
+            described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        except duckdb_error() as exc:
+            raise InvalidInput("omop-dir", f"cannot read {path}: {_first_line(exc)}") from None
+        present = {str(c).lower(): (str(c), str(t)) for c, t, *_ in described}
+    typed = ", ".join(
+        f"{_expr(kind, *present.get(col, (None, '')))} AS {col}"
+        for col, kind in COLUMNS[name].items()
+    )
+    query = f"SELECT {typed} FROM {source}"
+    if name == "person":
+        query = (
+            f"SELECT person_id, {_birth_date_sql()} AS birth_date FROM (SELECT person_id, "
+            f"year_of_birth AS year, month_of_birth AS month, day_of_birth AS day FROM ({query}))"
+        )
+    # drug_exposure is read once, by the join; the look-up tables are made once, in order
+    kind = "VIEW" if name == "drug_exposure" else "TABLE"
+    con.execute(f"CREATE TEMP {kind} omop_{name} AS {query}")
+
+
+def duckdb_error() -> type[Exception]:
+    import duckdb
+
+    return duckdb.Error
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+
+
+def convert_omop_dir(
+    folder: Path, out: Path, known: Iterable[str], memory_limit: str | None = None
+) -> dict[str, int]:
+    """Write the documented table of an OMOP folder to ``out`` (Parquet); skipped by reason."""
+    import duckdb
+
+    files = table_files(folder)
+    con = duckdb.connect()
+    try:
+        with tempfile.TemporaryDirectory(prefix="benzosafe-omop-") as scratch:
+            if memory_limit:
+                con.execute(f"SET memory_limit = {quote(memory_limit)}")
+                con.execute(f"SET temp_directory = {quote(scratch)}")
+            con.execute(_MACROS)
+            keys = pa.table({"drug_key": pa.array(sorted(set(known)), pa.string())})
+            con.register("omop_known_arrow", keys)
+            con.execute("CREATE TEMP TABLE omop_known AS SELECT * FROM omop_known_arrow")
+            for name in COLUMNS:
+                _typed_table(con, name, files.get(name))
             try:
-                table = pq.read_table(path) if suffix == ".parquet" else pacsv.read_csv(path)
-            except Exception as exc:  # pyarrow raises its own types for unreadable files
-                raise InvalidInput("omop-dir", f"cannot read {path}: {exc}") from None
-            tables[name] = table.select([c for c in columns if c in table.column_names]).to_pylist()
-            break
-    _require(tables, str(folder))
-    return tables
+                total = int(con.execute("SELECT COUNT(*) FROM omop_drug_exposure").fetchall()[0][0])
+                # the output's row order is of no use; letting it go saves time and memory
+                con.execute("SET preserve_insertion_order = false")
+                names = ", ".join(f.name for f in SCHEMA)
+                query = f"SELECT {names} FROM ({dispensing_sql()})"
+                written = con.execute(
+                    f"COPY ({query}) TO {quote(str(out))} (FORMAT parquet)"
+                ).fetchall()[0][0]
+            except duckdb.Error as exc:
+                raise InvalidInput(
+                    "omop-dir", f"cannot read the OMOP tables of {folder}: {_first_line(exc)}"
+                ) from None
+    finally:
+        con.close()
+    missing = total - int(written)
+    return {"omop_person_not_found": missing} if missing else {}
 
 
-def read_omop_db(url: str, schema: str | None) -> dict[str, list[Row]]:
-    """The OMOP tables of a database: only the columns the mapping uses."""
+def _text_array(values: Sequence[Any]) -> pa.Array:
+    """A column of a database chunk as text, read like a CSV column."""
+    try:
+        array = pa.array(values)
+        return array.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def dump_omop_db(url: str, schema: str | None, folder: Path, chunk_rows: int = CHUNK_ROWS) -> None:
+    """Stream the OMOP tables of a database (only the columns the mapping uses) into
+    ``folder`` as ``<table>.parquet`` text columns, ``chunk_rows`` rows at a time."""
+    import pyarrow.parquet as pq
     import sqlalchemy as sa
 
     if schema is not None and not _IDENTIFIER.match(schema):
@@ -94,7 +343,7 @@ def read_omop_db(url: str, schema: str | None) -> dict[str, list[Row]]:
         engine = sa.create_engine(url)
     except Exception as exc:  # SQLAlchemy raises ArgumentError or a driver ImportError
         raise InvalidInput("omop", f"not a usable database URL: {exc}") from None
-    tables: dict[str, list[Row]] = {}
+    written: list[str] = []
     try:
         with engine.connect() as conn:
             present = {n.lower(): n for n in sa.inspect(conn).get_table_names(schema=schema)}
@@ -103,9 +352,17 @@ def read_omop_db(url: str, schema: str | None) -> dict[str, list[Row]]:
                     continue
                 table = sa.Table(present[name], sa.MetaData(), schema=schema, autoload_with=conn)
                 have = {c.name.lower(): c for c in table.columns}
-                cols = [have[c].label(c) for c in wanted if c in have]
-                result = conn.execute(sa.select(*cols))
-                tables[name] = [dict(r._mapping) for r in result]
+                names = [c for c in wanted if c in have]
+                pa_schema = pa.schema([(c, pa.string()) for c in names])
+                result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+                    sa.select(*[have[c].label(c) for c in names])
+                )
+                with pq.ParquetWriter(folder / f"{name}.parquet", pa_schema) as writer:
+                    for rows in result.partitions():
+                        columns = list(zip(*rows, strict=True))
+                        arrays = [_text_array(col) for col in columns]
+                        writer.write_table(pa.Table.from_arrays(arrays, schema=pa_schema))
+                written.append(name)
     except sa.exc.SQLAlchemyError as exc:
         raise InvalidInput(
             "omop",
@@ -113,145 +370,13 @@ def read_omop_db(url: str, schema: str | None) -> dict[str, list[Row]]:
         ) from None
     finally:
         engine.dispose()
-    _require(tables, f"schema {schema}" if schema else "the database")
-    return tables
+    _require(written, f"schema {schema}" if schema else "the database")
 
 
-def _require(tables: dict[str, list[Row]], where: str) -> None:
-    missing = [t for t in REQUIRED_TABLES if t not in tables]
-    if missing:
-        raise InvalidInput("omop tables", f"{where} lacks {', '.join(missing)}", list(COLUMNS))
-
-
-def _int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if number.is_integer() else None
-
-
-def _float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _id(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    number = _int(value)
-    return str(number) if number is not None else str(value).strip()
-
-
-def _day(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value).strip()[:10] or None
-
-
-def birth_date(year: Any, month: Any, day: Any) -> str | None:
-    """The ISO birth date; an unknown month or day is the last possible, so age is not overstated.
-
-    Returns None without a year, and an impossible date as text for the checks to reject.
-    """
-    y, m, d = _int(year), _int(month), _int(day)
-    if y is None:
-        return None
-    if m is None:
-        return f"{y:04d}-12-31"
-    if d is None:
-        if not 1 <= m <= 12:
-            return f"{y:04d}-{m:02d}-01"
-        following = date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1)
-        return date.fromordinal(following.toordinal() - 1).isoformat()
-    return f"{y:04d}-{m:02d}-{d:02d}"
-
-
-def _unit(unit_id: Any, concepts: dict[int, Row]) -> str | None:
-    uid = _int(unit_id)
-    if uid is None:
-        return None
-    code = str((concepts.get(uid) or {}).get("concept_code") or "").strip().lower()
-    return UNIT_CODES.get(code)
-
-
-def _strengths(
-    rows: Iterable[Row], concepts: dict[int, Row], known: set[str]
-) -> dict[int, Decimal]:
-    """mg per unit by drug concept: its one ingredient, or the one the drug map knows."""
-    by_drug: dict[int, list[tuple[str, Decimal]]] = {}
-    for row in rows:
-        drug, amount = _int(row.get("drug_concept_id")), _float(row.get("amount_value"))
-        unit = _unit(row.get("amount_unit_concept_id"), concepts)
-        if drug is None or amount is None or unit is None:
-            continue
-        mg = Decimal(str(amount)) / (1000 if unit == "mcg" else 1)
-        ingredient = _int(row.get("ingredient_concept_id"))
-        name = str((concepts.get(ingredient or -1) or {}).get("concept_name") or "")
-        by_drug.setdefault(drug, []).append((normalise_key(name), mg))
-    out: dict[int, Decimal] = {}
-    for drug, items in by_drug.items():
-        chosen = [mg for key, mg in items if key in known] if len(items) > 1 else []
-        if len(items) == 1 or len(chosen) == 1:
-            out[drug] = items[0][1] if len(items) == 1 else chosen[0]
-    return out
-
-
-def omop_records(
-    tables: dict[str, list[Row]], known_drugs: set[str]
-) -> tuple[list[DispensingRecord], dict[str, int]]:
-    """Dispensing records from OMOP tables, and the exposures skipped by reason."""
-    concepts = {
-        cid: row for row in tables.get("concept", []) if (cid := _int(row.get("concept_id")))
-    }
-    strengths = _strengths(tables.get("drug_strength", []), concepts, known_drugs)
-    births = {
-        _id(p.get("person_id")): birth_date(
-            p.get("year_of_birth"), p.get("month_of_birth"), p.get("day_of_birth")
-        )
-        for p in tables["person"]
-    }
-    sites = {
-        _id(v.get("visit_occurrence_id")): _id(v.get("care_site_id"))
-        for v in tables.get("visit_occurrence", [])
-    }
-    skipped: dict[str, int] = {}
-    records = []
-    for row in tables["drug_exposure"]:
-        person = _id(row.get("person_id"))
-        if person is not None and person not in births:
-            skipped["omop_person_not_found"] = skipped.get("omop_person_not_found", 0) + 1
-            continue
-        concept_id = _int(row.get("drug_concept_id"))
-        name = str((concepts.get(concept_id or 0) or {}).get("concept_name") or "").strip()
-        source = str(row.get("drug_source_value") or "").strip()
-        drug = source if source and normalise_key(source) in known_drugs else name or source
-        strength = strengths.get(concept_id or 0)
-        if strength is None:
-            strength = strength_in_text(name) if name else strength_in_text(source)
-        visit = _id(row.get("visit_occurrence_id"))
-        records.append(
-            DispensingRecord(
-                fill_id=_id(row.get("drug_exposure_id")) or "",
-                patient_id=person or "",
-                birth_date=births.get(person),
-                fill_date=_day(row.get("drug_exposure_start_date")),
-                drug=drug,
-                quantity=_float(row.get("quantity")),
-                days_supply=_int(row.get("days_supply")),
-                strength_mg=float(strength) if strength is not None else None,
-                prescriber_id=_id(row.get("provider_id")),
-                pharmacy_id=sites.get(visit) if visit is not None else None,
-            )
-        )
-    return records, skipped
+def convert_omop_db(
+    url: str, schema: str | None, out: Path, known: Iterable[str], memory_limit: str | None = None
+) -> dict[str, int]:
+    """Write the documented table of an OMOP database to ``out`` (Parquet); skipped by reason."""
+    with tempfile.TemporaryDirectory(prefix="benzosafe-omop-", dir=out.parent) as tmp:
+        dump_omop_db(url, schema, Path(tmp))
+        return convert_omop_dir(Path(tmp), out, known, memory_limit)

@@ -22,8 +22,8 @@ from benzosafe.knowledge.screening import load_screening
 from benzosafe.population.drugs import ProductCode, drug_keys, read_product_map
 from benzosafe.population.engines import DuckDBEngine, Engine, FileFormat, SparkEngine
 from benzosafe.population.fhir import read_fhir_dispenses
-from benzosafe.population.omop import omop_records, read_omop_db, read_omop_dir
-from benzosafe.population.records import DispensingRecord, write_records
+from benzosafe.population.omop import convert_omop_db, convert_omop_dir
+from benzosafe.population.records import write_records
 from benzosafe.population.report import print_summary, write_html
 from benzosafe.population.screen import ScreenOptions, ScreenResult, screen, write_flags
 
@@ -74,9 +74,14 @@ def make_engine(engine: str, spark_master: str, memory_limit: str | None) -> Eng
 
 
 def read_source(
-    source: Path | None, omop: tuple[str | None, str | None, Path | None], known: set[str]
-) -> tuple[list[DispensingRecord], dict[str, int]] | None:
-    """Records of an OMOP database or folder (``omop`` = url, schema, folder), else None."""
+    source: Path | None,
+    omop: tuple[str | None, str | None, Path | None],
+    known: set[str],
+    out: Path,
+    memory_limit: str | None = None,
+) -> dict[str, int] | None:
+    """An OMOP database or folder (``omop`` = url, schema, folder) written as the documented
+    table to ``out`` (Parquet), returning the exposures skipped by reason; else None."""
     url, schema, folder = omop
     given = [n for n, v in (("input", source), ("--omop", url), ("--omop-dir", folder)) if v]
     if len(given) != 1:
@@ -84,9 +89,9 @@ def read_source(
     if schema is not None and url is None:
         raise InvalidInput("omop-schema", "is only used with --omop")
     if url is not None:
-        return omop_records(read_omop_db(url, schema), known)
+        return convert_omop_db(url, schema, out, known, memory_limit)
     if folder is not None:
-        return omop_records(read_omop_dir(folder), known)
+        return convert_omop_dir(folder, out, known, memory_limit)
     return None
 
 
@@ -112,32 +117,31 @@ def run_screen(
     products: tuple[ProductCode, ...] = tuple(read_product_map(drug_map)) if drug_map else ()
     known = {k.drug_key for k in drug_keys(load(), products)}
     console = Console(stderr=True)
-    with console.status("reading the OMOP tables" if any(omop) else "reading"):
-        read = read_source(source, omop, known)
-    fmt = "omop" if read is not None or source is None else _format(source, input_format)
-    options = ScreenOptions(
-        period_start=_date(period[0], "from"),
-        period_end=_date(period[1], "to"),
-        min_prescribers=provider[0],
-        min_pharmacies=provider[1],
-        window_days=provider[2],
-        products=products,
-        exclusions=read_exclusions(exclusions) if exclusions else (),
-    )
-    steps = 4 + len(load_screening().measure)
     with tempfile.TemporaryDirectory(prefix="benzosafe-screen-") as tmp:
-        skipped: dict[str, int] = {}
-        if fmt == "fhir" and source is not None:
-            read = read_fhir_dispenses(source, known)
-        if read is not None:
-            records, skipped = read
-            path = Path(tmp) / f"{fmt}.parquet"
-            write_records(records, path)
-            fmt = "parquet"
-        elif source is None or not source.exists():
-            raise InvalidInput("input", f"{source} does not exist")
-        else:
-            path = source
+        path = Path(tmp) / "omop.parquet"
+        with console.status("reading the OMOP tables" if any(omop) else "reading"):
+            skipped = read_source(source, omop, known, path, memory_limit)
+        fmt = "parquet" if skipped is not None or source is None else _format(source, input_format)
+        options = ScreenOptions(
+            period_start=_date(period[0], "from"),
+            period_end=_date(period[1], "to"),
+            min_prescribers=provider[0],
+            min_pharmacies=provider[1],
+            window_days=provider[2],
+            products=products,
+            exclusions=read_exclusions(exclusions) if exclusions else (),
+        )
+        steps = 4 + len(load_screening().measure)
+        if skipped is None:  # else the OMOP tables are in ``path`` as the documented table
+            if fmt == "fhir" and source is not None:
+                records, skipped = read_fhir_dispenses(source, known)
+                path = Path(tmp) / "fhir.parquet"
+                write_records(records, path)
+                fmt = "parquet"
+            elif source is None or not source.exists():
+                raise InvalidInput("input", f"{source} does not exist")
+            else:
+                path = source
         eng = make_engine(engine, spark_master, memory_limit)
         try:
             with Progress(
