@@ -354,8 +354,16 @@ def dump_omop_db(url: str, schema: str | None, folder: Path, chunk_rows: int = C
                 have = {c.name.lower(): c for c in table.columns}
                 names = [c for c in wanted if c in have]
                 pa_schema = pa.schema([(c, pa.string()) for c in names])
+                # numbers come as the database's text: no Python object per value (dates do
+                # not, their text follows the server's DateStyle)
+                selected = [
+                    sa.cast(have[c], sa.String)
+                    if isinstance(have[c].type, (sa.Integer, sa.Numeric))
+                    else have[c]
+                    for c in names
+                ]
                 result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-                    sa.select(*[have[c].label(c) for c in names])
+                    sa.select(*[col.label(c) for col, c in zip(selected, names, strict=True)])
                 )
                 with pq.ParquetWriter(folder / f"{name}.parquet", pa_schema) as writer:
                     for rows in result.partitions():
