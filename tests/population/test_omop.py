@@ -419,6 +419,16 @@ def test_an_unreadable_omop_file_exits_2_and_writes_nothing(tmp_path: Path) -> N
     assert "Traceback" not in done.stderr and not out.exists()
 
 
+def test_a_bad_csv_line_past_the_sampled_rows_is_a_clear_error(tmp_path: Path) -> None:
+    write_csv_tables({"person": _tables()["person"]}, tmp_path / "omop")
+    lines = ["drug_exposure_id,person_id", *(f"{n},1" for n in range(1, 30001)), "30001,1,x,y"]
+    (tmp_path / "omop" / "drug_exposure.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.parquet"
+    with pytest.raises(InvalidInput, match="cannot read the OMOP tables"):
+        convert_omop_dir(tmp_path / "omop", out, {"clonazepam"})
+    assert not out.exists()
+
+
 def test_ids_are_their_integer_else_their_text(tmp_path: Path) -> None:
     tables = _tables(drug_exposure_id="007", provider_id=" P-12 ", visit_occurrence_id=5.0)
     tables["person"] = [{"person_id": "1.0", "year_of_birth": 1950}]

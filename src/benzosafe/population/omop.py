@@ -246,16 +246,18 @@ def _reader(path: Path) -> str:
     )
 
 
-def _typed_table(con: Any, name: str, path: Path | None) -> None:
+def _typed_table(con: Any, name: str, path: Path | None, field: str) -> None:
     """``omop_<name>``: the columns of the mapping, typed; a table keeps file order as rowid."""
+    import duckdb
+
     present: dict[str, tuple[str, str]] = {}
     source = "(SELECT 1) WHERE false"  # an absent table: no rows
     if path is not None:
         source = _reader(path)
         try:
             described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-        except duckdb_error() as exc:
-            raise InvalidInput("omop-dir", f"cannot read {path}: {_first_line(exc)}") from None
+        except duckdb.Error as exc:
+            raise InvalidInput(field, f"cannot read {path.name}: {_first_line(exc)}") from None
         present = {str(c).lower(): (str(c), str(t)) for c, t, *_ in described}
     typed = ", ".join(
         f"{_expr(kind, *present.get(col, (None, '')))} AS {col}"
@@ -272,12 +274,6 @@ def _typed_table(con: Any, name: str, path: Path | None) -> None:
     con.execute(f"CREATE TEMP {kind} omop_{name} AS {query}")
 
 
-def duckdb_error() -> type[Exception]:
-    import duckdb
-
-    return duckdb.Error
-
-
 def _first_line(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
 
@@ -286,22 +282,35 @@ def convert_omop_dir(
     folder: Path, out: Path, known: Iterable[str], memory_limit: str | None = None
 ) -> dict[str, int]:
     """Write the documented table of an OMOP folder to ``out`` (Parquet); skipped by reason."""
+    return _convert(table_files(folder), out, known, memory_limit, "omop-dir", str(folder))
+
+
+def _convert(
+    files: dict[str, Path],
+    out: Path,
+    known: Iterable[str],
+    memory_limit: str | None,
+    field: str,
+    where: str,
+) -> dict[str, int]:
     import duckdb
 
-    files = table_files(folder)
     con = duckdb.connect()
     try:
         with tempfile.TemporaryDirectory(prefix="benzosafe-omop-") as scratch:
             if memory_limit:
-                con.execute(f"SET memory_limit = {quote(memory_limit)}")
+                try:
+                    con.execute(f"SET memory_limit = {quote(memory_limit)}")
+                except duckdb.Error as exc:
+                    raise InvalidInput("memory-limit", _first_line(exc)) from None
                 con.execute(f"SET temp_directory = {quote(scratch)}")
             con.execute(_MACROS)
             keys = pa.table({"drug_key": pa.array(sorted(set(known)), pa.string())})
             con.register("omop_known_arrow", keys)
             con.execute("CREATE TEMP TABLE omop_known AS SELECT * FROM omop_known_arrow")
-            for name in COLUMNS:
-                _typed_table(con, name, files.get(name))
             try:
+                for name in COLUMNS:
+                    _typed_table(con, name, files.get(name), field)
                 total = int(con.execute("SELECT COUNT(*) FROM omop_drug_exposure").fetchall()[0][0])
                 # the output's row order is of no use; letting it go saves time and memory
                 con.execute("SET preserve_insertion_order = false")
@@ -311,8 +320,9 @@ def convert_omop_dir(
                     f"COPY ({query}) TO {quote(str(out))} (FORMAT parquet)"
                 ).fetchall()[0][0]
             except duckdb.Error as exc:
+                out.unlink(missing_ok=True)
                 raise InvalidInput(
-                    "omop-dir", f"cannot read the OMOP tables of {folder}: {_first_line(exc)}"
+                    field, f"cannot read the OMOP tables of {where}: {_first_line(exc)}"
                 ) from None
     finally:
         con.close()
@@ -385,6 +395,9 @@ def convert_omop_db(
     url: str, schema: str | None, out: Path, known: Iterable[str], memory_limit: str | None = None
 ) -> dict[str, int]:
     """Write the documented table of an OMOP database to ``out`` (Parquet); skipped by reason."""
+    where = f"schema {schema}" if schema else "the database"
     with tempfile.TemporaryDirectory(prefix="benzosafe-omop-", dir=out.parent) as tmp:
         dump_omop_db(url, schema, Path(tmp))
-        return convert_omop_dir(Path(tmp), out, known, memory_limit)
+        files = {name: Path(tmp) / f"{name}.parquet" for name in COLUMNS}
+        present = {name: path for name, path in files.items() if path.exists()}
+        return _convert(present, out, known, memory_limit, "omop", where)
