@@ -2,8 +2,10 @@
 
 :func:`screen` registers the input and the look-up tables on an engine, types and checks
 every row (malformed rows are counted by reason and left out, never silently), keeps the
-fills of the measurement period, runs each measure of ``screening.toml`` and leaves the
-per-patient flags in the engine's ``flags`` table. It returns a :class:`ScreenResult`
+fills of the measurement period, summarises each patient once for all measures, runs each
+measure of ``screening.toml`` and leaves the per-patient flags in the engine's ``flags``
+table. When the engine says the fills would not fit in its memory (:meth:`Engine.parts`),
+the patients are screened in disjoint shares, one after the other, and the counts added. It returns a :class:`ScreenResult`
 with the counts and per-measure rates; :func:`write_flags` writes the flags to Parquet.
 """
 
