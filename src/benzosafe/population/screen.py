@@ -5,8 +5,9 @@ every row (malformed rows are counted by reason and left out, never silently), k
 fills of the measurement period, summarises each patient once for all measures, runs each
 measure of ``screening.toml`` and leaves the per-patient flags in the engine's ``flags``
 table. When the engine says the fills would not fit in its memory (:meth:`Engine.parts`),
-the patients are screened in disjoint shares, one after the other, and the counts added. It returns a :class:`ScreenResult`
-with the counts and per-measure rates; :func:`write_flags` writes the flags to Parquet.
+the patients are screened in disjoint shares, one after the other, and the counts added.
+It returns a :class:`ScreenResult` with the counts and per-measure rates;
+:func:`write_flags` writes the flags to Parquet.
 """
 
 from __future__ import annotations

@@ -535,35 +535,34 @@ def escalation_sql(p: EscalationParams, n: str, d: Dialect) -> MeasureSQL:
     )
 
 
-def early_refill_sql(p: EarlyRefillParams, n: str, d: Dialect) -> MeasureSQL:
+def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     """Benzodiazepine fills dated before ``p.min_supply_elapsed_pct`` % of the days' supply of
     the patient's previous fill of the same ingredient had passed.
 
     Fills of one ingredient on one day are one dispensing whose supply is the shortest of
-    them (ties by fill id, taken as the minimum of a struct), so two strengths taken together
-    are not a refill of each other and a flag does not depend on which of them was refilled.
-    ``{n}_steps`` holds each such dispensing with the previous one (LAG per patient and
-    ingredient, ordered by day), for the patients whose summary shows benzodiazepine fills on
-    2 or more days; the denominator is the patients with a previous dispensing, i.e. one
+    them, so two strengths taken together are not a refill of each other and a flag does not
+    depend on which of them was refilled. ``{n}_early`` holds each early dispensing with the
+    day and supply of the previous one (LAG per patient and ingredient, ordered by day), for
+    the patients whose summary shows benzodiazepine fills on 2 or more days; the evidence
+    names the fills of the early day and, of the previous day, the fill with that shortest
+    supply (the lowest fill id among equals). The denominator is the patients with one
     benzodiazepine filled on 2 or more days. BIGINT arithmetic (a days' supply of any size
     cannot overflow): early when days between x 100 < supply x pct.
     """
     # p.previous_fill is "same-ingredient", the only relation the data model allows.
     bz_days, two_days = _distinct_at_least("bz_day", BZD, "fill_day", 2)
-    rep = d.struct((("s", "f.days_supply"), ("i", "f.fill_id")))
     prev = "OVER (PARTITION BY patient_id, ing ORDER BY fill_day)"
-    steps = f"""
-SELECT patient_id, ing, fill_day, LAG(fill_day) {prev} AS prev_day,
-  LAG(rep.s) {prev} AS prev_supply, LAG(rep.i) {prev} AS prev_id
-FROM (
-  SELECT f.patient_id, f.ing, f.fill_day, MIN({rep}) AS rep
-  FROM fills f JOIN patients p ON p.patient_id = f.patient_id
-  WHERE f.{BZD} AND {two_days}
-  GROUP BY f.patient_id, f.ing, f.fill_day
-) d
-"""
     early = f"""
-SELECT patient_id, ing, fill_day, prev_id FROM {n}_steps
+SELECT patient_id, ing, fill_day, prev_day, prev_supply FROM (
+  SELECT patient_id, ing, fill_day, LAG(fill_day) {prev} AS prev_day,
+    LAG(supply) {prev} AS prev_supply
+  FROM (
+    SELECT f.patient_id, f.ing, f.fill_day, MIN(f.days_supply) AS supply
+    FROM fills f JOIN patients p ON p.patient_id = f.patient_id
+    WHERE f.{BZD} AND {two_days}
+    GROUP BY f.patient_id, f.ing, f.fill_day
+  ) d
+) s
 WHERE prev_day IS NOT NULL
   AND CAST(fill_day - prev_day AS BIGINT) * 100
     < CAST(prev_supply AS BIGINT) * {p.min_supply_elapsed_pct}
@@ -571,13 +570,22 @@ WHERE prev_day IS NOT NULL
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM fills f JOIN {n}_early e ON e.patient_id = f.patient_id
   AND e.ing = f.ing AND e.fill_day = f.fill_day
-UNION ALL SELECT patient_id, prev_id AS fill_id FROM {n}_early
+UNION ALL
+SELECT f.patient_id, MIN(f.fill_id) AS fill_id FROM fills f JOIN {n}_early e
+  ON e.patient_id = f.patient_id AND e.ing = f.ing AND e.prev_day = f.fill_day
+  AND e.prev_supply = f.days_supply
+GROUP BY f.patient_id, f.ing, f.fill_day
+"""
+    den = f"""
+SELECT DISTINCT f.patient_id FROM fills f JOIN patients p ON p.patient_id = f.patient_id
+WHERE f.{BZD} AND {two_days}
+GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
 """
     return MeasureSQL(
         f"SELECT patient_id, CAST(COUNT(*) AS DOUBLE) AS value FROM {n}_early GROUP BY patient_id",
         evidence,
-        f"SELECT DISTINCT patient_id FROM {n}_steps WHERE prev_day IS NOT NULL",
-        prelude=((f"{n}_steps", steps), (f"{n}_early", early)),
+        den,
+        prelude=((f"{n}_early", early),),
         summary=bz_days,
     )
 
@@ -624,7 +632,7 @@ def measure_sql(measure: Measure, name: str, d: Dialect) -> MeasureSQL:
         case "escalation":
             return escalation_sql(params, name, d)
         case "early-refill":
-            return early_refill_sql(params, name, d)
+            return early_refill_sql(params, name)
         case "older-adult":
             return older_adult_sql(params.min_age_years)
         case "deprescribing":
