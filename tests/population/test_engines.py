@@ -92,8 +92,11 @@ def test_the_number_of_parts_follows_the_memory_limit() -> None:
 
     assert memory_bytes("6GB") == 6 * 10**9
     assert memory_bytes("5.5 GiB") == int(5.5 * 2**30)
-    with pytest.raises(InvalidInput, match="not a size"):
-        memory_bytes("six gigabytes")
+    for bad in ("six gigabytes", "1.2.3GB", "6 parsecs"):
+        with pytest.raises(InvalidInput, match="not a size"):
+            memory_bytes(bad)
+    with pytest.raises(InvalidInput, match="no memory"):
+        memory_bytes("0GB")
     with pytest.raises(InvalidInput, match="at least 1"):
         DuckDBEngine(parts=0)
     small, big, fixed = (

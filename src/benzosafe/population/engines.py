@@ -61,10 +61,13 @@ _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 def memory_bytes(text: str) -> int:
     """A DuckDB memory setting ("6GB", "5.5 GiB") in bytes."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", text)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
     if match is None or match.group(2).lower() not in _UNITS:
         raise InvalidInput("memory limit", f"{text!r} is not a size such as 6GB")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if size <= 0:
+        raise InvalidInput("memory limit", f"{text!r} leaves no memory to work in")
+    return size
 
 
 class DuckDBEngine:
