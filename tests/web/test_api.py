@@ -263,3 +263,13 @@ def test_openapi_documents_the_api(clinician: Api) -> None:
         spec["paths"]
     )
     assert not any(not p.startswith("/api") for p in spec["paths"])
+
+
+def test_the_taper_form_starts_at_the_cited_default_pace(clinician: Api, patient_id: int) -> None:
+    from benzosafe.knowledge.taper import load_taper
+
+    pace = load_taper().pace
+    page = clinician.get(f"/patients/{patient_id}/taper", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert f'value="{pace.percent}%"' in page.text
+    assert f'value="{pace.every_days}d"' in page.text

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from benzosafe.errors import BenzosafeError, InvalidInput
 from benzosafe.knowledge import load
+from benzosafe.knowledge.taper import load_taper
 from benzosafe.store import records
 from benzosafe.web import actions, charts
 from benzosafe.web.auth import csrf_token, current_user, may, sign_in_session
@@ -302,8 +303,9 @@ def taper_form(
 ) -> HTMLResponse:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     c.commit()
+    pace = load_taper().pace  # the cited default pace, not a copy of its numbers
     form = {"drug": drug, "dose": daily_dose, "start": date.today().isoformat(),
-            "reduce": "10%", "every": "14d"}  # fmt: skip
+            "reduce": f"{pace.percent}%", "every": f"{pace.every_days}d"}  # fmt: skip
     return page(c, "taper.html", _taper_context(patient, form))
 
 
