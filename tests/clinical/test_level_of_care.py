@@ -203,3 +203,12 @@ def test_level_is_the_highest_reason_and_never_abrupt(intake: dict[str, Any]) ->
     assert result.level == max((r.level for r in result.reasons), key=CARE_LEVELS.index)
     assert "abrupt" in result.taper_note.lower()
     assert all(r.sources for r in result.reasons)
+
+
+def test_an_unknown_frequency_states_the_regular_use_the_risk_assumes() -> None:
+    rare = load_assessment().level_of_care.withdrawal_risk.max_days_per_week_rare
+    known = recommend_level_of_care(LOW_RISK)
+    unknown = recommend_level_of_care({k: v for k, v in LOW_RISK.items() if k != "days_per_week"})
+    assumption = f"Assumes use on {rare + 1} or more days a week."
+    assert unknown.withdrawal_risk is not None and assumption in unknown.withdrawal_risk
+    assert known.withdrawal_risk is not None and "Assumes" not in known.withdrawal_risk

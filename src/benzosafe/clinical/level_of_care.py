@@ -253,7 +253,10 @@ def _withdrawal_risk(
     months = intake.duration_of_use_months
     if months is None:
         return None, None, "duration_of_use_months not given"
-    assumed = "" if intake.days_per_week is not None else " Assumes use on 4 or more days a week."
+    regular = risk.max_days_per_week_rare + 1  # regular use starts past the rare band
+    assumed = f" Assumes use on {regular} or more days a week."
+    if intake.days_per_week is not None:
+        assumed = ""
     if months < risk.short_months:
         return risk.under_short + assumed, False, None
     if months >= risk.long_months:
