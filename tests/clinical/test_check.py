@@ -106,3 +106,10 @@ def test_raising_the_dose_never_removes_dose_above_maximum(
         return {f.rule for f in report.findings if f.code == "dose-above-maximum"}
 
     assert findings(low) <= findings(low + extra)
+
+
+def test_the_opioid_class_id_the_code_names_is_in_the_knowledge() -> None:
+    from benzosafe.clinical.medications import OPIOID
+    from benzosafe.knowledge import load
+
+    assert OPIOID in load().depressant_classes

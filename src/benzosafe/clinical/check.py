@@ -23,6 +23,7 @@ from typing import Any, Literal
 from benzosafe.clinical.equivalence import diazepam_equivalent, table_used
 from benzosafe.clinical.medications import (
     BENZODIAZEPINE,
+    OPIOID,
     CoMedication,
     find_benzodiazepine,
     mme_per_day,
@@ -519,7 +520,7 @@ def _concurrent_class(rule: Rule, ctx: _Context) -> None:
         return
     names = [m.name for m in meds] + [ctx.kb.conditions[c].name.lower() for c in conditions]
     listed = ", ".join(names)
-    if "opioids" in classes:
+    if OPIOID in classes:
         parts, total, unknown = [], Decimal(0), []
         for med in meds:
             mme = mme_per_day(ctx.kb, med)

@@ -18,6 +18,7 @@ from benzosafe.knowledge.models import BenzodiazepineEntry, Ingredient, Knowledg
 from benzosafe.units import Frequency, parse_frequency, parse_mass
 
 BENZODIAZEPINE = "benzodiazepines"
+OPIOID = "opioids"  # the class id of opioids in depressants.toml
 
 
 @dataclass(frozen=True, slots=True)

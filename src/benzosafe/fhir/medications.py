@@ -20,7 +20,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from benzosafe.clinical.medications import BENZODIAZEPINE, Classified, CoMedication, classify
+from benzosafe.clinical.medications import (
+    BENZODIAZEPINE,
+    OPIOID,
+    Classified,
+    CoMedication,
+    classify,
+)
 from benzosafe.errors import InvalidInput
 from benzosafe.fhir.request import strip_empty
 from benzosafe.knowledge.cds import CdsKnowledge
@@ -52,7 +58,7 @@ _PERIOD_HOURS = {
     "wk": Fraction(24 * 7),
     "min": Fraction(1, 60),
 }
-ORDER_CLASSES_BY_PRIORITY = (BENZODIAZEPINE, "opioids")
+ORDER_CLASSES_BY_PRIORITY = (BENZODIAZEPINE, OPIOID)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from benzosafe.clinical.medications import BENZODIAZEPINE
+from benzosafe.clinical.medications import BENZODIAZEPINE, OPIOID
 from benzosafe.knowledge.screening import (
     CobParams,
     DeprescribingParams,
@@ -31,7 +31,7 @@ from benzosafe.knowledge.screening import (
 from benzosafe.population.drugs import ingredient_codes
 
 BENZODIAZEPINES = BENZODIAZEPINE
-OPIOIDS = "opioids"
+OPIOIDS = OPIOID
 # The drug class as the fills carry it: a small integer, not a 15-character string.
 CLASS_CODES = {BENZODIAZEPINES: 1, OPIOIDS: 2}
 OTHER_CLASS = 3
