@@ -30,10 +30,8 @@ from benzosafe.knowledge.screening import (
 )
 from benzosafe.population.drugs import ingredient_codes
 
-BENZODIAZEPINES = BENZODIAZEPINE
-OPIOIDS = OPIOID
 # The drug class as the fills carry it: a small integer, not a 15-character string.
-CLASS_CODES = {BENZODIAZEPINES: 1, OPIOIDS: 2}
+CLASS_CODES = {BENZODIAZEPINE: 1, OPIOID: 2}
 OTHER_CLASS = 3
 HIGH_BAND = 3  # band codes: 1 low, 2 moderate, 3 high (limits from the dose-band data)
 LAST_DAY = 2932896  # 9999-12-31 as a day number: a supply running past it is not a date
@@ -268,15 +266,15 @@ def summary_sql(summaries: Iterable[Summary]) -> str:
     return f"SELECT patient_id{selected}\nFROM fills GROUP BY patient_id"
 
 
-BZD = f"cls = {CLASS_CODES[BENZODIAZEPINES]}"
-OPIOID = f"cls = {CLASS_CODES[OPIOIDS]}"
+BZD_FILL = f"cls = {CLASS_CODES[BENZODIAZEPINE]}"
+OPIOID_FILL = f"cls = {CLASS_CODES[OPIOID]}"
 
 
 def _when(cond: str, expr: str) -> str:
     return f"CASE WHEN {cond} THEN {expr} END"
 
 
-BZD_ANY = ("bz_any", f"MAX({_when(BZD, '1')})")
+BZD_ANY = ("bz_any", f"MAX({_when(BZD_FILL, '1')})")
 
 
 def _distinct_at_least(name: str, cond: str, expr: str, k: int) -> tuple[Summary, str]:
@@ -346,12 +344,14 @@ WHERE {where}
 
 
 def cob_sql(p: CobParams, n: str) -> MeasureSQL:
-    op_days, op_claims = _distinct_at_least("op_day", OPIOID, "fill_day", p.min_opioid_claims)
-    bz_days, bz_claims = _distinct_at_least("bz_day", BZD, "fill_day", p.min_benzodiazepine_claims)
+    op_days, op_claims = _distinct_at_least("op_day", OPIOID_FILL, "fill_day", p.min_opioid_claims)
+    bz_days, bz_claims = _distinct_at_least(
+        "bz_day", BZD_FILL, "fill_day", p.min_benzodiazepine_claims
+    )
     summary = (
         *op_days,
-        ("op_supply", f"SUM({_when(OPIOID, 'days_supply')})"),
-        ("op_min_age", f"MIN({_when(OPIOID, 'age')})"),
+        ("op_supply", f"SUM({_when(OPIOID_FILL, 'days_supply')})"),
+        ("op_min_age", f"MIN({_when(OPIOID_FILL, 'age')})"),
         *bz_days,
     )
     den = f"""
@@ -368,14 +368,14 @@ WHERE {bz_claims}
 """
     source = f"""
 SELECT f.patient_id, f.cls, f.fill_day, f.end_day
-FROM fills f JOIN {n}_both b ON b.patient_id = f.patient_id WHERE f.{BZD} OR f.{OPIOID}
+FROM fills f JOIN {n}_both b ON b.patient_id = f.patient_id WHERE f.{BZD_FILL} OR f.{OPIOID_FILL}
 """
     overlap = "LEAST(bi.e, oi.e) - GREATEST(bi.s, oi.s) + 1"
     hits = f"""
 SELECT bi.patient_id, CAST(SUM({overlap}) AS DOUBLE) AS value
 FROM {n}_isl bi JOIN {n}_isl oi
   ON oi.patient_id = bi.patient_id AND bi.s <= oi.e AND oi.s <= bi.e
-WHERE bi.{BZD} AND oi.{OPIOID}
+WHERE bi.{BZD_FILL} AND oi.{OPIOID_FILL}
 GROUP BY bi.patient_id
 HAVING SUM({overlap}) >= {p.min_overlap_days}
 """
@@ -384,7 +384,7 @@ SELECT f.patient_id, f.fill_id FROM fills f
 JOIN __HITS__ h ON h.patient_id = f.patient_id
 JOIN {n}_isl i ON i.patient_id = f.patient_id AND i.cls <> f.cls
   AND f.fill_day <= i.e AND i.s <= f.end_day
-WHERE f.{BZD} OR f.{OPIOID}
+WHERE f.{BZD_FILL} OR f.{OPIOID_FILL}
 """
     prelude = ((f"{n}_den", den), (f"{n}_both", both), (f"{n}_isl", islands_sql(source, 0)))
     return MeasureSQL(
@@ -453,19 +453,20 @@ SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = 
 def long_term_sql(p: LongTermParams, n: str) -> MeasureSQL:
     summary = (
         BZD_ANY,
-        ("bz_first_day", f"MIN({_when(BZD, 'fill_day')})"),
-        ("bz_last_end", f"MAX({_when(BZD, 'end_day')})"),
+        ("bz_first_day", f"MIN({_when(BZD_FILL, 'fill_day')})"),
+        ("bz_last_end", f"MAX({_when(BZD_FILL, 'end_day')})"),
     )
     # No run can be longer than the span from the first fill to the last day of supply.
     long_enough = f"p.bz_last_end - p.bz_first_day + 1 >= {p.min_run_days}"
+    islands = islands_sql(_fills_of(long_enough, f"f.{BZD_FILL}"), p.max_gap_days)
     runs = f"""
-SELECT patient_id, s, e FROM ({islands_sql(_fills_of(long_enough, f"f.{BZD}"), p.max_gap_days)}) r
+SELECT patient_id, s, e FROM ({islands}) r
 WHERE e - s + 1 >= {p.min_run_days}
 """
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM fills f JOIN {n}_runs r ON r.patient_id = f.patient_id
   AND f.fill_day BETWEEN r.s AND r.e
-WHERE f.{BZD}
+WHERE f.{BZD_FILL}
 """
     return MeasureSQL(
         f"SELECT patient_id, CAST(MAX(e - s + 1) AS DOUBLE) AS value FROM {n}_runs "
@@ -479,12 +480,12 @@ WHERE f.{BZD}
 
 def high_dose_sql() -> MeasureSQL:
     summary = (
-        ("bz_high_de", f"MAX({_when(f'{BZD} AND band = {HIGH_BAND}', 'de_daily_mg')})"),
-        ("bz_banded", f"MAX({_when(f'{BZD} AND band IS NOT NULL', '1')})"),
+        ("bz_high_de", f"MAX({_when(f'{BZD_FILL} AND band = {HIGH_BAND}', 'de_daily_mg')})"),
+        ("bz_banded", f"MAX({_when(f'{BZD_FILL} AND band IS NOT NULL', '1')})"),
     )
     return MeasureSQL(
         _value("bz_high_de", "bz_high_de IS NOT NULL"),
-        _hit_fills(f"f.{BZD} AND f.band = {HIGH_BAND}"),
+        _hit_fills(f"f.{BZD_FILL} AND f.band = {HIGH_BAND}"),
         _patients("bz_banded = 1"),
         summary=summary,
     )
@@ -501,7 +502,7 @@ def _ends(d: Dialect) -> Summary:
             ("age", "age"),
         )
     )
-    banded = _when(f"{BZD} AND band IS NOT NULL", fill)
+    banded = _when(f"{BZD_FILL} AND band IS NOT NULL", fill)
     return (("bz_first", f"MIN({banded})"), ("bz_last", f"MAX({banded})"))
 
 
@@ -550,7 +551,7 @@ def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     cannot overflow): early when days between x 100 < supply x pct.
     """
     # p.previous_fill is "same-ingredient", the only relation the data model allows.
-    bz_days, two_days = _distinct_at_least("bz_day", BZD, "fill_day", 2)
+    bz_days, two_days = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)
     prev = "OVER (PARTITION BY patient_id, ing ORDER BY fill_day)"
     early = f"""
 SELECT patient_id, ing, fill_day, prev_day, prev_supply FROM (
@@ -559,7 +560,7 @@ SELECT patient_id, ing, fill_day, prev_day, prev_supply FROM (
   FROM (
     SELECT f.patient_id, f.ing, f.fill_day, MIN(f.days_supply) AS supply
     FROM fills f JOIN patients p ON p.patient_id = f.patient_id
-    WHERE f.{BZD} AND {two_days}
+    WHERE f.{BZD_FILL} AND {two_days}
     GROUP BY f.patient_id, f.ing, f.fill_day
   ) d
 ) s
@@ -578,7 +579,7 @@ GROUP BY f.patient_id, f.ing, f.fill_day
 """
     den = f"""
 SELECT DISTINCT f.patient_id FROM fills f JOIN patients p ON p.patient_id = f.patient_id
-WHERE f.{BZD} AND {two_days}
+WHERE f.{BZD_FILL} AND {two_days}
 GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
 """
     return MeasureSQL(
@@ -592,12 +593,12 @@ GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
 
 def older_adult_sql(min_age: int) -> MeasureSQL:
     summary = (
-        ("bz_max_age", f"MAX({_when(BZD, 'age')})"),
-        ("bz_aged", f"MAX({_when(f'{BZD} AND age IS NOT NULL', '1')})"),
+        ("bz_max_age", f"MAX({_when(BZD_FILL, 'age')})"),
+        ("bz_aged", f"MAX({_when(f'{BZD_FILL} AND age IS NOT NULL', '1')})"),
     )
     return MeasureSQL(
         _value("bz_max_age", f"bz_max_age >= {min_age}"),
-        _hit_fills(f"f.{BZD} AND f.age >= {min_age}"),
+        _hit_fills(f"f.{BZD_FILL} AND f.age >= {min_age}"),
         _patients("bz_aged = 1"),
         summary=summary,
     )
