@@ -25,7 +25,6 @@ from benzosafe.knowledge.assessment import load_assessment
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import parse_mass
 
-BENZODIAZEPINES = BENZODIAZEPINE
 MAP_COLUMNS = ("code", "ingredient", "strength_mg")
 
 
@@ -72,7 +71,7 @@ def _ingredients(kb: KnowledgeBase) -> dict[str, DrugKey]:
         out[entry.id] = DrugKey(
             entry.id,
             entry.id,
-            BENZODIAZEPINES,
+            BENZODIAZEPINE,
             _float(de_per_mg),
             _float(low),
             _float(moderate),
