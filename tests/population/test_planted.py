@@ -43,7 +43,8 @@ def test_cli_synth_then_screen_finds_exactly_the_planted_flags(tmp_path: Path) -
     result = json.loads(summary.read_text())
     assert result["malformed"] == dict(sorted(truth["malformed"].items()))
     assert result["rows_read"] == truth["rows"]
-    assert "SCR-COB" in ran.stdout and "Malformed rows" in ran.stdout
+    assert "SCR-COB" in ran.stdout and "PQA1" in ran.stdout  # each rate with its sources
+    assert f"Malformed rows: {sum(truth['malformed'].values())} (left out)" in ran.stdout
     html = report.read_text()
     assert (
         "<svg" in html and "SCR-BZD-DEPRESCRIBING" in html and result["knowledge_version"] in html

@@ -123,6 +123,7 @@ def print_summary(result: ScreenResult, console: Console) -> None:
     for col in ("flagged", "of", "rate"):
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
+    table.add_column("sources")
     for rate in result.rates:
         m = measures[rate.rule]
         table.add_row(
@@ -132,10 +133,12 @@ def print_summary(result: ScreenResult, console: Console) -> None:
             str(rate.denominator),
             _percent(rate.rate),
             m.status,
+            ", ".join(dict.fromkeys(c.ref for c in m.sources)),
         )
     console.print(table)
     if result.malformed:
-        bad = Table(title=f"Malformed rows: {sum(result.malformed.values())} (left out)")
+        title = f"Malformed rows: {sum(result.malformed.values())} (left out)"
+        bad = Table(title=title, min_width=len(title) + 4)  # the title on one line
         bad.add_column("reason")
         bad.add_column("rows", justify="right")
         for reason, n in sorted(result.malformed.items()):
