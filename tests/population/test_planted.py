@@ -71,3 +71,7 @@ def test_any_synthetic_population_screens_to_its_truth(
     assert sum(result.malformed.values()) == sum(truth["malformed"].values())
     for rate in result.rates:
         assert 0 <= rate.numerator <= rate.denominator
+    births: dict[str, set[str]] = {}
+    for row in pq.read_table(out, columns=["patient_id", "birth_date"]).to_pylist():
+        births.setdefault(row["patient_id"], set()).add(str(row["birth_date"]))
+    assert all(len(b) == 1 for b in births.values())  # malformed rows keep their patient's

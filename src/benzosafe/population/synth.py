@@ -197,16 +197,19 @@ def synth_population(patients: int, seed: int = 7) -> tuple[list[DispensingRecor
             benzo_fill(start, 30, first)
             benzo_fill(start + 60, 30, first * rng.choice((0.3, 0.6, 0.8)))
 
-    # Malformed rows ride on background patients; each is counted under its reason.
+    # Malformed rows ride on existing patients, with their birth date; each is counted
+    # under its reason.
+    births = {r.patient_id: r.birth_date for r in b.records}
     for n in range(max(3, patients // 100)):
         reason = list(MALFORMED)[n % len(MALFORMED)]
         value = MALFORMED[reason]
+        pid = f"P{rng.randint(1, patients):07d}"
         b.fills += 1
         b.records.append(
             DispensingRecord(
                 fill_id=f"F{b.fills:09d}",
-                patient_id=f"P{rng.randint(1, patients):07d}",
-                birth_date="1970-01-01",
+                patient_id=pid,
+                birth_date=births.get(pid, "1970-01-01"),
                 fill_date=value if reason == "bad_fill_date" else "2024-03-01",
                 drug=value if reason == "unknown_drug" else "clonazepam",
                 quantity=30.0,
