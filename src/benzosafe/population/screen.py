@@ -277,10 +277,16 @@ def screen(
         screened += int(engine.fetch("SELECT COUNT(*) FROM fills")[0][0])
         patients += int(engine.fetch("SELECT COUNT(*) FROM patients")[0][0])
         flag_parts: list[str] = []
+        made: dict[str, str] = {}  # prelude tables of this part: measures may share one
         for i, (measure, q) in enumerate(zip(measures, queries, strict=True)):
             step(f"measure {measure.id}{of}")
             for name, query in q.prelude:
+                if name in made:
+                    if made[name] != query:  # pragma: no cover - a bug in the measure SQL
+                        raise AssertionError(f"prelude table {name} defined twice")
+                    continue
                 engine.create(name, query, materialize=True)
+                made[name] = query
             hits = f"m{i}_hits"
             engine.create(hits, q.hits, materialize=True)
             n_hits = int(engine.fetch(f"SELECT COUNT(*) FROM {hits}")[0][0])

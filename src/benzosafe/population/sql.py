@@ -243,16 +243,18 @@ class MeasureSQL:
     summaries of all measures together, in one pass, as the ``patients`` table (one row per
     patient with fills). ``prelude`` holds (name, query) tables to materialise next, in order;
     the other queries refer to them by name. ``evidence`` may join ``__HITS__``, the table
-    of the measure's materialised hits.
+    of the measure's materialised hits; with ``evidence_lists`` it yields each patient's fill
+    ids as one array (gathered by the summary) rather than one row a fill.
     """
 
     hits: str  # patient_id, value
-    evidence: str  # patient_id, fill_id
+    evidence: str  # patient_id, fill_id (or evidence: an array of fill ids)
     denominator: str  # patient_id
     levels: tuple[int, ...] = ()  # extra rates: hits whose value reaches each level
     prelude: tuple[tuple[str, str], ...] = ()
     not_evaluated: str | None = None  # patient_id: left out of the denominator, and why not
     summary: Summary = ()
+    evidence_lists: bool = False
 
 
 def summary_sql(summaries: Iterable[Summary]) -> str:
@@ -272,9 +274,6 @@ OPIOID_FILL = f"cls = {CLASS_CODES[OPIOID]}"
 
 def _when(cond: str, expr: str) -> str:
     return f"CASE WHEN {cond} THEN {expr} END"
-
-
-BZD_ANY = ("bz_any", f"MAX({_when(BZD_FILL, '1')})")
 
 
 def _distinct_at_least(name: str, cond: str, expr: str, k: int) -> tuple[Summary, str]:
@@ -297,23 +296,43 @@ def _distinct_at_least(name: str, cond: str, expr: str, k: int) -> tuple[Summary
 def islands_sql(source: str, gap: int) -> str:
     """Runs of supply per patient and class: fills merged when the gap is at most ``gap`` days.
 
-    ``source`` yields patient_id, cls, fill_day, end_day. A fill starts a new run when it
-    begins more than ``gap`` days after every earlier fill's supply ended. Fills of the same
-    day fall in the same run whatever order the engine gives them: the running count of
-    starts is taken over whole days (RANGE), so neither engine needs a tie-breaker to sort.
+    ``source`` yields patient_id, cls, fill_day, end_day. In the order of day, then end of
+    supply, a fill starts a run when it begins more than ``gap`` days after every earlier
+    fill's supply ended, and ends one when the next fill begins more than ``gap`` days after
+    every supply so far ended. A fill that does both is a run of its own; the others pair up
+    (a start, then its end) in a second, much smaller window. Fills that tie on day and end
+    are interchangeable here, so neither engine needs a tie-breaker on the fill id.
     """
-    part = "PARTITION BY patient_id, cls ORDER BY fill_day"
+    part = "PARTITION BY patient_id, cls ORDER BY fill_day, end_day"
     return f"""
-SELECT patient_id, cls, isl, MIN(fill_day) AS s, MAX(end_day) AS e FROM (
-  SELECT patient_id, cls, fill_day, end_day,
-    SUM(brk) OVER ({part} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS isl
-  FROM (
-    SELECT patient_id, cls, fill_day, end_day,
-      CASE WHEN fill_day > MAX(end_day) OVER ({part}
-        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) + 1 + {gap} THEN 1 ELSE 0 END AS brk
-    FROM ({source}) src
-  ) a
-) b GROUP BY patient_id, cls, isl
+WITH marked AS (
+  SELECT * FROM (
+    SELECT patient_id, cls, fill_day, cur_end,
+      CASE WHEN prev_end IS NULL OR fill_day > prev_end + 1 + {gap} THEN 1 ELSE 0 END
+        AS is_first,
+      CASE WHEN next_day IS NULL OR next_day > cur_end + 1 + {gap} THEN 1 ELSE 0 END
+        AS is_last
+    FROM (
+      SELECT patient_id, cls, fill_day, prev_end, next_day,
+        CASE WHEN prev_end > end_day THEN prev_end ELSE end_day END AS cur_end
+      FROM (
+        SELECT patient_id, cls, fill_day, end_day,
+          MAX(end_day) OVER ({part} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+            AS prev_end,
+          LEAD(fill_day) OVER ({part}) AS next_day
+        FROM ({source}) src
+      ) w
+    ) c
+  ) m
+  WHERE is_first = 1 OR is_last = 1
+)
+SELECT patient_id, cls, fill_day AS s, cur_end AS e FROM marked WHERE is_first = 1 AND is_last = 1
+UNION ALL
+SELECT patient_id, cls, s, e FROM (
+  SELECT patient_id, cls, is_first, fill_day AS s,
+    LEAD(cur_end) OVER (PARTITION BY patient_id, cls ORDER BY fill_day, cur_end, is_last) AS e
+  FROM marked WHERE is_first + is_last = 1
+) pairs WHERE is_first = 1
 """
 
 
@@ -335,12 +354,13 @@ def _value(expr: str, where: str) -> str:
     return f"SELECT patient_id, CAST({expr} AS DOUBLE) AS value FROM patients WHERE {where}"
 
 
-def _hit_fills(where: str) -> str:
-    """Evidence: the fills matching ``where`` (prefixed ``f.``) of the flagged patients."""
-    return f"""
-SELECT f.patient_id, f.fill_id FROM fills f JOIN __HITS__ h ON h.patient_id = f.patient_id
-WHERE {where}
-"""
+def _fill_list(name: str, where: str) -> tuple[tuple[str, str], str]:
+    """A summary column gathering the ids of each patient's fills that match ``where``, and
+    the evidence query that reads it (for a measure that flags a patient when any fill
+    matches, the evidence is exactly those fills, so no second pass over the fills is needed).
+    """
+    column = (name, f"array_agg(fill_id) FILTER (WHERE {where})")
+    return column, f"SELECT patient_id, {name} AS evidence FROM patients WHERE {name} IS NOT NULL"
 
 
 def cob_sql(p: CobParams, n: str) -> MeasureSQL:
@@ -451,13 +471,10 @@ SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = 
 
 
 def long_term_sql(p: LongTermParams, n: str) -> MeasureSQL:
-    summary = (
-        BZD_ANY,
-        ("bz_first_day", f"MIN({_when(BZD_FILL, 'fill_day')})"),
-        ("bz_last_end", f"MAX({_when(BZD_FILL, 'end_day')})"),
-    )
+    bz_days, _ = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 1)
+    summary = (*bz_days, ("bz_last_end", f"MAX({_when(BZD_FILL, 'end_day')})"))
     # No run can be longer than the span from the first fill to the last day of supply.
-    long_enough = f"p.bz_last_end - p.bz_first_day + 1 >= {p.min_run_days}"
+    long_enough = f"p.bz_last_end - p.bz_day_min + 1 >= {p.min_run_days}"
     islands = islands_sql(_fills_of(long_enough, f"f.{BZD_FILL}"), p.max_gap_days)
     runs = f"""
 SELECT patient_id, s, e FROM ({islands}) r
@@ -472,49 +489,75 @@ WHERE f.{BZD_FILL}
         f"SELECT patient_id, CAST(MAX(e - s + 1) AS DOUBLE) AS value FROM {n}_runs "
         "GROUP BY patient_id",
         evidence,
-        _patients("bz_any = 1"),
+        _patients("bz_day_min IS NOT NULL"),
         prelude=((f"{n}_runs", runs),),
         summary=summary,
     )
 
 
 def high_dose_sql() -> MeasureSQL:
+    high = f"{BZD_FILL} AND band = {HIGH_BAND}"
+    fills, evidence = _fill_list("bz_high_fills", high)
     summary = (
-        ("bz_high_de", f"MAX({_when(f'{BZD_FILL} AND band = {HIGH_BAND}', 'de_daily_mg')})"),
+        ("bz_high_de", f"MAX({_when(high, 'de_daily_mg')})"),
         ("bz_banded", f"MAX({_when(f'{BZD_FILL} AND band IS NOT NULL', '1')})"),
+        fills,
     )
     return MeasureSQL(
         _value("bz_high_de", "bz_high_de IS NOT NULL"),
-        _hit_fills(f"f.{BZD_FILL} AND f.band = {HIGH_BAND}"),
+        evidence,
         _patients("bz_banded = 1"),
         summary=summary,
+        evidence_lists=True,
     )
 
 
-def _ends(d: Dialect) -> Summary:
-    """The first and last benzodiazepine fill with a dose band, by day, then fill id."""
+BANDED_BZD = f"{BZD_FILL} AND band IS NOT NULL"
+# The days of the first and last benzodiazepine fill with a dose band: two cheap aggregates.
+# The fills of those two days are looked at once more (:func:`_ends_table`), not every fill.
+ENDS: Summary = (
+    ("bz_banded_first", f"MIN({_when(BANDED_BZD, 'fill_day')})"),
+    ("bz_banded_last", f"MAX({_when(BANDED_BZD, 'fill_day')})"),
+)
+
+
+def _ends_table(d: Dialect) -> tuple[str, str]:
+    """Prelude ``bz_ends``, shared by the measures that compare a patient's first and last
+    benzodiazepine fill with a dose band (by day, then fill id), for the patients whose
+    banded fills span 2 or more days. The order of a struct is that of its fields, so the
+    minimum on the first day is the fill with the lowest id, the maximum on the last day the
+    one with the highest.
+    """
     fill = d.struct(
         (
-            ("d", "fill_day"),
-            ("i", "fill_id"),
-            ("band", "band"),
-            ("de", "de_daily_mg"),
-            ("age", "age"),
+            ("d", "f.fill_day"),
+            ("i", "f.fill_id"),
+            ("band", "f.band"),
+            ("de", "f.de_daily_mg"),
+            ("age", "f.age"),
         )
     )
-    banded = _when(f"{BZD_FILL} AND band IS NOT NULL", fill)
-    return (("bz_first", f"MIN({banded})"), ("bz_last", f"MAX({banded})"))
+    query = f"""
+SELECT f.patient_id,
+  MIN({_when("f.fill_day = p.bz_banded_first", fill)}) AS bz_first,
+  MAX({_when("f.fill_day = p.bz_banded_last", fill)}) AS bz_last
+FROM fills f JOIN patients p ON p.patient_id = f.patient_id
+WHERE f.{BZD_FILL} AND f.band IS NOT NULL AND p.bz_banded_last > p.bz_banded_first
+  AND (f.fill_day = p.bz_banded_first OR f.fill_day = p.bz_banded_last)
+GROUP BY f.patient_id
+"""
+    return ("bz_ends", query)
 
 
-def _pairs(n: str, where: str) -> tuple[tuple[str, str], ...]:
+def _pairs(n: str, where: str, d: Dialect) -> tuple[tuple[str, str], ...]:
     """Prelude: first and last benzodiazepine fill of patients who filled on 2+ days."""
     pairs = f"""
 SELECT patient_id, bz_first.i AS first_id, bz_last.i AS last_id, bz_first.band AS first_band,
   bz_last.band AS last_band, bz_first.de AS first_de, bz_last.de AS last_de,
   bz_first.age AS first_age
-FROM patients WHERE bz_last.d > bz_first.d AND {where}
+FROM bz_ends WHERE {where}
 """
-    return ((f"{n}_pairs", pairs),)
+    return (_ends_table(d), (f"{n}_pairs", pairs))
 
 
 def _pair_evidence(table: str, where: str) -> str:
@@ -531,8 +574,8 @@ def escalation_sql(p: EscalationParams, n: str, d: Dialect) -> MeasureSQL:
         f"{hits} WHERE {rise}",
         _pair_evidence(f"{n}_pairs", rise),
         f"SELECT patient_id FROM {n}_pairs",
-        prelude=_pairs(n, "1 = 1"),
-        summary=_ends(d),
+        prelude=_pairs(n, "1 = 1", d),
+        summary=ENDS,
     )
 
 
@@ -543,43 +586,43 @@ def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     Fills of one ingredient on one day are one dispensing whose supply is the shortest of
     them, so two strengths taken together are not a refill of each other and a flag does not
     depend on which of them was refilled. ``{n}_early`` holds each early dispensing with the
-    day and supply of the previous one (LAG per patient and ingredient, ordered by day), for
-    the patients whose summary shows benzodiazepine fills on 2 or more days; the evidence
-    names the fills of the early day and, of the previous day, the fill with that shortest
-    supply (the lowest fill id among equals). The denominator is the patients with one
-    benzodiazepine filled on 2 or more days. BIGINT arithmetic (a days' supply of any size
-    cannot overflow): early when days between x 100 < supply x pct.
+    day and supply of the previous one, and the id of the fill that gave that shortest
+    supply (the lowest fill id among equals): one window per patient and ingredient, the
+    fills ordered by day, then supply from longest to shortest, then fill id from highest
+    to lowest, so the first fill of a day follows the previous day's fill with the shortest
+    supply. The evidence names the fills of the early day and that fill of the previous day.
+    The denominator is the patients with one benzodiazepine filled on 2 or more days.
+    BIGINT arithmetic (a days' supply of any size cannot overflow): early when days between
+    x 100 < supply x pct.
     """
     # p.previous_fill is "same-ingredient", the only relation the data model allows.
-    bz_days, two_days = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)
-    prev = "OVER (PARTITION BY patient_id, ing ORDER BY fill_day)"
+    bz_days, _ = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)
+    bz_ings, two_ings = _distinct_at_least("bz_ing", BZD_FILL, "ing", 2)
+    prev = "OVER (PARTITION BY patient_id, ing ORDER BY fill_day, days_supply DESC, fill_id DESC)"
     early = f"""
-SELECT patient_id, ing, fill_day, prev_day, prev_supply FROM (
+SELECT patient_id, ing, fill_day, prev_day, prev_supply, prev_id FROM (
   SELECT patient_id, ing, fill_day, LAG(fill_day) {prev} AS prev_day,
-    LAG(supply) {prev} AS prev_supply
-  FROM (
-    SELECT f.patient_id, f.ing, f.fill_day, MIN(f.days_supply) AS supply
-    FROM fills f JOIN patients p ON p.patient_id = f.patient_id
-    WHERE f.{BZD_FILL} AND {two_days}
-    GROUP BY f.patient_id, f.ing, f.fill_day
-  ) d
+    LAG(days_supply) {prev} AS prev_supply, LAG(fill_id) {prev} AS prev_id
+  FROM fills WHERE {BZD_FILL}
 ) s
-WHERE prev_day IS NOT NULL
+WHERE fill_day > prev_day
   AND CAST(fill_day - prev_day AS BIGINT) * 100
     < CAST(prev_supply AS BIGINT) * {p.min_supply_elapsed_pct}
 """
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM fills f JOIN {n}_early e ON e.patient_id = f.patient_id
   AND e.ing = f.ing AND e.fill_day = f.fill_day
+WHERE f.{BZD_FILL}
 UNION ALL
-SELECT f.patient_id, MIN(f.fill_id) AS fill_id FROM fills f JOIN {n}_early e
-  ON e.patient_id = f.patient_id AND e.ing = f.ing AND e.prev_day = f.fill_day
-  AND e.prev_supply = f.days_supply
-GROUP BY f.patient_id, f.ing, f.fill_day
+SELECT patient_id, prev_id AS fill_id FROM {n}_early
 """
+    # One benzodiazepine on 2 or more days: told by the summary, unless the patient had more
+    # than one benzodiazepine.
     den = f"""
+SELECT patient_id FROM patients p WHERE NOT ({two_ings}) AND p.bz_day_max > p.bz_day_min
+UNION ALL
 SELECT DISTINCT f.patient_id FROM fills f JOIN patients p ON p.patient_id = f.patient_id
-WHERE f.{BZD_FILL} AND {two_days}
+WHERE f.{BZD_FILL} AND {two_ings}
 GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
 """
     return MeasureSQL(
@@ -587,20 +630,22 @@ GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
         evidence,
         den,
         prelude=((f"{n}_early", early),),
-        summary=bz_days,
+        summary=(*bz_days, *bz_ings),
     )
 
 
 def older_adult_sql(min_age: int) -> MeasureSQL:
+    fills, evidence = _fill_list("bz_old_fills", f"{BZD_FILL} AND age >= {min_age}")
     summary = (
         ("bz_max_age", f"MAX({_when(BZD_FILL, 'age')})"),
         ("bz_aged", f"MAX({_when(f'{BZD_FILL} AND age IS NOT NULL', '1')})"),
     )
     return MeasureSQL(
         _value("bz_max_age", f"bz_max_age >= {min_age}"),
-        _hit_fills(f"f.{BZD_FILL} AND f.age >= {min_age}"),
+        evidence,
         _patients("bz_aged = 1"),
-        summary=summary,
+        summary=(*summary, fills),
+        evidence_lists=True,
     )
 
 
@@ -613,8 +658,8 @@ def deprescribing_sql(p: DeprescribingParams, n: str, d: Dialect) -> MeasureSQL:
         _pair_evidence(f"{n}_pairs", reached),
         f"SELECT patient_id FROM {n}_pairs",
         tuple(sorted(p.decrease_pct)),
-        prelude=_pairs(n, eligible),
-        summary=_ends(d),
+        prelude=_pairs(n, eligible, d),
+        summary=ENDS,
     )
 
 
@@ -647,10 +692,15 @@ def flags_sql(rule: str, m: MeasureSQL, hits: str) -> str:
     ``hits`` names the table that holds the measure's materialised hits query.
     """
     evidence = m.evidence.replace("__HITS__", hits)
+    if m.evidence_lists:
+        lists = f"""
+  SELECT patient_id, array_sort(array_distinct(evidence)) AS evidence FROM ({evidence}) ev"""
+    else:
+        lists = f"""
+  SELECT patient_id, array_sort(array_agg(fill_id)) AS evidence
+  FROM (SELECT DISTINCT patient_id, fill_id FROM ({evidence}) ev) d GROUP BY patient_id"""
     return f"""
 SELECT {quote(rule)} AS rule, h.patient_id, h.value, e.evidence
-FROM {hits} h JOIN (
-  SELECT patient_id, array_sort(array_agg(fill_id)) AS evidence
-  FROM (SELECT DISTINCT patient_id, fill_id FROM ({evidence}) ev) d GROUP BY patient_id
+FROM {hits} h JOIN ({lists}
 ) e ON e.patient_id = h.patient_id
 """
