@@ -39,6 +39,7 @@ class Engine(Protocol):
     def columns(self, name: str) -> dict[str, ColumnKind]: ...
     def create(self, name: str, sql: str, materialize: bool = False) -> None: ...
     def fetch(self, sql: str) -> list[tuple[Any, ...]]: ...
+    def drop(self, names: Sequence[str]) -> None: ...
     def parts(self, rows: int) -> int: ...
     def write_parquet(self, sql: str, path: Path) -> None: ...
     def close(self) -> None: ...
@@ -127,6 +128,18 @@ class DuckDBEngine:
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         return self._con.execute(sql).fetchall()
 
+    def drop(self, names: Sequence[str]) -> None:
+        """Free the tables (or views) ``names``: a screened part's fills need not wait."""
+        kinds = dict(
+            self._con.execute(
+                "SELECT table_name, 'TABLE' FROM duckdb_tables() UNION ALL "
+                "SELECT view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+        )
+        for name in names:
+            if name in kinds:
+                self._con.execute(f"DROP {kinds[name]} {name}")
+
     def parts(self, rows: int) -> int:
         """How many parts to screen ``rows`` fills in, so each part's fills fit in memory."""
         if self._parts is not None:
@@ -191,7 +204,7 @@ class SparkEngine:
 
     def __init__(self, master: str = "local[*]", session: Any = None) -> None:
         self._spark = session if session is not None else spark_session(master)
-        self._cached: list[Any] = []
+        self._cached: dict[str, Any] = {}
 
     def register_file(self, name: str, path: Path, fmt: FileFormat) -> None:
         reader = self._spark.read
@@ -215,13 +228,21 @@ class SparkEngine:
 
     def create(self, name: str, sql: str, materialize: bool = False) -> None:
         df = self._spark.sql(sql)
+        if name in self._cached:
+            self._cached.pop(name).unpersist()
         if materialize:
             df = df.cache()
-            self._cached.append(df)
+            self._cached[name] = df
         df.createOrReplaceTempView(name)
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self._spark.sql(sql).collect()]
+
+    def drop(self, names: Sequence[str]) -> None:
+        for name in names:
+            if name in self._cached:
+                self._cached.pop(name).unpersist()
+            self._spark.catalog.dropTempView(name)
 
     def parts(self, rows: int) -> int:
         """One: Spark partitions and spills by itself."""
@@ -237,6 +258,6 @@ class SparkEngine:
         pq.write_table(table, path)
 
     def close(self) -> None:
-        for df in self._cached:
+        for df in self._cached.values():
             df.unpersist()
         self._cached.clear()

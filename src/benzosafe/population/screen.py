@@ -267,6 +267,7 @@ def screen(
     screened = patients = 0
     tallies: dict[tuple[str, str], list[int]] = {}  # (rule, label) -> numerator, denominator
     unknown = {m.id: 0 for m in measures}
+    flag_counts = {m.id: 0 for m in measures}
     for part in range(parts):
         of = f" (part {part + 1} of {parts})" if parts > 1 else ""
         step(f"selecting fills of the period{of}")
@@ -312,8 +313,9 @@ def screen(
                 tally = tallies.setdefault((measure.id, label), [0, 0])
                 tally[0] += n
                 tally[1] += n_den
-            engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, hits), materialize=True)
+            engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, hits))
             flag_parts.append(f"SELECT * FROM m{i}_flags")
+        step(f"gathering the evidence of the flags{of}")
         union = " UNION ALL ".join(flag_parts)
         engine.create(
             f"flags_{part}",
@@ -324,22 +326,28 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
 """,
             materialize=True,
         )
+        for rule, n in engine.fetch(f"SELECT rule, COUNT(*) FROM flags_{part} GROUP BY rule"):
+            flag_counts[str(rule)] += int(n)
+        # The part's flags are kept; its fills and working tables are freed for the next part
+        # (and for writing the flags), rather than left to crowd memory and spill.
+        engine.drop(
+            [
+                "fills",
+                "patients",
+                *made,
+                *(f"m{i}_{t}" for i in range(len(measures)) for t in ("hits", "flags")),
+            ]
+        )
 
     step("collecting flags")
-    if parts == 1:
-        engine.create("flags", "SELECT * FROM flags_0")
-    else:
-        union = " UNION ALL ".join(f"SELECT * FROM flags_{part}" for part in range(parts))
-        engine.create("flags", union, materialize=True)
+    union = " UNION ALL ".join(f"SELECT * FROM flags_{part}" for part in range(parts))
+    engine.create("flags", union)
     rates: list[MeasureRate] = []
     for (rule, label), (numerator, denominator) in tallies.items():
         n_unknown = unknown[rule]
         if n_unknown:
             label += f" ({n_unknown} not evaluated: no prescriber or pharmacy id)"
         rates.append(MeasureRate(rule, label, numerator, denominator, n_unknown))
-    flag_counts = {m.id: 0 for m in measures}
-    for rule, n in engine.fetch("SELECT rule, COUNT(*) FROM flags GROUP BY rule"):
-        flag_counts[str(rule)] = int(n)
     return ScreenResult(
         engine=engine.name,
         knowledge_version=load().version,
