@@ -7,10 +7,11 @@ share (date to day number, regular-expression match, a named struct) come from
 ``screening.toml``; strings are quoted by :func:`quote`.
 
 The shape is chosen for 100M-row tables on one machine: the fills are materialised once,
-slim (the drug class as a small integer code); every per-patient count, maximum and
-first/last fill that any measure needs is computed in one ``GROUP BY patient_id`` pass
-(:attr:`MeasureSQL.summary`, the ``patients`` table); window functions (runs of supply)
-and range joins run only on the fills of patients that the summary cannot rule out.
+slim (the drug class as a small integer code); every per-patient count, maximum, day of
+the first and last fill, and list of fill ids that any measure needs is computed in one
+``GROUP BY patient_id`` pass (:attr:`MeasureSQL.summary`, the ``patients`` table); window
+functions (runs of supply, early refills) and range joins run only on the fills of
+patients that the summary cannot rule out, and as few times over them as possible.
 """
 
 from __future__ import annotations
