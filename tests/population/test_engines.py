@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,26 @@ def test_screening_in_parts_gives_the_result_of_one_pass(tmp_path: Path) -> None
     parts, parts_rows = _run(DuckDBEngine(parts=3), paths["records"], options)
     _same(whole, parts)
     assert whole_rows == parts_rows
+    assert sum(whole.flags.values()) > 0
+
+
+def test_patients_whose_keys_collide_are_never_merged(tmp_path: Path) -> None:
+    """Patients are keyed by a 64-bit hash of their id; folded into 3 values here, keys
+    collide, and the screening notices and keys by the ids themselves: same result."""
+    paths = write_population(400, tmp_path / "population.csv", seed=7)
+    with paths["exclusions"].open() as handle:
+        exclusions = tuple((r["patient_id"], r["reason"]) for r in csv.DictReader(handle))
+    options = ScreenOptions(exclusions=exclusions)
+    whole, whole_rows = _run(DuckDBEngine(), paths["records"], options)
+    folded = DuckDBEngine(parts=2)
+    folded.dialect = dataclasses.replace(folded.dialect, key_buckets=3)
+    steps: list[str] = []
+    result = screen(folded, paths["records"], "csv", options, progress=steps.append)
+    rows = flag_rows(folded)
+    folded.close()
+    assert any("share a key" in s for s in steps)
+    _same(whole, result)
+    assert whole_rows == rows
     assert sum(whole.flags.values()) > 0
 
 

@@ -268,13 +268,21 @@ def screen(
     tallies: dict[tuple[str, str], list[int]] = {}  # (rule, label) -> numerator, denominator
     unknown = {m.id: 0 for m in measures}
     flag_counts = {m.id: 0 for m in measures}
+    key = ""  # the patient key of the fills: a hash of the id, unless two ids ever collide
     for part in range(parts):
         of = f" (part {part + 1} of {parts})" if parts > 1 else ""
-        step(f"selecting fills of the period{of}")
         share = d.share("patient_id", parts, part) if parts > 1 else None
-        engine.create("fills", sql.fills_sql(d, start, end, share), materialize=True)
-        step(f"summarising patients{of}")
-        engine.create("patients", sql.summary_sql(q.summary for q in queries), materialize=True)
+        while True:
+            step(f"selecting fills of the period{of}")
+            engine.create("fills", sql.fills_sql(d, start, end, share, key), materialize=True)
+            step(f"summarising patients{of}")
+            summary = sql.summary_sql(q.summary for q in queries)
+            engine.create("patients", summary, materialize=True)
+            if key or not int(engine.fetch(sql.key_collisions())[0][0]):
+                break
+            # Two patients share a key: never merge them, key by the id itself from now on.
+            step("two patient ids share a key: screening keyed by the ids themselves")
+            key = "patient_id"
         screened += int(engine.fetch("SELECT COUNT(*) FROM fills")[0][0])
         patients += int(engine.fetch("SELECT COUNT(*) FROM patients")[0][0])
         flag_parts: list[str] = []

@@ -61,6 +61,7 @@ class Dialect:
     struct_fn: str  # "struct_pack" (fields as name := value) or "named_struct"
     hash_fn: str  # a 64-bit hash of a string
     modulo: str  # format with {x} and {n}: x modulo n, never negative
+    key_buckets: int = 0  # > 0: fold patient keys into so many values (tests of collisions)
 
     def day(self, expr: str) -> str:
         return self.day_number.format(d=expr)
@@ -79,6 +80,11 @@ class Dialect:
     def share(self, expr: str, parts: int, part: int) -> str:
         """Rows whose ``expr`` (never NULL) falls in share ``part`` of ``parts``."""
         return self.modulo.format(x=f"{self.hash_fn}({expr})", n=parts) + f" = {part}"
+
+    def patient_key(self, expr: str) -> str:
+        """A patient id (never NULL in the fills) as a 64-bit integer key."""
+        key = f"{self.hash_fn}({expr})"
+        return self.modulo.format(x=key, n=self.key_buckets) if self.key_buckets else key
 
     def hash(self, expr: str) -> str:
         """A 64-bit hash of a string column, NULL for NULL (both engines hash NULL to a value)."""
@@ -206,17 +212,24 @@ LEFT JOIN drug_map m2 ON m2.drug_key = split_part(v.k, ' ', 1)
 """
 
 
-def fills_sql(d: Dialect, period_start: int, period_end: int, share: str | None = None) -> str:
+def fills_sql(
+    d: Dialect, period_start: int, period_end: int, share: str | None = None, key: str = ""
+) -> str:
     """Well-formed fills dated in the period, supply clipped to its end, doses and bands;
     with ``share``, only the fills of that share of the patients (:meth:`Dialect.share`).
 
-    Only the fill and patient ids stay strings. Prescriber and pharmacy ids are kept as
-    64-bit hashes: they are only counted (distinct per patient), and for two different ids
-    of one patient to be counted as one their hashes would have to collide (odds of the
-    order of 1e-18 per pair).
+    ``patient_id`` is the patient's key (``key``, by default :meth:`Dialect.patient_key`, a
+    64-bit hash of the id: every join, sort and group of the measures is on it, and integers
+    sort and hash faster than text); ``patient`` keeps the id itself. Two patients whose ids
+    hash alike would be merged, so the caller checks the ``patients`` table for that
+    (:func:`key_collisions`) and screens again keyed by the id itself if it ever happens.
+    Prescriber and pharmacy ids are kept as 64-bit hashes: they are only counted (distinct
+    per patient), and for two different ids of one patient to be counted as one their hashes
+    would have to collide (odds of the order of 1e-18 per pair).
     """
     return f"""
-SELECT fill_id, patient_id, fill_day,
+SELECT fill_id, {key or d.patient_key("patient_id")} AS patient_id, patient_id AS patient,
+  fill_day,
   LEAST(fill_day + days_supply - 1, {period_end}) AS end_day,
   days_supply, CAST(ing AS SMALLINT) AS ing, CAST(cls AS TINYINT) AS cls, age,
   {d.hash("prescriber_id")} AS prescriber_id, {d.hash("pharmacy_id")} AS pharmacy_id,
@@ -266,7 +279,13 @@ def summary_sql(summaries: Iterable[Summary]) -> str:
             if columns.setdefault(name, expr) != expr:
                 raise AssertionError(f"summary column {name} defined twice")  # pragma: no cover
     selected = "".join(f",\n  {expr} AS {name}" for name, expr in columns.items())
-    return f"SELECT patient_id{selected}\nFROM fills GROUP BY patient_id"
+    ids = "MIN(patient) AS patient, MAX(patient) AS patient_max"
+    return f"SELECT patient_id, {ids}{selected}\nFROM fills GROUP BY patient_id"
+
+
+def key_collisions() -> str:
+    """Patient keys shared by two different patient ids (see :func:`fills_sql`)."""
+    return "SELECT COUNT(*) FROM patients WHERE patient <> patient_max"
 
 
 BZD_FILL = f"cls = {CLASS_CODES[BENZODIAZEPINE]}"
@@ -378,7 +397,7 @@ def cob_sql(p: CobParams, n: str) -> MeasureSQL:
     den = f"""
 SELECT p.patient_id FROM patients p LEFT JOIN (
   SELECT DISTINCT patient_id FROM exclusions WHERE {in_list("reason", p.exclusion_reasons)}
-) x ON x.patient_id = p.patient_id
+) x ON x.patient_id = p.patient
 WHERE {op_claims} AND p.op_supply >= {p.min_opioid_days_supply}
   AND p.op_min_age >= {p.min_age_years} AND x.patient_id IS NULL
 """
@@ -701,7 +720,8 @@ def flags_sql(rule: str, m: MeasureSQL, hits: str) -> str:
   SELECT patient_id, array_sort(array_agg(fill_id)) AS evidence
   FROM (SELECT DISTINCT patient_id, fill_id FROM ({evidence}) ev) d GROUP BY patient_id"""
     return f"""
-SELECT {quote(rule)} AS rule, h.patient_id, h.value, e.evidence
+SELECT {quote(rule)} AS rule, p.patient AS patient_id, h.value, e.evidence
 FROM {hits} h JOIN ({lists}
 ) e ON e.patient_id = h.patient_id
+JOIN patients p ON p.patient_id = h.patient_id
 """
