@@ -50,11 +50,11 @@ def _arrow_table(schema: Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=[n for n, _ in schema])
 
 
-# Memory a screened fill takes in a DuckDB table (measured: 94 bytes a fill over the 10M
+# Memory a screened fill takes in a DuckDB table (measured: 104 bytes a fill over the 10M
 # fills of bench/screen_scale.py), and the share of the memory limit the fills may take:
 # the per-patient summary, the windows and the flags need the rest. A bigger table is
 # screened in parts (disjoint sets of patients) rather than spilled to disk.
-BYTES_PER_FILL = 94
+BYTES_PER_FILL = 104
 FILLS_SHARE_OF_MEMORY = 0.6
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
