@@ -9,9 +9,9 @@ share (date to day number, regular-expression match, a named struct) come from
 The shape is chosen for 100M-row tables on one machine: the fills are materialised once,
 slim (the drug class as a small integer code); every per-patient count, maximum, day of
 the first and last fill, and list of fill ids that any measure needs is computed in one
-``GROUP BY patient_id`` pass (:attr:`MeasureSQL.summary`, the ``patients`` table); window
-functions (runs of supply, early refills) and range joins run only on the fills of
-patients that the summary cannot rule out, and as few times over them as possible.
+``GROUP BY patient_id`` pass (:attr:`MeasureSQL.summary`, the ``patients`` table); runs of
+supply and range joins run only on the fills of patients that the summary cannot rule out
+(the early-refill window on every benzodiazepine fill: the summary rules out too few).
 """
 
 from __future__ import annotations
@@ -367,7 +367,8 @@ WHERE {fills_where} AND {patients_where}
 
 
 def _patients(where: str) -> str:
-    return f"SELECT patient_id FROM patients WHERE {where}"
+    """Patients matching ``where`` (columns of ``patients``, bare or prefixed ``p.``)."""
+    return f"SELECT patient_id FROM patients p WHERE {where}"
 
 
 def _value(expr: str, where: str) -> str:
@@ -491,7 +492,7 @@ SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = 
 
 
 def long_term_sql(p: LongTermParams, n: str) -> MeasureSQL:
-    bz_days, _ = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 1)
+    bz_days, any_bz = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 1)
     summary = (*bz_days, ("bz_last_end", f"MAX({_when(BZD_FILL, 'end_day')})"))
     # No run can be longer than the span from the first fill to the last day of supply.
     long_enough = f"p.bz_last_end - p.bz_day_min + 1 >= {p.min_run_days}"
@@ -509,7 +510,7 @@ WHERE f.{BZD_FILL}
         f"SELECT patient_id, CAST(MAX(e - s + 1) AS DOUBLE) AS value FROM {n}_runs "
         "GROUP BY patient_id",
         evidence,
-        _patients("bz_day_min IS NOT NULL"),
+        _patients(any_bz),
         prelude=((f"{n}_runs", runs),),
         summary=summary,
     )
@@ -520,13 +521,13 @@ def high_dose_sql() -> MeasureSQL:
     fills, evidence = _fill_list("bz_high_fills", high)
     summary = (
         ("bz_high_de", f"MAX({_when(high, 'de_daily_mg')})"),
-        ("bz_banded", f"MAX({_when(f'{BZD_FILL} AND band IS NOT NULL', '1')})"),
+        ENDS[0],  # a first banded day: the patient has a fill with a dose band
         fills,
     )
     return MeasureSQL(
         _value("bz_high_de", "bz_high_de IS NOT NULL"),
         evidence,
-        _patients("bz_banded = 1"),
+        _patients("bz_banded_first IS NOT NULL"),
         summary=summary,
         evidence_lists=True,
     )
@@ -616,7 +617,7 @@ def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     x 100 < supply x pct.
     """
     # p.previous_fill is "same-ingredient", the only relation the data model allows.
-    bz_days, _ = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)
+    bz_days, two_days = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)
     bz_ings, two_ings = _distinct_at_least("bz_ing", BZD_FILL, "ing", 2)
     prev = "OVER (PARTITION BY patient_id, ing ORDER BY fill_day, days_supply DESC, fill_id DESC)"
     early = f"""
@@ -639,7 +640,7 @@ SELECT patient_id, prev_id AS fill_id FROM {n}_early
     # One benzodiazepine on 2 or more days: told by the summary, unless the patient had more
     # than one benzodiazepine.
     den = f"""
-SELECT patient_id FROM patients p WHERE NOT ({two_ings}) AND p.bz_day_max > p.bz_day_min
+SELECT patient_id FROM patients p WHERE NOT ({two_ings}) AND {two_days}
 UNION ALL
 SELECT DISTINCT f.patient_id FROM fills f JOIN patients p ON p.patient_id = f.patient_id
 WHERE f.{BZD_FILL} AND {two_ings}
@@ -656,15 +657,11 @@ GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
 
 def older_adult_sql(min_age: int) -> MeasureSQL:
     fills, evidence = _fill_list("bz_old_fills", f"{BZD_FILL} AND age >= {min_age}")
-    summary = (
-        ("bz_max_age", f"MAX({_when(BZD_FILL, 'age')})"),
-        ("bz_aged", f"MAX({_when(f'{BZD_FILL} AND age IS NOT NULL', '1')})"),
-    )
     return MeasureSQL(
         _value("bz_max_age", f"bz_max_age >= {min_age}"),
         evidence,
-        _patients("bz_aged = 1"),
-        summary=(*summary, fills),
+        _patients("bz_max_age IS NOT NULL"),
+        summary=(("bz_max_age", f"MAX({_when(BZD_FILL, 'age')})"), fills),
         evidence_lists=True,
     )
 
