@@ -7,10 +7,18 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
-from benzosafe.population.engines import DuckDBEngine, Engine, SparkEngine
-from benzosafe.population.screen import ScreenOptions, ScreenResult, flag_rows, screen
+from benzosafe.population.engines import ROWS_PER_PART, DuckDBEngine, Engine, SparkEngine
+from benzosafe.population.screen import (
+    ScreenOptions,
+    ScreenResult,
+    flag_rows,
+    part_bounds,
+    register_input,
+    screen,
+)
 from benzosafe.population.synth import write_population
 
 
@@ -74,17 +82,59 @@ def test_an_unreadable_input_is_a_clear_error(engine: str, spark: Any, tmp_path:
         screen(eng, bad, "parquet")
 
 
-def test_screening_in_parts_gives_the_result_of_one_pass(tmp_path: Path) -> None:
-    """A table too big for memory is screened as disjoint shares of the patients."""
+@pytest.mark.parametrize(
+    ("parts", "numeric_ids"),
+    [(3, False), (1000, False), (4, True)],
+    ids=["3 parts", "more parts than patients", "integer patient ids in Parquet"],
+)
+def test_screening_in_parts_gives_the_result_of_one_pass(
+    tmp_path: Path, parts: int, numeric_ids: bool
+) -> None:
+    """A big table is screened as disjoint ranges of the patient ids, and nothing changes:
+    not with more parts asked than there are patients, nor with ids that are not text."""
     paths = write_population(400, tmp_path / "population.csv", seed=5)
     with paths["exclusions"].open() as handle:
         exclusions = tuple((r["patient_id"], r["reason"]) for r in csv.DictReader(handle))
+    path = paths["records"]
+    if numeric_ids:
+        path = tmp_path / "population.parquet"
+        con = duckdb.connect()
+        con.execute(
+            f"COPY (SELECT * REPLACE (TRY_CAST(substr(patient_id, 2) AS BIGINT) AS patient_id) "
+            f"FROM read_csv('{paths['records']}', all_varchar = true)) TO '{path}'"
+        )
+        con.close()
+        exclusions = tuple((p.lstrip("P").lstrip("0") or "0", r) for p, r in exclusions)
     options = ScreenOptions(exclusions=exclusions)
-    whole, whole_rows = _run(DuckDBEngine(), paths["records"], options)
-    parts, parts_rows = _run(DuckDBEngine(parts=3), paths["records"], options)
-    _same(whole, parts)
+    whole, whole_rows = _run(DuckDBEngine(), path, options)
+    steps: list[str] = []
+    engine = DuckDBEngine(parts=parts)
+    in_parts = screen(engine, path, path.suffix.lstrip("."), options, progress=steps.append)
+    parts_rows = flag_rows(engine)
+    engine.close()
+    _same(whole, in_parts)
     assert whole_rows == parts_rows
     assert sum(whole.flags.values()) > 0
+    screened_in = max(int(s.rsplit(" of ", 1)[1].rstrip(")")) for s in steps if " of " in s)
+    assert 1 < screened_in <= parts
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_part_bounds_cut_the_rows_into_even_ranges(engine: str, spark: Any, tmp_path: Path) -> None:
+    paths = write_population(400, tmp_path / "population.csv", seed=5)
+    eng: Engine = DuckDBEngine() if engine == "duckdb" else SparkEngine(session=spark)
+    register_input(eng, paths["records"], "csv")
+    bounds = part_bounds(eng, 4)
+    ids = [str(r[0]) for r in eng.fetch("SELECT patient_id FROM raw WHERE patient_id <> ''")]
+    eng.close()
+    assert bounds == sorted(set(bounds)) and 1 <= len(bounds) <= 3
+    if engine == "duckdb":  # the sample holds every row of so small a table
+        assert len(bounds) == 3
+        sizes = [
+            sum(1 for i in ids if (lo is None or i >= lo) and (hi is None or i < hi))
+            for lo, hi in zip([None, *bounds], [*bounds, None], strict=True)
+        ]
+        assert sum(sizes) == len(ids) and min(sizes) >= len(ids) // 5
 
 
 def test_patients_whose_keys_collide_are_never_merged(tmp_path: Path) -> None:
@@ -120,15 +170,17 @@ def test_the_number_of_parts_follows_the_memory_limit() -> None:
         memory_bytes("0GB")
     with pytest.raises(InvalidInput, match="at least 1"):
         DuckDBEngine(parts=0)
-    small, big, fixed = (
+    small, big, fixed, roomy = (
         DuckDBEngine(memory_limit="1GB"),
         DuckDBEngine(memory_limit="4GB"),
         DuckDBEngine(parts=2),
+        DuckDBEngine(memory_limit="64GB"),
     )
     try:
         assert small.parts(1_000_000) == 1
         assert small.parts(100_000_000) > big.parts(100_000_000) > 1
         assert fixed.parts(10) == 2
+        assert roomy.parts(100_000_000) == 100_000_000 // ROWS_PER_PART
     finally:
-        for engine in (small, big, fixed):
+        for engine in (small, big, fixed, roomy):
             engine.close()

@@ -4,8 +4,9 @@
 every row (malformed rows are counted by reason and left out, never silently), keeps the
 fills of the measurement period, summarises each patient once for all measures, runs each
 measure of ``screening.toml`` and leaves the per-patient flags in the engine's ``flags``
-table. When the engine says the fills would not fit in its memory (:meth:`Engine.parts`),
-the patients are screened in disjoint shares, one after the other, and the counts added.
+table. When the engine says the fills are too many for one pass (:meth:`Engine.parts`), the
+patients are screened in disjoint ranges of their ids, one after the other, and the counts
+added.
 It returns a :class:`ScreenResult` with the counts and per-measure rates;
 :func:`write_flags` writes the flags to Parquet.
 """
@@ -261,9 +262,10 @@ def screen(
         raise InvalidInput("period", f"ends ({from_day(end)}) before it starts ({from_day(start)})")
 
     queries = [sql.measure_sql(m, f"m{i}", d) for i, m in enumerate(measures)]
-    # Every measure is per patient, so a table too big for memory is screened in parts,
-    # each a disjoint share of the patients; the counts add up and the flags are joined.
-    parts = engine.parts(rows_read)
+    # Every measure is per patient, so a big table is screened in parts, each a disjoint
+    # range of the patient ids; the counts add up and the flags are joined.
+    bounds = part_bounds(engine, engine.parts(rows_read))
+    parts = len(bounds) + 1
     screened = patients = 0
     tallies: dict[tuple[str, str], list[int]] = {}  # (rule, label) -> numerator, denominator
     unknown = {m.id: 0 for m in measures}
@@ -271,10 +273,14 @@ def screen(
     key = ""  # the patient key of the fills: a hash of the id, unless two ids ever collide
     for part in range(parts):
         of = f" (part {part + 1} of {parts})" if parts > 1 else ""
-        share = d.share("patient_id", parts, part) if parts > 1 else None
+        if parts > 1:
+            low = bounds[part - 1] if part > 0 else None
+            high = bounds[part] if part < len(bounds) else None
+            engine.create("typed", sql.typed_sql(d, columns, sql.patient_range(columns, low, high)))
+            engine.create("checked", sql.checked_sql(d))
         while True:
             step(f"selecting fills of the period{of}")
-            engine.create("fills", sql.fills_sql(d, start, end, share, key), materialize=True)
+            engine.create("fills", sql.fills_sql(d, start, end, key), materialize=True)
             step(f"summarising patients{of}")
             summary = sql.summary_sql(q.summary for q in queries)
             engine.create("patients", summary, materialize=True)
@@ -373,6 +379,30 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
         seconds=round(time.perf_counter() - started, 3),
         parameters={m.id: m.params for m in measures},
     )
+
+
+SAMPLED_IDS = 100_000  # patient ids sampled to place the bounds of the parts
+
+
+def part_bounds(engine: Engine, parts: int) -> list[str]:
+    """Patient ids that cut the table into about ``parts`` ranges of as many rows, from a
+    random sample of the ids (as text, in the engines' byte order, which is Python's code
+    point order). The ranges are disjoint and cover every id, so they need not be even: a
+    patient is always screened whole, in one part. Fewer bounds when the ids are few."""
+    if parts <= 1:
+        return []
+    sample = engine.dialect.sample.format(n=SAMPLED_IDS)
+    ids = sorted(
+        str(i)
+        for (i,) in engine.fetch(f"SELECT CAST(patient_id AS STRING) FROM raw {sample}")
+        if i is not None and str(i) != ""
+    )
+    bounds: list[str] = []
+    for k in range(1, parts):
+        bound = ids[k * len(ids) // parts] if ids else None
+        if bound is not None and (not bounds or bound > bounds[-1]):
+            bounds.append(bound)
+    return bounds
 
 
 def flag_rows(engine: Engine) -> list[tuple[str, str, float, list[str]]]:

@@ -61,6 +61,7 @@ class Dialect:
     struct_fn: str  # "struct_pack" (fields as name := value) or "named_struct"
     hash_fn: str  # a 64-bit hash of a string
     modulo: str  # format with {x} and {n}: x modulo n, never negative
+    sample: str  # format with {n}: a random sample of about n rows of the table before it
     key_buckets: int = 0  # > 0: fold patient keys into so many values (tests of collisions)
 
     def day(self, expr: str) -> str:
@@ -76,10 +77,6 @@ class Dialect:
         else:
             inner = ", ".join(f"{quote(n)}, {e}" for n, e in fields)
         return f"{self.struct_fn}({inner})"
-
-    def share(self, expr: str, parts: int, part: int) -> str:
-        """Rows whose ``expr`` (never NULL) falls in share ``part`` of ``parts``."""
-        return self.modulo.format(x=f"{self.hash_fn}({expr})", n=parts) + f" = {part}"
 
     def patient_key(self, expr: str) -> str:
         """A patient id (never NULL in the fills) as a 64-bit integer key."""
@@ -98,9 +95,18 @@ DUCKDB = Dialect(
     "struct_pack",
     "hash",
     "{x} % {n}",  # hash() is unsigned
+    "TABLESAMPLE reservoir({n} ROWS) REPEATABLE (1)",
 )
 SPARK = Dialect(
-    "spark", "unix_date({d})", "regexp_like({s}, {p})", "named_struct", "xxhash64", "pmod({x}, {n})"
+    "spark",
+    "unix_date({d})",
+    "regexp_like({s}, {p})",
+    "named_struct",
+    "xxhash64",
+    "pmod({x}, {n})",
+    # Spark samples a share, not a number of rows; its screens run in one part (the
+    # engine partitions and spills by itself), so the sample only serves forced parts.
+    "TABLESAMPLE (10 PERCENT) REPEATABLE (1)",
 )
 
 
@@ -132,8 +138,10 @@ def as_date(d: Dialect, column: str, kind: str) -> str:
     return f"TRY_CAST({column} AS DATE)"
 
 
-def typed_sql(d: Dialect, columns: dict[str, str]) -> str:
-    """The raw table with typed columns and the drug key, nothing dropped yet."""
+def typed_sql(d: Dialect, columns: dict[str, str], where: str = "") -> str:
+    """The raw table with typed columns and the drug key, nothing dropped yet; with
+    ``where`` (a condition on the raw columns, such as :func:`patient_range`), only the rows
+    that meet it."""
     fill = as_date(d, "fill_date", columns["fill_date"])
     if "birth_date" in columns:
         birth = as_date(d, "birth_date", columns["birth_date"])
@@ -166,8 +174,19 @@ SELECT
   {age} AS age,
   CASE WHEN {bad_birth} THEN 1 ELSE 0 END AS bad_birth,
   CASE WHEN {bad_age} THEN 1 ELSE 0 END AS bad_age
-FROM (SELECT *, {fill} AS fill, {birth} AS birth FROM raw) r0
+FROM (SELECT *, {fill} AS fill, {birth} AS birth FROM raw{f" WHERE {where}" if where else ""}) r0
 """
+
+
+def patient_range(columns: dict[str, str], low: str | None, high: str | None) -> str:
+    """Raw rows whose patient id (as text) is at least ``low`` and below ``high`` (either
+    bound may be left out): one part of a screen in parts. A bare text column is compared
+    as it is, so the engine can apply the range while it reads the file and skip the rest
+    of the other columns' values; ids of other types are compared as text."""
+    column = "patient_id" if columns.get("patient_id") == "string" else "CAST(patient_id AS STRING)"
+    bounds = [f"{column} >= {quote(low)}"] if low is not None else []
+    bounds += [f"{column} < {quote(high)}"] if high is not None else []
+    return " AND ".join(bounds) or f"{column} IS NOT NULL"
 
 
 def checked_sql(d: Dialect) -> str:
@@ -212,11 +231,8 @@ LEFT JOIN drug_map m2 ON m2.drug_key = split_part(v.k, ' ', 1)
 """
 
 
-def fills_sql(
-    d: Dialect, period_start: int, period_end: int, share: str | None = None, key: str = ""
-) -> str:
-    """Well-formed fills dated in the period, supply clipped to its end, doses and bands;
-    with ``share``, only the fills of that share of the patients (:meth:`Dialect.share`).
+def fills_sql(d: Dialect, period_start: int, period_end: int, key: str = "") -> str:
+    """Well-formed fills dated in the period, supply clipped to its end, doses and bands.
 
     ``patient_id`` is the patient's key (``key``, by default :meth:`Dialect.patient_key`, a
     64-bit hash of the id: every join, sort and group of the measures is on it, and integers
@@ -240,7 +256,6 @@ SELECT fill_id, {key or d.patient_key("patient_id")} AS patient_id, patient_id A
     ELSE {HIGH_BAND} END AS TINYINT) AS band
 FROM checked
 WHERE reason IS NULL AND fill_day BETWEEN {period_start} AND {period_end}
-  AND {share or "1 = 1"}
 """
 
 
