@@ -116,6 +116,12 @@ def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
             _fill("huge", 0, 0, "diazepam", 2_000_000),
             _fill("huge", 1, 30, "diazepam", 30),
             _fill("past-9999", 0, 0, "diazepam", 100_000_000),
+            # three fills on day 0 are one dispensing with the shortest supply (30 days):
+            # refilled on day 20, early; of the two 30-day fills, the lowest id is named
+            _fill("same-day", 2, 0, "clonazepam", 30),
+            _fill("same-day", 1, 0, "clonazepam", 30),
+            _fill("same-day", 0, 0, "clonazepam", 60),
+            _fill("same-day", 3, 20, "clonazepam", 30),
             # one fill, and two different benzodiazepines: no refill to judge
             _fill("once", 0, 0, "alprazolam", 30),
             _fill("switch", 0, 0, "alprazolam", 30),
@@ -138,9 +144,10 @@ def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
     engine.close()
     assert rows == [
         ("huge", "SCR-BZD-EARLY-REFILL", 1.0, ["huge/0", "huge/1"]),
+        ("same-day", "SCR-BZD-EARLY-REFILL", 1.0, ["same-day/1", "same-day/3"]),
         ("twice", "SCR-BZD-EARLY-REFILL", 2.0, ["twice/0", "twice/1", "twice/2"]),
     ]
     (rate,) = result.rates
-    assert (rate.numerator, rate.denominator) == (2, 3)
+    assert (rate.numerator, rate.denominator) == (3, 4)
     assert result.malformed == {"bad_days_supply": 1}
     assert result.draft_rules == ["SCR-BZD-EARLY-REFILL"]

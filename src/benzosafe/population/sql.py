@@ -622,23 +622,23 @@ def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     Fills of one ingredient on one day are one dispensing whose supply is the shortest of
     them, so two strengths taken together are not a refill of each other and a flag does not
     depend on which of them was refilled. ``{n}_early`` holds each early dispensing with the
-    day and supply of the previous one, and the id of the fill that gave that shortest
-    supply (the lowest fill id among equals): one window per patient and ingredient, the
-    fills ordered by day, then supply from longest to shortest, then fill id from highest
-    to lowest, so the first fill of a day follows the previous day's fill with the shortest
-    supply. The evidence names the fills of the early day and that fill of the previous day.
-    The denominator is the patients with one benzodiazepine filled on 2 or more days.
-    BIGINT arithmetic (a days' supply of any size cannot overflow): early when days between
-    x 100 < supply x pct.
+    day and supply of the previous one: one window per patient and ingredient, the fills
+    ordered by day, then supply from longest to shortest, so the first fill of a day follows
+    a fill of the previous day with the shortest supply (fills that tie on both are
+    interchangeable here: only their day and supply are read). The evidence names the fills
+    of the early day and, of the previous day's fills with that shortest supply, the one with
+    the lowest id. The denominator is the patients with one benzodiazepine filled on 2 or
+    more days. BIGINT arithmetic (a days' supply of any size cannot overflow): early when
+    days between x 100 < supply x pct.
     """
     # p.previous_fill is "same-ingredient", the only relation the data model allows.
     bz_days, two_days = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)
     bz_ings, two_ings = _distinct_at_least("bz_ing", BZD_FILL, "ing", 2)
-    prev = "OVER (PARTITION BY patient_id, ing ORDER BY fill_day, days_supply DESC, fill_id DESC)"
+    prev = "OVER (PARTITION BY patient_id, ing ORDER BY fill_day, days_supply DESC)"
     early = f"""
-SELECT patient_id, ing, fill_day, prev_day, prev_supply, prev_id FROM (
+SELECT patient_id, ing, fill_day, prev_day, prev_supply FROM (
   SELECT patient_id, ing, fill_day, LAG(fill_day) {prev} AS prev_day,
-    LAG(days_supply) {prev} AS prev_supply, LAG(fill_id) {prev} AS prev_id
+    LAG(days_supply) {prev} AS prev_supply
   FROM fills WHERE {BZD_FILL}
 ) s
 WHERE fill_day > prev_day
@@ -650,7 +650,11 @@ SELECT f.patient_id, f.fill_id FROM fills f JOIN {n}_early e ON e.patient_id = f
   AND e.ing = f.ing AND e.fill_day = f.fill_day
 WHERE f.{BZD_FILL}
 UNION ALL
-SELECT patient_id, prev_id AS fill_id FROM {n}_early
+SELECT f.patient_id, MIN(f.fill_id) AS fill_id FROM fills f JOIN {n}_early e
+  ON e.patient_id = f.patient_id AND e.ing = f.ing AND e.prev_day = f.fill_day
+  AND e.prev_supply = f.days_supply
+WHERE f.{BZD_FILL}
+GROUP BY f.patient_id, f.ing, f.fill_day
 """
     # One benzodiazepine on 2 or more days: told by the summary, unless the patient had more
     # than one benzodiazepine.
