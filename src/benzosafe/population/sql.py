@@ -328,17 +328,28 @@ def _distinct_at_least(name: str, cond: str, expr: str, k: int) -> tuple[Summary
     return (*summary, count), f"p.{name}_n >= {k}"
 
 
-def islands_sql(source: str, gap: int) -> str:
-    """Runs of supply per patient and class: fills merged when the gap is at most ``gap`` days.
+def _supply_window(order: str) -> tuple[str, str]:
+    """The two window columns a run of supply needs, over one patient and class (or
+    ingredient) in ``order``: the latest end of supply of the fills before, and the next
+    fill's day."""
+    return (
+        f"MAX(end_day) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)",
+        f"LEAD(fill_day) OVER ({order})",
+    )
 
-    ``source`` yields patient_id, cls, fill_day, end_day. In the order of day, then end of
-    supply, a fill starts a run when it begins more than ``gap`` days after every earlier
-    fill's supply ended, and ends one when the next fill begins more than ``gap`` days after
-    every supply so far ended. A fill that does both is a run of its own; the others pair up
-    (a start, then its end) in a second, much smaller window. Fills that tie on day and end
-    are interchangeable here, so neither engine needs a tie-breaker on the fill id.
+
+def runs_sql(windowed: str, gap: int) -> str:
+    """Runs of supply (patient_id, cls, s, e) from fills with their window columns.
+
+    ``windowed`` yields patient_id, cls, fill_day, end_day, prev_end and next_day (see
+    :func:`_supply_window`) for fills ordered by day within each patient and class. A fill
+    starts a run when it begins more than ``gap`` days after every earlier fill's supply
+    ended, and ends one when the next fill begins more than ``gap`` days after every supply
+    so far ended. Only the first fill of a day can start a run, and only the last can end
+    one, so the order of the fills within a day does not matter. A fill that does both is a
+    run of its own; the others pair up (a start, then its end) in a second, much smaller
+    window.
     """
-    part = "PARTITION BY patient_id, cls ORDER BY fill_day, end_day"
     return f"""
 WITH marked AS (
   SELECT * FROM (
@@ -350,13 +361,7 @@ WITH marked AS (
     FROM (
       SELECT patient_id, cls, fill_day, prev_end, next_day,
         CASE WHEN prev_end > end_day THEN prev_end ELSE end_day END AS cur_end
-      FROM (
-        SELECT patient_id, cls, fill_day, end_day,
-          MAX(end_day) OVER ({part} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-            AS prev_end,
-          LEAD(fill_day) OVER ({part}) AS next_day
-        FROM ({source}) src
-      ) w
+      FROM ({windowed}) w
     ) c
   ) m
   WHERE is_first = 1 OR is_last = 1
@@ -369,6 +374,38 @@ SELECT patient_id, cls, s, e FROM (
   FROM marked WHERE is_first + is_last = 1
 ) pairs WHERE is_first = 1
 """
+
+
+def islands_sql(source: str, gap: int) -> str:
+    """Runs of supply per patient and class: fills merged when the gap is at most ``gap`` days.
+
+    ``source`` yields patient_id, cls, fill_day, end_day; one window orders each patient's
+    fills of a class by day, then end of supply (:func:`runs_sql`). Fills that tie on day
+    and end are interchangeable here, so neither engine needs a tie-breaker on the fill id.
+    """
+    prev_end, next_day = _supply_window("PARTITION BY patient_id, cls ORDER BY fill_day, end_day")
+    windowed = f"""
+SELECT patient_id, cls, fill_day, end_day, {prev_end} AS prev_end, {next_day} AS next_day
+FROM ({source}) src
+"""
+    return runs_sql(windowed, gap)
+
+
+# Every benzodiazepine fill in one window per patient and ingredient, ordered by day, then
+# supply from longest to shortest: the window of early refills (the day and supply of the
+# previous fill) and, for the patients with one benzodiazepine, of runs of supply
+# (:func:`runs_sql`), sorted once for both (prelude ``bz_seq``, shared by the measures).
+_BZ_ORDER = "PARTITION BY patient_id, ing ORDER BY fill_day, days_supply DESC"
+_BZ_PREV_END, _BZ_NEXT_DAY = _supply_window(_BZ_ORDER)
+BZ_SEQ = (
+    "bz_seq",
+    f"""
+SELECT patient_id, cls, ing, fill_day, end_day,
+  LAG(fill_day) OVER ({_BZ_ORDER}) AS prev_day, LAG(days_supply) OVER ({_BZ_ORDER}) AS prev_supply,
+  {_BZ_PREV_END} AS prev_end, {_BZ_NEXT_DAY} AS next_day
+FROM fills WHERE {BZD_FILL}
+""",
+)
 
 
 def _fills_of(patients_where: str, fills_where: str) -> str:
@@ -509,12 +546,25 @@ SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = 
 def long_term_sql(p: LongTermParams, n: str) -> MeasureSQL:
     bz_days, any_bz = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 1)
     summary = (*bz_days, ("bz_last_end", f"MAX({_when(BZD_FILL, 'end_day')})"))
+    bz_ings, two_ings = _distinct_at_least("bz_ing", BZD_FILL, "ing", 2)
+    summary = (*summary, *bz_ings)
     # No run can be longer than the span from the first fill to the last day of supply.
     long_enough = f"p.bz_last_end - p.bz_day_min + 1 >= {p.min_run_days}"
-    islands = islands_sql(_fills_of(long_enough, f"f.{BZD_FILL}"), p.max_gap_days)
+    # With one benzodiazepine, the runs come from the shared window; with more, from their
+    # own window over all of the patient's benzodiazepines.
+    one = f"""
+SELECT s.patient_id, s.cls, s.fill_day, s.end_day, s.prev_end, s.next_day
+FROM bz_seq s JOIN patients p ON p.patient_id = s.patient_id
+WHERE {long_enough} AND NOT ({two_ings})
+"""
+    several = islands_sql(
+        _fills_of(f"{long_enough} AND {two_ings}", f"f.{BZD_FILL}"), p.max_gap_days
+    )
+    long_run = f"e - s + 1 >= {p.min_run_days}"
     runs = f"""
-SELECT patient_id, s, e FROM ({islands}) r
-WHERE e - s + 1 >= {p.min_run_days}
+SELECT patient_id, s, e FROM ({runs_sql(one, p.max_gap_days)}) r1 WHERE {long_run}
+UNION ALL
+SELECT patient_id, s, e FROM ({several}) r2 WHERE {long_run}
 """
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM fills f JOIN {n}_runs r ON r.patient_id = f.patient_id
@@ -526,7 +576,7 @@ WHERE f.{BZD_FILL}
         "GROUP BY patient_id",
         evidence,
         _patients(any_bz),
-        prelude=((f"{n}_runs", runs),),
+        prelude=(BZ_SEQ, (f"{n}_runs", runs)),
         summary=summary,
     )
 
@@ -634,13 +684,8 @@ def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     # p.previous_fill is "same-ingredient", the only relation the data model allows.
     bz_days, two_days = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)
     bz_ings, two_ings = _distinct_at_least("bz_ing", BZD_FILL, "ing", 2)
-    prev = "OVER (PARTITION BY patient_id, ing ORDER BY fill_day, days_supply DESC)"
     early = f"""
-SELECT patient_id, ing, fill_day, prev_day, prev_supply FROM (
-  SELECT patient_id, ing, fill_day, LAG(fill_day) {prev} AS prev_day,
-    LAG(days_supply) {prev} AS prev_supply
-  FROM fills WHERE {BZD_FILL}
-) s
+SELECT patient_id, ing, fill_day, prev_day, prev_supply FROM bz_seq
 WHERE fill_day > prev_day
   AND CAST(fill_day - prev_day AS BIGINT) * 100
     < CAST(prev_supply AS BIGINT) * {p.min_supply_elapsed_pct}
@@ -669,7 +714,7 @@ GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
         f"SELECT patient_id, CAST(COUNT(*) AS DOUBLE) AS value FROM {n}_early GROUP BY patient_id",
         evidence,
         den,
-        prelude=((f"{n}_early", early),),
+        prelude=(BZ_SEQ, (f"{n}_early", early)),
         summary=(*bz_days, *bz_ings),
     )
 
