@@ -24,10 +24,17 @@ from benzosafe.population.sql import DUCKDB, SPARK, Dialect, quote
 
 FileFormat = Literal["parquet", "csv"]
 ColumnKind = Literal["string", "date", "other"]
-# (name, type) with type one of: string, int, double, string-list
+# (name, type) with type one of: string, int, double, label (a string that takes few
+# values and repeats on many rows, such as a rule's summary: DuckDB keeps it as an ENUM, so
+# tables and sorts carry a small code rather than the text)
 Schema = Sequence[tuple[str, str]]
-_ARROW = {"string": pa.string(), "int": pa.int64(), "double": pa.float64()}
-_SPARK = {"string": "STRING", "int": "BIGINT", "double": "DOUBLE"}
+_ARROW = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "double": pa.float64(),
+    "label": pa.string(),
+}
+_SPARK = {"string": "STRING", "int": "BIGINT", "double": "DOUBLE", "label": "STRING"}
 
 
 class Engine(Protocol):
@@ -113,8 +120,17 @@ class DuckDBEngine:
 
     def register_rows(self, name: str, schema: Schema, rows: Sequence[Sequence[Any]]) -> None:
         table = _arrow_table(schema, rows)
+        columns = []
+        for i, (col, kind) in enumerate(schema):
+            values = sorted({str(r[i]) for r in rows if r[i] is not None})
+            if kind == "label" and values:
+                columns.append(f"CAST({col} AS ENUM({', '.join(map(quote, values))})) AS {col}")
+            else:
+                columns.append(col)
         self._con.register(f"{name}_arrow", table)
-        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        self._con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(columns)} FROM {name}_arrow"
+        )
         self._con.unregister(f"{name}_arrow")
 
     def columns(self, name: str) -> dict[str, ColumnKind]:

@@ -206,11 +206,11 @@ def _register_lookups(engine: Engine, options: ScreenOptions, measures: list[Mea
         [
             ("rule", "string"),
             ("rule_version", "int"),
-            ("code", "string"),
-            ("severity", "string"),
-            ("status", "string"),
-            ("summary", "string"),
-            ("sources", "string"),
+            ("code", "label"),
+            ("severity", "label"),
+            ("status", "label"),
+            ("summary", "label"),
+            ("sources", "label"),
         ],
         [
             (
