@@ -11,7 +11,9 @@ slim (the drug class as a small integer code); every per-patient count, maximum,
 the first and last fill, and list of fill ids that any measure needs is computed in one
 ``GROUP BY patient_id`` pass (:attr:`MeasureSQL.summary`, the ``patients`` table); runs of
 supply and range joins run only on the fills of patients that the summary cannot rule out
-(the early-refill window on every benzodiazepine fill: the summary rules out too few).
+(the early-refill window on every benzodiazepine fill, shared with long-term use: the
+summary rules out too few). The Dialect's sample and the patient-id ranges of
+:func:`patient_range` let a big table be screened in parts.
 """
 
 from __future__ import annotations
@@ -672,10 +674,11 @@ def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     Fills of one ingredient on one day are one dispensing whose supply is the shortest of
     them, so two strengths taken together are not a refill of each other and a flag does not
     depend on which of them was refilled. ``{n}_early`` holds each early dispensing with the
-    day and supply of the previous one: one window per patient and ingredient, the fills
-    ordered by day, then supply from longest to shortest, so the first fill of a day follows
-    a fill of the previous day with the shortest supply (fills that tie on both are
-    interchangeable here: only their day and supply are read). The evidence names the fills
+    day and supply of the previous one, from the window ``bz_seq`` (shared with long-term
+    use): per patient and ingredient, the fills ordered by day, then supply from longest to
+    shortest, so the first fill of a day follows a fill of the previous day with the
+    shortest supply (fills that tie on both are interchangeable here: only their day and
+    supply are read). The evidence names the fills
     of the early day and, of the previous day's fills with that shortest supply, the one with
     the lowest id. The denominator is the patients with one benzodiazepine filled on 2 or
     more days. BIGINT arithmetic (a days' supply of any size cannot overflow): early when
