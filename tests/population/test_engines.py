@@ -181,6 +181,9 @@ def test_the_number_of_parts_follows_the_memory_limit() -> None:
         assert small.parts(100_000_000) > big.parts(100_000_000) > 1
         assert fixed.parts(10) == 2
         assert roomy.parts(100_000_000) == 100_000_000 // ROWS_PER_PART
+        # a CSV is parsed whole by every part: parts only to fit in memory
+        assert roomy.parts(100_000_000, ranged_reads=False) == 1
+        assert small.parts(100_000_000, ranged_reads=False) == small.parts(100_000_000)
     finally:
         for engine in (small, big, fixed, roomy):
             engine.close()

@@ -47,7 +47,7 @@ class Engine(Protocol):
     def create(self, name: str, sql: str, materialize: bool = False) -> None: ...
     def fetch(self, sql: str) -> list[tuple[Any, ...]]: ...
     def drop(self, names: Sequence[str]) -> None: ...
-    def parts(self, rows: int) -> int: ...
+    def parts(self, rows: int, ranged_reads: bool = True) -> int: ...
     def write_parquet(self, sql: str, path: Path) -> None: ...
     def close(self) -> None: ...
 
@@ -161,14 +161,17 @@ class DuckDBEngine:
             if name in kinds:
                 self._con.execute(f"DROP {kinds[name]} {name}")
 
-    def parts(self, rows: int) -> int:
-        """How many parts to screen ``rows`` fills in: each part's fills fit in memory, and
-        none has more than :data:`ROWS_PER_PART`."""
+    def parts(self, rows: int, ranged_reads: bool = True) -> int:
+        """How many parts to screen ``rows`` fills in: each part's fills fit in memory and,
+        when reading one range of patient ids costs far less than reading the whole input
+        (``ranged_reads``: Parquet, where the range is applied while reading; not CSV, which
+        every part parses whole), none has more than :data:`ROWS_PER_PART`."""
         if self._parts is not None:
             return self._parts
         limit = self._con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
         budget = memory_bytes(str(limit)) * FILLS_SHARE_OF_MEMORY
-        return max(1, math.ceil(rows * BYTES_PER_FILL / budget), math.ceil(rows / ROWS_PER_PART))
+        fit = math.ceil(rows * BYTES_PER_FILL / budget)
+        return max(1, fit, math.ceil(rows / ROWS_PER_PART) if ranged_reads else 1)
 
     def write_parquet(self, sql: str, path: Path) -> None:
         self._con.execute(f"COPY ({sql}) TO {quote(str(path))} (FORMAT parquet)")
@@ -266,7 +269,7 @@ class SparkEngine:
                 self._cached.pop(name).unpersist()
             self._spark.catalog.dropTempView(name)
 
-    def parts(self, rows: int) -> int:
+    def parts(self, rows: int, ranged_reads: bool = True) -> int:
         """One: Spark partitions and spills by itself."""
         return 1
 

@@ -264,7 +264,7 @@ def screen(
     queries = [sql.measure_sql(m, f"m{i}", d) for i, m in enumerate(measures)]
     # Every measure is per patient, so a big table is screened in parts, each a disjoint
     # range of the patient ids; the counts add up and the flags are joined.
-    bounds = part_bounds(engine, engine.parts(rows_read))
+    bounds = part_bounds(engine, engine.parts(rows_read, ranged_reads=fmt == "parquet"))
     parts = len(bounds) + 1
     screened = patients = 0
     tallies: dict[tuple[str, str], list[int]] = {}  # (rule, label) -> numerator, denominator
