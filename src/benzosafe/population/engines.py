@@ -63,10 +63,11 @@ def _arrow_table(schema: Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
 # screened in parts (disjoint sets of patients) rather than spilled to disk.
 BYTES_PER_FILL = 104
 FILLS_SHARE_OF_MEMORY = 0.6
-# Rows a part screens at most, even when memory would hold more: the sorts, windows and
-# per-patient hash tables of a part run faster per row while they stay this small (measured
-# with bench/screen_scale.py on 100M rows: 10M-row parts 80.8 s, 33M-row parts 103.7 s,
-# one part of 100M with 16GB 97.9 s); reading each part's id range costs about 1 s.
+# Rows a part of a Parquet input screens at most, even when memory would hold more: the
+# sorts, windows and per-patient hash tables of a part run faster per row while they stay
+# this small, and reading one part's id range costs about 1 s (bench/screen_profile.py on
+# the 100M-row table of bench/screen_scale.py: 10 parts 80.8 s; 7, 14 and 20 parts 85.2,
+# 84.2 and 83.6 s; one part with a 16GB limit 97.9 s).
 ROWS_PER_PART = 10_000_000
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -120,13 +121,13 @@ class DuckDBEngine:
 
     def register_rows(self, name: str, schema: Schema, rows: Sequence[Sequence[Any]]) -> None:
         table = _arrow_table(schema, rows)
-        columns = []
+        columns = [col for col, _ in schema]
         for i, (col, kind) in enumerate(schema):
-            values = sorted({str(r[i]) for r in rows if r[i] is not None})
-            if kind == "label" and values:
-                columns.append(f"CAST({col} AS ENUM({', '.join(map(quote, values))})) AS {col}")
-            else:
-                columns.append(col)
+            values = (
+                sorted({str(r[i]) for r in rows if r[i] is not None}) if kind == "label" else []
+            )
+            if values:
+                columns[i] = f"CAST({col} AS ENUM({', '.join(map(quote, values))})) AS {col}"
         self._con.register(f"{name}_arrow", table)
         self._con.execute(
             f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(columns)} FROM {name}_arrow"

@@ -392,15 +392,12 @@ def part_bounds(engine: Engine, parts: int) -> list[str]:
     if parts <= 1:
         return []
     sample = engine.dialect.sample.format(n=SAMPLED_IDS)
-    ids = sorted(
-        str(i)
-        for (i,) in engine.fetch(f"SELECT CAST(patient_id AS STRING) FROM raw {sample}")
-        if i is not None and str(i) != ""
-    )
+    query = f"SELECT CAST(patient_id AS STRING) FROM raw {sample} LIMIT {SAMPLED_IDS}"
+    ids = sorted(str(i) for (i,) in engine.fetch(query) if i is not None and str(i) != "")
     bounds: list[str] = []
-    for k in range(1, parts):
-        bound = ids[k * len(ids) // parts] if ids else None
-        if bound is not None and (not bounds or bound > bounds[-1]):
+    for k in range(1, parts if ids else 1):
+        bound = ids[k * len(ids) // parts]
+        if not bounds or bound > bounds[-1]:
             bounds.append(bound)
     return bounds
 

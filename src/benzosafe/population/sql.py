@@ -678,11 +678,10 @@ def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     use): per patient and ingredient, the fills ordered by day, then supply from longest to
     shortest, so the first fill of a day follows a fill of the previous day with the
     shortest supply (fills that tie on both are interchangeable here: only their day and
-    supply are read). The evidence names the fills
-    of the early day and, of the previous day's fills with that shortest supply, the one with
-    the lowest id. The denominator is the patients with one benzodiazepine filled on 2 or
-    more days. BIGINT arithmetic (a days' supply of any size cannot overflow): early when
-    days between x 100 < supply x pct.
+    supply are read). The evidence names the fills of the early day and, of the previous
+    day's fills with that shortest supply, the one with the lowest id. The denominator is
+    the patients with one benzodiazepine filled on 2 or more days. BIGINT arithmetic (a
+    days' supply of any size cannot overflow): early when days between x 100 < supply x pct.
     """
     # p.previous_fill is "same-ingredient", the only relation the data model allows.
     bz_days, two_days = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)

@@ -128,9 +128,10 @@ def synth_population(patients: int, seed: int = 7) -> tuple[list[DispensingRecor
     # The latest day a refill of a 30-day supply is still early: days x 100 < pct x 30.
     early = next(m for m in load_screening().measure if m.kind == "early-refill")
     latest_early = (early.typed_params().min_supply_elapsed_pct * 30 - 1) // 100
-    # Planted older adults are a year past the measure's age, the others five years short.
+    # Planted older adults are at least a year past the measure's age, the others at least
+    # five years short of it.
     older_adult = next(m for m in load_screening().measure if m.kind == "older-adult")
-    old_age = older_adult.typed_params().min_age_years + 1
+    min_age = older_adult.typed_params().min_age_years
 
     for n in range(1, patients + 1):
         pid = f"P{n:07d}"
@@ -138,7 +139,7 @@ def synth_population(patients: int, seed: int = 7) -> tuple[list[DispensingRecor
         truth.patterns[kind] = truth.patterns.get(kind, 0) + 1
         truth.flags += [(pid, rule) for rule in PATTERNS[kind][1]]
         older = kind in ("older-adult", "deprescribing")
-        age = rng.randint(old_age, old_age + 19) if older else rng.randint(25, old_age - 5)
+        age = rng.randint(min_age + 1, min_age + 20) if older else rng.randint(25, min_age - 5)
         birth = date(YEAR_START.year - age - 1, rng.randint(1, 12), rng.randint(1, 28))
         start = rng.randint(0, 150)
         benzo, opioid = rng.choice(BENZOS), rng.choice(OPIOIDS)
