@@ -6,6 +6,7 @@ DuckDB; one parametrized test then checks each case, window edges included.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -151,3 +152,32 @@ def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
     assert (rate.numerator, rate.denominator) == (3, 4)
     assert result.malformed == {"bad_days_supply": 1}
     assert result.draft_rules == ["SCR-BZD-EARLY-REFILL"]
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "spark"])
+def test_a_fill_listed_twice_is_named_once_in_the_evidence(
+    tmp_path: Path, request: pytest.FixtureRequest, engine_name: str
+) -> None:
+    # Four 30-day fills in a row (a 120-day run), of a patient of 74; fill 1 is in the input
+    # twice. Older-adult evidence comes from a list the summary gathers, long-term evidence
+    # from a join: both name fill 1 once, in order.
+    old = [
+        replace(_fill("old", n, 30 * n, "clonazepam", 30), birth_date="1949-12-31")
+        for n in (0, 1, 1, 2, 3)
+    ]
+    path = tmp_path / "twice.parquet"
+    write_records(old, path)
+    engine: Engine
+    if engine_name == "duckdb":
+        engine = DuckDBEngine()
+    else:
+        engine = SparkEngine(session=request.getfixturevalue("spark"))
+    options = ScreenOptions(measures=("SCR-BZD-LONG-TERM", "SCR-BZD-OLDER-ADULT"))
+    screen(engine, path, "parquet", options)
+    rows = flag_rows(engine)
+    engine.close()
+    evidence = ["old/0", "old/1", "old/2", "old/3"]
+    assert rows == [
+        ("old", "SCR-BZD-LONG-TERM", 120.0, evidence),
+        ("old", "SCR-BZD-OLDER-ADULT", 74.0, evidence),
+    ]

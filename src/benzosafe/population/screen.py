@@ -327,7 +327,7 @@ def screen(
                 tally = tallies.setdefault((measure.id, label), [0, 0])
                 tally[0] += n
                 tally[1] += n_den
-            engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, hits))
+            engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, hits, d))
             flag_parts.append(f"SELECT * FROM m{i}_flags")
         step(f"gathering the evidence of the flags{of}")
         union = " UNION ALL ".join(flag_parts)

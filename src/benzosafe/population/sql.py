@@ -64,6 +64,9 @@ class Dialect:
     hash_fn: str  # a 64-bit hash of a string
     modulo: str  # format with {x} and {n}: x modulo n, never negative
     sample: str  # format with {n}: a random sample of about n rows of the table before it
+    # format with {s}: the sorted list column s without repeats (an element is kept when it
+    # differs from the one before it, which costs far less than a hashed array_distinct)
+    sorted_unique: str
     key_buckets: int = 0  # > 0: fold patient keys into so many values (tests of collisions)
 
     def day(self, expr: str) -> str:
@@ -98,6 +101,7 @@ DUCKDB = Dialect(
     "hash",
     "{x} % {n}",  # hash() is unsigned
     "TABLESAMPLE reservoir({n} ROWS) REPEATABLE (1)",
+    "list_filter({s}, lambda v, i: i = 1 OR v <> {s}[GREATEST(i - 1, 1)])",  # i from 1
 )
 SPARK = Dialect(
     "spark",
@@ -109,6 +113,7 @@ SPARK = Dialect(
     # Spark samples a share, not a number of rows; its screens run in one part (the
     # engine partitions and spills by itself), so the sample only serves forced parts.
     "TABLESAMPLE (10 PERCENT) REPEATABLE (1)",
+    "filter({s}, (v, i) -> i = 0 OR v <> {s}[GREATEST(i - 1, 0)])",  # i from 0
 )
 
 
@@ -769,19 +774,23 @@ def measure_sql(measure: Measure, name: str, d: Dialect) -> MeasureSQL:
     raise AssertionError(measure.kind)  # pragma: no cover - the kinds are a closed Literal
 
 
-def flags_sql(rule: str, m: MeasureSQL, hits: str) -> str:
-    """One measure's flags: patient, value and the sorted fill ids that show why.
+def flags_sql(rule: str, m: MeasureSQL, hits: str, d: Dialect) -> str:
+    """One measure's flags: patient, value and the sorted fill ids that show why, each once.
 
-    ``hits`` names the table that holds the measure's materialised hits query.
+    ``hits`` names the table that holds the measure's materialised hits query. A fill id
+    named twice (by two rows of the evidence, or twice in the input) is dropped from the
+    sorted list where it repeats the id before it.
     """
     evidence = m.evidence.replace("__HITS__", hits)
     if m.evidence_lists:
-        lists = f"""
-  SELECT patient_id, array_sort(array_distinct(evidence)) AS evidence FROM ({evidence}) ev"""
+        lists = f"SELECT patient_id, array_sort(evidence) AS s FROM ({evidence}) ev"
     else:
-        lists = f"""
-  SELECT patient_id, array_sort(array_agg(fill_id)) AS evidence
-  FROM (SELECT DISTINCT patient_id, fill_id FROM ({evidence}) ev) d GROUP BY patient_id"""
+        lists = f"""SELECT patient_id, array_sort(array_agg(fill_id)) AS s
+    FROM ({evidence}) ev GROUP BY patient_id"""
+    lists = f"""
+  SELECT patient_id, {d.sorted_unique.format(s="s")} AS evidence FROM (
+    {lists}
+  ) sorted"""
     return f"""
 SELECT {quote(rule)} AS rule, p.patient AS patient_id, h.value, e.evidence
 FROM {hits} h JOIN ({lists}
