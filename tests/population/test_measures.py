@@ -82,6 +82,28 @@ def test_multiple_provider_thresholds_are_configurable(
     assert case_patient("SCR-MPE-OPIOID", 2) in flagged
 
 
+@pytest.mark.parametrize("engine_name", ["duckdb", "spark"])
+def test_a_window_of_any_length_is_added_to_a_day_without_overflow(
+    cases_file: tuple[Path, list[tuple[str, str]]],
+    request: pytest.FixtureRequest,
+    engine_name: str,
+) -> None:
+    # Days are INT in the fills; a window of 2^31 - 1 days added to one must not overflow.
+    path, _ = cases_file
+    flagged = []
+    for window in (100_000, 2**31 - 1):
+        engine: Engine
+        if engine_name == "duckdb":
+            engine = DuckDBEngine()
+        else:
+            engine = SparkEngine(session=request.getfixturevalue("spark"))
+        options = ScreenOptions(measures=("SCR-MPE-OPIOID",), window_days=window)
+        screen(engine, path, "parquet", options)
+        flagged.append(flag_rows(engine))
+        engine.close()
+    assert flagged[0] and flagged[1] == flagged[0]
+
+
 def _fill(patient: str, n: int, day: int, drug: str, days: int) -> DispensingRecord:
     return DispensingRecord(
         fill_id=f"{patient}/{n}",

@@ -252,9 +252,9 @@ def fills_sql(d: Dialect, period_start: int, period_end: int, key: str = "") -> 
     """
     return f"""
 SELECT fill_id, {key or d.patient_key("patient_id")} AS patient_id, patient_id AS patient,
-  fill_day,
-  LEAST(fill_day + days_supply - 1, {period_end}) AS end_day,
-  days_supply, CAST(ing AS SMALLINT) AS ing, CAST(cls AS TINYINT) AS cls, age,
+  CAST(fill_day AS INT) AS fill_day,
+  CAST(LEAST(fill_day + days_supply - 1, {period_end}) AS INT) AS end_day,
+  days_supply, CAST(ing AS SMALLINT) AS ing, CAST(cls AS TINYINT) AS cls, CAST(age AS INT) AS age,
   {d.hash("prescriber_id")} AS prescriber_id, {d.hash("pharmacy_id")} AS pharmacy_id,
   daily_mg * de_per_mg AS de_daily_mg,
   CAST(CASE WHEN low_max_mg IS NULL THEN NULL
@@ -314,6 +314,12 @@ BZD_FILL = f"cls = {CLASS_CODES[BENZODIAZEPINE]}"
 OPIOID_FILL = f"cls = {CLASS_CODES[OPIOID]}"
 
 
+def _days(n: int) -> str:
+    """A number of days to add to a day number (an INT): as a BIGINT, so that a parameter of
+    any size cannot overflow the sum."""
+    return f"CAST({n} AS BIGINT)"
+
+
 def _when(cond: str, expr: str) -> str:
     return f"CASE WHEN {cond} THEN {expr} END"
 
@@ -361,9 +367,9 @@ def runs_sql(windowed: str, gap: int) -> str:
 WITH marked AS (
   SELECT * FROM (
     SELECT patient_id, cls, fill_day, cur_end,
-      CASE WHEN prev_end IS NULL OR fill_day > prev_end + 1 + {gap} THEN 1 ELSE 0 END
+      CASE WHEN prev_end IS NULL OR fill_day > prev_end + {_days(1 + gap)} THEN 1 ELSE 0 END
         AS is_first,
-      CASE WHEN next_day IS NULL OR next_day > cur_end + 1 + {gap} THEN 1 ELSE 0 END
+      CASE WHEN next_day IS NULL OR next_day > cur_end + {_days(1 + gap)} THEN 1 ELSE 0 END
         AS is_last
     FROM (
       SELECT patient_id, cls, fill_day, prev_end, next_day,
@@ -530,14 +536,14 @@ SELECT * FROM {n}_pre WHERE patient_id IN (
     windows = f"""
 SELECT a.patient_id, a.fill_day AS w0, COUNT(DISTINCT b.prescriber_id) AS np
 FROM {n}_cand a JOIN {n}_cand b ON b.patient_id = a.patient_id
-  AND b.fill_day >= a.fill_day AND b.fill_day <= a.fill_day + {p.window_days - 1}
+  AND b.fill_day >= a.fill_day AND b.fill_day <= a.fill_day + {_days(p.window_days - 1)}
 GROUP BY a.patient_id, a.fill_day
 HAVING COUNT(DISTINCT b.prescriber_id) >= {p.min_prescribers}
   AND COUNT(DISTINCT b.pharmacy_id) >= {p.min_pharmacies}
 """
     evidence = f"""
 SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = f.patient_id
-  AND f.fill_day >= w.w0 AND f.fill_day <= w.w0 + {p.window_days - 1}
+  AND f.fill_day >= w.w0 AND f.fill_day <= w.w0 + {_days(p.window_days - 1)}
 """
     hit = f"patient_id IN (SELECT patient_id FROM {n}_hits)"
     return MeasureSQL(
