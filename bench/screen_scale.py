@@ -2,10 +2,17 @@
 
 Generates dispensing tables of the given sizes (default 10M and 100M rows) with DuckDB,
 screens each with ``benzosafe`` on DuckDB in a child process (wall time, rows per second,
-peak resident memory of that process), and runs a plain pandas version of the same
-measures on the sizes pandas can hold (default up to 10M rows), also in a child process.
-The pandas flags are checked against DuckDB's on the smallest size. Prints figures only;
-it asserts no time.
+peak resident memory of that process, flags written to Parquet), and runs the pandas
+baseline of ``pandas_screen.py`` on the sizes pandas can hold (default up to 10M rows), also
+in child processes, in two versions:
+
+- pandas (same output): what DuckDB produces, flags with values and evidence written to
+  Parquet, per-measure rates, malformed rows counted;
+- pandas (flags only): the earlier baseline, only which patients each measure flags.
+
+After the timed runs, each pandas output is compared with DuckDB's: the flagged (patient,
+rule) pairs, and for the full version every flag's value (to 6 places) and evidence, the
+rates and the malformed counts. Prints figures only; it asserts no time.
 
     .venv/bin/python bench/screen_scale.py                      # 10M and 100M, pandas <= 10M
     .venv/bin/python bench/screen_scale.py --rows 1000000 --pandas-max 1000000
@@ -21,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,12 +97,20 @@ started = time.perf_counter()
 engine = DuckDBEngine(memory_limit=limit)
 result = screen(engine, path, "parquet")
 write_flags(engine, out)
-print(json.dumps({"seconds": time.perf_counter() - started, "flags": result.flags,
-                  "rows": result.rows_read}))
+seconds = time.perf_counter() - started
+rates = [[r.rule, r.label, r.numerator, r.denominator, r.not_evaluated] for r in result.rates]
+print(json.dumps({"seconds": seconds, "flags": result.flags, "rows": result.rows_read,
+                  "rates": rates, "malformed": result.malformed,
+                  "rows_screened": result.rows_screened, "patients": result.patients}))
 """
+PANDAS_CHILD = (
+    "import sys; sys.path.insert(0, {bench!r}); import pandas_screen; pandas_screen.main()"
+)
+PANDAS_FULL = "pandas (same output: flags, values, evidence, rates)"
+PANDAS_FLAGS = "pandas (flags only, no values, evidence or rates)"
 
 
-def child(code: str, *args: str) -> tuple[dict[str, object], float, float]:
+def child(code: str, *args: str) -> tuple[dict[str, Any], float, float]:
     """Run ``code`` in a fresh interpreter; its JSON line, wall seconds and peak RSS in GB."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
@@ -110,6 +126,53 @@ def child(code: str, *args: str) -> tuple[dict[str, object], float, float]:
     return info, wall, usage.ru_maxrss / 1024 / 1024
 
 
+def compare(
+    duck_out: Path, duck: dict[str, Any], pandas_out: Path, mine: dict[str, Any], full: bool
+) -> tuple[bool, bool | None, list[str]]:
+    """Whether pandas flagged the same (patient, rule) pairs as DuckDB and, for the full
+    version, gave the same values, evidence, rates and malformed counts; a few differences."""
+    import pandas as pd
+
+    import pandas_screen
+
+    notes: list[str] = []
+    if not full:
+        theirs = pd.read_parquet(duck_out, columns=["patient_id", "rule"])
+        ours = pd.read_parquet(pandas_out, columns=["patient_id", "rule"])
+        a = set(zip(theirs["patient_id"], theirs["rule"], strict=True))
+        b = set(zip(ours["patient_id"], ours["rule"], strict=True))
+        notes += [f"only duckdb: {k}" for k in sorted(a - b)[:5]]
+        notes += [f"only pandas: {k}" for k in sorted(b - a)[:5]]
+        return a == b, None, notes
+    columns = ["patient_id", "rule", "value", "evidence"]
+    d = {
+        (p, r): (v, e)
+        for p, r, v, e in pandas_screen.flag_rows(pd.read_parquet(duck_out, columns=columns))
+    }
+    m = {
+        (p, r): (v, e)
+        for p, r, v, e in pandas_screen.flag_rows(pd.read_parquet(pandas_out, columns=columns))
+    }
+    same_flags = d.keys() == m.keys()
+    notes += [f"only duckdb: {k} {d[k]}" for k in sorted(d.keys() - m.keys())[:5]]
+    notes += [f"only pandas: {k} {m[k]}" for k in sorted(m.keys() - d.keys())[:5]]
+    differ = sorted(k for k in d.keys() & m.keys() if d[k] != m[k])
+    notes += [f"differs: {k} duckdb {d[k]} pandas {m[k]}" for k in differ[:5]]
+    if len(differ) > 5:
+        notes.append(f"... {len(differ)} flags differ in value or evidence")
+    same_rates = duck["rates"] == mine["rates"]
+    if not same_rates:
+        for a, b in zip(duck["rates"], mine["rates"], strict=False):
+            if a != b:
+                notes.append(f"rate differs: duckdb {a} pandas {b}")
+        if len(duck["rates"]) != len(mine["rates"]):
+            notes.append(f"rates: duckdb {len(duck['rates'])}, pandas {len(mine['rates'])}")
+    counts = ("malformed", "rows_screened", "patients")
+    same_counts = all(duck[c] == mine[c] for c in counts)
+    notes += [f"{c}: duckdb {duck[c]} pandas {mine[c]}" for c in counts if duck[c] != mine[c]]
+    return same_flags, same_flags and not differ and same_rates and same_counts, notes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 100_000_000])
@@ -121,30 +184,42 @@ def main() -> None:
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="benzosafe-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"tables in {workdir}; memory_limit {args.memory_limit}; pandas up to {args.pandas_max}")
-    duck_rate: dict[int, float] = {}
-    rows_sorted = sorted(args.rows)
-    for rows in rows_sorted:
+    for rows in sorted(args.rows):
         path = workdir / f"dispensing-{rows}.parquet"
         if not path.exists():
             took = generate(rows, path)
             print(f"generated {rows:,} rows in {took:.1f} s ({path.stat().st_size / 1e9:.2f} GB)")
         out = workdir / f"flags-{rows}.parquet"
         info, wall, peak = child(DUCKDB_CHILD, str(path), str(out), args.memory_limit)
-        duck_rate[rows] = rows / wall
+        flags = sum(info["flags"].values())
         print(
-            f"duckdb  {rows:>12,} rows: {wall:7.1f} s wall, {rows / wall:12,.0f} rows/s, "
-            f"peak RSS {peak:5.2f} GB, flags {sum(info['flags'].values()):,}"  # type: ignore[union-attr]
+            f"duckdb {rows:>12,} rows: {wall:7.1f} s wall, {rows / wall:12,.0f} rows/s, "
+            f"peak RSS {peak:5.2f} GB, flags {flags:,}"
         )
-        if rows <= args.pandas_max:
-            code = f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import pandas_screen"
-            code += "; pandas_screen.main()"
-            pinfo, pwall, ppeak = child(code, str(path), str(out))
+        if rows > args.pandas_max:
+            continue
+        walls: dict[str, float] = {}
+        for label, full in ((PANDAS_FULL, True), (PANDAS_FLAGS, False)):
+            extra = () if full else ("--flags-only",)
+            code = PANDAS_CHILD.format(bench=str(ROOT / "bench"))
+            scratch = tempfile.TemporaryDirectory(prefix="benzosafe-pandas-")
+            mine = Path(scratch.name) / "flags.parquet"
+            pinfo, pwall, ppeak = child(code, str(path), str(mine), *extra)
+            walls[label] = pwall
             print(
-                f"pandas  {rows:>12,} rows: {pwall:7.1f} s wall, {rows / pwall:12,.0f} rows/s, "
-                f"peak RSS {ppeak:5.2f} GB, flags {pinfo['total']:,}, "
-                f"same flags as duckdb: {pinfo['same_as_duckdb']}"
+                f"{label} {rows:>12,} rows: {pwall:7.1f} s wall, {rows / pwall:12,.0f} rows/s, "
+                f"peak RSS {ppeak:5.2f} GB, flags {sum(pinfo['flags'].values()):,}"
             )
-            print(f"ratio   {rows:>12,} rows: duckdb is {pwall / wall:.1f}x faster than pandas")
+            same_flags, same_all, notes = compare(out, info, mine, pinfo, full)
+            scratch.cleanup()
+            line = f"  same flags as duckdb: {same_flags}"
+            if same_all is not None:
+                line += f"; same values, evidence and rates as duckdb: {same_all}"
+            print(line)
+            for note in notes:
+                print(f"    {note}")
+        for label, pwall in walls.items():
+            print(f"ratio {rows:>12,} rows: duckdb is {pwall / wall:.1f}x faster than {label}")
 
 
 if __name__ == "__main__":
