@@ -626,23 +626,17 @@ ENDS: Summary = (
 def _ends_table(d: Dialect) -> tuple[str, str]:
     """Prelude ``bz_ends``, shared by the measures that compare a patient's first and last
     benzodiazepine fill with a dose band (by day, then fill id), for the patients whose
-    banded fills span 2 or more days. The order of a struct is that of its fields, so the
-    minimum on the first day is the fill with the lowest id, the maximum on the last day the
-    one with the highest.
+    banded fills span 2 or more days. The fills of each side share one day, and the order of
+    a struct is that of its fields, so the minimum on the first day is the fill with the
+    lowest id, the maximum on the last day the one with the highest (the day is not in the
+    struct, nor the last fill's age, which no measure reads: a struct is costly to compare).
     """
-    fill = d.struct(
-        (
-            ("d", "f.fill_day"),
-            ("i", "f.fill_id"),
-            ("band", "f.band"),
-            ("de", "f.de_daily_mg"),
-            ("age", "f.age"),
-        )
-    )
+    fields = (("i", "f.fill_id"), ("band", "f.band"), ("de", "f.de_daily_mg"))
+    first = d.struct((*fields, ("age", "f.age")))
     query = f"""
 SELECT f.patient_id,
-  MIN({_when("f.fill_day = p.bz_banded_first", fill)}) AS bz_first,
-  MAX({_when("f.fill_day = p.bz_banded_last", fill)}) AS bz_last
+  MIN({_when("f.fill_day = p.bz_banded_first", first)}) AS bz_first,
+  MAX({_when("f.fill_day = p.bz_banded_last", d.struct(fields))}) AS bz_last
 FROM fills f JOIN patients p ON p.patient_id = f.patient_id
 WHERE f.{BZD_FILL} AND f.band IS NOT NULL AND p.bz_banded_last > p.bz_banded_first
   AND (f.fill_day = p.bz_banded_first OR f.fill_day = p.bz_banded_last)
