@@ -266,8 +266,27 @@ WHERE reason IS NULL AND fill_day BETWEEN {period_start} AND {period_end}
 """
 
 
+@dataclass(frozen=True)
+class Agg:
+    """A per-patient aggregate of the summary: ``fn`` (MIN, MAX, SUM, COUNT DISTINCT or
+    array_agg) of ``expr`` over the patient's fills of the class ``cls`` that meet ``cond``
+    (a condition on the fill; empty: every fill of the class). NULL when no fill counts."""
+
+    fn: str
+    expr: str
+    cls: int
+    cond: str = ""
+
+    def sql(self) -> str:
+        """The aggregate over the fills of its class (the summary groups each class apart)."""
+        if self.fn == "array_agg":
+            return f"array_agg({self.expr})" + (f" FILTER (WHERE {self.cond})" if self.cond else "")
+        inner = _when(self.cond, self.expr) if self.cond else self.expr
+        return f"COUNT(DISTINCT {inner})" if self.fn == "COUNT DISTINCT" else f"{self.fn}({inner})"
+
+
 # (column of ``patients``, aggregate over one patient's fills)
-Summary = tuple[tuple[str, str], ...]
+Summary = tuple[tuple[str, Agg], ...]
 
 
 @dataclass(frozen=True)
@@ -276,9 +295,9 @@ class MeasureSQL:
     out of whom.
 
     ``summary`` holds the per-patient aggregates the measure needs; the caller computes the
-    summaries of all measures together, in one pass, as the ``patients`` table (one row per
-    patient with fills). ``prelude`` holds (name, query) tables to materialise next, in order;
-    the other queries refer to them by name. ``evidence`` may join ``__HITS__``, the table
+    summaries of all measures together as the ``patients`` table (one row per patient with
+    fills, :func:`summary_sql`). ``prelude`` holds (name, query) tables to materialise next,
+    in order; the other queries refer to them by name. ``evidence`` may join ``__HITS__``, the table
     of the measure's materialised hits; with ``evidence_lists`` it yields each patient's fill
     ids as one array (gathered by the summary) rather than one row a fill.
     """
@@ -294,15 +313,36 @@ class MeasureSQL:
 
 
 def summary_sql(summaries: Iterable[Summary]) -> str:
-    """The ``patients`` table: every measure's per-patient aggregates in one GROUP BY."""
-    columns: dict[str, str] = {}
+    """The ``patients`` table: every measure's per-patient aggregates.
+
+    Every patient with fills, with the lowest and highest of the ids behind its key (one
+    GROUP BY over all fills), joined with one GROUP BY per drug class over that class's fills
+    only: each class's aggregates then read only its rows and test no class (at 10M fills,
+    0.8 s against 1.0 s for one GROUP BY of every aggregate over every fill).
+    """
+    columns: dict[str, Agg] = {}
     for summary in summaries:
-        for name, expr in summary:
-            if columns.setdefault(name, expr) != expr:
+        for name, agg in summary:
+            if columns.setdefault(name, agg) != agg:
                 raise AssertionError(f"summary column {name} defined twice")  # pragma: no cover
-    selected = "".join(f",\n  {expr} AS {name}" for name, expr in columns.items())
-    ids = "MIN(patient) AS patient, MAX(patient) AS patient_max"
-    return f"SELECT patient_id, {ids}{selected}\nFROM fills GROUP BY patient_id"
+    classes = sorted({agg.cls for agg in columns.values()})
+    selected = "".join(f", c{agg.cls}.{name}" for name, agg in columns.items())
+    query = f"""
+SELECT a.patient_id, a.patient, a.patient_max{selected}
+FROM (
+  SELECT patient_id, MIN(patient) AS patient, MAX(patient) AS patient_max
+  FROM fills GROUP BY patient_id
+) a"""
+    for cls in classes:
+        aggs = "".join(
+            f",\n    {agg.sql()} AS {name}" for name, agg in columns.items() if agg.cls == cls
+        )
+        query += f"""
+LEFT JOIN (
+  SELECT patient_id{aggs}
+  FROM fills WHERE cls = {cls} GROUP BY patient_id
+) c{cls} ON c{cls}.patient_id = a.patient_id"""
+    return query + "\n"
 
 
 def key_collisions() -> str:
@@ -310,8 +350,10 @@ def key_collisions() -> str:
     return "SELECT COUNT(*) FROM patients WHERE patient <> patient_max"
 
 
-BZD_FILL = f"cls = {CLASS_CODES[BENZODIAZEPINE]}"
-OPIOID_FILL = f"cls = {CLASS_CODES[OPIOID]}"
+BZD = CLASS_CODES[BENZODIAZEPINE]
+OPIOIDS = CLASS_CODES[OPIOID]
+BZD_FILL = f"cls = {BZD}"
+OPIOID_FILL = f"cls = {OPIOIDS}"
 
 
 def _days(n: int) -> str:
@@ -324,20 +366,20 @@ def _when(cond: str, expr: str) -> str:
     return f"CASE WHEN {cond} THEN {expr} END"
 
 
-def _distinct_at_least(name: str, cond: str, expr: str, k: int) -> tuple[Summary, str]:
-    """Summary columns, and a test on them (``patients`` as ``p``): the patient's fills
-    matching ``cond`` have at least ``k`` distinct values of ``expr``.
+def _distinct_at_least(name: str, cls: int, cond: str, expr: str, k: int) -> tuple[Summary, str]:
+    """Summary columns, and a test on them (``patients`` as ``p``): the patient's fills of
+    class ``cls`` matching ``cond`` have at least ``k`` distinct values of ``expr``.
 
     Up to two distinct values are told by the minimum and the maximum, which cost far
     less than a distinct count over a hundred million fills.
     """
     lo, hi = f"{name}_min", f"{name}_max"
-    summary: Summary = ((lo, f"MIN({_when(cond, expr)})"), (hi, f"MAX({_when(cond, expr)})"))
+    summary: Summary = ((lo, Agg("MIN", expr, cls, cond)), (hi, Agg("MAX", expr, cls, cond)))
     if k <= 1:
         return summary, f"p.{lo} IS NOT NULL"
     if k == 2:
         return summary, f"p.{hi} > p.{lo}"
-    count = (f"{name}_n", f"COUNT(DISTINCT {_when(cond, expr)})")
+    count = (f"{name}_n", Agg("COUNT DISTINCT", expr, cls, cond))
     return (*summary, count), f"p.{name}_n >= {k}"
 
 
@@ -440,24 +482,25 @@ def _value(expr: str, where: str) -> str:
     return f"SELECT patient_id, CAST({expr} AS DOUBLE) AS value FROM patients WHERE {where}"
 
 
-def _fill_list(name: str, where: str) -> tuple[tuple[str, str], str]:
-    """A summary column gathering the ids of each patient's fills that match ``where``, and
+def _fill_list(name: str, cls: int, where: str) -> tuple[tuple[str, Agg], str]:
+    """A summary column gathering the ids of each patient's fills of class ``cls`` that
+    match ``where``, and
     the evidence query that reads it (for a measure that flags a patient when any fill
     matches, the evidence is exactly those fills, so no second pass over the fills is needed).
     """
-    column = (name, f"array_agg(fill_id) FILTER (WHERE {where})")
+    column = (name, Agg("array_agg", "fill_id", cls, where))
     return column, f"SELECT patient_id, {name} AS evidence FROM patients WHERE {name} IS NOT NULL"
 
 
 def cob_sql(p: CobParams, n: str) -> MeasureSQL:
-    op_days, op_claims = _distinct_at_least("op_day", OPIOID_FILL, "fill_day", p.min_opioid_claims)
+    op_days, op_claims = _distinct_at_least("op_day", OPIOIDS, "", "fill_day", p.min_opioid_claims)
     bz_days, bz_claims = _distinct_at_least(
-        "bz_day", BZD_FILL, "fill_day", p.min_benzodiazepine_claims
+        "bz_day", BZD, "", "fill_day", p.min_benzodiazepine_claims
     )
     summary = (
         *op_days,
-        ("op_supply", f"SUM({_when(OPIOID_FILL, 'days_supply')})"),
-        ("op_min_age", f"MIN({_when(OPIOID_FILL, 'age')})"),
+        ("op_supply", Agg("SUM", "days_supply", OPIOIDS)),
+        ("op_min_age", Agg("MIN", "age", OPIOIDS)),
         *bz_days,
     )
     den = f"""
@@ -499,26 +542,25 @@ WHERE f.{BZD_FILL} OR f.{OPIOID_FILL}
 
 
 def multiple_provider_sql(p: MultipleProviderParams, n: str) -> MeasureSQL:
-    where = f"cls = {class_code(p.drug_class)} AND NOT {codes_in('ing', p.exclude_ingredients)}"
+    cls, kept = class_code(p.drug_class), f"NOT {codes_in('ing', p.exclude_ingredients)}"
+    where = f"cls = {cls} AND {kept}"
     # A fill without a prescriber or pharmacy id (OMOP has no pharmacy column) cannot count
     # towards the distinct providers: its patient, unless flagged anyway, is not evaluated
     # and leaves the denominator rather than counting as a silent negative.
     # The summary rules out most patients cheaply (too few fills, or one prescriber or one
     # pharmacy); the distinct counts run on the fills of the others only.
     prescribers, two_prescribers = _distinct_at_least(
-        f"{n}_prescriber", where, "prescriber_id", min(p.min_prescribers, 2)
+        f"{n}_prescriber", cls, kept, "prescriber_id", min(p.min_prescribers, 2)
     )
     pharmacies, two_pharmacies = _distinct_at_least(
-        f"{n}_pharmacy", where, "pharmacy_id", min(p.min_pharmacies, 2)
+        f"{n}_pharmacy", cls, kept, "pharmacy_id", min(p.min_pharmacies, 2)
     )
+    unknown = f"{kept} AND (prescriber_id IS NULL OR pharmacy_id IS NULL)"
     summary = (
-        (f"{n}_fills", f"SUM({_when(where, '1')})"),
+        (f"{n}_fills", Agg("SUM", "1", cls, kept)),
         *prescribers,
         *pharmacies,
-        (
-            f"{n}_unknown",
-            f"MAX({_when(f'{where} AND (prescriber_id IS NULL OR pharmacy_id IS NULL)', '1')})",
-        ),
+        (f"{n}_unknown", Agg("MAX", "1", cls, unknown)),
     )
     enough = max(p.min_prescribers, p.min_pharmacies)
     pre = f"""
@@ -557,9 +599,9 @@ SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = 
 
 
 def long_term_sql(p: LongTermParams, n: str) -> MeasureSQL:
-    bz_days, any_bz = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 1)
-    summary = (*bz_days, ("bz_last_end", f"MAX({_when(BZD_FILL, 'end_day')})"))
-    bz_ings, two_ings = _distinct_at_least("bz_ing", BZD_FILL, "ing", 2)
+    bz_days, any_bz = _distinct_at_least("bz_day", BZD, "", "fill_day", 1)
+    summary = (*bz_days, ("bz_last_end", Agg("MAX", "end_day", BZD)))
+    bz_ings, two_ings = _distinct_at_least("bz_ing", BZD, "", "ing", 2)
     summary = (*summary, *bz_ings)
     # No run can be longer than the span from the first fill to the last day of supply.
     long_enough = f"p.bz_last_end - p.bz_day_min + 1 >= {p.min_run_days}"
@@ -598,10 +640,10 @@ WHERE f.{BZD_FILL}
 
 
 def high_dose_sql() -> MeasureSQL:
-    high = f"{BZD_FILL} AND band = {HIGH_BAND}"
-    fills, evidence = _fill_list("bz_high_fills", high)
+    high = f"band = {HIGH_BAND}"
+    fills, evidence = _fill_list("bz_high_fills", BZD, high)
     summary = (
-        ("bz_high_de", f"MAX({_when(high, 'de_daily_mg')})"),
+        ("bz_high_de", Agg("MAX", "de_daily_mg", BZD, high)),
         ENDS[0],  # a first banded day: the patient has a fill with a dose band
         fills,
     )
@@ -614,12 +656,11 @@ def high_dose_sql() -> MeasureSQL:
     )
 
 
-BANDED_BZD = f"{BZD_FILL} AND band IS NOT NULL"
 # The days of the first and last benzodiazepine fill with a dose band: two cheap aggregates.
 # The fills of those two days are looked at once more (:func:`_ends_table`), not every fill.
 ENDS: Summary = (
-    ("bz_banded_first", f"MIN({_when(BANDED_BZD, 'fill_day')})"),
-    ("bz_banded_last", f"MAX({_when(BANDED_BZD, 'fill_day')})"),
+    ("bz_banded_first", Agg("MIN", "fill_day", BZD, "band IS NOT NULL")),
+    ("bz_banded_last", Agg("MAX", "fill_day", BZD, "band IS NOT NULL")),
 )
 
 
@@ -692,8 +733,8 @@ def early_refill_sql(p: EarlyRefillParams, n: str) -> MeasureSQL:
     days' supply of any size cannot overflow): early when days between x 100 < supply x pct.
     """
     # p.previous_fill is "same-ingredient", the only relation the data model allows.
-    bz_days, two_days = _distinct_at_least("bz_day", BZD_FILL, "fill_day", 2)
-    bz_ings, two_ings = _distinct_at_least("bz_ing", BZD_FILL, "ing", 2)
+    bz_days, two_days = _distinct_at_least("bz_day", BZD, "", "fill_day", 2)
+    bz_ings, two_ings = _distinct_at_least("bz_ing", BZD, "", "ing", 2)
     early = f"""
 SELECT patient_id, ing, fill_day, prev_day, prev_supply FROM bz_seq
 WHERE fill_day > prev_day
@@ -734,12 +775,12 @@ GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
 
 
 def older_adult_sql(min_age: int) -> MeasureSQL:
-    fills, evidence = _fill_list("bz_old_fills", f"{BZD_FILL} AND age >= {min_age}")
+    fills, evidence = _fill_list("bz_old_fills", BZD, f"age >= {min_age}")
     return MeasureSQL(
         _value("bz_max_age", f"bz_max_age >= {min_age}"),
         evidence,
         _patients("bz_max_age IS NOT NULL"),
-        summary=(("bz_max_age", f"MAX({_when(BZD_FILL, 'age')})"), fills),
+        summary=(("bz_max_age", Agg("MAX", "age", BZD)), fills),
         evidence_lists=True,
     )
 
