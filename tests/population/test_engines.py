@@ -187,3 +187,41 @@ def test_the_number_of_parts_follows_the_memory_limit() -> None:
     finally:
         for engine in (small, big, fixed, roomy):
             engine.close()
+
+
+def test_registered_rows_are_the_same_as_literals_or_through_arrow() -> None:
+    # A few rows go in as SQL literals (no pandas import), a long list through Arrow; both
+    # give the same table: NULLs, quotes, labels (an ENUM), doubles that are not finite.
+    import math
+
+    from benzosafe.population import engines
+
+    schema = [("s", "string"), ("i", "int"), ("d", "double"), ("l", "label")]
+    few = [
+        ("o'hara", 1, 0.1, "cited"),
+        (None, None, None, None),
+        ("x", -(2**40), math.inf, "draft"),
+        ("\\", 0, math.nan, "cited"),
+    ]
+    many = few * (engines._MOST_LITERAL_ROWS // len(few) + 1)
+    assert len(few) <= engines._MOST_LITERAL_ROWS < len(many)
+    engine = DuckDBEngine()
+    try:
+        engine.register_rows("few", schema, few)
+        engine.register_rows("many", schema, many)
+        query = (
+            "SELECT s, i, CAST(d AS VARCHAR), CAST(l AS VARCHAR), typeof(l) FROM {} ORDER BY ALL"
+        )
+        enum = "ENUM('cited', 'draft')"
+        assert engine.fetch(query.format("few")) == [
+            ("\\", 0, "nan", "cited", enum),
+            ("o'hara", 1, "0.1", "cited", enum),
+            ("x", -(2**40), "inf", "draft", enum),
+            (None, None, None, None, enum),
+        ]
+        assert engine.fetch(query.format("many")) == sorted(
+            engine.fetch(query.format("few")) * (len(many) // len(few)),
+            key=lambda r: (r[0] is None, r[0] or ""),
+        )
+    finally:
+        engine.close()
