@@ -124,6 +124,11 @@ class DuckDBEngine:
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute("SET preserve_insertion_order = false")
+        # The working tables live in memory and are dropped part by part: never checkpoint
+        # them. An automatic checkpoint (every 16 MB of changes by default) compresses every
+        # table of the in-memory database; at 100M rows four of them stalled the screen for
+        # 1.4 to 2.7 s each (50.4 s against 43.0 s in all).
+        self._con.execute("SET checkpoint_threshold = '1TB'")
 
     def register_file(self, name: str, path: Path, fmt: FileFormat) -> None:
         src = quote(str(path))
