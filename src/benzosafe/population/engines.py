@@ -14,10 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from benzosafe.errors import InvalidInput
 from benzosafe.population.sql import DUCKDB, SPARK, Dialect, quote
@@ -29,7 +26,9 @@ ColumnKind = Literal["string", "date", "other"]
 # tables and sorts carry a small code rather than the text)
 Schema = Sequence[tuple[str, str]]
 _DUCKDB = {"string": "VARCHAR", "int": "BIGINT", "double": "DOUBLE", "label": "VARCHAR"}
-_ARROW = {"string": pa.string(), "int": pa.int64(), "double": pa.float64(), "label": pa.string()}
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 _SPARK = {"string": "STRING", "int": "BIGINT", "double": "DOUBLE", "label": "STRING"}
 
 
@@ -68,7 +67,13 @@ _MOST_LITERAL_ROWS = 5000
 
 
 def _arrow_table(schema: Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
-    arrays = [pa.array([r[i] for r in rows], type=_ARROW[t]) for i, (_, t) in enumerate(schema)]
+    import pyarrow as pa  # only for long lists of rows: a screen need not import it
+
+    types = {"string": pa.string(), "int": pa.int64(), "double": pa.float64()}
+    arrays = [
+        pa.array([r[i] for r in rows], type=types.get(t, pa.string()))
+        for i, (_, t) in enumerate(schema)
+    ]
     return pa.Table.from_arrays(arrays, names=[n for n, _ in schema])
 
 
@@ -314,6 +319,9 @@ class SparkEngine:
         return 1
 
     def write_parquet(self, sql: str, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         df = self._spark.sql(sql)
         names = df.columns
         rows = [tuple(r) for r in df.collect()]
