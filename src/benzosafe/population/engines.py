@@ -26,10 +26,10 @@ ColumnKind = Literal["string", "date", "other"]
 # tables and sorts carry a small code rather than the text)
 Schema = Sequence[tuple[str, str]]
 _DUCKDB = {"string": "VARCHAR", "int": "BIGINT", "double": "DOUBLE", "label": "VARCHAR"}
+_SPARK = {"string": "STRING", "int": "BIGINT", "double": "DOUBLE", "label": "STRING"}
 
 if TYPE_CHECKING:
     import pyarrow as pa
-_SPARK = {"string": "STRING", "int": "BIGINT", "double": "DOUBLE", "label": "STRING"}
 
 
 class Engine(Protocol):

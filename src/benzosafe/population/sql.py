@@ -2,14 +2,15 @@
 
 Everything after the first step works on whole-day integers (days since 1970-01-01), so
 the engines cannot differ on date arithmetic. The few spellings the two dialects do not
-share (date to day number, regular-expression match, a named struct) come from
-:class:`Dialect`. The numbers in the queries come from the validated measures of
+share (date to day number, regular-expression match, a named struct, list lambdas) come
+from :class:`Dialect`. The numbers in the queries come from the validated measures of
 ``screening.toml``; strings are quoted by :func:`quote`.
 
 The shape is chosen for 100M-row tables on one machine: the fills are materialised once,
 slim (the drug class as a small integer code); every per-patient count, maximum, day of
-the first and last fill, and list of fill ids that any measure needs is computed in one
-``GROUP BY patient_id`` pass (:attr:`MeasureSQL.summary`, the ``patients`` table); runs of
+the first and last fill, and list of fill ids that any measure needs is computed once, by
+one ``GROUP BY patient_id`` per drug class (:attr:`MeasureSQL.summary`, the ``patients``
+table, :func:`summary_sql`); runs of
 supply and range joins run only on the fills of patients that the summary cannot rule out
 (the early-refill window on every benzodiazepine fill, shared with long-term use: the
 summary rules out too few). The Dialect's sample and the patient-id ranges of
@@ -297,9 +298,9 @@ class MeasureSQL:
     ``summary`` holds the per-patient aggregates the measure needs; the caller computes the
     summaries of all measures together as the ``patients`` table (one row per patient with
     fills, :func:`summary_sql`). ``prelude`` holds (name, query) tables to materialise next,
-    in order; the other queries refer to them by name. ``evidence`` may join ``__HITS__``, the table
-    of the measure's materialised hits; with ``evidence_lists`` it yields each patient's fill
-    ids as one array (gathered by the summary) rather than one row a fill.
+    in order; the other queries refer to them by name. ``evidence`` may join ``__HITS__``,
+    the table of the measure's materialised hits; with ``evidence_lists`` it yields each
+    patient's fill ids as one array (gathered by the summary) rather than one row a fill.
     """
 
     hits: str  # patient_id, value
@@ -484,9 +485,9 @@ def _value(expr: str, where: str) -> str:
 
 def _fill_list(name: str, cls: int, where: str) -> tuple[tuple[str, Agg], str]:
     """A summary column gathering the ids of each patient's fills of class ``cls`` that
-    match ``where``, and
-    the evidence query that reads it (for a measure that flags a patient when any fill
-    matches, the evidence is exactly those fills, so no second pass over the fills is needed).
+    match ``where``, and the evidence query that reads it (for a measure that flags a patient
+    when any fill matches, the evidence is exactly those fills, so no second pass over the
+    fills is needed).
     """
     column = (name, Agg("array_agg", "fill_id", cls, where))
     return column, f"SELECT patient_id, {name} AS evidence FROM patients WHERE {name} IS NOT NULL"
