@@ -42,17 +42,22 @@ import pyarrow.parquet as pq
 from benzosafe.knowledge import load
 from benzosafe.knowledge.screening import Measure, load_screening
 from benzosafe.population.drugs import drug_keys, ingredient_codes
-from benzosafe.population.screen import FLAG_COLUMNS
+from benzosafe.population.screen import (
+    FLAG_COLUMNS,
+    RULE_SCHEMA,
+    level_label,
+    rate_label,
+    rule_rows,
+)
 from benzosafe.population.sql import (
-    CLASS_CODES,
+    BZD,
     EPSILON,
     HIGH_BAND,
     LAST_DAY,
-    OTHER_CLASS,
+    OPIOIDS,
     REASONS,
+    class_code,
 )
-
-EPS = 1e-9
 
 
 def islands(f: pd.DataFrame, gap: int) -> pd.DataFrame:
@@ -98,7 +103,9 @@ def screen(df: pd.DataFrame) -> dict[str, set[str]]:
     mod = f["ingredient"].map({k: v.moderate_max_mg for k, v in by_ing.items()})
     f["de"] = daily * f["ingredient"].map({k: v.de_per_mg for k, v in by_ing.items()})
     f["band"] = np.where(
-        low.isna(), np.nan, np.where(daily <= low + EPS, 1, np.where(daily <= mod + EPS, 2, 3))
+        low.isna(),
+        np.nan,
+        np.where(daily <= low + EPSILON, 1, np.where(daily <= mod + EPSILON, 2, HIGH_BAND)),
     )
     f = f[(f["fill_day"] >= start)]
     out: dict[str, set[str]] = {}
@@ -153,7 +160,7 @@ def screen(df: pd.DataFrame) -> dict[str, set[str]]:
     r = islands(bz, p.max_gap_days)
     out["SCR-BZD-LONG-TERM"] = set(r[r.e - r.s + 1 >= p.min_run_days].patient_id)
     # high dose, older adults
-    out["SCR-BZD-HIGH-DOSE"] = set(bz[bz.band == 3].patient_id)
+    out["SCR-BZD-HIGH-DOSE"] = set(bz[bz.band == HIGH_BAND].patient_id)
     out["SCR-BZD-OLDER-ADULT"] = set(bz[bz.age >= m["older-adult:"].min_age_years].patient_id)
     # escalation and deprescribing: first and last fill
     e = bz[bz.band.notna()].sort_values(["patient_id", "fill_day", "fill_id"])
@@ -176,14 +183,13 @@ def screen(df: pd.DataFrame) -> dict[str, set[str]]:
     p = m["deprescribing:"]
     d = pair[(pair.age_f >= p.min_age_years) & (pair.de_f > 0)]
     dec = (d.de_f - d.de_l) * 100.0 / d.de_f
-    out["SCR-BZD-DEPRESCRIBING"] = set(dec[dec >= min(p.decrease_pct) - EPS].index)
+    out["SCR-BZD-DEPRESCRIBING"] = set(dec[dec >= min(p.decrease_pct) - EPSILON].index)
     return out
 
 
 # ---------------------------------------------------------------------------------------------
 # The full baseline: the same output as the DuckDB screen.
 
-BZ, OP = CLASS_CODES["benzodiazepines"], CLASS_CODES["opioids"]
 EPOCH = np.datetime64("1970-01-01", "D")
 
 
@@ -233,7 +239,7 @@ def _drug_table() -> tuple[pd.DataFrame, dict[str, int]]:
     table = pd.DataFrame(
         {
             "ing": [codes[k.ingredient] for k in keys] + [0],
-            "cls": [CLASS_CODES.get(k.drug_class, OTHER_CLASS) for k in keys] + [0],
+            "cls": [class_code(k.drug_class) for k in keys] + [0],
             "de_per_mg": [k.de_per_mg for k in keys] + [None],
             "low_max_mg": [k.low_max_mg for k in keys] + [None],
             "moderate_max_mg": [k.moderate_max_mg for k in keys] + [None],
@@ -352,7 +358,7 @@ def run_spans(r: pd.DataFrame) -> pd.DataFrame:
 
 def cob(f: pd.DataFrame, m: Measure, excluded: pd.Index) -> Measured:
     p = m.typed_params()
-    op = f[f["cls"] == OP]
+    op = f[f["cls"] == OPIOIDS]
     o = op.groupby("pid").agg(
         days=("fill_day", "nunique"), supply=("days_supply", "sum"), age=("age", "min")
     )
@@ -361,11 +367,13 @@ def cob(f: pd.DataFrame, m: Measure, excluded: pd.Index) -> Measured:
         & (o["supply"] >= p.min_opioid_days_supply)
         & (o["age"] >= p.min_age_years)
     ].difference(excluded)
-    bz_days = f[f["cls"] == BZ].groupby("pid")["fill_day"].nunique()
+    bz_days = f[f["cls"] == BZD].groupby("pid")["fill_day"].nunique()
     both = den.intersection(bz_days.index[bz_days >= p.min_benzodiazepine_claims])
-    c = f[f["cls"].isin([BZ, OP]) & f["pid"].isin(both)]
+    c = f[f["cls"].isin([BZD, OPIOIDS]) & f["pid"].isin(both)]
     spans = run_spans(runs_of(c, 0))
-    j = spans[spans["cls"] == BZ].merge(spans[spans["cls"] == OP], on="pid", suffixes=("_b", "_o"))
+    j = spans[spans["cls"] == BZD].merge(
+        spans[spans["cls"] == OPIOIDS], on="pid", suffixes=("_b", "_o")
+    )
     j = j[(j["s_b"] <= j["e_o"]) & (j["s_o"] <= j["e_b"])]
     days = np.minimum(j["e_b"], j["e_o"]) - np.maximum(j["s_b"], j["s_o"]) + 1
     total = days.groupby(j["pid"]).sum()
@@ -379,7 +387,7 @@ def cob(f: pd.DataFrame, m: Measure, excluded: pd.Index) -> Measured:
 def multiple_provider(f: pd.DataFrame, m: Measure) -> Measured:
     p = m.typed_params()
     excluded = [ingredient_codes()[i] for i in p.exclude_ingredients if i in ingredient_codes()]
-    c = f[(f["cls"] == CLASS_CODES[p.drug_class]) & ~f["ing"].isin(excluded)]
+    c = f[(f["cls"] == class_code(p.drug_class)) & ~f["ing"].isin(excluded)]
     c = c.assign(unknown=c["prescriber"].isna() | c["pharmacy"].isna())
     g = c.groupby("pid").agg(
         prescribers=("prescriber", "nunique"),
@@ -471,7 +479,7 @@ def deprescribing(pairs: pd.DataFrame, m: Measure) -> Measured:
     hit = decrease >= min(p.decrease_pct) - EPSILON
     value = decrease[hit]
     levels = [
-        (f"decrease >= {level}%", int((value >= level - EPSILON).sum()))
+        (level_label(level), int((value >= level - EPSILON).sum()))
         for level in sorted(p.decrease_pct)
     ]
     return Measured(value, _pair_evidence(d[hit]), len(d), levels=levels)
@@ -506,22 +514,7 @@ def early_refill(bz: pd.DataFrame, m: Measure) -> Measured:
 
 def _rules_table(measures: Sequence[Measure]) -> pd.DataFrame:
     """The rule columns of a flag, as ``screen.py`` registers them."""
-    return pd.DataFrame(
-        {
-            "rule": [m.id for m in measures],
-            "rule_version": [m.version for m in measures],
-            "code": [m.code for m in measures],
-            "severity": [m.severity for m in measures],
-            "status": [m.status for m in measures],
-            "summary": [
-                m.summary + (f" [draft: {m.draft_reason}]" if m.status == "draft" else "")
-                for m in measures
-            ],
-            "sources": [
-                "; ".join(f"{c.ref} {c.section}".strip() for c in m.sources) for m in measures
-            ],
-        }
-    )
+    return pd.DataFrame(rule_rows(measures), columns=[name for name, _ in RULE_SCHEMA])
 
 
 def screen_full(df: pd.DataFrame, exclusions: Iterable[tuple[str, str]] = ()) -> FullResult:
@@ -529,7 +522,7 @@ def screen_full(df: pd.DataFrame, exclusions: Iterable[tuple[str, str]] = ()) ->
     malformed counts, as the DuckDB screen computes them."""
     measures = load_screening().measure
     f, patients, malformed = fills_of(df)
-    bz = f[f["cls"] == BZ]
+    bz = f[f["cls"] == BZD]
     pairs: pd.DataFrame | None = None
     results: dict[str, Measured] = {}
     for m in measures:
@@ -557,9 +550,15 @@ def screen_full(df: pd.DataFrame, exclusions: Iterable[tuple[str, str]] = ()) ->
     for m in measures:
         r = results[m.id]
         for label, numerator in r.levels or [(m.code, len(r.value))]:
-            if r.not_evaluated:
-                label += f" ({r.not_evaluated} not evaluated: no prescriber or pharmacy id)"
-            rates.append((m.id, label, numerator, r.denominator, r.not_evaluated))
+            rates.append(
+                (
+                    m.id,
+                    rate_label(label, r.not_evaluated),
+                    numerator,
+                    r.denominator,
+                    r.not_evaluated,
+                )
+            )
 
     # Evidence: sorted fill ids, each once, one list per flag (rules by their position).
     rule_ids = [m.id for m in measures]

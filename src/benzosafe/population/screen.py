@@ -201,30 +201,48 @@ def _register_lookups(engine: Engine, options: ScreenOptions, measures: list[Mea
     engine.register_rows(
         "exclusions", [("patient_id", "string"), ("reason", "string")], list(options.exclusions)
     )
-    engine.register_rows(
-        "rules",
-        [
-            ("rule", "string"),
-            ("rule_version", "int"),
-            ("code", "label"),
-            ("severity", "label"),
-            ("status", "label"),
-            ("summary", "label"),
-            ("sources", "label"),
-        ],
-        [
-            (
-                m.id,
-                m.version,
-                m.code,
-                m.severity,
-                m.status,
-                m.summary + (f" [draft: {m.draft_reason}]" if m.status == "draft" else ""),
-                "; ".join(f"{c.ref} {c.section}".strip() for c in m.sources),
-            )
-            for m in measures
-        ],
-    )
+    engine.register_rows("rules", RULE_SCHEMA, rule_rows(measures))
+
+
+# The rule columns every flag carries (kinds as in Engine.register_rows).
+RULE_SCHEMA = (
+    ("rule", "string"),
+    ("rule_version", "int"),
+    ("code", "label"),
+    ("severity", "label"),
+    ("status", "label"),
+    ("summary", "label"),
+    ("sources", "label"),
+)
+
+
+def rule_rows(measures: Sequence[Measure]) -> list[tuple[str, int, str, str, str, str, str]]:
+    """Each measure's rule columns (:data:`RULE_SCHEMA`): a draft's summary says why it is
+    one, and the sources are its citations."""
+    return [
+        (
+            m.id,
+            m.version,
+            m.code,
+            m.severity,
+            m.status,
+            m.summary + (f" [draft: {m.draft_reason}]" if m.status == "draft" else ""),
+            "; ".join(f"{c.ref} {c.section}".strip() for c in m.sources),
+        )
+        for m in measures
+    ]
+
+
+def level_label(level: int) -> str:
+    """The label of a rate counted at a level of a measure's value (deprescribing)."""
+    return f"decrease >= {level}%"
+
+
+def rate_label(label: str, not_evaluated: int) -> str:
+    """A rate's label, saying how many patients were left out as not evaluated."""
+    if not not_evaluated:
+        return label
+    return f"{label} ({not_evaluated} not evaluated: no prescriber or pharmacy id)"
 
 
 def screen(
@@ -310,7 +328,7 @@ def screen(
             if q.levels:
                 counted = [
                     (
-                        f"decrease >= {level}%",
+                        level_label(level),
                         int(
                             engine.fetch(
                                 f"SELECT COUNT(*) FROM {hits} "
@@ -359,9 +377,9 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
     rates: list[MeasureRate] = []
     for (rule, label), (numerator, denominator) in tallies.items():
         n_unknown = unknown[rule]
-        if n_unknown:
-            label += f" ({n_unknown} not evaluated: no prescriber or pharmacy id)"
-        rates.append(MeasureRate(rule, label, numerator, denominator, n_unknown))
+        rates.append(
+            MeasureRate(rule, rate_label(label, n_unknown), numerator, denominator, n_unknown)
+        )
     return ScreenResult(
         engine=engine.name,
         knowledge_version=load().version,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from benzosafe.clinical.medications import BENZODIAZEPINE, OPIOID
 from benzosafe.knowledge.screening import (
@@ -273,7 +274,7 @@ class Agg:
     array_agg) of ``expr`` over the patient's fills of the class ``cls`` that meet ``cond``
     (a condition on the fill; empty: every fill of the class). NULL when no fill counts."""
 
-    fn: str
+    fn: Literal["MIN", "MAX", "SUM", "COUNT DISTINCT", "array_agg"]
     expr: str
     cls: int
     cond: str = ""
