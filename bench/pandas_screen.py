@@ -444,14 +444,20 @@ def older_adult(bz: pd.DataFrame, m: Measure) -> Measured:
 
 def first_and_last(bz: pd.DataFrame) -> pd.DataFrame:
     """Per patient whose benzodiazepine fills with a dose band span 2 or more days, the first
-    (lowest fill id of the first day) and the last (highest fill id of the last day)."""
+    (lowest fill id of the first day) and the last (highest fill id of the last day). A fill
+    id given twice on the day is taken as the SQL takes it: by band, then dose (the lower
+    first, the higher last), then for the first a known age before none, then the lower."""
     b = bz[bz["band"].notna()]
     day = b.groupby("pid")["fill_day"]
     first_day, last_day = day.transform("min"), day.transform("max")
     spans = last_day > first_day
     cols = ["pid", "fill_id", "band", "de", "age"]
-    first = b.loc[spans & (b["fill_day"] == first_day), cols].sort_values(["pid", "fill_id"])
-    last = b.loc[spans & (b["fill_day"] == last_day), cols].sort_values(["pid", "fill_id"])
+    first = b.loc[spans & (b["fill_day"] == first_day), cols].sort_values(
+        ["pid", "fill_id", "band", "de", "age"], na_position="last"
+    )
+    last = b.loc[spans & (b["fill_day"] == last_day), cols].sort_values(
+        ["pid", "fill_id", "band", "de"]
+    )
     first = first.drop_duplicates("pid", keep="first").set_index("pid")
     last = last.drop_duplicates("pid", keep="last").set_index("pid")
     return first.join(last, lsuffix="_f", rsuffix="_l")

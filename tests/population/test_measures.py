@@ -203,3 +203,57 @@ def test_a_fill_listed_twice_is_named_once_in_the_evidence(
         ("old", "SCR-BZD-LONG-TERM", 120.0, evidence),
         ("old", "SCR-BZD-OLDER-ADULT", 74.0, evidence),
     ]
+
+
+def end_day_twins() -> list[DispensingRecord]:
+    """Fills given twice on a patient's first or last banded day, with different values.
+
+    Fill dup/0 is in the input twice: once without a birth date, once of a patient of 74.
+    Both have one dose band and dose, so the age decides which is the first fill: the known
+    one (so is drop/0). Fill dup/2 is given twice on the last day, in the moderate and in
+    the low band: the higher band is the last fill, so the dose rose from the low band to
+    the moderate one; drop's fell by half, from 1 to 0.5 mg a day.
+    """
+    first = replace(_fill("dup", 0, 0, "clonazepam", 30), birth_date="1949-12-31")
+    low = replace(_fill("dup", 2, 60, "clonazepam", 30), birth_date="1949-12-31")
+    moderate = replace(low, quantity=60.0)  # 1 mg a day: clonazepam's moderate band
+    drop = replace(_fill("drop", 0, 0, "clonazepam", 30), birth_date="1949-12-31", quantity=60.0)
+    return [
+        replace(first, birth_date=None),
+        first,
+        moderate,
+        low,
+        drop,
+        replace(drop, birth_date=None),
+        replace(_fill("drop", 1, 60, "clonazepam", 30), birth_date="1949-12-31"),
+    ]
+
+
+@pytest.mark.parametrize("engine_name", ["duckdb", "spark"])
+def test_a_fill_given_twice_on_an_end_day_is_taken_the_same_way_by_both_engines(
+    tmp_path: Path, request: pytest.FixtureRequest, engine_name: str
+) -> None:
+    # Spark orders a NULL struct field before the values and DuckDB after them, so the
+    # engines took different first fills of dup and drop (and disagreed on deprescribing)
+    # until the struct compared no_age before the age.
+    path = tmp_path / "twice.parquet"
+    write_records(end_day_twins(), path)
+    engine: Engine
+    if engine_name == "duckdb":
+        engine = DuckDBEngine()
+    else:
+        engine = SparkEngine(session=request.getfixturevalue("spark"))
+    options = ScreenOptions(measures=("SCR-BZD-ESCALATION", "SCR-BZD-DEPRESCRIBING"))
+    result = screen(engine, path, "parquet", options)
+    rows = flag_rows(engine)
+    engine.close()
+    assert rows == [
+        ("drop", "SCR-BZD-DEPRESCRIBING", 50.0, ["drop/0", "drop/1"]),
+        ("dup", "SCR-BZD-ESCALATION", 1.0, ["dup/0", "dup/2"]),
+    ]
+    assert {(r.rule, r.label): (r.numerator, r.denominator) for r in result.rates} == {
+        ("SCR-BZD-ESCALATION", "benzodiazepine-dose-escalation"): (1, 2),
+        ("SCR-BZD-DEPRESCRIBING", "decrease >= 10%"): (1, 2),
+        ("SCR-BZD-DEPRESCRIBING", "decrease >= 25%"): (1, 2),
+        ("SCR-BZD-DEPRESCRIBING", "decrease >= 50%"): (1, 2),
+    }

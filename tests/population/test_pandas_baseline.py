@@ -33,6 +33,7 @@ from benzosafe.population.synth import write_population
 
 from .conftest import case_records
 from .test_baseline_agreement import population
+from .test_measures import end_day_twins
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "pandas_screen.py"
 
@@ -85,6 +86,15 @@ def test_the_rule_cases(cases_file: tuple[Path, list[tuple[str, str]]]) -> None:
     _assert_same(duck, mine)
     # every measure fires on its cases, so each one's values and evidence are compared
     assert {rule for _, rule, _, _ in duck[0]} == {rate[0] for rate in duck[1]}
+
+
+def test_fills_given_twice_on_an_end_day(tmp_path: Path) -> None:
+    path = tmp_path / "twins.parquet"
+    write_records(end_day_twins(), path)
+    duck, mine = _both(path)
+    _assert_same(duck, mine)
+    flagged = {(patient, rule) for patient, rule, _, _ in duck[0]}
+    assert {("dup", "SCR-BZD-ESCALATION"), ("drop", "SCR-BZD-DEPRESCRIBING")} <= flagged
 
 
 def test_the_rule_cases_with_an_age_column(tmp_path: Path) -> None:

@@ -673,9 +673,17 @@ def _ends_table(d: Dialect) -> tuple[str, str]:
     a struct is that of its fields, so the minimum on the first day is the fill with the
     lowest id, the maximum on the last day the one with the highest (the day is not in the
     struct, nor the last fill's age, which no measure reads: a struct is costly to compare).
+
+    A fill id given twice on one day with different values is taken by band, then dose (the
+    lower on the first day, the higher on the last), then, on the first day, a known age
+    before an unknown one, then the lower age. The engines order a NULL field of a struct
+    differently (DuckDB after every value, Spark before), so no field compared may be NULL:
+    ``no_age`` (0 or 1) goes before the age, and a fill with a band always has a dose (the
+    knowledge gives a diazepam equivalent to every drug with dose bands).
     """
     fields = (("i", "f.fill_id"), ("band", "f.band"), ("de", "f.de_daily_mg"))
-    first = d.struct((*fields, ("age", "f.age")))
+    no_age = "CASE WHEN f.age IS NULL THEN 1 ELSE 0 END"
+    first = d.struct((*fields, ("no_age", no_age), ("age", "f.age")))
     query = f"""
 SELECT f.patient_id,
   MIN({_when("f.fill_day = p.bz_banded_first", first)}) AS bz_first,
