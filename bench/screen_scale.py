@@ -48,6 +48,7 @@ def generate(rows: int, path: Path) -> float:
     started = time.perf_counter()
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     benzos = [k for k in keys if k in {b.id for b in load().benzodiazepines.values()}]
     opioids = [k for k in keys if k not in benzos]
     bz = "[" + ", ".join(f"'{k}'" for k in benzos) + "]"
