@@ -92,16 +92,24 @@ def test_a_window_of_any_length_is_added_to_a_day_without_overflow(
     path, _ = cases_file
     flagged = []
     for window in (100_000, 2**31 - 1):
-        engine: Engine
-        if engine_name == "duckdb":
-            engine = DuckDBEngine()
-        else:
-            engine = SparkEngine(session=request.getfixturevalue("spark"))
         options = ScreenOptions(measures=("SCR-MPE-OPIOID",), window_days=window)
-        screen(engine, path, "parquet", options)
-        flagged.append(flag_rows(engine))
-        engine.close()
+        flagged.append(_screen_on(engine_name, request, path, options)[1])
     assert flagged[0] and flagged[1] == flagged[0]
+
+
+def _screen_on(
+    engine_name: str, request: pytest.FixtureRequest, path: Path, options: ScreenOptions
+) -> tuple[ScreenResult, list[tuple[str, str, float, list[str]]]]:
+    """Screen ``path`` on the named engine (Spark: the session fixture): result and flags."""
+    engine: Engine
+    if engine_name == "duckdb":
+        engine = DuckDBEngine()
+    else:
+        engine = SparkEngine(session=request.getfixturevalue("spark"))
+    result = screen(engine, path, "parquet", options)
+    rows = flag_rows(engine)
+    engine.close()
+    return result, rows
 
 
 def _fill(patient: str, n: int, day: int, drug: str, days: int) -> DispensingRecord:
@@ -152,19 +160,12 @@ def test_early_refill_counts_refills_names_both_fills_and_its_denominator(
         ],
         path,
     )
-    engine: Engine
-    if engine_name == "duckdb":
-        engine = DuckDBEngine()
-    else:
-        engine = SparkEngine(session=request.getfixturevalue("spark"))
     period = ScreenOptions(
         period_start=CASE_START,
         period_end=CASE_START + timedelta(days=365),
         measures=("SCR-BZD-EARLY-REFILL",),
     )
-    result = screen(engine, path, "parquet", period)
-    rows = flag_rows(engine)
-    engine.close()
+    result, rows = _screen_on(engine_name, request, path, period)
     assert rows == [
         ("huge", "SCR-BZD-EARLY-REFILL", 1.0, ["huge/0", "huge/1"]),
         ("same-day", "SCR-BZD-EARLY-REFILL", 1.0, ["same-day/1", "same-day/3"]),
@@ -189,15 +190,8 @@ def test_a_fill_listed_twice_is_named_once_in_the_evidence(
     ]
     path = tmp_path / "twice.parquet"
     write_records(old, path)
-    engine: Engine
-    if engine_name == "duckdb":
-        engine = DuckDBEngine()
-    else:
-        engine = SparkEngine(session=request.getfixturevalue("spark"))
     options = ScreenOptions(measures=("SCR-BZD-LONG-TERM", "SCR-BZD-OLDER-ADULT"))
-    screen(engine, path, "parquet", options)
-    rows = flag_rows(engine)
-    engine.close()
+    _, rows = _screen_on(engine_name, request, path, options)
     evidence = ["old/0", "old/1", "old/2", "old/3"]
     assert rows == [
         ("old", "SCR-BZD-LONG-TERM", 120.0, evidence),
@@ -238,15 +232,8 @@ def test_a_fill_given_twice_on_an_end_day_is_taken_the_same_way_by_both_engines(
     # until the struct compared no_age before the age.
     path = tmp_path / "twice.parquet"
     write_records(end_day_twins(), path)
-    engine: Engine
-    if engine_name == "duckdb":
-        engine = DuckDBEngine()
-    else:
-        engine = SparkEngine(session=request.getfixturevalue("spark"))
     options = ScreenOptions(measures=("SCR-BZD-ESCALATION", "SCR-BZD-DEPRESCRIBING"))
-    result = screen(engine, path, "parquet", options)
-    rows = flag_rows(engine)
-    engine.close()
+    result, rows = _screen_on(engine_name, request, path, options)
     assert rows == [
         ("drop", "SCR-BZD-DEPRESCRIBING", 50.0, ["drop/0", "drop/1"]),
         ("dup", "SCR-BZD-ESCALATION", 1.0, ["dup/0", "dup/2"]),

@@ -679,7 +679,8 @@ def _ends_table(d: Dialect) -> tuple[str, str]:
     before an unknown one, then the lower age. The engines order a NULL field of a struct
     differently (DuckDB after every value, Spark before), so no field compared may be NULL:
     ``no_age`` (0 or 1) goes before the age, and a fill with a band always has a dose (the
-    knowledge gives a diazepam equivalent to every drug with dose bands).
+    knowledge gives a diazepam equivalent to every drug with dose bands; a test holds it to
+    that).
     """
     fields = (("i", "f.fill_id"), ("band", "f.band"), ("de", "f.de_daily_mg"))
     no_age = "CASE WHEN f.age IS NULL THEN 1 ELSE 0 END"
