@@ -203,16 +203,16 @@ def main() -> None:
         for label, full in ((PANDAS_FULL, True), (PANDAS_FLAGS, False)):
             extra = () if full else ("--flags-only",)
             code = PANDAS_CHILD.format(bench=str(ROOT / "bench"))
-            scratch = tempfile.TemporaryDirectory(prefix="benzosafe-pandas-")
-            mine = Path(scratch.name) / "flags.parquet"
-            pinfo, pwall, ppeak = child(code, str(path), str(mine), *extra)
-            walls[label] = pwall
-            print(
-                f"{label} {rows:>12,} rows: {pwall:7.1f} s wall, {rows / pwall:12,.0f} rows/s, "
-                f"peak RSS {ppeak:5.2f} GB, flags {sum(pinfo['flags'].values()):,}"
-            )
-            same_flags, same_all, notes = compare(out, info, mine, pinfo, full)
-            scratch.cleanup()
+            with tempfile.TemporaryDirectory(prefix="benzosafe-pandas-") as scratch:
+                mine = Path(scratch) / "flags.parquet"
+                pinfo, pwall, ppeak = child(code, str(path), str(mine), *extra)
+                walls[label] = pwall
+                print(
+                    f"{label} {rows:>12,} rows: {pwall:7.1f} s wall, "
+                    f"{rows / pwall:12,.0f} rows/s, "
+                    f"peak RSS {ppeak:5.2f} GB, flags {sum(pinfo['flags'].values()):,}"
+                )
+                same_flags, same_all, notes = compare(out, info, mine, pinfo, full)
             line = f"  same flags as duckdb: {same_flags}"
             if same_all is not None:
                 line += f"; same values, evidence and rates as duckdb: {same_all}"

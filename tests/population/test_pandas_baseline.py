@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
 import random
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -31,23 +28,11 @@ from benzosafe.population.records import DispensingRecord, records_table, write_
 from benzosafe.population.screen import ScreenOptions, flag_rows, screen
 from benzosafe.population.synth import write_population
 
-from .conftest import case_records
+from .conftest import case_records, load_bench
 from .test_baseline_agreement import population
 from .test_measures import end_day_twins
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "pandas_screen.py"
-
-
-def _load_baseline() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pandas_screen_baseline", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
-baseline = _load_baseline()
+baseline = load_bench("pandas_screen")
 
 
 def _both(path: Path, exclusions: Sequence[tuple[str, str]] = ()) -> tuple[Any, Any]:
