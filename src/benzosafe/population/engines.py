@@ -69,11 +69,8 @@ _MOST_LITERAL_ROWS = 5000
 def _arrow_table(schema: Schema, rows: Sequence[Sequence[Any]]) -> pa.Table:
     import pyarrow as pa  # only for long lists of rows: a screen need not import it
 
-    types = {"string": pa.string(), "int": pa.int64(), "double": pa.float64()}
-    arrays = [
-        pa.array([r[i] for r in rows], type=types.get(t, pa.string()))
-        for i, (_, t) in enumerate(schema)
-    ]
+    types = {"string": pa.string(), "int": pa.int64(), "double": pa.float64(), "label": pa.string()}
+    arrays = [pa.array([r[i] for r in rows], type=types[t]) for i, (_, t) in enumerate(schema)]
     return pa.Table.from_arrays(arrays, names=[n for n, _ in schema])
 
 
@@ -152,7 +149,8 @@ class DuckDBEngine:
         table registered with DuckDB makes it import pandas, a quarter of a second of every
         screen, which only a long list is worth."""
         staged = f"{name}_rows"
-        if len(rows) > _MOST_LITERAL_ROWS:
+        through_arrow = len(rows) > _MOST_LITERAL_ROWS
+        if through_arrow:
             self._con.register(staged, _arrow_table(schema, rows))
         else:
             typed = ", ".join(f"{col} {_DUCKDB[kind]}" for col, kind in schema)
@@ -173,7 +171,7 @@ class DuckDBEngine:
         self._con.execute(
             f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(columns)} FROM {staged}"
         )
-        if len(rows) > _MOST_LITERAL_ROWS:
+        if through_arrow:
             self._con.unregister(staged)
         else:
             self._con.execute(f"DROP TABLE {staged}")
