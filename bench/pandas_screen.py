@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benzosafe.knowledge import load
-from benzosafe.knowledge.screening import Measure, load_screening
+from benzosafe.knowledge.screening import Measure
 from benzosafe.population.drugs import drug_keys, ingredient_codes
 from benzosafe.population.screen import (
     FLAG_COLUMNS,
@@ -72,7 +72,7 @@ def islands(f: pd.DataFrame, gap: int) -> pd.DataFrame:
 
 
 def screen(df: pd.DataFrame) -> dict[str, set[str]]:
-    kb, screening = load(), load_screening()
+    kb, screening = load(), load().screening
     keys = {k.drug_key: k for k in drug_keys(kb)}
     m = {
         m.kind + ":" + str(m.params.get("drug_class", "")): m.typed_params()
@@ -526,7 +526,7 @@ def _rules_table(measures: Sequence[Measure]) -> pd.DataFrame:
 def screen_full(df: pd.DataFrame, exclusions: Iterable[tuple[str, str]] = ()) -> FullResult:
     """Every measure of screening.toml on ``df``: flags with values and evidence, rates,
     malformed counts, as the DuckDB screen computes them."""
-    measures = load_screening().measure
+    measures = load().screening.measure
     f, patients, malformed = fills_of(df)
     bz = f[f["cls"] == BZD]
     pairs: pd.DataFrame | None = None
@@ -645,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         info = {
             "mode": "full",
             "flags": {
-                m.id: int((result.flags["rule"] == m.id).sum()) for m in load_screening().measure
+                m.id: int((result.flags["rule"] == m.id).sum()) for m in load().screening.measure
             },
             "rates": result.rates,
             "malformed": result.malformed,

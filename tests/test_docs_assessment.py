@@ -6,19 +6,18 @@ from pathlib import Path
 
 from benzosafe.docs_assessment import assessment_markdown
 from benzosafe.knowledge import load
-from benzosafe.knowledge.assessment import load_assessment
 
 ASSESSMENT_MD = Path(__file__).resolve().parents[1] / "docs" / "assessment.md"
 
 
 def test_assessment_catalogue_is_current() -> None:
-    expected = assessment_markdown(load(), load_assessment())
+    expected = assessment_markdown(load(), load().assessment)
     assert ASSESSMENT_MD.read_text(encoding="utf-8") == expected, "stale: run make docs"
 
 
 def test_catalogue_lists_every_instrument_effect_and_rule() -> None:
     text = ASSESSMENT_MD.read_text(encoding="utf-8")
-    data = load_assessment()
+    data = load().assessment
     for inst in data.instruments:
         assert f"### {inst}: " in text
     for rule in data.level_of_care.rule:

@@ -130,7 +130,7 @@ def assess_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The instruments, their status (validated or draft), items and total range."""
-    from benzosafe.knowledge.assessment import load_assessment
+    from benzosafe.knowledge import load
 
     rows = [
         {
@@ -141,7 +141,7 @@ def assess_list(
             "max_total": i.max_total,
             "draft_reason": i.draft_reason or None,
         }
-        for i in load_assessment().instruments.values()
+        for i in load().assessment.instruments.values()
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -192,10 +192,9 @@ def assess_docs(
     """Write the assessment catalogue (docs/assessment.md) from the assessment data."""
     from benzosafe.docs_assessment import assessment_markdown
     from benzosafe.knowledge import load
-    from benzosafe.knowledge.assessment import load_assessment
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(assessment_markdown(load(), load_assessment()), encoding="utf-8")
+    out.write_text(assessment_markdown(load(), load().assessment), encoding="utf-8")
     typer.echo(f"wrote {out}")
 
 

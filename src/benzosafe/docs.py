@@ -6,8 +6,8 @@ file is stale, so the catalogue always says what the code does.
 
 from __future__ import annotations
 
+from benzosafe.knowledge import load
 from benzosafe.knowledge.models import Citation, KnowledgeBase, RuleHeader
-from benzosafe.knowledge.taper import load_taper
 
 FINDING_CODE_MEANINGS = {
     "dose-above-maximum": "total daily dose above the maximum for the indication and population",
@@ -107,7 +107,7 @@ def rules_markdown(kb: KnowledgeBase) -> str:
         )
         cases = [(c.fires, c.name) for c in rule.cases]
         out += _rule_section(kb, rule, rule.kind, scope, cases)
-    taper = load_taper()
+    taper = load().taper
     out += [
         "## Taper rules",
         "",

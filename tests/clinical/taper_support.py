@@ -7,7 +7,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 from benzosafe.clinical.taper import TaperPlan, daily_series, window_violations
-from benzosafe.knowledge.taper import load_taper
+from benzosafe.knowledge import load
 
 
 def assert_invariants(plan: TaperPlan) -> None:
@@ -33,7 +33,7 @@ def assert_invariants(plan: TaperPlan) -> None:
                     assert (t.count * 2) % 1 == 0 and t.count > 0
                 else:
                     assert t.count % 1 == 0 and t.count > 0
-    rule = load_taper().rule("window-bound")
+    rule = load().taper.rule("window-bound")
     fraction = Decimal(rule.params["max_reduction_percent"]) / 100
     series = daily_series(plan)
     bad = window_violations([de for _, _, de, _ in series], fraction, rule.params["window_days"])

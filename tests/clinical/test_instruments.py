@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from benzosafe.clinical.instruments import score
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
-from benzosafe.knowledge.assessment import load_assessment, load_assessment_from
+from benzosafe.knowledge.assessment import load_assessment_from
 
 DATA = Path(str(files("benzosafe.knowledge") / "data"))
 
 
 def answers_for(instrument_id: str, total: int) -> list[int]:
     """Answers in item order that add up to ``total`` (filling items from the first)."""
-    inst = load_assessment().instruments[instrument_id]
+    inst = load().assessment.instruments[instrument_id]
     out = []
     for item in inst.items:
         top = max(inst.scale(item).values)
@@ -155,7 +155,7 @@ def test_partial_scores_only_where_the_instrument_allows_them(tmp_path: Path) ->
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_totals_stay_in_range_and_every_total_has_one_band(data: st.DataObject) -> None:
-    assessment = load_assessment()
+    assessment = load().assessment
     instrument_id = data.draw(st.sampled_from(sorted(assessment.instruments)))
     inst = assessment.instruments[instrument_id]
     answers = [data.draw(st.sampled_from(inst.scale(i).values)) for i in inst.items]

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from benzosafe.clinical.level_of_care import INTAKE_FIELDS, SUBSTANCES, recommend_level_of_care
 from benzosafe.errors import InvalidInput, UnitError, UnknownDrug
-from benzosafe.knowledge.assessment import CARE_LEVELS, load_assessment
+from benzosafe.knowledge import load
+from benzosafe.knowledge.assessment import CARE_LEVELS
 
-RULES = load_assessment().level_of_care.rule
+RULES = load().assessment.level_of_care.rule
 LOW_RISK: dict[str, Any] = {
     "drug": "clonazepam",
     "daily_dose": "0.5 mg/day",
@@ -206,7 +207,7 @@ def test_level_is_the_highest_reason_and_never_abrupt(intake: dict[str, Any]) ->
 
 
 def test_an_unknown_frequency_states_the_regular_use_the_risk_assumes() -> None:
-    rare = load_assessment().level_of_care.withdrawal_risk.max_days_per_week_rare
+    rare = load().assessment.level_of_care.withdrawal_risk.max_days_per_week_rare
     known = recommend_level_of_care(LOW_RISK)
     unknown = recommend_level_of_care({k: v for k, v in LOW_RISK.items() if k != "days_per_week"})
     assumption = f"Assumes use on {rare + 1} or more days a week."

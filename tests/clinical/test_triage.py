@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from benzosafe.clinical.triage import triage
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge.assessment import TRIAGE_LEVELS, load_assessment
+from benzosafe.knowledge import load
+from benzosafe.knowledge.assessment import TRIAGE_LEVELS
 
 RANK = TRIAGE_LEVELS.index
 
@@ -113,7 +114,7 @@ def test_empty_or_absurd_reports_are_invalid(report: list[str]) -> None:
 
 
 def test_every_effect_is_found_by_its_own_synonyms() -> None:
-    for effect in load_assessment().triage.effect:
+    for effect in load().assessment.triage.effect:
         for synonym in effect.synonyms:
             result = triage([synonym])
             assert effect.id in [m.id for m in result.matched], synonym

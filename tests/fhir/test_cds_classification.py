@@ -12,7 +12,6 @@ import pytest
 from benzosafe.clinical.medications import BENZODIAZEPINE
 from benzosafe.fhir.medications import classify_texts, medication_facts, primary
 from benzosafe.knowledge import load
-from benzosafe.knowledge.cds import load_cds
 
 VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors" / "cdc-opioid-cds"
 
@@ -26,7 +25,7 @@ def _codes(name: str) -> list[tuple[str, str]]:
 
 
 def test_every_benzodiazepine_value_set_code_is_a_benzodiazepine() -> None:
-    kb, cds = load(), load_cds()
+    kb, cds = load(), load().cds
     codes = _codes("valueset-benzodiazepine-medications.json")
     assert len(codes) == 181
     wrong = [
@@ -39,7 +38,7 @@ def test_every_benzodiazepine_value_set_code_is_a_benzodiazepine() -> None:
 
 
 def test_no_opioid_value_set_code_is_a_benzodiazepine() -> None:
-    kb, cds = load(), load_cds()
+    kb, cds = load(), load().cds
     codes = _codes("valueset-opioid-analgesics-with-ambulatory-misuse-potential.json")
     assert len(codes) > 1000
     benzo = [
@@ -76,7 +75,7 @@ def test_a_product_code_missing_from_the_value_set_is_recognised_by_ingredient()
     # Synthea's clonazepam product is not in the CDC value set.
     facts = medication_facts(
         load(),
-        load_cds(),
+        load().cds,
         _request(
             coding=[
                 {
@@ -95,5 +94,5 @@ def test_a_product_code_missing_from_the_value_set_is_recognised_by_ingredient()
 
 
 def test_an_unknown_medication_is_not_classified() -> None:
-    facts = medication_facts(load(), load_cds(), _request(text="Amoxicillin 500 mg capsule"), "d")
+    facts = medication_facts(load(), load().cds, _request(text="Amoxicillin 500 mg capsule"), "d")
     assert facts.classified is None

@@ -14,7 +14,6 @@ from benzosafe.errors import InvalidInput
 from benzosafe.fhir.cards import evaluate, render_cards
 from benzosafe.fhir.request import parse_hook_request
 from benzosafe.knowledge import load
-from benzosafe.knowledge.cds import load_cds
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
@@ -120,7 +119,7 @@ def test_any_mutation_gives_cards_or_a_clear_error(
             target[path[-1]] = value
         except (KeyError, IndexError, TypeError):
             continue  # an earlier change removed this place
-    kb, cds = load(), load_cds()
+    kb, cds = load(), load().cds
     service = cds.service("benzosafe-order-select")
     assert service is not None
     try:

@@ -11,9 +11,9 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from benzosafe.clinical.instruments import score
 from benzosafe.errors import InvalidInput
 from benzosafe.fhir.instruments import questionnaire, score_questionnaire_response
-from benzosafe.knowledge.assessment import load_assessment
+from benzosafe.knowledge import load
 
-INSTRUMENTS = sorted(load_assessment().instruments)
+INSTRUMENTS = sorted(load().assessment.instruments)
 
 
 def respond(q: dict[str, Any], pick: int, **context: Any) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def respond(q: dict[str, Any], pick: int, **context: Any) -> dict[str, Any]:
 def test_questionnaire_is_valid_and_generated_from_the_data(instrument_id: str) -> None:
     q = questionnaire(instrument_id)
     Questionnaire.model_validate(q)  # what we emit validates
-    inst = load_assessment().instruments[instrument_id]
+    inst = load().assessment.instruments[instrument_id]
     choice = [i for i in q["item"] if i["type"] == "choice"]
     assert [i["linkId"] for i in choice] == [i.id for i in inst.items]
     assert q["status"] == ("draft" if inst.status == "draft" else "active")
@@ -53,7 +53,7 @@ def test_questionnaire_is_valid_and_generated_from_the_data(instrument_id: str) 
 @pytest.mark.parametrize("instrument_id", INSTRUMENTS)
 @pytest.mark.parametrize("pick", [0, 1, 9])
 def test_round_trip_gives_the_same_score_as_the_core(instrument_id: str, pick: int) -> None:
-    inst = load_assessment().instruments[instrument_id]
+    inst = load().assessment.instruments[instrument_id]
     context: dict[str, Any] = {}
     if "age" in inst.context:
         context["age"] = 70

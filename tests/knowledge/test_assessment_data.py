@@ -10,13 +10,13 @@ import pytest
 
 from benzosafe.errors import KnowledgeError
 from benzosafe.knowledge import load
-from benzosafe.knowledge.assessment import load_assessment, load_assessment_from
+from benzosafe.knowledge.assessment import load_assessment_from
 
 DATA = Path(str(files("benzosafe.knowledge") / "data"))
 
 
 def test_packaged_assessment_data_loads() -> None:
-    data = load_assessment()
+    data = load().assessment
     assert set(data.instruments) == {"ciwa-b", "bwsq", "sds", "dsm5"}
     assert data.version.startswith(load().version)
     # Unverified instruments must be drafts, verified ones carry bands.

@@ -9,14 +9,14 @@ import pytest
 
 from benzosafe.errors import KnowledgeError
 from benzosafe.knowledge import load
-from benzosafe.knowledge.screening import load_screening, screening_from
+from benzosafe.knowledge.screening import load_screening_from
 
 DATA = Path(__file__).resolve().parents[2] / "src" / "benzosafe" / "knowledge" / "data"
 
 
 def test_every_measure_is_cited_and_has_cases() -> None:
     kb = load()
-    for m in load_screening().measure:
+    for m in load().screening.measure:
         assert m.sources and all(c.ref in kb.sources for c in m.sources)
         assert any(c.fires for c in m.cases) and not all(c.fires for c in m.cases)
         assert (m.status == "draft") == bool(m.draft_reason)
@@ -55,4 +55,4 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
 def test_broken_screening_data_is_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
     root = _broken(tmp_path, old, new)
     with pytest.raises(KnowledgeError, match=message):
-        screening_from(root, load())  # type: ignore[arg-type]
+        load_screening_from(root, load())  # type: ignore[arg-type]

@@ -9,10 +9,10 @@ import pytest
 
 from benzosafe.clinical.taper import rule_fires
 from benzosafe.errors import KnowledgeError
-from benzosafe.knowledge import data_root, read_toml
-from benzosafe.knowledge.taper import load_taper, parse_taper
+from benzosafe.knowledge import data_root, load, read_toml
+from benzosafe.knowledge.taper import parse_taper
 
-TAPER = load_taper()
+TAPER = load().taper
 CASES = [
     pytest.param(rule, case, id=f"{rule.id}: {case.name}")
     for rule in TAPER.rules.values()

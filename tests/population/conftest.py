@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from benzosafe.knowledge.screening import load_screening
+from benzosafe.knowledge import load
 from benzosafe.population.records import DispensingRecord, write_records
 
 CASE_START = date(2024, 1, 1)
@@ -46,7 +46,7 @@ def case_records() -> tuple[list[DispensingRecord], list[tuple[str, str]]]:
     """Every rule case of screening.toml as the fills of one patient each, and exclusions."""
     records: list[DispensingRecord] = []
     exclusions: list[tuple[str, str]] = []
-    for measure in load_screening().measure:
+    for measure in load().screening.measure:
         for index, case in enumerate(measure.cases):
             patient = case_patient(measure.id, index)
             birth = CASE_START.replace(year=CASE_START.year - case.age).isoformat()

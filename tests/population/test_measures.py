@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benzosafe.knowledge.screening import Measure, MeasureCase, load_screening
+from benzosafe.knowledge import load
+from benzosafe.knowledge.screening import Measure, MeasureCase
 from benzosafe.population.engines import DuckDBEngine, Engine, SparkEngine
 from benzosafe.population.records import DispensingRecord, write_records
 from benzosafe.population.screen import ScreenOptions, ScreenResult, flag_rows, screen
@@ -21,7 +22,7 @@ from .conftest import CASE_START, case_patient
 
 CASES = [
     pytest.param(m, i, c, id=f"{m.id}:{c.name}")
-    for m in load_screening().measure
+    for m in load().screening.measure
     for i, c in enumerate(m.cases)
 ]
 

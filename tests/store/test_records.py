@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from benzosafe.errors import Conflict
 from benzosafe.store import records
 from benzosafe.store.db import current_revision, make_engine, session_factory
 from benzosafe.store.models import AuditEvent, TaperPlan
@@ -70,13 +71,13 @@ def test_concurrent_plan_edits_conflict_instead_of_losing_one(engine: Engine) ->
         )
         first.commit()
         p2 = second.get_one(records.Patient, patient_id)
-        with pytest.raises(records.Conflict):
+        with pytest.raises(Conflict):
             records.save_taper_plan(
                 second, actor, p2, PLAN, "second", taper_plan_id=plan_id, expected_version=version
             )
         second.rollback()
         # A writer that says which version it read, but is stale, is refused before writing.
-        with pytest.raises(records.Conflict, match="version 2, not 1"):
+        with pytest.raises(Conflict, match="version 2, not 1"):
             records.save_taper_plan(
                 second, actor, p2, PLAN, "again", taper_plan_id=plan_id, expected_version=version
             )

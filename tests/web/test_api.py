@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from support import Api, row_counts
 
+from benzosafe.knowledge import load
+
 ORDER = {"drug": "clonazepam", "dose": "1 mg", "frequency": "tid", "indication": "seizure-disorder"}
 ERROR_KEYS = {"status", "code", "message", "field", "allowed"}
 
@@ -266,9 +268,7 @@ def test_openapi_documents_the_api(clinician: Api) -> None:
 
 
 def test_the_taper_form_starts_at_the_cited_default_pace(clinician: Api, patient_id: int) -> None:
-    from benzosafe.knowledge.taper import load_taper
-
-    pace = load_taper().pace
+    pace = load().taper.pace
     page = clinician.get(f"/patients/{patient_id}/taper", headers={"accept": "text/html"})
     assert page.status_code == 200
     assert f'value="{pace.percent}%"' in page.text

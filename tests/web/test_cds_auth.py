@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from benzosafe.errors import AuthError
 from benzosafe.web.cds_app import create_cds_app
-from benzosafe.web.cds_auth import AuthError, Issuer, TokenVerifier, TrustedIssuers
+from benzosafe.web.cds_auth import Issuer, TokenVerifier, TrustedIssuers
 from benzosafe.web.cds_hooks import CdsSettings
 from benzosafe.web.cds_store import CdsStore
 

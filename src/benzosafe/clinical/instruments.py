@@ -21,7 +21,6 @@ from benzosafe.knowledge.assessment import (
     AssessmentKnowledge,
     Band,
     Instrument,
-    load_assessment,
 )
 from benzosafe.knowledge.models import Citation
 from benzosafe.units import MAX_AGE_YEARS
@@ -98,7 +97,7 @@ def unique_citations(*groups: Sequence[Citation]) -> tuple[Citation, ...]:
 
 def instrument(instrument_id: str, data: AssessmentKnowledge | None = None) -> Instrument:
     """The instrument with this id, or InvalidInput naming the ones we have."""
-    data = data or load_assessment()
+    data = data or load().assessment
     found = data.instruments.get(instrument_id.strip().lower())
     if found is None:
         raise InvalidInput("instrument", f"unknown instrument {instrument_id!r}", data.instruments)
@@ -164,7 +163,7 @@ def score(
     whether the drug is taken solely as prescribed under appropriate medical supervision,
     in which case tolerance and withdrawal are not counted.
     """
-    data = data or load_assessment()
+    data = data or load().assessment
     inst = instrument(instrument_id, data)
     if age is not None:
         if "age" not in inst.context:

@@ -26,7 +26,6 @@ from benzosafe.knowledge.assessment import (
     CareLevel,
     CareRule,
     LevelFact,
-    load_assessment,
 )
 from benzosafe.knowledge.models import Citation
 from benzosafe.units import MAX_AGE_YEARS, format_mg, parse_daily_dose
@@ -312,7 +311,7 @@ def recommend_level_of_care(
     intake: Intake | Mapping[str, Any], data: AssessmentKnowledge | None = None
 ) -> Recommendation:
     """Recommend a setting for the taper, with every reason, its rule and its sources."""
-    data = data or load_assessment()
+    data = data or load().assessment
     kb = load()
     if not isinstance(intake, Intake):
         intake = parse_intake(intake)

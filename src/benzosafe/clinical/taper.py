@@ -24,9 +24,8 @@ from benzosafe.clinical.check import Finding, SourceRef
 from benzosafe.clinical.equivalence import diazepam_equivalent, table_used
 from benzosafe.errors import InvalidInput, PlanInfeasible, UnknownDrug
 from benzosafe.knowledge import load
-from benzosafe.knowledge.assessment import load_assessment
 from benzosafe.knowledge.models import Citation, KnowledgeBase
-from benzosafe.knowledge.taper import TaperKnowledge, TaperRule, load_taper
+from benzosafe.knowledge.taper import TaperKnowledge, TaperRule
 from benzosafe.units import (
     FREQUENCIES,
     format_mg,
@@ -699,7 +698,7 @@ def window_violations(
 def in_low_band(kb: KnowledgeBase, drug: str, daily_mg: Decimal) -> bool:
     """Whether a daily dose is within the guideline's low dose band (per-drug mg as printed,
     else diazepam-equivalent), as held in the assessment data's dose bands."""
-    bands = load_assessment().level_of_care.dose_bands
+    bands = load().assessment.level_of_care.dose_bands
     per_drug = next((b for b in bands.per_drug if b.drug == drug), None)
     if per_drug is not None:
         return daily_mg <= per_drug.low_max_mg
@@ -708,7 +707,7 @@ def in_low_band(kb: KnowledgeBase, drug: str, daily_mg: Decimal) -> bool:
 
 def rule_fires(rule: TaperRule, case_input: dict[str, Any]) -> bool:
     """Evaluate one taper rule on a case input (the shapes documented in taper.toml)."""
-    tk, kb = load_taper(), load()
+    tk, kb = load().taper, load()
     if rule.kind == "window-bound":
         max_fraction, window = _bound(tk)
         daily: list[Decimal] = []
@@ -791,9 +790,9 @@ def _validate_request(kb: KnowledgeBase, req: TaperRequest) -> None:
         raise InvalidInput("reduce_by", "an amount more than zero is needed")
     if s.kind == "steps" and not s.steps:
         raise InvalidInput("steps", "no steps given")
-    if s.kind == "label-panic" and req.drug != load_taper().label_panic.drug:
+    if s.kind == "label-panic" and req.drug != load().taper.label_panic.drug:
         raise InvalidInput(
-            "strategy", f"the label panic schedule is for {load_taper().label_panic.drug} only"
+            "strategy", f"the label panic schedule is for {load().taper.label_panic.drug} only"
         )
     if req.via is not None:
         if req.via not in kb.benzodiazepines:
@@ -847,7 +846,7 @@ def _nominal_rate_check(req: TaperRequest, tk: TaperKnowledge) -> None:
 
 def plan_taper(request: TaperRequest) -> TaperPlan:
     """Make a taper plan within the cited bounds, or raise a clear error saying why not."""
-    kb, tk = load(), load_taper()
+    kb, tk = load(), load().taper
     req = request
     _validate_request(kb, req)
     _nominal_rate_check(req, tk)
@@ -1214,7 +1213,7 @@ def adjust_plan(
         raise InvalidInput("ciwa_b_score", "give a CIWA-B score or the tolerability")
     if ciwa_b_score is not None and ciwa_b_score < 0:
         raise InvalidInput("ciwa_b_score", "a CIWA-B total cannot be negative")
-    tk = load_taper()
+    tk = load().taper
     chosen: Action = action or tk.adjust.default_action
     stop = plan.steps[-1]
     if not plan.start <= on < stop.start:
@@ -1316,7 +1315,7 @@ def parse_taper_request(
     by: str = "unspecified",
 ) -> TaperRequest:
     """Build a :class:`TaperRequest` from text as typed by a clinician (CLI, web form)."""
-    kb, tk = load(), load_taper()
+    kb, tk = load(), load().taper
     drug_id = _drug(kb, drug, "drug")
     daily = parse_daily_dose(dose, "dose")
     try:

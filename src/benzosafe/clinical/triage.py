@@ -19,13 +19,13 @@ from typing import Any
 
 from benzosafe.clinical.instruments import citations_json, unique_citations
 from benzosafe.errors import InvalidInput
+from benzosafe.knowledge import load
 from benzosafe.knowledge.assessment import (
     TRIAGE_LEVELS,
     AssessmentKnowledge,
     Effect,
     TriageData,
     TriageLevel,
-    load_assessment,
 )
 from benzosafe.knowledge.models import Citation
 
@@ -157,7 +157,7 @@ def _match(phrase: str, data: TriageData) -> list[tuple[Effect, str]]:
 
 def triage(report: Sequence[str], data: AssessmentKnowledge | None = None) -> Triage:
     """Triage the reported effects (one phrase each, free text)."""
-    data = data or load_assessment()
+    data = data or load().assessment
     tdata = data.triage
     if isinstance(report, str):
         report = [report]

@@ -31,7 +31,6 @@ from benzosafe.clinical.taper import TIMES_OF_DAY, TaperPlan, TaperStep, daily_s
 from benzosafe.exports.taper_data import step_drug
 from benzosafe.knowledge import load
 from benzosafe.knowledge.models import Citation
-from benzosafe.knowledge.taper import load_taper
 from benzosafe.units import format_mg
 
 _BASE = getSampleStyleSheet()
@@ -60,7 +59,7 @@ def _step_on(plan: TaperPlan, day: date) -> TaperStep:
 
 
 def _patient(plan: TaperPlan, contact: str) -> list[Flowable]:
-    tk = load_taper()
+    tk = load().taper
     drugs = plan.drug if plan.via is None else f"{plan.drug}, then {plan.via}"
     out: list[Flowable] = [
         Paragraph(f"Your {drugs} taper schedule", TITLE),

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from benzosafe.clinical.instruments import Score, instrument, score
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge.assessment import load_assessment
+from benzosafe.knowledge import load
 
 CANONICAL = "urn:benzosafe:questionnaire:"
 INSTRUMENT_SYSTEM = "urn:benzosafe:instrument"
@@ -47,7 +47,7 @@ def _json(resource: Any) -> dict[str, Any]:
 
 def questionnaire(instrument_id: str) -> dict[str, Any]:
     """The instrument as a validated FHIR R4 Questionnaire (JSON object)."""
-    data = load_assessment()
+    data = load().assessment
     inst = instrument(instrument_id, data)
     items: list[dict[str, Any]] = []
     for fact in inst.context:
@@ -124,7 +124,7 @@ def score_questionnaire_response(response: Mapping[str, Any]) -> tuple[Score, di
         raise _bad("not a valid FHIR R4 QuestionnaireResponse: " + " ".join(first)) from exc
     canonical = (qr.questionnaire or "").split("|")[0]
     if not canonical.startswith(CANONICAL):
-        known = [CANONICAL + i for i in load_assessment().instruments]
+        known = [CANONICAL + i for i in load().assessment.instruments]
         raise InvalidInput("questionnaire", f"{canonical!r} is not one of ours", known)
     inst = instrument(canonical[len(CANONICAL) :])
     if qr.status not in ("completed", "amended"):

@@ -1,10 +1,14 @@
-"""Clinical knowledge as versioned, cited data files and their strict typed loader."""
+"""Clinical knowledge as versioned, cited data files and their strict typed loader.
 
+:func:`load` returns the whole knowledge as one :class:`Knowledge` value; the faces load it
+once and pass it to the clinical core.
+"""
+
+from benzosafe.knowledge.bundle import Knowledge, load, load_from
 from benzosafe.knowledge.loader import (
     check_citations,
     data_root,
-    load,
-    load_from,
+    load_base_from,
     read_toml,
     sections,
     validate,
@@ -13,11 +17,13 @@ from benzosafe.knowledge.loader import (
 from benzosafe.knowledge.models import KnowledgeBase, Rule
 
 __all__ = [
+    "Knowledge",
     "KnowledgeBase",
     "Rule",
     "check_citations",
     "data_root",
     "load",
+    "load_base_from",
     "load_from",
     "read_toml",
     "sections",

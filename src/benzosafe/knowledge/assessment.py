@@ -1,7 +1,7 @@
 """Knowledge for assessment: instruments, side-effect triage and level-of-care rules.
 
 The data lives in ``knowledge/data/assessment/*.toml``; this module holds its strict
-models and :func:`load_assessment`, which validates the files once, checks every
+models and :func:`load_assessment_from`, which validates the files once, checks every
 citation against ``sources.toml`` and the shape of each instrument (scales exist,
 bands cover every possible total without gaps or overlaps), and returns a frozen
 :class:`AssessmentKnowledge`.
@@ -10,14 +10,13 @@ bands cover every possible total without gaps or overlaps), and returns a frozen
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 from importlib.abc import Traversable
 from typing import Any, Literal
 
 from pydantic import Field
 
 from benzosafe.errors import KnowledgeError
-from benzosafe.knowledge.loader import check_citations, data_root, load, read_toml, validated
+from benzosafe.knowledge.loader import check_citations, read_toml, validated
 from benzosafe.knowledge.models import Cited, KnowledgeBase, RuleIdentity, Strict
 
 TriageLevel = Literal["self-care", "contact-prescriber", "urgent-same-day", "emergency"]
@@ -297,9 +296,3 @@ def load_assessment_from(root: Traversable, kb: KnowledgeBase) -> AssessmentKnow
     )
     _check(data, kb)
     return data
-
-
-@cache
-def load_assessment() -> AssessmentKnowledge:
-    """The packaged assessment knowledge, loaded and validated once, at first use."""
-    return load_assessment_from(data_root(), load())

@@ -3,19 +3,19 @@
 ``knowledge/data/cds/cds-hooks.toml`` says which finding codes each CDS Hooks service shows,
 which override reasons a card offers, and which further benzodiazepine ingredients are
 recognised by name (cited, but with no schedule or equivalent on record, so they are not in
-the class table). :func:`load_cds` validates it strictly, once, and checks every citation
+the class table). :func:`load_cds_from` validates it strictly, once, and checks every citation
 and finding code against the main knowledge base.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from importlib.abc import Traversable
 from typing import Literal
 
 from pydantic import Field
 
 from benzosafe.errors import KnowledgeError
-from benzosafe.knowledge.loader import check_citations, data_root, load, read_toml, validated
+from benzosafe.knowledge.loader import check_citations, read_toml, validated
 from benzosafe.knowledge.models import Cited, KnowledgeBase, Strict
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
@@ -57,11 +57,11 @@ class CdsKnowledge(Strict):
         return next((s for s in self.services if s.id == service_id), None)
 
 
-def load_cds_from(kb: KnowledgeBase) -> CdsKnowledge:
+def load_cds_from(root: Traversable, kb: KnowledgeBase) -> CdsKnowledge:
     """Load and cross-check the CDS Hooks data against ``kb``."""
     where = "cds/cds-hooks.toml"
     # The knowledge version (kb.version) hashes this file too, so cards state it as is.
-    data = read_toml(data_root().joinpath("cds").joinpath("cds-hooks.toml"))
+    data = read_toml(root.joinpath("cds").joinpath("cds-hooks.toml"))
     cds = validated(CdsKnowledge, data, where)
     check_citations(cds, kb, where)
     # Finding codes belong to clinical/ (a layer below); the test suite checks them.
@@ -82,9 +82,3 @@ def load_cds_from(kb: KnowledgeBase) -> CdsKnowledge:
     if problems:
         raise KnowledgeError(f"{where}: " + "; ".join(problems))
     return cds
-
-
-@cache
-def load_cds() -> CdsKnowledge:
-    """The packaged CDS Hooks knowledge, validated once, at first use."""
-    return load_cds_from(load())

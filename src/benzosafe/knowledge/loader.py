@@ -1,9 +1,10 @@
 """Loading and validating the knowledge data (``knowledge/data/*.toml``).
 
-:func:`load` reads every data file once, validates it into the strict models of
-:mod:`benzosafe.knowledge.models`, checks every cross-reference (citations,
-drugs, indications, conditions, classes) and returns a frozen
-:class:`KnowledgeBase`. Any problem raises :class:`KnowledgeError` naming the
+:func:`load_base_from` reads the core data files, validates them into the strict
+models of :mod:`benzosafe.knowledge.models`, checks every cross-reference
+(citations, drugs, indications, conditions, classes) and returns a frozen
+:class:`KnowledgeBase`; the other knowledge modules use the helpers here for their
+own files. Any problem raises :class:`KnowledgeError` naming the
 file and the place, so a typo fails the test suite, never a patient.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from collections.abc import Iterable, Iterator
-from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
 from typing import Any, TypeVar
@@ -93,8 +93,12 @@ def _all_data_files(root: Traversable, prefix: str = "") -> list[tuple[str, Trav
     return sorted(out, key=lambda pair: pair[0])
 
 
-def load_from(root: Traversable) -> KnowledgeBase:
-    """Load and validate the knowledge data below ``root``."""
+def load_base_from(root: Traversable) -> KnowledgeBase:
+    """Load and validate the core tables below ``root`` (sources, drugs, classes, rules).
+
+    The parts that build on them (taper, assessment, CDS Hooks, screening) are loaded by
+    :func:`benzosafe.knowledge.bundle.load_from`, which checks them against these tables.
+    """
     digest = hashlib.sha256()
     for name, node in _all_data_files(root):
         digest.update(name.encode())
@@ -243,9 +247,3 @@ def check_citations(obj: object, kb: KnowledgeBase, where: str) -> None:
     unknown = sorted({c.ref for c in citations(obj) if c.ref not in kb.sources})
     if unknown:
         raise KnowledgeError(f"{where}: citations to unknown sources {unknown}")
-
-
-@cache
-def load() -> KnowledgeBase:
-    """The packaged knowledge base, loaded and validated once, at first use."""
-    return load_from(data_root())

@@ -2,21 +2,20 @@
 
 Each measure is a cited rule with a stable id, a version, typed parameters for its kind,
 a status (``cited``, or ``draft`` with the reason when its definition is a project choice)
-and cases that fire and stay silent. :func:`load_screening` validates the file once and
+and cases that fire and stay silent. :func:`load_screening_from` validates the file once and
 checks every citation and every drug named against the main knowledge base.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 from importlib.abc import Traversable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from benzosafe.errors import KnowledgeError
-from benzosafe.knowledge.loader import check_citations, data_root, load, read_toml, validated
+from benzosafe.knowledge.loader import check_citations, read_toml, validated
 from benzosafe.knowledge.models import Cited, KnowledgeBase, Severity, Strict
 
 MeasureKind = Literal[
@@ -164,14 +163,8 @@ def check_screening(screening: Screening, kb: KnowledgeBase) -> None:
                 raise KnowledgeError(f"screening.toml {m.id}: unknown ingredients {unknown}")
 
 
-def screening_from(root: Traversable, kb: KnowledgeBase) -> Screening:
+def load_screening_from(root: Traversable, kb: KnowledgeBase) -> Screening:
     """Load and check ``screening.toml`` below ``root``."""
     screening = validated(Screening, read_toml(root.joinpath("screening.toml")), "screening.toml")
     check_screening(screening, kb)
     return screening
-
-
-@cache
-def load_screening() -> Screening:
-    """The packaged screening measures, validated and cross-checked once, at first use."""
-    return screening_from(data_root(), load())

@@ -1,6 +1,6 @@
 """Taper knowledge: the cited pace, bounds and rules of supervised taper plans.
 
-Reads ``knowledge/data/taper.toml`` into strict models once, at first use, and checks
+Reads ``knowledge/data/taper.toml`` into strict models and checks
 that every citation names a source of ``sources.toml``. The planner
 (:mod:`benzosafe.clinical.taper`) takes every number it uses from here.
 """
@@ -8,14 +8,14 @@ that every citation names a source of ``sources.toml``. The planner
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
+from importlib.abc import Traversable
 from typing import Any, Literal
 
 from pydantic import Field
 
 from benzosafe.errors import KnowledgeError
-from benzosafe.knowledge.loader import check_citations, data_root, load, read_toml, validated
-from benzosafe.knowledge.models import Cited, RuleHeader, Strict
+from benzosafe.knowledge.loader import check_citations, read_toml, validated
+from benzosafe.knowledge.models import Cited, KnowledgeBase, RuleHeader, Strict
 
 TaperRuleKind = Literal["window-bound", "tail-step", "fixed-share", "short-course", "rounded-step"]
 
@@ -99,11 +99,9 @@ def parse_taper(data: dict[str, Any], where: str = "taper.toml") -> TaperKnowled
     return validated(TaperKnowledge, {**raw, "rules": rules}, where)
 
 
-@cache
-def load_taper() -> TaperKnowledge:
-    """The packaged taper knowledge, validated and citation-checked once."""
-    kb = load()
-    taper = parse_taper(read_toml(data_root().joinpath("taper.toml")))
+def load_taper_from(root: Traversable, kb: KnowledgeBase) -> TaperKnowledge:
+    """Load ``taper.toml`` below ``root`` and check its citations and drug against ``kb``."""
+    taper = parse_taper(read_toml(root.joinpath("taper.toml")))
     check_citations(taper, kb, "taper.toml")
     if taper.label_panic.drug not in kb.benzodiazepines:
         raise KnowledgeError(f"taper.toml: unknown drug {taper.label_panic.drug!r}")

@@ -21,7 +21,6 @@ from benzosafe.clinical.equivalence import diazepam_equivalent
 from benzosafe.clinical.medications import BENZODIAZEPINE, recognised_keys
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
-from benzosafe.knowledge.assessment import load_assessment
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import parse_mass
 
@@ -56,7 +55,7 @@ def normalise_key(text: str) -> str:
 
 
 def _ingredients(kb: KnowledgeBase) -> dict[str, DrugKey]:
-    bands = load_assessment().level_of_care.dose_bands
+    bands = load().assessment.level_of_care.dose_bands
     per_drug = {b.drug: b for b in bands.per_drug}
     out: dict[str, DrugKey] = {}
     for entry in kb.benzodiazepines.values():

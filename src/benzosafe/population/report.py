@@ -13,7 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benzosafe.knowledge.screening import Measure, load_screening
+from benzosafe.knowledge import load
+from benzosafe.knowledge.screening import Measure
 from benzosafe.population.screen import ScreenResult
 
 BAR_WIDTH = 360
@@ -59,7 +60,7 @@ def _measure_rows(result: ScreenResult, measures: dict[str, Measure]) -> str:
 
 
 def render_html(result: ScreenResult) -> str:
-    measures = load_screening().by_id()
+    measures = load().screening.by_id()
     rate_items = [(f"{r.rule} ({r.label})", r.rate or 0.0, _percent(r.rate)) for r in result.rates]
     malformed = sorted(result.malformed.items())
     bad_items = [(reason, float(n), str(n)) for reason, n in malformed]
@@ -113,7 +114,7 @@ def write_html(result: ScreenResult, path: Path) -> None:
 
 def print_summary(result: ScreenResult, console: Console) -> None:
     """The terminal table: one line per rate, then the malformed rows by reason."""
-    measures = load_screening().by_id()
+    measures = load().screening.by_id()
     table = Table(
         title=f"Screening {result.period_start} to {result.period_end}: "
         f"{result.rows_screened} fills, {result.patients} patients ({result.engine})"

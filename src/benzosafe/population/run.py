@@ -18,7 +18,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
-from benzosafe.knowledge.screening import load_screening
 from benzosafe.population.drugs import ProductCode, drug_keys, read_product_map
 from benzosafe.population.engines import DuckDBEngine, Engine, FileFormat, SparkEngine
 from benzosafe.population.fhir import read_fhir_dispenses
@@ -131,7 +130,7 @@ def run_screen(
             products=products,
             exclusions=read_exclusions(exclusions) if exclusions else (),
         )
-        steps = 4 + len(load_screening().measure)
+        steps = 4 + len(load().screening.measure)
         if skipped is None:  # else the OMOP tables are in ``path`` as the documented table
             if fmt == "fhir" and source is not None:
                 records, skipped = read_fhir_dispenses(source, known)

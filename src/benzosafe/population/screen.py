@@ -22,7 +22,7 @@ from typing import Any
 
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
-from benzosafe.knowledge.screening import Measure, load_screening
+from benzosafe.knowledge.screening import Measure
 from benzosafe.population import sql
 from benzosafe.population.drugs import ProductCode, drug_keys, ingredient_codes
 from benzosafe.population.engines import Engine, FileFormat
@@ -116,7 +116,7 @@ def from_day(n: int) -> date:
 
 def selected_measures(options: ScreenOptions) -> list[Measure]:
     """The measures to run, with the multiple-provider overrides applied."""
-    measures = load_screening().measure
+    measures = load().screening.measure
     if options.measures:
         known = {m.id for m in measures}
         unknown = [m for m in options.measures if m not in known]
@@ -383,7 +383,7 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
     return ScreenResult(
         engine=engine.name,
         knowledge_version=load().version,
-        screening_version=load_screening().version,
+        screening_version=load().screening.version,
         period_start=from_day(start).isoformat(),
         period_end=from_day(end).isoformat(),
         rows_read=rows_read,

@@ -18,7 +18,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from benzosafe.knowledge import load
-from benzosafe.knowledge.screening import load_screening
 from benzosafe.population.drugs import drug_keys
 from benzosafe.population.records import DispensingRecord, write_records
 
@@ -123,14 +122,14 @@ def synth_population(patients: int, seed: int = 7) -> tuple[list[DispensingRecor
     truth = Truth()
     kinds = list(PATTERNS)
     weights = [PATTERNS[k][0] for k in kinds]
-    cob = next(m for m in load_screening().measure if m.kind == "cob")
+    cob = next(m for m in load().screening.measure if m.kind == "cob")
     reasons = list(cob.typed_params().exclusion_reasons)
     # The latest day a refill of a 30-day supply is still early: days x 100 < pct x 30.
-    early = next(m for m in load_screening().measure if m.kind == "early-refill")
+    early = next(m for m in load().screening.measure if m.kind == "early-refill")
     latest_early = (early.typed_params().min_supply_elapsed_pct * 30 - 1) // 100
     # Planted older adults are at least a year past the measure's age, the others at least
     # five years short of it.
-    older_adult = next(m for m in load_screening().measure if m.kind == "older-adult")
+    older_adult = next(m for m in load().screening.measure if m.kind == "older-adult")
     min_age = older_adult.typed_params().min_age_years
 
     for n in range(1, patients + 1):

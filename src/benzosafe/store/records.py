@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from benzosafe.errors import BenzosafeError, InvalidInput
+from benzosafe.errors import Conflict, InvalidInput, NotFound, SignInRefused
 from benzosafe.store.models import (
     PATIENT_STATUSES,
     ROLES,
@@ -43,18 +43,6 @@ HASHER = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost one argon2 hash.
 _DUMMY_HASH = HASHER.hash("benzosafe-no-such-user")
 MIN_PASSWORD_LENGTH = 12
-
-
-class NotFound(BenzosafeError):
-    """A record that does not exist (or that this user may not know exists)."""
-
-
-class Conflict(BenzosafeError):
-    """A write based on a stale version of a record: reload and try again."""
-
-
-class SignInRefused(BenzosafeError):
-    """Wrong username or password, an inactive user, or a locked-out user."""
 
 
 @dataclass(frozen=True, slots=True)

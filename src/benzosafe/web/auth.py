@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from benzosafe.errors import BenzosafeError
+from benzosafe.errors import CsrfRefused, Forbidden, NotSignedIn
 from benzosafe.store.models import User
 from benzosafe.store.records import Actor
 
@@ -33,18 +33,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin"}),
     "reference": frozenset({"admin", "admissions", "clinician"}),
 }
-
-
-class NotSignedIn(BenzosafeError):
-    """No valid session: sign in first."""
-
-
-class Forbidden(BenzosafeError):
-    """Signed in, but this role may not do this."""
-
-
-class CsrfRefused(BenzosafeError):
-    """An unsafe request without the session's CSRF token."""
 
 
 def csrf_token(request: Request) -> str:

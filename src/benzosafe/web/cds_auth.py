@@ -22,14 +22,10 @@ from typing import Any
 import jwt
 from jwt import PyJWK, PyJWKSet
 
-from benzosafe.errors import BenzosafeError
+from benzosafe.errors import AuthError
 from benzosafe.web.cds_store import CdsStore
 
 ALGORITHMS = ("ES384", "RS384")
-
-
-class AuthError(BenzosafeError):
-    """A CDS client's token that is missing or not trusted; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from benzosafe.errors import BenzosafeError, InvalidInput
+from benzosafe.errors import AuthError, BenzosafeError, InvalidInput, Precondition
 from benzosafe.fhir.cards import evaluate, render_cards
 from benzosafe.fhir.request import HookRequest, all_resources, parse_hook_request
 from benzosafe.knowledge import load
-from benzosafe.knowledge.cds import CdsKnowledge, CdsService, load_cds
+from benzosafe.knowledge.cds import CdsKnowledge, CdsService
 from benzosafe.knowledge.models import KnowledgeBase
-from benzosafe.web.cds_auth import AuthError, TokenVerifier, TrustedIssuers
+from benzosafe.web.cds_auth import TokenVerifier, TrustedIssuers
 from benzosafe.web.cds_store import CdsStore
 
 log = logging.getLogger("benzosafe.cds")
@@ -60,14 +60,6 @@ class CdsSettings:
     # one); None: any server the caller names (the caller is authenticated by its JWT).
     allowed_fhir_servers: tuple[str, ...] | None = None
     fhir_transport: Any = None  # an httpx transport, to reach a FHIR server in tests
-
-
-class Precondition(BenzosafeError):
-    """Needed FHIR data is neither prefetched nor obtainable from the FHIR server."""
-
-    def __init__(self, message: str, expression: str) -> None:
-        super().__init__(message)
-        self.expression = expression
 
 
 def operation_outcome(
@@ -145,7 +137,7 @@ class _Service:
     def __init__(self, settings: CdsSettings) -> None:
         self.settings = settings
         self.kb: KnowledgeBase = load()
-        self.cds: CdsKnowledge = load_cds()
+        self.cds: CdsKnowledge = load().cds
         self.store = CdsStore(settings.state_path)
         trusted = settings.trusted
         if trusted is None and settings.issuers_file is not None:
@@ -353,17 +345,11 @@ async def _json(request: Request) -> Any:
 def install_error_handlers(app: FastAPI) -> None:
     """Every error of the CDS Hooks endpoints as an OperationOutcome, never a traceback."""
 
-    @app.exception_handler(AuthError)
-    async def _auth(_: Request, exc: AuthError) -> JSONResponse:
-        return operation_outcome(401, "security", str(exc))
-
-    @app.exception_handler(Precondition)
-    async def _precondition(_: Request, exc: Precondition) -> JSONResponse:
-        return operation_outcome(412, "processing", str(exc), exc.expression)
-
-    @app.exception_handler(InvalidInput)
-    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
-        return operation_outcome(400, "invalid", str(exc), exc.field)
+    @app.exception_handler(BenzosafeError)
+    async def _benzosafe(_: Request, exc: BenzosafeError) -> JSONResponse:
+        # CDS Hooks answers a request the client must fix with 400, where the web API says 422.
+        status = 400 if exc.status == 422 else exc.status
+        return operation_outcome(status, exc.issue_type, str(exc), exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,22 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from benzosafe.errors import BenzosafeError, InvalidInput, PlanInfeasible
-from benzosafe.store.records import Conflict, NotFound, SignInRefused
-from benzosafe.web.auth import CsrfRefused, Forbidden, NotSignedIn
+from benzosafe.errors import BenzosafeError
 
 log = logging.getLogger("benzosafe.web")
 
-_STATUS: list[tuple[type[BenzosafeError], int, str]] = [
-    (NotSignedIn, 401, "not-signed-in"),
-    (SignInRefused, 401, "sign-in-refused"),
-    (CsrfRefused, 403, "csrf"),
-    (Forbidden, 403, "forbidden"),
-    (NotFound, 404, "not-found"),
-    (Conflict, 409, "conflict"),
-    (InvalidInput, 422, "invalid-input"),
-    (PlanInfeasible, 422, "plan-infeasible"),
-]
 _HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 401: "not-signed-in"}
 
 
@@ -66,12 +54,8 @@ def _respond(request: Request, body: dict[str, Any]) -> Response:
 def install(app: FastAPI) -> None:
     @app.exception_handler(BenzosafeError)
     async def benzosafe_error(request: Request, exc: BenzosafeError) -> Response:
-        status, code = next(
-            ((s, c) for kind, s, c in _STATUS if isinstance(exc, kind)), (400, "error")
-        )
-        field = exc.field if isinstance(exc, InvalidInput) else None
-        allowed = exc.allowed if isinstance(exc, InvalidInput) else ()
-        return _respond(request, error_body(status, code, str(exc), field, allowed))
+        body = error_body(exc.status, exc.code, str(exc), exc.field, exc.allowed)
+        return _respond(request, body)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -16,9 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from benzosafe.errors import BenzosafeError, InvalidInput
+from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused
 from benzosafe.knowledge import load
-from benzosafe.knowledge.taper import load_taper
 from benzosafe.store import records
 from benzosafe.web import actions, charts
 from benzosafe.web.auth import csrf_token, current_user, may, sign_in_session
@@ -78,9 +77,7 @@ def see_other(url: str) -> RedirectResponse:
 
 
 def _instruments() -> list[Any]:
-    from benzosafe.knowledge.assessment import load_assessment
-
-    return list(load_assessment().instruments.values())
+    return list(load().assessment.instruments.values())
 
 
 # ----------------------------------------------------------------------------- sign in
@@ -112,7 +109,7 @@ def sign_in(
             max_failures=settings.max_failed_sign_ins,
             lockout=settings.lockout,
         )
-    except records.SignInRefused as exc:
+    except SignInRefused as exc:
         db.commit()
         return render(request, "sign_in.html", {"message": str(exc)}, status_code=401)
     db.commit()
@@ -303,7 +300,7 @@ def taper_form(
 ) -> HTMLResponse:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     c.commit()
-    pace = load_taper().pace  # the cited default pace, not a copy of its numbers
+    pace = load().taper.pace  # the cited default pace, not a copy of its numbers
     form = {"drug": drug, "dose": daily_dose, "start": date.today().isoformat(),
             "reduce": f"{pace.percent}%", "every": f"{pace.every_days}d"}  # fmt: skip
     return page(c, "taper.html", _taper_context(patient, form))
