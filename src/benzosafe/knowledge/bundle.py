@@ -12,6 +12,7 @@ services, screening measures. Each part is checked against the core tables when 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib.abc import Traversable
 
@@ -23,13 +24,40 @@ from benzosafe.knowledge.screening import Screening, load_screening_from
 from benzosafe.knowledge.taper import TaperKnowledge, load_taper_from
 
 
+@dataclass(frozen=True, slots=True)
+class ProtocolInfo:
+    """The site protocol laid over the cited defaults, as every output it changed names it."""
+
+    name: str
+    version: str
+    source: str
+    sha256: str
+    path: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "sha256": self.sha256,
+        }
+
+    def label(self) -> str:
+        return f"{self.name}, version {self.version} (sha256 {self.sha256[:12]})"
+
+
 class Knowledge(KnowledgeBase):
-    """Every validated knowledge file: the core tables and the parts built on them."""
+    """Every validated knowledge file: the core tables and the parts built on them.
+
+    ``protocol`` is None for the cited defaults, else the site protocol laid over them
+    (:mod:`benzosafe.knowledge.protocol`).
+    """
 
     taper: TaperKnowledge
     assessment: AssessmentKnowledge
     cds: CdsKnowledge
     screening: Screening
+    protocol: ProtocolInfo | None = None
 
 
 def load_from(root: Traversable) -> Knowledge:
