@@ -35,8 +35,6 @@ def test_public_api_is_pinned() -> None:
             "triage",
             "parse_taper_request",
             "plan_taper",
-            "CdsSettings",
-            "create_cds_app",
             "DispensingRecord",
             "DuckDBEngine",
             "ScreenOptions",

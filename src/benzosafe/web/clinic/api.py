@@ -1,7 +1,7 @@
 """The JSON API: everything the pages do, documented by OpenAPI at ``/docs``.
 
 Unsafe requests need the ``X-CSRF-Token`` header with the token from ``GET /api/session``.
-Errors have one shape (see :mod:`benzosafe.web.errors`).
+Errors have one shape (see :mod:`benzosafe.web.clinic.errors`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from benzosafe.store.models import (
     TaperPlan,
     User,
 )
-from benzosafe.web import actions
-from benzosafe.web.auth import csrf_token, current_user, sign_in_session
-from benzosafe.web.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic import actions
+from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_session
+from benzosafe.web.clinic.deps import Ctx, ctx, db_session
 
 router = APIRouter(prefix="/api")
 PATIENTS = Depends(ctx("patients"))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from benzosafe.store.models import User
 from benzosafe.store.records import Actor
-from benzosafe.web.auth import actor_of, current_user, require
+from benzosafe.web.clinic.auth import actor_of, current_user, require
 
 
 def db_session(request: Request) -> Iterator[Session]:

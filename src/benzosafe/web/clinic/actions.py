@@ -26,7 +26,7 @@ from benzosafe.store.models import (
 )
 from benzosafe.store.models import TaperPlan as TaperPlanRow
 from benzosafe.units import format_mg, parse_daily_dose
-from benzosafe.web.deps import Ctx
+from benzosafe.web.clinic.deps import Ctx
 
 if TYPE_CHECKING:
     from benzosafe.clinical.taper import TaperPlan
