@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from benzosafe.store.models import User
+from benzosafe.store.models import UserRow
 from benzosafe.store.records import Actor
 from benzosafe.web.clinic.auth import actor_of, current_user, require
 
@@ -30,7 +30,7 @@ def db_session(request: Request) -> Iterator[Session]:
 class Ctx:
     request: Request
     db: Session
-    user: User
+    user: UserRow
     actor: Actor
 
     def commit(self) -> None:
