@@ -35,8 +35,6 @@ def test_public_api_is_pinned() -> None:
             "triage",
             "parse_taper_request",
             "plan_taper",
-            "CdsSettings",
-            "create_cds_app",
             "DispensingRecord",
             "DuckDBEngine",
             "ScreenOptions",
@@ -47,3 +45,18 @@ def test_public_api_is_pinned() -> None:
     )
     for name in benzosafe.__all__:
         assert hasattr(benzosafe, name), name
+
+
+def test_the_version_has_one_source() -> None:
+    """pyproject.toml reads the version from benzosafe/_version.py; nothing repeats it."""
+    import tomllib
+    from pathlib import Path
+
+    from benzosafe import _version
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
+    assert "version" not in pyproject["project"]
+    assert "version" in pyproject["project"]["dynamic"]
+    dynamic = pyproject["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "benzosafe._version.__version__"}
+    assert benzosafe.__version__ == _version.__version__

@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from benzosafe._version import __version__
 from benzosafe.errors import (
     BenzosafeError,
     InvalidInput,
@@ -49,10 +50,6 @@ if TYPE_CHECKING:
     from benzosafe.population.engines import DuckDBEngine, SparkEngine
     from benzosafe.population.records import DispensingRecord
     from benzosafe.population.screen import ScreenOptions, ScreenResult, screen
-    from benzosafe.web.cds_app import create_cds_app
-    from benzosafe.web.cds_hooks import CdsSettings
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "CheckReport": ("benzosafe.clinical.check", "CheckReport"),
@@ -77,8 +74,6 @@ _LAZY = {
     "adjust_plan": ("benzosafe.clinical.taper", "adjust_plan"),
     "parse_taper_request": ("benzosafe.clinical.taper", "parse_taper_request"),
     "plan_taper": ("benzosafe.clinical.taper", "plan_taper"),
-    "CdsSettings": ("benzosafe.web.cds_hooks", "CdsSettings"),
-    "create_cds_app": ("benzosafe.web.cds_app", "create_cds_app"),
     "DispensingRecord": ("benzosafe.population.records", "DispensingRecord"),
     "DuckDBEngine": ("benzosafe.population.engines", "DuckDBEngine"),
     "ScreenOptions": ("benzosafe.population.screen", "ScreenOptions"),
@@ -97,7 +92,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BenzosafeError",
-    "CdsSettings",
     "CheckReport",
     "DispensingRecord",
     "DuckDBEngine",
@@ -122,7 +116,6 @@ __all__ = [
     "__version__",
     "adjust_plan",
     "check_prescription",
-    "create_cds_app",
     "load_knowledge",
     "parse_intake",
     "parse_order",

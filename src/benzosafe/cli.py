@@ -300,7 +300,7 @@ def serve(
     import uvicorn
 
     from benzosafe.store.db import make_engine, session_factory, upgrade
-    from benzosafe.web.settings import Settings
+    from benzosafe.web.clinic.settings import Settings
 
     try:
         settings = Settings.from_env()
@@ -328,7 +328,7 @@ def serve(
     log_config["loggers"]["benzosafe"] = {"handlers": ["default"], "level": "INFO"}
     typer.echo(f"benzosafe on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(
-        "benzosafe.web.app:create_app",
+        "benzosafe.web.clinic.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -471,8 +471,8 @@ def serve_cds_command(
 
     import uvicorn
 
-    from benzosafe.web.cds_auth import TrustedIssuers
-    from benzosafe.web.cds_hooks import CdsSettings
+    from benzosafe.web.cds.auth import TrustedIssuers
+    from benzosafe.web.cds.settings import CdsSettings
 
     if issuers is None and not dev_no_jwt:
         fail("--issuers: give the trusted issuers file, or --dev-no-jwt for development only")
@@ -498,7 +498,7 @@ def serve_cds_command(
         allowed_fhir_servers=tuple(fhir_server) if fhir_server else None,
     )
     if workers == 1:
-        from benzosafe.web.cds_app import create_cds_app
+        from benzosafe.web.cds.app import create_cds_app
 
         uvicorn.run(
             create_cds_app(settings), host=host, port=port, log_level="warning", access_log=False
@@ -515,7 +515,7 @@ def serve_cds_command(
         }
     )
     uvicorn.run(
-        "benzosafe.web.cds_app:app_from_environment",
+        "benzosafe.web.cds.app:app_from_environment",
         factory=True,
         host=host,
         port=port,

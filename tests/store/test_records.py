@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from benzosafe.errors import Conflict
 from benzosafe.store import records
 from benzosafe.store.db import current_revision, make_engine, session_factory
-from benzosafe.store.models import AuditEvent, TaperPlan
+from benzosafe.store.models import AuditEventRow, PatientRow, TaperPlanRow
 
 PLAN = {
     "steps": [{"start": "2026-11-01", "daily_mg": "2"}, {"start": "2026-11-15", "daily_mg": "1.75"}]
@@ -57,20 +57,20 @@ def test_concurrent_plan_edits_conflict_instead_of_losing_one(engine: Engine) ->
     actor = records.Actor(user_id, "u", "clinician")
     sessions = session_factory(engine)
     with sessions() as s:
-        plan = records.save_taper_plan(s, actor, s.get_one(records.Patient, patient_id), PLAN)
+        plan = records.save_taper_plan(s, actor, s.get_one(PatientRow, patient_id), PLAN)
         s.commit()
         plan_id, version = plan.id, plan.version
     first, second = sessions(), sessions()
     try:
         # Both writers read version 1, then both try to save a change.
         for s in (first, second):
-            assert s.get_one(TaperPlan, plan_id).version == version
-        p1 = first.get_one(records.Patient, patient_id)
+            assert s.get_one(TaperPlanRow, plan_id).version == version
+        p1 = first.get_one(PatientRow, patient_id)
         records.save_taper_plan(
             first, actor, p1, PLAN, "first", taper_plan_id=plan_id, expected_version=version
         )
         first.commit()
-        p2 = second.get_one(records.Patient, patient_id)
+        p2 = second.get_one(PatientRow, patient_id)
         with pytest.raises(Conflict):
             records.save_taper_plan(
                 second, actor, p2, PLAN, "second", taper_plan_id=plan_id, expected_version=version
@@ -86,7 +86,7 @@ def test_concurrent_plan_edits_conflict_instead_of_losing_one(engine: Engine) ->
         first.close()
         second.close()
     with sessions() as s:
-        saved = s.get_one(TaperPlan, plan_id)
+        saved = s.get_one(TaperPlanRow, plan_id)
         assert saved.version == 2 and [v.note for v in saved.versions] == ["", "first"]
 
 
@@ -98,9 +98,9 @@ def test_audit_log_is_append_only(engine: Engine) -> None:
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))
     with session_factory(engine)() as s:
-        assert s.query(AuditEvent).filter_by(action="test.event").count() >= 1
+        assert s.query(AuditEventRow).filter_by(action="test.event").count() >= 1
 
 
 def test_patient_age_on_a_day() -> None:
-    patient = records.Patient(birth_date=date(2000, 2, 29))
+    patient = PatientRow(birth_date=date(2000, 2, 29))
     assert patient.age_on(date(2026, 2, 28)) == 25 and patient.age_on(date(2026, 3, 1)) == 26

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from benzosafe.web.cds_app import create_cds_app
-from benzosafe.web.cds_hooks import CdsSettings
+from benzosafe.web.cds.app import create_cds_app
+from benzosafe.web.cds.settings import CdsSettings
 
 VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
 ROLLER = "http://fhir.org/guides/cdc/opioid-cds/StructureDefinition/dataDateRoller"

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from support import PASSWORD, Api
 
 from benzosafe.store import records
-from benzosafe.web.app import create_app
-from benzosafe.web.settings import Settings
+from benzosafe.web.clinic.app import create_app
+from benzosafe.web.clinic.settings import Settings
 
 ROLES = ("admin", "clinician", "admissions")
 

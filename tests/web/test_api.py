@@ -233,7 +233,7 @@ def test_admissions_sees_registration_not_clinical_notes(as_role: Any, patient_i
 
 
 def unsafe_routes() -> list[tuple[str, str]]:
-    from benzosafe.web import api, pages
+    from benzosafe.web.clinic import api, pages
 
     out = []
     for route in [*api.router.routes, *pages.router.routes]:

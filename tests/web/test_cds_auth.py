@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from benzosafe.errors import AuthError
-from benzosafe.web.cds_app import create_cds_app
-from benzosafe.web.cds_auth import Issuer, TokenVerifier, TrustedIssuers
-from benzosafe.web.cds_hooks import CdsSettings
-from benzosafe.web.cds_store import CdsStore
+from benzosafe.web.cds.app import create_cds_app
+from benzosafe.web.cds.auth import Issuer, TokenVerifier, TrustedIssuers
+from benzosafe.web.cds.settings import CdsSettings
+from benzosafe.web.cds.store import CdsStore
 
 ISS = "https://ehr.example.org/"
 PUBLIC = "https://cds.example.org"

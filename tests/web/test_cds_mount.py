@@ -7,9 +7,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from benzosafe.web.app import create_app
-from benzosafe.web.cds_hooks import CdsSettings
-from benzosafe.web.settings import Settings
+from benzosafe.web.cds.settings import CdsSettings
+from benzosafe.web.clinic.app import create_app
+from benzosafe.web.clinic.settings import Settings
 
 
 def test_cds_hooks_mounted_at_cds(tmp_path: Path) -> None:

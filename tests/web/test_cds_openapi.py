@@ -9,8 +9,8 @@ import schemathesis
 from cds_support import Server
 from hypothesis import HealthCheck, settings
 
-from benzosafe.web.cds_app import create_cds_app
-from benzosafe.web.cds_hooks import CdsSettings
+from benzosafe.web.cds.app import create_cds_app
+from benzosafe.web.cds.settings import CdsSettings
 
 SCHEMA = schemathesis.openapi.from_dict(
     create_cds_app(CdsSettings(allow_unauthenticated=True)).openapi()

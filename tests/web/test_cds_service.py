@@ -12,7 +12,7 @@ import httpx
 import pytest
 from cds_support import Server, dev_server_running
 
-from benzosafe.web.cds_hooks import CdsSettings
+from benzosafe.web.cds.settings import CdsSettings
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from benzosafe.errors import InvalidInput
-from benzosafe.web import actions
+from benzosafe.web.clinic import actions
 
 FIELDS = st.sampled_from(
     [*actions.TAPER_TEXT_FIELDS, *actions.ADJUST_FIELDS, *actions.INTAKE_BOOLEANS,

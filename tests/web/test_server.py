@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from benzosafe.store import records
 from benzosafe.store.db import make_engine, session_factory
-from benzosafe.store.models import DoseRecord
+from benzosafe.store.models import DoseRecordRow
 
 
 def cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -137,7 +137,9 @@ def test_sigkill_mid_stream_loses_no_committed_record(database_url: str, tmp_pat
     assert not failures and len(acknowledged) >= 60, failures
     engine = make_engine(database_url)
     with session_factory(engine)() as s:
-        stored = set(s.scalars(select(DoseRecord.id).where(DoseRecord.patient_id == patient_id)))
+        stored = set(
+            s.scalars(select(DoseRecordRow.id).where(DoseRecordRow.patient_id == patient_id))
+        )
     engine.dispose()
     assert set(acknowledged) <= stored, "a write answered 201 was lost"
     if database_url.startswith("sqlite"):

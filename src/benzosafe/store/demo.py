@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from benzosafe.store import records
-from benzosafe.store.models import AuditEvent, DoseRecord, Patient, User, utcnow
+from benzosafe.store.models import AuditEventRow, DoseRecordRow, PatientRow, UserRow, utcnow
 
 DEMO_USERS = (
     ("admin", "admin", "Demo Admin", "demo-admin-password"),
@@ -53,7 +53,7 @@ _ORDERS: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = (
 
 
 def is_empty(session: Session) -> bool:
-    return not session.scalar(select(func.count()).select_from(User))
+    return not session.scalar(select(func.count()).select_from(UserRow))
 
 
 def add_demo_users(session: Session) -> list[tuple[str, str, str]]:
@@ -70,7 +70,7 @@ def add_demo_patients(session: Session, count: int, *, detailed: int = 12, seed:
     from benzosafe.store.records import Actor
 
     rng = random.Random(seed)
-    start = session.scalar(select(func.count()).select_from(Patient)) or 0
+    start = session.scalar(select(func.count()).select_from(PatientRow)) or 0
     today = date.today()
     rows = [
         {
@@ -84,17 +84,17 @@ def add_demo_patients(session: Session, count: int, *, detailed: int = 12, seed:
         for i in range(count)
     ]
     for chunk in range(0, len(rows), 2000):
-        session.execute(insert(Patient), rows[chunk : chunk + 2000])
+        session.execute(insert(PatientRow), rows[chunk : chunk + 2000])
     session.execute(
-        insert(AuditEvent),
+        insert(AuditEventRow),
         [{"at": utcnow(), "username": "system", "action": "demo.create", "what": f"{count}"}],
     )
-    clinician = session.scalar(select(User).where(User.role == "clinician"))
+    clinician = session.scalar(select(UserRow).where(UserRow.role == "clinician"))
     if clinician is None:
         return
     actor = Actor(clinician.id, clinician.username, clinician.role)
     patients = session.scalars(
-        select(Patient).where(Patient.id > start).order_by(Patient.id).limit(detailed)
+        select(PatientRow).where(PatientRow.id > start).order_by(PatientRow.id).limit(detailed)
     ).all()
     from benzosafe.clinical.check import check_prescription, parse_order, parse_patient
     from benzosafe.knowledge import load
@@ -113,7 +113,7 @@ def add_demo_patients(session: Session, count: int, *, detailed: int = 12, seed:
         for day in range(14):
             mg = daily if day < 7 else daily * 0.9
             session.add(
-                DoseRecord(
+                DoseRecordRow(
                     patient_id=patient.id,
                     day=today - timedelta(days=14 - day),
                     daily_mg=f"{0 if day == 9 else mg:g}",

@@ -1,8 +1,10 @@
-"""The tables of the treatment programme as SQLAlchemy 2 typed models.
+"""The tables of the treatment programme as SQLAlchemy 2 typed models, one ``...Row`` class each.
 
-Clinical payloads (check reports, taper plans, assessment answers, triage) are stored as
-JSON exactly as the clinical core returned them, so a record shows what the clinician saw.
-``TaperPlan.version`` is an optimistic lock: a second writer with a stale version gets a
+The ``Row`` suffix keeps a stored row apart from the clinical value of the same name
+(``PatientRow`` and the core's ``Patient``), so no import needs an alias. Clinical payloads
+(check reports, taper plans, assessment answers, triage) are stored as JSON exactly as the
+clinical core returned them, so a record shows what the clinician saw.
+``TaperPlanRow.version`` is an optimistic lock: a second writer with a stale version gets a
 conflict instead of silently overwriting. ``audit_events`` is append-only (database
 triggers refuse UPDATE and DELETE; see the initial migration).
 """
@@ -30,7 +32,7 @@ class Base(DeclarativeBase):
     }
 
 
-class User(Base):
+class UserRow(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,7 +46,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Patient(Base):
+class PatientRow(Base):
     __tablename__ = "patients"
     __table_args__ = (Index("ix_patients_search", "family_name", "given_name"),)
 
@@ -66,7 +68,7 @@ class Patient(Base):
         return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-class Intake(Base):
+class IntakeRow(Base):
     __tablename__ = "intakes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,7 +82,7 @@ class Intake(Base):
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class Prescription(Base):
+class PrescriptionRow(Base):
     __tablename__ = "prescriptions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,7 +95,7 @@ class Prescription(Base):
     worst_severity: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
-class TaperPlan(Base):
+class TaperPlanRow(Base):
     __tablename__ = "taper_plans"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,14 +104,14 @@ class TaperPlan(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-    versions: Mapped[list[TaperPlanVersion]] = relationship(
-        order_by="TaperPlanVersion.number", back_populates="taper_plan"
+    versions: Mapped[list[TaperPlanVersionRow]] = relationship(
+        order_by="TaperPlanVersionRow.number", back_populates="taper_plan"
     )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
-class TaperPlanVersion(Base):
+class TaperPlanVersionRow(Base):
     __tablename__ = "taper_plan_versions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -119,10 +121,10 @@ class TaperPlanVersion(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
-    taper_plan: Mapped[TaperPlan] = relationship(back_populates="versions")
+    taper_plan: Mapped[TaperPlanRow] = relationship(back_populates="versions")
 
 
-class DoseRecord(Base):
+class DoseRecordRow(Base):
     """A dose the patient took (or a day held) against the plan, for the chart."""
 
     __tablename__ = "dose_records"
@@ -136,7 +138,7 @@ class DoseRecord(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Assessment(Base):
+class AssessmentRow(Base):
     __tablename__ = "assessments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -149,7 +151,7 @@ class Assessment(Base):
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
-class SideEffectReport(Base):
+class SideEffectReportRow(Base):
     __tablename__ = "side_effect_reports"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -161,7 +163,7 @@ class SideEffectReport(Base):
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
-class AuditEvent(Base):
+class AuditEventRow(Base):
     """Who did what, when, to which patient's record. Append-only."""
 
     __tablename__ = "audit_events"

@@ -1,7 +1,7 @@
 """The record operations of the treatment programme, each one audited.
 
 A :class:`Records` is bound to one database session and one :class:`Actor` (the signed-in
-user). Every method that reads or writes a patient's data adds an :class:`AuditEvent`
+user). Every method that reads or writes a patient's data adds an :class:`AuditEventRow`
 to the same transaction, so the event and the change commit or fail together; the caller
 (one web request, one CLI command) commits. Role checks belong to the faces; this module
 keeps the data consistent: unknown ids are :class:`NotFound`, a stale taper-plan version is
@@ -25,20 +25,22 @@ from benzosafe.errors import Conflict, InvalidInput, NotFound, SignInRefused
 from benzosafe.store.models import (
     PATIENT_STATUSES,
     ROLES,
-    Assessment,
-    AuditEvent,
-    DoseRecord,
-    Intake,
-    Patient,
-    Prescription,
-    SideEffectReport,
-    TaperPlan,
-    TaperPlanVersion,
-    User,
+    AssessmentRow,
+    AuditEventRow,
+    DoseRecordRow,
+    IntakeRow,
+    PatientRow,
+    PrescriptionRow,
+    SideEffectReportRow,
+    TaperPlanRow,
+    TaperPlanVersionRow,
+    UserRow,
     utcnow,
 )
 
-_Row = TypeVar("_Row", Intake, Prescription, DoseRecord, Assessment, SideEffectReport)
+_Row = TypeVar(
+    "_Row", IntakeRow, PrescriptionRow, DoseRecordRow, AssessmentRow, SideEffectReportRow
+)
 HASHER = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost one argon2 hash.
 _DUMMY_HASH = HASHER.hash("benzosafe-no-such-user")
@@ -74,7 +76,7 @@ def create_user(
     password: str,
     role: str,
     display_name: str = "",
-) -> User:
+) -> UserRow:
     """Add a user with an argon2 hash of the password."""
     username = username.strip().lower()
     if (
@@ -87,9 +89,9 @@ def create_user(
         raise InvalidInput("role", f"unknown role {role!r}", ROLES)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
+    if session.scalar(select(UserRow.id).where(UserRow.username == username)) is not None:
         raise InvalidInput("username", f"{username!r} is taken")
-    user = User(
+    user = UserRow(
         username=username,
         display_name=display_name.strip() or username,
         password_hash=HASHER.hash(password),
@@ -103,12 +105,12 @@ def create_user(
     return user
 
 
-def list_users(session: Session) -> Sequence[User]:
-    return session.scalars(select(User).order_by(User.username)).all()
+def list_users(session: Session) -> Sequence[UserRow]:
+    return session.scalars(select(UserRow).order_by(UserRow.username)).all()
 
 
-def set_user_active(session: Session, actor: Actor, user_id: int, active: bool) -> User:
-    user = session.get(User, user_id)
+def set_user_active(session: Session, actor: Actor, user_id: int, active: bool) -> UserRow:
+    user = session.get(UserRow, user_id)
     if user is None:
         raise NotFound(f"user {user_id} not found")
     user.active = active
@@ -126,14 +128,14 @@ def authenticate(
     *,
     max_failures: int,
     lockout: timedelta,
-) -> User:
+) -> UserRow:
     """The user for these credentials; counts failures and locks the account when too many.
 
     The failure count and the lock are written even though sign-in is refused, so the
     caller must commit after a :class:`SignInRefused` too.
     """
     name = username.strip().lower()
-    user = session.scalar(select(User).where(User.username == name))
+    user = session.scalar(select(UserRow).where(UserRow.username == name))
     now = utcnow()
     if user is None:
         _verify(_DUMMY_HASH, password)
@@ -175,7 +177,7 @@ def audit(
 ) -> None:
     """Append one audit event to the current transaction."""
     session.add(
-        AuditEvent(
+        AuditEventRow(
             at=utcnow(),
             user_id=actor.user_id,
             username=actor.username,
@@ -188,10 +190,10 @@ def audit(
 
 def audit_events(
     session: Session, *, patient_id: int | None = None, limit: int = 200
-) -> Sequence[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+) -> Sequence[AuditEventRow]:
+    query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
     if patient_id is not None:
-        query = query.where(AuditEvent.patient_id == patient_id)
+        query = query.where(AuditEventRow.patient_id == patient_id)
     return session.scalars(query).all()
 
 
@@ -204,7 +206,7 @@ def _name(value: object, field: str) -> str:
     return value.strip()
 
 
-def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Patient:
+def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> PatientRow:
     """Register a patient from ``{mrn, family_name, given_name, birth_date}``."""
     allowed = ("mrn", "family_name", "given_name", "birth_date")
     unknown = sorted(set(data) - set(allowed))
@@ -217,9 +219,9 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
         raise InvalidInput("patient.birth_date", "is required: a date YYYY-MM-DD") from exc
     if not date(1900, 1, 1) <= birth <= date.today():
         raise InvalidInput("patient.birth_date", "must be between 1900-01-01 and today")
-    if session.scalar(select(Patient.id).where(Patient.mrn == mrn)) is not None:
+    if session.scalar(select(PatientRow.id).where(PatientRow.mrn == mrn)) is not None:
         raise InvalidInput("patient.mrn", f"a patient with MRN {mrn!r} already exists")
-    patient = Patient(
+    patient = PatientRow(
         mrn=mrn,
         family_name=_name(data.get("family_name"), "patient.family_name"),
         given_name=_name(data.get("given_name"), "patient.given_name"),
@@ -234,17 +236,19 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
 
 def search_patients(
     session: Session, actor: Actor, text: str = "", limit: int = 50
-) -> Sequence[Patient]:
+) -> Sequence[PatientRow]:
     """Patients whose name or MRN contains ``text`` (all when empty), by name."""
-    query = select(Patient).order_by(Patient.family_name, Patient.given_name, Patient.id)
+    query = select(PatientRow).order_by(
+        PatientRow.family_name, PatientRow.given_name, PatientRow.id
+    )
     text = text.strip().lower()
     if text:
         like = f"%{text}%"
         query = query.where(
             or_(
-                func.lower(Patient.family_name).like(like),
-                func.lower(Patient.given_name).like(like),
-                func.lower(Patient.mrn).like(like),
+                func.lower(PatientRow.family_name).like(like),
+                func.lower(PatientRow.given_name).like(like),
+                func.lower(PatientRow.mrn).like(like),
             )
         )
     found = session.scalars(query.limit(limit)).all()
@@ -254,16 +258,16 @@ def search_patients(
     return found
 
 
-def get_patient(session: Session, actor: Actor, patient_id: int, action: str) -> Patient:
+def get_patient(session: Session, actor: Actor, patient_id: int, action: str) -> PatientRow:
     """The patient, with an audit event naming what was opened (``action``)."""
-    patient = session.get(Patient, patient_id)
+    patient = session.get(PatientRow, patient_id)
     if patient is None:
         raise NotFound(f"patient {patient_id} not found")
     audit(session, actor, action, patient_id, "")
     return patient
 
 
-def set_patient_status(session: Session, actor: Actor, patient: Patient, status: str) -> None:
+def set_patient_status(session: Session, actor: Actor, patient: PatientRow, status: str) -> None:
     if status not in PATIENT_STATUSES:
         raise InvalidInput("status", f"unknown status {status!r}", PATIENT_STATUSES)
     audit(session, actor, "patient.status", patient.id, f"{patient.status} -> {status}")
@@ -284,11 +288,11 @@ def _added(session: Session, actor: Actor, row: _Row, action: str, what: str) ->
 def add_intake(
     session: Session,
     actor: Actor,
-    patient: Patient,
+    patient: PatientRow,
     answers: dict[str, Any],
     recommendation: dict[str, Any] | None,
-) -> Intake:
-    intake = Intake(
+) -> IntakeRow:
+    intake = IntakeRow(
         patient_id=patient.id,
         recorded_by=actor.user_id,
         answers=answers,
@@ -297,11 +301,11 @@ def add_intake(
     return _added(session, actor, intake, "intake.create", "intake {id}")
 
 
-def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str) -> Intake:
+def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str) -> IntakeRow:
     """Admit or refer after an intake; the patient's status follows."""
     if decision not in ("admit", "refer"):
         raise InvalidInput("decision", f"unknown decision {decision!r}", ("admit", "refer"))
-    intake = session.get(Intake, intake_id)
+    intake = session.get(IntakeRow, intake_id)
     if intake is None:
         raise NotFound(f"intake {intake_id} not found")
     if intake.decision is not None:
@@ -309,7 +313,7 @@ def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str)
     intake.decision = decision
     intake.decided_by = actor.user_id
     intake.decided_at = utcnow()
-    patient = session.get_one(Patient, intake.patient_id)
+    patient = session.get_one(PatientRow, intake.patient_id)
     set_patient_status(session, actor, patient, "admitted" if decision == "admit" else "referred")
     audit(session, actor, f"intake.{decision}", patient.id, f"intake {intake_id}")
     return intake
@@ -318,13 +322,13 @@ def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str)
 def add_prescription(
     session: Session,
     actor: Actor,
-    patient: Patient,
+    patient: PatientRow,
     order: dict[str, Any],
     patient_facts: dict[str, Any],
     report: dict[str, Any],
     worst: str | None,
-) -> Prescription:
-    row = Prescription(
+) -> PrescriptionRow:
+    row = PrescriptionRow(
         patient_id=patient.id,
         recorded_by=actor.user_id,
         order=order,
@@ -338,13 +342,13 @@ def add_prescription(
 def save_taper_plan(
     session: Session,
     actor: Actor,
-    patient: Patient,
+    patient: PatientRow,
     plan: dict[str, Any],
     note: str = "",
     *,
     taper_plan_id: int | None = None,
     expected_version: int | None = None,
-) -> TaperPlan:
+) -> TaperPlanRow:
     """A new plan (no id) or a new version of an existing one.
 
     Changing an existing plan needs ``expected_version``, the version the writer read; a
@@ -352,12 +356,12 @@ def save_taper_plan(
     """
     now = utcnow()
     if taper_plan_id is None:
-        row = TaperPlan(patient_id=patient.id, status="active", created_at=now, updated_at=now)
+        row = TaperPlanRow(patient_id=patient.id, status="active", created_at=now, updated_at=now)
         session.add(row)
         session.flush()
         number = 1
     else:
-        found = session.get(TaperPlan, taper_plan_id)
+        found = session.get(TaperPlanRow, taper_plan_id)
         if found is None or found.patient_id != patient.id:
             raise NotFound(f"taper plan {taper_plan_id} not found for this patient")
         row = found
@@ -378,21 +382,21 @@ def save_taper_plan(
                 "reload it and apply your change again"
             ) from exc
     row.versions.append(
-        TaperPlanVersion(number=number, plan=plan, note=note, recorded_by=actor.user_id)
+        TaperPlanVersionRow(number=number, plan=plan, note=note, recorded_by=actor.user_id)
     )
     session.flush()
     audit(session, actor, "taper-plan.save", patient.id, f"taper plan {row.id} version {number}")
     return row
 
 
-def taper_plans(session: Session, patient_id: int) -> Sequence[TaperPlan]:
+def taper_plans(session: Session, patient_id: int) -> Sequence[TaperPlanRow]:
     return session.scalars(
-        select(TaperPlan).where(TaperPlan.patient_id == patient_id).order_by(TaperPlan.id)
+        select(TaperPlanRow).where(TaperPlanRow.patient_id == patient_id).order_by(TaperPlanRow.id)
     ).all()
 
 
-def get_taper_plan(session: Session, actor: Actor, taper_plan_id: int) -> TaperPlan:
-    row = session.get(TaperPlan, taper_plan_id)
+def get_taper_plan(session: Session, actor: Actor, taper_plan_id: int) -> TaperPlanRow:
+    row = session.get(TaperPlanRow, taper_plan_id)
     if row is None:
         raise NotFound(f"taper plan {taper_plan_id} not found")
     audit(session, actor, "taper-plan.read", row.patient_id, f"taper plan {row.id}")
@@ -400,9 +404,9 @@ def get_taper_plan(session: Session, actor: Actor, taper_plan_id: int) -> TaperP
 
 
 def add_dose_record(
-    session: Session, actor: Actor, patient: Patient, day: date, daily_mg: str, note: str
-) -> DoseRecord:
-    row = DoseRecord(
+    session: Session, actor: Actor, patient: PatientRow, day: date, daily_mg: str, note: str
+) -> DoseRecordRow:
+    row = DoseRecordRow(
         patient_id=patient.id, day=day, daily_mg=daily_mg, note=note, recorded_by=actor.user_id
     )
     return _added(session, actor, row, "dose.create", "dose record {id}")
@@ -411,14 +415,14 @@ def add_dose_record(
 def add_assessment(
     session: Session,
     actor: Actor,
-    patient: Patient,
+    patient: PatientRow,
     instrument: str,
     answers: dict[str, Any],
     score: dict[str, Any],
     total: int,
     taken_at: datetime,
-) -> Assessment:
-    row = Assessment(
+) -> AssessmentRow:
+    row = AssessmentRow(
         patient_id=patient.id,
         instrument=instrument,
         answers=answers,
@@ -433,13 +437,13 @@ def add_assessment(
 def add_side_effect(
     session: Session,
     actor: Actor,
-    patient: Patient,
+    patient: PatientRow,
     report: dict[str, Any],
     triage: dict[str, Any],
     level: str,
     reported_at: datetime,
-) -> SideEffectReport:
-    row = SideEffectReport(
+) -> SideEffectReportRow:
+    row = SideEffectReportRow(
         patient_id=patient.id,
         report=report,
         triage=triage,
@@ -454,12 +458,12 @@ def add_side_effect(
 class Chart:
     """Everything the patient page shows, read in one go."""
 
-    intakes: Sequence[Intake]
-    prescriptions: Sequence[Prescription]
-    taper_plans: Sequence[TaperPlan]
-    doses: Sequence[DoseRecord]
-    assessments: Sequence[Assessment]
-    side_effects: Sequence[SideEffectReport]
+    intakes: Sequence[IntakeRow]
+    prescriptions: Sequence[PrescriptionRow]
+    taper_plans: Sequence[TaperPlanRow]
+    doses: Sequence[DoseRecordRow]
+    assessments: Sequence[AssessmentRow]
+    side_effects: Sequence[SideEffectReportRow]
 
 
 def patient_chart(session: Session, patient_id: int) -> Chart:
@@ -469,16 +473,16 @@ def patient_chart(session: Session, patient_id: int) -> Chart:
         ).all()
 
     return Chart(
-        intakes=rows(Intake, Intake.id),
-        prescriptions=rows(Prescription, Prescription.id),
-        taper_plans=rows(TaperPlan, TaperPlan.id),
-        doses=rows(DoseRecord, DoseRecord.day),
-        assessments=rows(Assessment, Assessment.taken_at),
-        side_effects=rows(SideEffectReport, SideEffectReport.reported_at),
+        intakes=rows(IntakeRow, IntakeRow.id),
+        prescriptions=rows(PrescriptionRow, PrescriptionRow.id),
+        taper_plans=rows(TaperPlanRow, TaperPlanRow.id),
+        doses=rows(DoseRecordRow, DoseRecordRow.day),
+        assessments=rows(AssessmentRow, AssessmentRow.taken_at),
+        side_effects=rows(SideEffectReportRow, SideEffectReportRow.reported_at),
     )
 
 
-def intakes(session: Session, patient_id: int) -> Sequence[Intake]:
+def intakes(session: Session, patient_id: int) -> Sequence[IntakeRow]:
     return session.scalars(
-        select(Intake).where(Intake.patient_id == patient_id).order_by(Intake.id)
+        select(IntakeRow).where(IntakeRow.patient_id == patient_id).order_by(IntakeRow.id)
     ).all()

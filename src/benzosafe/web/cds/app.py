@@ -1,11 +1,14 @@
-"""A small app that serves only the CDS Hooks service (``benzosafe serve-cds``)."""
+"""The CDS Hooks service as an app of its own: ``benzosafe serve-cds`` serves it, uvicorn
+workers build it from the environment, and the clinician web app mounts it at ``/cds``."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from benzosafe import __version__
-from benzosafe.web.cds_hooks import CdsSettings, build_cds_router, install_error_handlers
+from benzosafe._version import __version__
+from benzosafe.web.cds.errors import install_error_handlers
+from benzosafe.web.cds.service import build_cds_router
+from benzosafe.web.cds.settings import CdsSettings
 
 
 def create_cds_app(settings: CdsSettings) -> FastAPI:

@@ -1,7 +1,7 @@
 """The JSON API: everything the pages do, documented by OpenAPI at ``/docs``.
 
 Unsafe requests need the ``X-CSRF-Token`` header with the token from ``GET /api/session``.
-Errors have one shape (see :mod:`benzosafe.web.errors`).
+Errors have one shape (see :mod:`benzosafe.web.clinic.errors`).
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from sqlalchemy.orm import Session
 
 from benzosafe.store import records
 from benzosafe.store.models import (
-    Assessment,
-    AuditEvent,
-    DoseRecord,
-    Intake,
-    Patient,
-    Prescription,
-    SideEffectReport,
-    TaperPlan,
-    User,
+    AssessmentRow,
+    AuditEventRow,
+    DoseRecordRow,
+    IntakeRow,
+    PatientRow,
+    PrescriptionRow,
+    SideEffectReportRow,
+    TaperPlanRow,
+    UserRow,
 )
-from benzosafe.web import actions
-from benzosafe.web.auth import csrf_token, current_user, sign_in_session
-from benzosafe.web.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic import actions
+from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_session
+from benzosafe.web.clinic.deps import Ctx, ctx, db_session
 
 router = APIRouter(prefix="/api")
 PATIENTS = Depends(ctx("patients"))
@@ -126,7 +126,7 @@ def _when(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def user_json(user: User) -> dict[str, Any]:
+def user_to_dict(user: UserRow) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,
@@ -136,7 +136,7 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-def patient_json(p: Patient) -> dict[str, Any]:
+def patient_to_dict(p: PatientRow) -> dict[str, Any]:
     return {
         "id": p.id,
         "mrn": p.mrn,
@@ -147,7 +147,7 @@ def patient_json(p: Patient) -> dict[str, Any]:
     }
 
 
-def intake_json(i: Intake) -> dict[str, Any]:
+def intake_to_dict(i: IntakeRow) -> dict[str, Any]:
     return {
         "id": i.id,
         "recorded_at": _when(i.recorded_at),
@@ -158,7 +158,7 @@ def intake_json(i: Intake) -> dict[str, Any]:
     }
 
 
-def prescription_json(p: Prescription) -> dict[str, Any]:
+def prescription_to_dict(p: PrescriptionRow) -> dict[str, Any]:
     return {
         "id": p.id,
         "recorded_at": _when(p.recorded_at),
@@ -168,7 +168,7 @@ def prescription_json(p: Prescription) -> dict[str, Any]:
     }
 
 
-def taper_plan_json(t: TaperPlan) -> dict[str, Any]:
+def taper_plan_to_dict(t: TaperPlanRow) -> dict[str, Any]:
     return {
         "id": t.id,
         "patient_id": t.patient_id,
@@ -189,11 +189,11 @@ def taper_plan_json(t: TaperPlan) -> dict[str, Any]:
     }
 
 
-def dose_json(d: DoseRecord) -> dict[str, Any]:
+def dose_record_to_dict(d: DoseRecordRow) -> dict[str, Any]:
     return {"id": d.id, "day": d.day.isoformat(), "daily_mg": float(d.daily_mg), "note": d.note}
 
 
-def assessment_json(a: Assessment) -> dict[str, Any]:
+def assessment_to_dict(a: AssessmentRow) -> dict[str, Any]:
     return {
         "id": a.id,
         "instrument": a.instrument,
@@ -204,7 +204,7 @@ def assessment_json(a: Assessment) -> dict[str, Any]:
     }
 
 
-def side_effect_json(s: SideEffectReport) -> dict[str, Any]:
+def side_effect_report_to_dict(s: SideEffectReportRow) -> dict[str, Any]:
     return {
         "id": s.id,
         "reported_at": _when(s.reported_at),
@@ -214,7 +214,7 @@ def side_effect_json(s: SideEffectReport) -> dict[str, Any]:
     }
 
 
-def audit_json(e: AuditEvent) -> dict[str, Any]:
+def audit_event_to_dict(e: AuditEventRow) -> dict[str, Any]:
     return {
         "id": e.id,
         "at": _when(e.at),
@@ -233,7 +233,7 @@ def audit_json(e: AuditEvent) -> dict[str, Any]:
 def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
     """The signed-in user (or null) and the CSRF token for unsafe requests."""
     user = current_user(request, db)
-    return {"user": user_json(user) if user else None, "csrf_token": csrf_token(request)}
+    return {"user": user_to_dict(user) if user else None, "csrf_token": csrf_token(request)}
 
 
 @router.post("/session", tags=["session"])
@@ -251,7 +251,7 @@ def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -
     finally:
         db.commit()  # failure counts and audit events are kept on refusal too
     sign_in_session(request, user)
-    return {"user": user_json(user), "csrf_token": csrf_token(request)}
+    return {"user": user_to_dict(user), "csrf_token": csrf_token(request)}
 
 
 @router.delete("/session", tags=["session"])
@@ -268,22 +268,22 @@ def list_patients(q: str = "", limit: int = 50, c: Ctx = PATIENTS) -> dict[str, 
     """Patients whose name or MRN contains ``q``."""
     found = records.search_patients(c.db, c.actor, q, max(1, min(limit, 200)))
     c.commit()
-    return {"patients": [patient_json(p) for p in found]}
+    return {"patients": [patient_to_dict(p) for p in found]}
 
 
 @router.post("/patients", status_code=201, tags=["patients"])
 def create_patient(body: PatientIn, c: Ctx = PATIENTS) -> dict[str, Any]:
     patient = records.create_patient(c.db, c.actor, body.model_dump())
     c.commit()
-    return patient_json(patient)
+    return patient_to_dict(patient)
 
 
 @router.get("/patients/{patient_id}", tags=["patients"])
 def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Registration details and intakes (what admissions may see)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
-    out = patient_json(patient)
-    out["intakes"] = [intake_json(i) for i in records.intakes(c.db, patient_id)]
+    out = patient_to_dict(patient)
+    out["intakes"] = [intake_to_dict(i) for i in records.intakes(c.db, patient_id)]
     c.commit()
     return out
 
@@ -295,13 +295,13 @@ def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     chart = records.patient_chart(c.db, patient_id)
     c.commit()
     return {
-        "patient": patient_json(patient),
-        "intakes": [intake_json(i) for i in chart.intakes],
-        "prescriptions": [prescription_json(p) for p in chart.prescriptions],
-        "taper_plans": [taper_plan_json(t) for t in chart.taper_plans],
-        "doses": [dose_json(d) for d in chart.doses],
-        "assessments": [assessment_json(a) for a in chart.assessments],
-        "side_effects": [side_effect_json(s) for s in chart.side_effects],
+        "patient": patient_to_dict(patient),
+        "intakes": [intake_to_dict(i) for i in chart.intakes],
+        "prescriptions": [prescription_to_dict(p) for p in chart.prescriptions],
+        "taper_plans": [taper_plan_to_dict(t) for t in chart.taper_plans],
+        "doses": [dose_record_to_dict(d) for d in chart.doses],
+        "assessments": [assessment_to_dict(a) for a in chart.assessments],
+        "side_effects": [side_effect_report_to_dict(s) for s in chart.side_effects],
     }
 
 
@@ -311,7 +311,7 @@ def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> di
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.save_check(c, patient, body.order, body.patient)
     c.commit()
-    return prescription_json(row)
+    return prescription_to_dict(row)
 
 
 @router.post("/patients/{patient_id}/doses", status_code=201, tags=["clinical"])
@@ -320,7 +320,7 @@ def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, A
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.record_dose(c, patient, body.model_dump())
     c.commit()
-    return dose_json(row)
+    return dose_record_to_dict(row)
 
 
 @router.post("/patients/{patient_id}/intakes", status_code=201, tags=["patients"])
@@ -335,7 +335,7 @@ def create_intake(
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
     row = actions.take_intake(c, patient, intake)
     c.commit()
-    return intake_json(row)
+    return intake_to_dict(row)
 
 
 @router.post("/intakes/{intake_id}/decision", tags=["patients"])
@@ -343,7 +343,7 @@ def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[s
     """Admit or refer after an intake; the patient's status follows."""
     row = records.decide_intake(c.db, c.actor, intake_id, body.decision)
     c.commit()
-    return intake_json(row)
+    return intake_to_dict(row)
 
 
 @router.post("/patients/{patient_id}/assessments", status_code=201, tags=["clinical"])
@@ -352,7 +352,7 @@ def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) ->
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.record_assessment(c, patient, body.model_dump(exclude_none=True))
     c.commit()
-    return assessment_json(row)
+    return assessment_to_dict(row)
 
 
 @router.post("/patients/{patient_id}/side-effects", status_code=201, tags=["clinical"])
@@ -363,7 +363,7 @@ def create_side_effect_report(
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.report_side_effects(c, patient, body.model_dump(exclude_none=True))
     c.commit()
-    return side_effect_json(row)
+    return side_effect_report_to_dict(row)
 
 
 @router.post("/taper/preview", tags=["taper"])
@@ -378,14 +378,14 @@ def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.save_taper(c, patient, body.model_dump(exclude_none=True))
     c.commit()
-    return taper_plan_json(row)
+    return taper_plan_to_dict(row)
 
 
 @router.get("/taper-plans/{taper_plan_id}", tags=["taper"])
 def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     c.commit()
-    return taper_plan_json(row)
+    return taper_plan_to_dict(row)
 
 
 @router.post("/taper-plans/{taper_plan_id}/adjustments", tags=["taper"])
@@ -395,7 +395,7 @@ def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> 
     data = body.model_dump(exclude_none=True, exclude={"expected_version"})
     row = actions.adjust_taper(c, row, body.expected_version, data)
     c.commit()
-    return taper_plan_json(row)
+    return taper_plan_to_dict(row)
 
 
 @router.get("/taper-plans/{taper_plan_id}/plan.{kind}", tags=["taper"])
@@ -434,7 +434,7 @@ def drug(name: str, c: Ctx = REFERENCE) -> dict[str, Any]:
 
 @router.get("/users", tags=["admin"])
 def list_users(c: Ctx = ADMIN) -> dict[str, Any]:
-    return {"users": [user_json(u) for u in records.list_users(c.db)]}
+    return {"users": [user_to_dict(u) for u in records.list_users(c.db)]}
 
 
 @router.post("/users", status_code=201, tags=["admin"])
@@ -443,18 +443,18 @@ def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
         c.db, c.actor, body.username, body.password, body.role, body.display_name
     )
     c.commit()
-    return user_json(user)
+    return user_to_dict(user)
 
 
 @router.post("/users/{user_id}/active", tags=["admin"])
 def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = records.set_user_active(c.db, c.actor, user_id, body.active)
     c.commit()
-    return user_json(user)
+    return user_to_dict(user)
 
 
 @router.get("/audit", tags=["admin"])
 def audit(patient_id: int | None = None, limit: int = 200, c: Ctx = ADMIN) -> dict[str, Any]:
     """The newest audit events, optionally for one patient."""
     events = records.audit_events(c.db, patient_id=patient_id, limit=max(1, min(limit, 1000)))
-    return {"events": [audit_json(e) for e in events]}
+    return {"events": [audit_event_to_dict(e) for e in events]}

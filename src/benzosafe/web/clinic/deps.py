@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from benzosafe.store.models import User
+from benzosafe.store.models import UserRow
 from benzosafe.store.records import Actor
-from benzosafe.web.auth import actor_of, current_user, require
+from benzosafe.web.clinic.auth import actor_of, current_user, require
 
 
 def db_session(request: Request) -> Iterator[Session]:
@@ -30,7 +30,7 @@ def db_session(request: Request) -> Iterator[Session]:
 class Ctx:
     request: Request
     db: Session
-    user: User
+    user: UserRow
     actor: Actor
 
     def commit(self) -> None:

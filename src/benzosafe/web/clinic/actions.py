@@ -12,21 +12,21 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from benzosafe.clinical.level_of_care import Intake as LevelOfCareIntake
+from benzosafe.clinical.level_of_care import Intake
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
 from benzosafe.store import records
 from benzosafe.store.models import (
-    Assessment,
-    DoseRecord,
-    Intake,
-    Patient,
-    Prescription,
-    SideEffectReport,
+    AssessmentRow,
+    DoseRecordRow,
+    IntakeRow,
+    PatientRow,
+    PrescriptionRow,
+    SideEffectReportRow,
+    TaperPlanRow,
 )
-from benzosafe.store.models import TaperPlan as TaperPlanRow
 from benzosafe.units import format_mg, parse_daily_dose
-from benzosafe.web.deps import Ctx
+from benzosafe.web.clinic.deps import Ctx
 
 if TYPE_CHECKING:
     from benzosafe.clinical.taper import TaperPlan
@@ -46,8 +46,8 @@ def check(order: dict[str, Any], patient: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_check(
-    ctx: Ctx, patient: Patient, order: dict[str, Any], facts: dict[str, Any]
-) -> Prescription:
+    ctx: Ctx, patient: PatientRow, order: dict[str, Any], facts: dict[str, Any]
+) -> PrescriptionRow:
     """Check an order for a registered patient and keep it with its report."""
     facts = dict(facts)
     facts.setdefault("age", patient.age_on(date.today()))
@@ -56,7 +56,7 @@ def save_check(
     return records.add_prescription(ctx.db, ctx.actor, patient, order, facts, report, worst)
 
 
-def record_dose(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> DoseRecord:
+def record_dose(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> DoseRecordRow:
     """A recorded daily dose (``"0 mg/day"`` with a note for a hold day)."""
     unknown = sorted(set(data) - {"day", "daily_dose", "note"})
     if unknown:
@@ -89,7 +89,7 @@ def monograph(name: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- assessment (#4)
 
 # The yes/no questions of the level-of-care intake, as the core defines them.
-INTAKE_BOOLEANS = tuple(f.name for f in fields(LevelOfCareIntake) if f.type == "bool | None")
+INTAKE_BOOLEANS = tuple(f.name for f in fields(Intake) if f.type == "bool | None")
 INTAKE_INTEGERS = ("days_per_week", "failed_outpatient_tapers", "ciwa_b_total")
 
 
@@ -116,7 +116,7 @@ def intake_from_form(form: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def take_intake(ctx: Ctx, patient: Patient, answers: dict[str, Any]) -> Intake:
+def take_intake(ctx: Ctx, patient: PatientRow, answers: dict[str, Any]) -> IntakeRow:
     """Record an intake with its level-of-care recommendation (age from the record)."""
     from benzosafe.clinical.level_of_care import recommend_level_of_care
 
@@ -126,7 +126,7 @@ def take_intake(ctx: Ctx, patient: Patient, answers: dict[str, Any]) -> Intake:
     return records.add_intake(ctx.db, ctx.actor, patient, answers, recommendation)
 
 
-def record_assessment(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> Assessment:
+def record_assessment(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> AssessmentRow:
     """Score an instrument's answers and keep answers, score and time."""
     from benzosafe.clinical.instruments import instrument, score
 
@@ -148,7 +148,7 @@ def record_assessment(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> Asses
     )
 
 
-def report_side_effects(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> SideEffectReport:
+def report_side_effects(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> SideEffectReportRow:
     """Triage what the patient reports (a list of phrases) and keep report and triage."""
     from benzosafe.clinical.triage import triage
 
@@ -285,7 +285,7 @@ def preview_taper(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
     return build_plan(taper_request_from(data), [], ctx.user.display_name)[1]
 
 
-def save_taper(ctx: Ctx, patient: Patient, data: dict[str, Any]) -> TaperPlanRow:
+def save_taper(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> TaperPlanRow:
     """A new taper plan for the patient; stored with the request that rebuilds it."""
     request = taper_request_from(data)
     request["made_by"] = ctx.user.display_name
@@ -307,7 +307,7 @@ def adjust_taper(
     adjustments = [*latest["adjustments"], adjustment]
     _, plan_json = build_plan(latest["request"], adjustments, ctx.user.display_name)
     stored = {"request": latest["request"], "adjustments": adjustments, "plan": plan_json}
-    patient = ctx.db.get_one(Patient, row.patient_id)
+    patient = ctx.db.get_one(PatientRow, row.patient_id)
     note = f"{adjustment.get('action', 'adjust')}: {adjustment.get('reason', '')}"
     return records.save_taper_plan(
         ctx.db,

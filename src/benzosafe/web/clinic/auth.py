@@ -19,7 +19,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from benzosafe.errors import CsrfRefused, Forbidden, NotSignedIn
-from benzosafe.store.models import User
+from benzosafe.store.models import UserRow
 from benzosafe.store.records import Actor
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -63,33 +63,33 @@ async def csrf_protect(request: Request) -> None:
         raise CsrfRefused("this request lacks a valid CSRF token: reload the page and try again")
 
 
-def sign_in_session(request: Request, user: User) -> None:
+def sign_in_session(request: Request, user: UserRow) -> None:
     """Start a fresh session for ``user`` (a new CSRF token too)."""
     request.session.clear()
     request.session["uid"] = user.id
     request.session["csrf"] = secrets.token_urlsafe(32)
 
 
-def current_user(request: Request, db: Session) -> User | None:
+def current_user(request: Request, db: Session) -> UserRow | None:
     uid = request.session.get("uid")
     if not isinstance(uid, int):
         return None
-    user = db.get(User, uid)
+    user = db.get(UserRow, uid)
     if user is None or not user.active:
         request.session.clear()
         return None
     return user
 
 
-def actor_of(user: User) -> Actor:
+def actor_of(user: UserRow) -> Actor:
     return Actor(user.id, user.username, user.role)
 
 
-def require(permission: str) -> Callable[[User | None], User]:
+def require(permission: str) -> Callable[[UserRow | None], UserRow]:
     """A check that the user is signed in and holds ``permission``."""
     roles = PERMISSIONS[permission]
 
-    def check(user: User | None) -> User:
+    def check(user: UserRow | None) -> UserRow:
         if user is None:
             raise NotSignedIn("sign in first")
         if user.role not in roles:
@@ -99,5 +99,5 @@ def require(permission: str) -> Callable[[User | None], User]:
     return check
 
 
-def may(user: User | None, permission: str) -> bool:
+def may(user: UserRow | None, permission: str) -> bool:
     return user is not None and user.role in PERMISSIONS[permission]

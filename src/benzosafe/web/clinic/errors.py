@@ -46,7 +46,7 @@ def _respond(request: Request, body: dict[str, Any]) -> Response:
         return JSONResponse(body, status_code=status)
     if body["error"]["code"] == "not-signed-in":
         return RedirectResponse("/sign-in", status_code=303)
-    from benzosafe.web.pages import render
+    from benzosafe.web.clinic.pages import render
 
     return render(request, "error.html", {"error": body["error"]}, status_code=status)
 

@@ -23,7 +23,7 @@ import jwt
 from jwt import PyJWK, PyJWKSet
 
 from benzosafe.errors import AuthError
-from benzosafe.web.cds_store import CdsStore
+from benzosafe.web.cds.store import CdsStore
 
 ALGORITHMS = ("ES384", "RS384")
 

@@ -17,14 +17,14 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from benzosafe import __version__
+from benzosafe._version import __version__
 from benzosafe.store.db import make_engine, session_factory, upgrade
-from benzosafe.web import api, errors, pages
-from benzosafe.web.auth import csrf_protect
-from benzosafe.web.settings import Settings
+from benzosafe.web.clinic import api, errors, pages
+from benzosafe.web.clinic.auth import csrf_protect
+from benzosafe.web.clinic.settings import Settings
 
 if TYPE_CHECKING:
-    from benzosafe.web.cds_hooks import CdsSettings
+    from benzosafe.web.cds.settings import CdsSettings
 
 log = logging.getLogger("benzosafe.web")
 
@@ -78,15 +78,17 @@ def create_app(
         return response
 
     errors.install(app)
-    app.mount("/static", StaticFiles(directory=str(files("benzosafe.web") / "static")), "static")
+    app.mount(
+        "/static", StaticFiles(directory=str(files("benzosafe.web.clinic") / "static")), "static"
+    )
     app.include_router(api.router)
     app.include_router(pages.router)
     if cds is not None:
-        from benzosafe.web.cds_app import create_cds_app
+        from benzosafe.web.cds.app import create_cds_app
 
         app.mount("/cds", create_cds_app(cds), "cds")
     elif os.environ.get("BENZOSAFE_CDS_SETTINGS"):
-        from benzosafe.web.cds_app import app_from_environment
+        from benzosafe.web.cds.app import app_from_environment
 
         app.mount("/cds", app_from_environment(), "cds")
     return app

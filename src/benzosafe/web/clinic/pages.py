@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused
 from benzosafe.knowledge import load
 from benzosafe.store import records
-from benzosafe.web import actions, charts
-from benzosafe.web.auth import csrf_token, current_user, may, sign_in_session
-from benzosafe.web.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic import actions, charts
+from benzosafe.web.clinic.auth import csrf_token, current_user, may, sign_in_session
+from benzosafe.web.clinic.deps import Ctx, ctx, db_session
 
 router = APIRouter(include_in_schema=False)
 PATIENTS = Depends(ctx("patients"))
@@ -31,7 +31,7 @@ REFERENCE = Depends(ctx("reference"))
 FREQUENCIES = ("qd", "bid", "tid", "qid", "qhs")
 
 _env = Environment(
-    loader=FileSystemLoader(str(files("benzosafe.web") / "templates")),
+    loader=FileSystemLoader(str(files("benzosafe.web.clinic") / "templates")),
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
