@@ -27,9 +27,6 @@ TIMES = "\u00d7"  # multiplication sign, as in "1 x 0.5 mg tablet"
 ZERO = Decimal(0)
 
 
-# ---------------------------------------------------------------- forms and doses
-
-
 @dataclass(frozen=True, slots=True)
 class DoseForm:
     """One thing the patient has: a tablet or ODT strength, or a liquid measured in steps."""
