@@ -165,7 +165,7 @@ def test_totals_stay_in_range_and_every_total_has_one_band(data: st.DataObject) 
         context["age"] = data.draw(st.none() | st.integers(0, 120))
     if "medical_supervision" in inst.context:
         context["medical_supervision"] = data.draw(st.booleans())
-    result = score(instrument_id, answers, KB, **context)  # type: ignore[arg-type]
+    result = score(instrument_id, answers, KB, **context)
     assert 0 <= result.total <= inst.max_total
     assert result.total == sum(v for v, i in zip(answers, result.items, strict=True) if i.counted)
     assert (result.band is None) == (inst.status == "draft")
