@@ -16,6 +16,7 @@ from collections.abc import Callable
 from benzosafe.clinical.instruments import score
 from benzosafe.clinical.level_of_care import recommend_level_of_care
 from benzosafe.clinical.triage import triage
+from benzosafe.knowledge import load
 
 INTAKE = {
     "drug": "clonazepam",
@@ -36,7 +37,7 @@ REPORTS = [
 
 
 def rate(label: str, fn: Callable[[int], object], n: int) -> None:
-    fn(0)  # warm the caches (data loading happens once)
+    fn(0)  # warm the caches
     start = time.perf_counter()
     for i in range(n):
         fn(i)
@@ -45,11 +46,12 @@ def rate(label: str, fn: Callable[[int], object], n: int) -> None:
 
 
 def main() -> None:
-    rate("score sds", lambda i: score("sds", [i % 4, 1, 2, 0, 1], age=40 + i % 40), 20_000)
-    rate("score ciwa-b (20 items)", lambda i: score("ciwa-b", [i % 5] * 20), 20_000)
-    rate("triage (known phrases)", lambda i: triage(REPORTS[i % 4]), 5_000)
-    rate("triage (unrecognised)", lambda i: triage(REPORTS[4]), 2_000)
-    rate("level of care", lambda i: recommend_level_of_care(INTAKE), 10_000)
+    kb = load()
+    rate("score sds", lambda i: score("sds", [i % 4, 1, 2, 0, 1], kb, age=40 + i % 40), 20_000)
+    rate("score ciwa-b (20 items)", lambda i: score("ciwa-b", [i % 5] * 20, kb), 20_000)
+    rate("triage (known phrases)", lambda i: triage(REPORTS[i % 4], kb), 5_000)
+    rate("triage (unrecognised)", lambda i: triage(REPORTS[4], kb), 2_000)
+    rate("level of care", lambda i: recommend_level_of_care(INTAKE, kb), 10_000)
     cmd = [sys.executable, "-m", "benzosafe", "triage", "chest pain", "--json"]
     times = []
     for _ in range(5):

@@ -10,6 +10,7 @@ from benzosafe.clinical.taper import TaperPlan, parse_taper_request, plan_taper
 from benzosafe.exports.taper_chart import plan_chart
 from benzosafe.exports.taper_ics import plan_to_ics
 from benzosafe.exports.taper_pdf import plan_to_pdf
+from benzosafe.knowledge import load
 
 CASES = {
     "clonazepam 2 mg, tablets + ODT": {"forms": "tablet:0.5 odt:0.125"},
@@ -26,6 +27,7 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
+    kb = load()
     for name, extra in CASES.items():
         args = {
             "drug": "clonazepam",
@@ -34,10 +36,10 @@ def main() -> None:
             "start": "2026-12-01",
             **extra,
         }
-        plan: TaperPlan = plan_taper(parse_taper_request(**args))  # type: ignore[arg-type]
-        ms = timed(lambda a=args: plan_taper(parse_taper_request(**a)), 20)  # type: ignore[misc]
+        plan: TaperPlan = plan_taper(parse_taper_request(kb, **args), kb)  # type: ignore[arg-type]
+        ms = timed(lambda a=args: plan_taper(parse_taper_request(kb, **a), kb), 20)  # type: ignore[misc]
         print(f"{name}: {len(plan.steps)} steps, {plan.total_days} days; plan {ms:.1f} ms")
-        print(f"  pdf {timed(lambda p=plan: plan_to_pdf(p), 3):.0f} ms, "
+        print(f"  pdf {timed(lambda p=plan: plan_to_pdf(p, kb), 3):.0f} ms, "
               f"ics {timed(lambda p=plan: plan_to_ics(p, datetime.now(UTC)), 5):.1f} ms, "
               f"png {timed(lambda p=plan: plan_chart(p), 3):.0f} ms")  # fmt: skip
 

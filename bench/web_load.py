@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx2
 
+from benzosafe.knowledge import load
 from benzosafe.store import demo
 from benzosafe.store.db import make_engine, session_factory, upgrade
 
@@ -46,7 +47,7 @@ def build(url: str, patients: int) -> None:
     with session_factory(engine)() as session:
         if demo.is_empty(session):
             demo.add_demo_users(session)
-            demo.add_demo_patients(session, patients, detailed=300)
+            demo.add_demo_patients(session, patients, load(), detailed=300)
             session.commit()
     engine.dispose()
 

@@ -23,14 +23,13 @@ from benzosafe.errors import (
 if TYPE_CHECKING:
     from benzosafe.clinical.check import (
         CheckReport,
-        Finding,
-        NotEvaluated,
         Order,
         Patient,
         check_prescription,
         parse_order,
         parse_patient,
     )
+    from benzosafe.clinical.findings import Finding, NotEvaluated
     from benzosafe.clinical.instruments import Score, score
     from benzosafe.clinical.level_of_care import (
         Intake,
@@ -53,8 +52,8 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "CheckReport": ("benzosafe.clinical.check", "CheckReport"),
-    "Finding": ("benzosafe.clinical.check", "Finding"),
-    "NotEvaluated": ("benzosafe.clinical.check", "NotEvaluated"),
+    "Finding": ("benzosafe.clinical.findings", "Finding"),
+    "NotEvaluated": ("benzosafe.clinical.findings", "NotEvaluated"),
     "Order": ("benzosafe.clinical.check", "Order"),
     "Patient": ("benzosafe.clinical.check", "Patient"),
     "check_prescription": ("benzosafe.clinical.check", "check_prescription"),

@@ -100,6 +100,7 @@ def _assess_command(instrument_id: str) -> None:
     ) -> None:
         from benzosafe.clinical.instruments import score
         from benzosafe.console_assessment import score_text
+        from benzosafe.knowledge import load
 
         data = _assess_input(answers, input_path)
         if age is not None:
@@ -110,12 +111,13 @@ def _assess_command(instrument_id: str) -> None:
             result = score(
                 instrument_id,
                 data["answers"],
+                load(),
                 age=data.get("age"),
                 medical_supervision=data.get("medical_supervision"),
             )
         except BenzosafeError as exc:
             fail(str(exc))
-        typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else score_text(result))
+        typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else score_text(result))
 
     command.__doc__ = f"Score the {instrument_id} instrument from its cited data."
     assess_app.command(instrument_id)(command)
@@ -157,9 +159,10 @@ def assess_list(
 def assess_questionnaire(instrument_id: Annotated[str, typer.Argument(help="e.g. sds")]) -> None:
     """Print the instrument as a FHIR R4 Questionnaire (JSON)."""
     from benzosafe.fhir.instruments import questionnaire
+    from benzosafe.knowledge import load
 
     try:
-        typer.echo(json.dumps(questionnaire(instrument_id), indent=2))
+        typer.echo(json.dumps(questionnaire(instrument_id, load()), indent=2))
     except BenzosafeError as exc:
         fail(str(exc))
 
@@ -172,12 +175,13 @@ def assess_response(
 ) -> None:
     """Score a FHIR QuestionnaireResponse; print the FHIR Observation (JSON)."""
     from benzosafe.fhir.instruments import score_questionnaire_response
+    from benzosafe.knowledge import load
 
     data = _read_json(input_path)
     if not isinstance(data, dict):
         fail("--input: expected a QuestionnaireResponse object")
     try:
-        _, observation = score_questionnaire_response(data)
+        _, observation = score_questionnaire_response(data, load())
     except BenzosafeError as exc:
         fail(str(exc))
     typer.echo(json.dumps(observation, indent=2))
@@ -206,12 +210,13 @@ def triage_command(
     """How urgent is a reported side effect? Level, advice and sources."""
     from benzosafe.clinical.triage import triage
     from benzosafe.console_assessment import triage_text
+    from benzosafe.knowledge import load
 
     try:
-        result = triage(report)
+        result = triage(report, load())
     except BenzosafeError as exc:
         fail(str(exc))
-    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else triage_text(result))
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else triage_text(result))
 
 
 @app.command("level-of-care")
@@ -222,13 +227,14 @@ def level_of_care_command(
     """Outpatient taper, intensive outpatient or inpatient: every reason with its rule."""
     from benzosafe.clinical.level_of_care import recommend_level_of_care
     from benzosafe.console_assessment import recommendation_text
+    from benzosafe.knowledge import load
 
     data = _read_json(input_path)
     try:
-        result = recommend_level_of_care(data)
+        result = recommend_level_of_care(data, load())
     except BenzosafeError as exc:
         fail(str(exc))
-    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else recommendation_text(result))
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else recommendation_text(result))
 
 
 # ---------------------------------------------------------------- records and web app (issue #5)
@@ -311,12 +317,13 @@ def serve(
     if demo:
         if settings.environment != "development":
             fail("--demo: refused outside development (BENZOSAFE_ENV)")
+        from benzosafe.knowledge import load
         from benzosafe.store import demo as demo_data
 
         with session_factory(engine)() as session:
             if demo_data.is_empty(session):
                 users = demo_data.add_demo_users(session)
-                demo_data.add_demo_patients(session, 60)
+                demo_data.add_demo_patients(session, 60, load())
                 session.commit()
                 typer.echo("Filled the empty database with a synthetic clinic (fake patients).")
             else:
@@ -396,9 +403,12 @@ def taper_command(
     """Make a supervised taper plan within the cited bounds, from doses the patient can take."""
     from benzosafe.clinical.taper import parse_taper_request, plan_taper
     from benzosafe.exports.taper_files import render_outputs
+    from benzosafe.knowledge import load
 
+    kb = load()
     try:
         request = parse_taper_request(
+            kb,
             drug=drug,
             dose=dose,
             split=split,
@@ -416,8 +426,8 @@ def taper_command(
             by=by,
         )
 
-        plan = plan_taper(request)
-        files = render_outputs(plan, out or [], contact)
+        plan = plan_taper(request, kb)
+        files = render_outputs(plan, out or [], kb, contact)
     except BenzosafeError as exc:
         fail(str(exc))
     for path, data in files:
@@ -706,12 +716,8 @@ def check_command(
     ),
 ) -> None:
     """Check a benzodiazepine order for a patient; every finding with its rule and source."""
-    from benzosafe.clinical.check import (
-        SEVERITY_RANK,
-        check_prescription,
-        parse_order,
-        parse_patient,
-    )
+    from benzosafe.clinical.check import check_raw
+    from benzosafe.clinical.findings import SEVERITY_RANK
     from benzosafe.knowledge import load
 
     kb = load()
@@ -751,11 +757,9 @@ def check_command(
             patient_data["weight"] = weight
     order_data.setdefault("start", date.today().isoformat())
     try:
-        order = parse_order(order_data, kb)
-        patient = parse_patient(patient_data, kb)
+        report = check_raw(order_data, patient_data, kb)
     except BenzosafeError as exc:
         fail(str(exc))
-    report = check_prescription(order, patient, kb)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -790,7 +794,7 @@ def demo_command() -> None:
     """The main job until the web app exists: the clonazepam monograph and an example check."""
     from rich.console import Console
 
-    from benzosafe.clinical.check import check_prescription, parse_order, parse_patient
+    from benzosafe.clinical.check import check_raw
     from benzosafe.console import render_check, render_monograph
     from benzosafe.knowledge import load
     from benzosafe.knowledge.monograph import monograph
@@ -815,9 +819,7 @@ def demo_command() -> None:
         },
     )
     console.rule("Example check: clonazepam 1 mg tid for a 70-year-old taking oxycodone")
-    render_check(
-        check_prescription(parse_order(example[0], kb), parse_patient(example[1], kb), kb), console
-    )
+    render_check(check_raw(example[0], example[1], kb), console)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from benzosafe.clinical.findings import SourceRef
 from benzosafe.clinical.instruments import Score
 from benzosafe.clinical.level_of_care import Recommendation
 from benzosafe.clinical.triage import Triage
@@ -12,7 +13,7 @@ from benzosafe.knowledge.models import Citation
 DISCLAIMER = "benzosafe supports, never replaces, clinical judgement."
 
 
-def _refs(sources: Sequence[Citation]) -> str:
+def _refs(sources: Sequence[Citation | SourceRef]) -> str:
     return "; ".join(f"[{c.ref}] {c.section}".strip() for c in sources)
 
 
@@ -61,7 +62,7 @@ def recommendation_text(result: Recommendation) -> str:
         lines.append(f"  [{r.level}] {r.summary}")
         if r.detail:
             lines.append(f"      {r.detail}")
-        lines.append(f"      {r.rule} v{r.version}; {_refs(r.sources)}")
+        lines.append(f"      {r.rule} v{r.rule_version}; {_refs(r.sources)}")
     for n in result.not_evaluated:
         lines.append(f"not evaluated ({n.rule}): {n.reason}")
     if result.not_assessed:

@@ -6,7 +6,7 @@ file is stale, so the catalogue always says what the code does.
 
 from __future__ import annotations
 
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.models import Citation, KnowledgeBase, RuleHeader
 
 FINDING_CODE_MEANINGS = {
@@ -64,7 +64,7 @@ def _rule_section(
     return out
 
 
-def rules_markdown(kb: KnowledgeBase) -> str:
+def rules_markdown(kb: Knowledge) -> str:
     """The whole catalogue as Markdown."""
     out = [
         "# benzosafe rule catalogue",
@@ -107,7 +107,7 @@ def rules_markdown(kb: KnowledgeBase) -> str:
         )
         cases = [(c.fires, c.name) for c in rule.cases]
         out += _rule_section(kb, rule, rule.kind, scope, cases)
-    taper = load().taper
+    taper = kb.taper
     out += [
         "## Taper rules",
         "",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benzosafe.clinical.check import CheckReport, check_prescription, parse_order, parse_patient
+from benzosafe.clinical.check import CheckReport, check_raw
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
 
@@ -17,7 +17,7 @@ KB = load()
 
 
 def run(order: dict[str, Any], patient: dict[str, Any]) -> CheckReport:
-    return check_prescription(parse_order(order, KB), parse_patient(patient, KB), KB)
+    return check_raw(order, patient, KB)
 
 
 BASE = {

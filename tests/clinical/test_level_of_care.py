@@ -13,7 +13,8 @@ from benzosafe.errors import InvalidInput, UnitError, UnknownDrug
 from benzosafe.knowledge import load
 from benzosafe.knowledge.assessment import CARE_LEVELS
 
-RULES = load().assessment.level_of_care.rule
+KB = load()
+RULES = KB.assessment.level_of_care.rule
 LOW_RISK: dict[str, Any] = {
     "drug": "clonazepam",
     "daily_dose": "0.5 mg/day",
@@ -38,12 +39,12 @@ LOW_RISK: dict[str, Any] = {
     ids=[f"{rule.id}:{case.name}" for rule in RULES for case in rule.cases],
 )
 def test_rule_cases(rule_id: str, case: Any) -> None:
-    result = recommend_level_of_care(case.intake)
+    result = recommend_level_of_care(case.intake, KB)
     assert (rule_id in [r.rule for r in result.reasons]) == case.fires
 
 
 def test_plain_low_risk_case_is_an_outpatient_taper() -> None:
-    result = recommend_level_of_care(LOW_RISK)
+    result = recommend_level_of_care(LOW_RISK, KB)
     assert result.level == "outpatient-taper"
     assert [r.rule for r in result.reasons] == ["LOC-BASE", "LOC-WITHDRAWAL-RISK"]
     assert result.not_assessed == ()
@@ -76,7 +77,7 @@ RAISING = [
 
 @pytest.mark.parametrize(("change", "rule_id", "level"), RAISING)
 def test_each_rule_that_raises_the_level(change: dict[str, Any], rule_id: str, level: str) -> None:
-    result = recommend_level_of_care({**LOW_RISK, **change})
+    result = recommend_level_of_care({**LOW_RISK, **change}, KB)
     assert result.level == level
     reason = next(r for r in result.reasons if r.rule == rule_id)
     assert reason.level == level and reason.sources
@@ -84,14 +85,14 @@ def test_each_rule_that_raises_the_level(change: dict[str, Any], rule_id: str, l
 
 
 def test_project_rule_cites_clinical_consensus() -> None:
-    result = recommend_level_of_care({**LOW_RISK, "withdrawal_seizure_history": True})
+    result = recommend_level_of_care({**LOW_RISK, "withdrawal_seizure_history": True}, KB)
     reason = next(r for r in result.reasons if r.rule == "LOC-WITHDRAWAL-COMPLICATION-HISTORY")
     assert any(c.ref == "PROJECT" and "clinical consensus" in c.section for c in reason.sources)
 
 
 def test_inpatient_wins_over_intensive_outpatient() -> None:
     result = recommend_level_of_care(
-        {**LOW_RISK, "suicidality": True, "other_substances": ["alcohol"]}
+        {**LOW_RISK, "suicidality": True, "other_substances": ["alcohol"]}, KB
     )
     assert result.level == "inpatient-medically-managed"
 
@@ -102,16 +103,16 @@ def test_inpatient_wins_over_intensive_outpatient() -> None:
      ("2 mg/day", "high"), ("500 mcg/day", "low")],
 )  # fmt: skip
 def test_clonazepam_dose_bands_as_the_guideline_prints_them(dose: str, band: str) -> None:
-    result = recommend_level_of_care({"drug": "clonazepam", "daily_dose": dose})
+    result = recommend_level_of_care({"drug": "clonazepam", "daily_dose": dose}, KB)
     assert result.dose_band == band
     assert result.dose_band_basis is not None and "as printed" in result.dose_band_basis
 
 
 def test_other_drugs_use_diazepam_equivalent_bands() -> None:
-    result = recommend_level_of_care({"drug": "diazepam", "daily_dose": "15 mg/day"})
+    result = recommend_level_of_care({"drug": "diazepam", "daily_dose": "15 mg/day"}, KB)
     assert result.dose_band == "moderate"
     assert "diazepam-equivalent" in (result.dose_band_basis or "")
-    result = recommend_level_of_care({"drug": "diazepam", "daily_dose": "16 mg/day"})
+    result = recommend_level_of_care({"drug": "diazepam", "daily_dose": "16 mg/day"}, KB)
     assert result.dose_band == "high"
 
 
@@ -131,13 +132,13 @@ def test_withdrawal_risk_follows_table_2(
     }
     if days is not None:
         intake["days_per_week"] = days
-    result = recommend_level_of_care(intake)
+    result = recommend_level_of_care(intake, KB)
     assert ("LOC-WITHDRAWAL-RISK" in [r.rule for r in result.reasons]) == expected
     assert result.withdrawal_risk
 
 
 def test_missing_facts_are_listed_not_assumed() -> None:
-    result = recommend_level_of_care({})
+    result = recommend_level_of_care({}, KB)
     assert result.level == "outpatient-taper"
     assert set(result.not_assessed) == set(INTAKE_FIELDS) - {"ciwa_b_total"}
     assert any("not assessed now" in w for w in result.would_change)
@@ -145,7 +146,7 @@ def test_missing_facts_are_listed_not_assumed() -> None:
 
 
 def test_ciwa_b_total_is_recorded_but_never_used_as_a_band() -> None:
-    result = recommend_level_of_care({**LOW_RISK, "ciwa_b_total": 70})
+    result = recommend_level_of_care({**LOW_RISK, "ciwa_b_total": 70}, KB)
     assert result.level == "outpatient-taper"
     assert any(n.rule == "CIWA-B" and "not used" in n.reason for n in result.not_evaluated)
 
@@ -170,12 +171,12 @@ def test_ciwa_b_total_is_recorded_but_never_used_as_a_band() -> None:
 )
 def test_bad_intake_names_the_field(intake: dict[str, Any], error: type, field: str) -> None:
     with pytest.raises(error) as exc:
-        recommend_level_of_care(intake)
+        recommend_level_of_care(intake, KB)
     assert exc.value.field == field
 
 
 def test_json_shape() -> None:
-    shape = recommend_level_of_care(LOW_RISK).as_dict()
+    shape = recommend_level_of_care(LOW_RISK, KB).to_dict()
     assert {"level", "reasons", "not_assessed"} <= set(shape)
     assert {"code", "rule", "sources"} <= set(shape["reasons"][0])
 
@@ -200,16 +201,18 @@ def test_json_shape() -> None:
     )
 )
 def test_level_is_the_highest_reason_and_never_abrupt(intake: dict[str, Any]) -> None:
-    result = recommend_level_of_care(intake)
+    result = recommend_level_of_care(intake, KB)
     assert result.level == max((r.level for r in result.reasons), key=CARE_LEVELS.index)
     assert "abrupt" in result.taper_note.lower()
     assert all(r.sources for r in result.reasons)
 
 
 def test_an_unknown_frequency_states_the_regular_use_the_risk_assumes() -> None:
-    rare = load().assessment.level_of_care.withdrawal_risk.max_days_per_week_rare
-    known = recommend_level_of_care(LOW_RISK)
-    unknown = recommend_level_of_care({k: v for k, v in LOW_RISK.items() if k != "days_per_week"})
+    rare = KB.assessment.level_of_care.withdrawal_risk.max_days_per_week_rare
+    known = recommend_level_of_care(LOW_RISK, KB)
+    unknown = recommend_level_of_care(
+        {k: v for k, v in LOW_RISK.items() if k != "days_per_week"}, KB
+    )
     assumption = f"Assumes use on {rare + 1} or more days a week."
     assert unknown.withdrawal_risk is not None and assumption in unknown.withdrawal_risk
     assert known.withdrawal_risk is not None and "Assumes" not in known.withdrawal_risk

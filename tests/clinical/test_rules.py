@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benzosafe.clinical.check import (
-    FINDING_CODES,
-    NOT_EVALUATED_KINDS,
-    check_prescription,
-    parse_order,
-    parse_patient,
-)
+from benzosafe.clinical.check import FINDING_CODES, NOT_EVALUATED_KINDS, check_raw
 from benzosafe.knowledge import load
 from benzosafe.knowledge.models import Rule, RuleCase
 
@@ -24,7 +18,7 @@ CASES = [
 
 @pytest.mark.parametrize(("rule", "case"), CASES)
 def test_rule_case(rule: Rule, case: RuleCase) -> None:
-    report = check_prescription(parse_order(case.order, KB), parse_patient(case.patient, KB), KB)
+    report = check_raw(case.order, case.patient, KB)
     if rule.kind in NOT_EVALUATED_KINDS:
         reported = [n for n in report.not_evaluated if n.rule == rule.id]
     else:

@@ -31,6 +31,7 @@ from benzosafe.knowledge import load
 D = Decimal
 X = TIMES  # the multiplication sign used in "1 x 0.5 mg tablet"
 START = "2026-12-01"
+KB = load()
 
 
 def plan(**kwargs: object) -> TaperPlan:
@@ -42,7 +43,7 @@ def plan(**kwargs: object) -> TaperPlan:
         "forms": "tablet:0.5 odt:0.125",
     }
     args.update(kwargs)
-    return plan_taper(parse_taper_request(**args))  # type: ignore[arg-type]
+    return plan_taper(parse_taper_request(KB, **args), KB)  # type: ignore[arg-type]
 
 
 def doses(p: TaperPlan) -> list[Decimal]:
@@ -112,7 +113,9 @@ def test_liquid_micro_taper() -> None:
 def test_hold_inserted_mid_way_repeats_the_current_step_and_shifts_the_rest() -> None:
     p = plan()
     on = p.steps[5].start + timedelta(days=3)
-    held = adjust_plan(p, on=on, reason="rebound insomnia", by="Dr Lee", tolerability="poor sleep")
+    held = adjust_plan(
+        p, KB, on=on, reason="rebound insomnia", by="Dr Lee", tolerability="poor sleep"
+    )
     assert_invariants(held)
     assert held.steps[6].kind == "hold"
     assert held.steps[6].daily_dose_mg == held.steps[5].daily_dose_mg
@@ -128,7 +131,7 @@ def test_slow_lengthens_remaining_steps_and_never_speeds_up() -> None:
     p = plan()
     on = p.steps[3].start
     slowed = adjust_plan(
-        p, on=on, reason="CIWA-B rising", by="Dr Lee", ciwa_b_score=22, action="slow",
+        p, KB, on=on, reason="CIWA-B rising", by="Dr Lee", ciwa_b_score=22, action="slow",
         slow_every_days=28,
     )  # fmt: skip
     assert_invariants(slowed)
@@ -136,7 +139,7 @@ def test_slow_lengthens_remaining_steps_and_never_speeds_up() -> None:
     assert slowed.history[-1].ciwa_b_score == 22
     with pytest.raises(InvalidInput) as err:
         adjust_plan(
-            p, on=on, reason="r", by="x", tolerability="ok", action="slow", slow_every_days=7
+            p, KB, on=on, reason="r", by="x", tolerability="ok", action="slow", slow_every_days=7
         )
     assert err.value.field == "slow_every_days"
 
@@ -157,7 +160,7 @@ def test_bad_adjustment(kwargs: dict[str, object], field: str) -> None:
     }  # fmt: skip
     args.update(kwargs)
     with pytest.raises(InvalidInput) as err:
-        adjust_plan(p, **args)  # type: ignore[arg-type]
+        adjust_plan(p, KB, **args)  # type: ignore[arg-type]
     assert err.value.field == field
 
 
@@ -249,7 +252,6 @@ def test_forms_too_coarse_above_the_low_band_are_refused() -> None:
 # ------------------------------------------------------------------ invariants
 
 
-KB = load()
 DRUGS = sorted(d for d, e in KB.benzodiazepines.items() if e.equivalence.used_mg is not None)
 
 
@@ -267,6 +269,7 @@ def requests(draw: st.DrawFn) -> TaperRequest:
                 )
             ),
             drug,
+            KB,
         )
         base = D("0.125")
     elif liquid:
@@ -315,16 +318,17 @@ def requests(draw: st.DrawFn) -> TaperRequest:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests(), st.data())
 def test_plan_invariants(request: TaperRequest, data: st.DataObject) -> None:
-    p = plan_taper(request)
+    p = plan_taper(request, KB)
     assert_invariants(p)
     assert p.steps[0].daily_dose_mg == request.daily_dose_mg
     # an adjustment keeps every invariant and only ever adds days
     on = p.start + timedelta(days=data.draw(st.integers(0, p.total_days - 1)))
     if data.draw(st.booleans()):
-        q = adjust_plan(p, on=on, reason="symptoms", by="test", tolerability="hard")
+        q = adjust_plan(p, KB, on=on, reason="symptoms", by="test", tolerability="hard")
     else:
         q = adjust_plan(
             p,
+            KB,
             on=on,
             reason="symptoms",
             by="test",
@@ -344,13 +348,14 @@ def test_plan_invariants(request: TaperRequest, data: st.DataObject) -> None:
 def test_a_plan_re_entered_as_clinician_steps_is_accepted_unchanged(request: TaperRequest) -> None:
     if request.via is not None:
         request = replace(request, via=None, via_forms=())
-    p = plan_taper(request)
+    p = plan_taper(request, KB)
     rows = "".join(f"{s.daily_dose_mg} mg,{s.days}\n" for s in p.steps)
     again = plan_taper(
         replace(
             request,
             strategy=Strategy("steps", 14, steps=parse_steps_csv("daily_dose,days\n" + rows)),
-        )
+        ),
+        KB,
     )
     assert_invariants(again)
     assert [(s.start, s.end, s.daily_dose_mg) for s in again.steps] == [

@@ -11,6 +11,7 @@ from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
 from benzosafe.knowledge.assessment import TRIAGE_LEVELS
 
+KB = load()
 RANK = TRIAGE_LEVELS.index
 
 
@@ -28,7 +29,7 @@ RANK = TRIAGE_LEVELS.index
     ],
 )
 def test_every_serious_effect_of_the_seed(reported: str, effect: str, level: str) -> None:
-    result = triage([reported])
+    result = triage([reported], KB)
     assert [m.id for m in result.matched] == [effect]
     assert result.level == level
     assert not result.unrecognised
@@ -65,21 +66,21 @@ def test_every_serious_effect_of_the_seed(reported: str, effect: str, level: str
     ],
 )
 def test_synonyms_and_spelling_variants(reported: str, effect: str) -> None:
-    result = triage([reported])
-    assert effect in [m.id for m in result.matched], result.as_dict()
+    result = triage([reported], KB)
+    assert effect in [m.id for m in result.matched], result.to_dict()
     assert not result.unrecognised
 
 
 @pytest.mark.parametrize("reported", ["suicidal thoughts", "I want to kill myself", "self-harm"])
 def test_suicidal_thoughts_always_bring_988_and_the_emergency_level(reported: str) -> None:
-    result = triage(["sleepy", reported, "runny nose"])
+    result = triage(["sleepy", reported, "runny nose"], KB)
     assert result.level == "emergency" and result.crisis
     assert "988" in result.advice[0]
     assert any(c.ref == "CRISIS988" for c in result.sources)
 
 
 def test_unrecognised_input_is_said_and_never_called_harmless() -> None:
-    result = triage(["purple toes"])
+    result = triage(["purple toes"], KB)
     assert result.unrecognised == ("purple toes",)
     assert result.level == "contact-prescriber"
     text = " ".join(result.advice).lower()
@@ -88,20 +89,20 @@ def test_unrecognised_input_is_said_and_never_called_harmless() -> None:
 
 
 def test_unrecognised_next_to_a_mild_effect_still_contacts_the_prescriber() -> None:
-    result = triage(["drowsy", "strange feeling in my ears xyz"])
+    result = triage(["drowsy", "strange feeling in my ears xyz"], KB)
     assert result.level == "contact-prescriber"
     assert [m.id for m in result.matched] == ["drowsiness"]
 
 
 def test_the_worst_effect_sets_the_level_and_every_one_is_listed() -> None:
-    result = triage(["chest pain", "dizzy"])
+    result = triage(["chest pain", "dizzy"], KB)
     assert result.level == "emergency"
     assert [m.id for m in result.matched] == ["chest-pain", "dizziness"]
-    assert set(result.as_dict()) >= {"level", "matched", "unrecognised", "advice", "sources"}
+    assert set(result.to_dict()) >= {"level", "matched", "unrecognised", "advice", "sources"}
 
 
 def test_common_effect_alone_is_self_care_with_advice() -> None:
-    result = triage(["drowsiness"])
+    result = triage(["drowsiness"], KB)
     assert result.level == "self-care"
     assert "drive" in result.advice[0]
 
@@ -109,14 +110,14 @@ def test_common_effect_alone_is_self_care_with_advice() -> None:
 @pytest.mark.parametrize("report", [[], [""], ["  "], ["x" * 501]])
 def test_empty_or_absurd_reports_are_invalid(report: list[str]) -> None:
     with pytest.raises(InvalidInput) as exc:
-        triage(report)
+        triage(report, KB)
     assert exc.value.field == "report"
 
 
 def test_every_effect_is_found_by_its_own_synonyms() -> None:
-    for effect in load().assessment.triage.effect:
+    for effect in KB.assessment.triage.effect:
         for synonym in effect.synonyms:
-            result = triage([synonym])
+            result = triage([synonym], KB)
             assert effect.id in [m.id for m in result.matched], synonym
             assert RANK(result.level) >= RANK(effect.level)
 
@@ -124,7 +125,7 @@ def test_every_effect_is_found_by_its_own_synonyms() -> None:
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.text(min_size=1, max_size=60).filter(str.strip), min_size=1, max_size=4))
 def test_any_report_gets_a_level_advice_and_sources(report: list[str]) -> None:
-    result = triage(report)
+    result = triage(report, KB)
     assert result.level in TRIAGE_LEVELS and result.advice and result.sources
     if result.unrecognised:
         assert RANK(result.level) >= RANK("contact-prescriber")

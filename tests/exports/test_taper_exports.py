@@ -20,15 +20,18 @@ from benzosafe.exports.taper_chart import plan_chart
 from benzosafe.exports.taper_data import plan_to_csv, plan_to_dict
 from benzosafe.exports.taper_ics import plan_to_ics
 from benzosafe.exports.taper_pdf import plan_to_pdf
+from benzosafe.knowledge import load
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REGEN = os.environ.get("BENZOSAFE_REGEN_GOLDEN") == "1"
 STAMP = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+KB = load()
 
 
 def golden_plan() -> TaperPlan:
     """2 mg/day clonazepam, 1 mg twice a day, 10% every 14 days, with a hold mid-way."""
     request = parse_taper_request(
+        KB,
         drug="clonazepam",
         dose="2 mg/day",
         split="1 mg bid",
@@ -38,9 +41,10 @@ def golden_plan() -> TaperPlan:
         forms="tablet:0.5 odt:0.125",
         by="Dr A. Example",
     )
-    plan = plan_taper(request)
+    plan = plan_taper(request, KB)
     return adjust_plan(
         plan,
+        KB,
         on=date(2027, 2, 12),
         reason="rebound anxiety after the last cut",
         by="Dr A. Example",
@@ -87,7 +91,7 @@ def test_ics_golden_and_parses_as_a_calendar() -> None:
 
 def test_pdf_text_golden() -> None:
     plan = golden_plan()
-    data = plan_to_pdf(plan, contact="Dr A. Example, clinic 555-0100")
+    data = plan_to_pdf(plan, KB, contact="Dr A. Example, clinic 555-0100")
     assert data.startswith(b"%PDF-")
     text = pdf_text(data)
     check_golden("taper-plan.pdf.txt", text)
@@ -99,7 +103,7 @@ def test_pdf_text_golden() -> None:
 
 def test_pdf_is_reproducible() -> None:
     plan = golden_plan()
-    assert plan_to_pdf(plan) == plan_to_pdf(plan)
+    assert plan_to_pdf(plan, KB) == plan_to_pdf(plan, KB)
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])

@@ -13,7 +13,8 @@ from benzosafe.errors import InvalidInput
 from benzosafe.fhir.instruments import questionnaire, score_questionnaire_response
 from benzosafe.knowledge import load
 
-INSTRUMENTS = sorted(load().assessment.instruments)
+KB = load()
+INSTRUMENTS = sorted(KB.assessment.instruments)
 
 
 def respond(q: dict[str, Any], pick: int, **context: Any) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def respond(q: dict[str, Any], pick: int, **context: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("instrument_id", INSTRUMENTS)
 def test_questionnaire_is_valid_and_generated_from_the_data(instrument_id: str) -> None:
-    q = questionnaire(instrument_id)
+    q = questionnaire(instrument_id, KB)
     Questionnaire.model_validate(q)  # what we emit validates
     inst = load().assessment.instruments[instrument_id]
     choice = [i for i in q["item"] if i["type"] == "choice"]
@@ -59,11 +60,11 @@ def test_round_trip_gives_the_same_score_as_the_core(instrument_id: str, pick: i
         context["age"] = 70
     if "medical_supervision" in inst.context:
         context["medical_supervision"] = True
-    q = questionnaire(instrument_id)
-    result, obs = score_questionnaire_response(respond(q, pick, **context))
+    q = questionnaire(instrument_id, KB)
+    result, obs = score_questionnaire_response(respond(q, pick, **context), KB)
     Observation.model_validate(obs)
     values = [min(pick, len(inst.scale(i).options) - 1) for i in inst.items]
-    assert result == score(instrument_id, values, **context)
+    assert result == score(instrument_id, values, KB, **context)
     assert obs["valueInteger"] == result.total
     assert obs["status"] == ("final" if inst.status == "validated" else "preliminary")
     assert obs["subject"] == {"reference": "Patient/example"}
@@ -77,8 +78,8 @@ def test_round_trip_gives_the_same_score_as_the_core(instrument_id: str, pick: i
 
 
 def test_sds_cutoff_travels_with_the_observation() -> None:
-    q = questionnaire("sds")
-    _, obs = score_questionnaire_response(respond(q, 1, age=70))
+    q = questionnaire("sds", KB)
+    _, obs = score_questionnaire_response(respond(q, 1, age=70), KB)
     assert obs["valueInteger"] == 5
     assert any("Cut-off applied: 6 or more" in n["text"] for n in obs["note"])
 
@@ -94,31 +95,31 @@ def test_sds_cutoff_travels_with_the_observation() -> None:
     ],
 )
 def test_bad_responses_are_invalid_input(change: dict[str, Any], field: str) -> None:
-    qr = {**respond(questionnaire("sds"), 0), **change}
+    qr = {**respond(questionnaire("sds", KB), 0), **change}
     with pytest.raises(InvalidInput) as exc:
-        score_questionnaire_response(qr)
+        score_questionnaire_response(qr, KB)
     assert exc.value.field == field
 
 
 def test_out_of_range_answer_in_a_response_names_the_item() -> None:
-    qr = respond(questionnaire("sds"), 0)
+    qr = respond(questionnaire("sds", KB), 0)
     qr["item"][0]["answer"] = [{"valueCoding": {"code": "7"}}]
     with pytest.raises(InvalidInput) as exc:
-        score_questionnaire_response(qr)
+        score_questionnaire_response(qr, KB)
     assert exc.value.field == "answers.sds-1"
     assert exc.value.allowed == ("0", "1", "2", "3")
 
 
 def test_dsm5_response_without_the_supervision_answer_is_refused() -> None:
-    qr = respond(questionnaire("dsm5"), 1)
+    qr = respond(questionnaire("dsm5", KB), 1)
     with pytest.raises(InvalidInput) as exc:
-        score_questionnaire_response(qr)
+        score_questionnaire_response(qr, KB)
     assert exc.value.field == "medical_supervision"
 
 
 def test_items_not_counted_under_supervision_are_named_in_the_observation() -> None:
     _, obs = score_questionnaire_response(
-        respond(questionnaire("dsm5"), 1, medical_supervision=True)
+        respond(questionnaire("dsm5", KB), 1, medical_supervision=True), KB
     )
     assert obs["valueInteger"] == 9
     assert any("Not counted in the total: dsm5-10, dsm5-11" in n["text"] for n in obs["note"])

@@ -12,7 +12,8 @@ from benzosafe.errors import KnowledgeError
 from benzosafe.knowledge import data_root, load, read_toml
 from benzosafe.knowledge.taper import parse_taper
 
-TAPER = load().taper
+KB = load()
+TAPER = KB.taper
 CASES = [
     pytest.param(rule, case, id=f"{rule.id}: {case.name}")
     for rule in TAPER.rules.values()
@@ -22,7 +23,7 @@ CASES = [
 
 @pytest.mark.parametrize(("rule", "case"), CASES)
 def test_rule_case(rule: Any, case: Any) -> None:
-    assert rule_fires(rule, case.input) is case.fires
+    assert rule_fires(rule, case.input, KB) is case.fires
 
 
 def test_numbers_are_the_project_decisions() -> None:

@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from benzosafe.clinical.findings import citations_to_dict, unique_citations
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge import load
-from benzosafe.knowledge.assessment import (
-    AssessmentKnowledge,
-    Band,
-    Instrument,
-)
+from benzosafe.knowledge import Knowledge
+from benzosafe.knowledge.assessment import Band, Instrument
 from benzosafe.knowledge.models import Citation
 from benzosafe.units import MAX_AGE_YEARS
 
@@ -59,7 +56,7 @@ class Score:
     sources: tuple[Citation, ...]
     knowledge_version: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json`` and the web API)."""
         return {
             "instrument": self.instrument,
@@ -77,30 +74,17 @@ class Score:
             "missing": list(self.missing),
             "interpretation": self.interpretation,
             "cutoff": self.cutoff,
-            "sources": citations_json(self.sources),
+            "sources": citations_to_dict(self.sources),
             "knowledge_version": self.knowledge_version,
         }
 
 
-def citations_json(sources: Sequence[Citation]) -> list[dict[str, str]]:
-    return [{"ref": c.ref, "section": c.section} for c in sources]
-
-
-def unique_citations(*groups: Sequence[Citation]) -> tuple[Citation, ...]:
-    """Citations in first-seen order, each once."""
-    seen: dict[tuple[str, str], Citation] = {}
-    for group in groups:
-        for citation in group:
-            seen.setdefault((citation.ref, citation.section), citation)
-    return tuple(seen.values())
-
-
-def instrument(instrument_id: str, data: AssessmentKnowledge | None = None) -> Instrument:
+def instrument(instrument_id: str, kb: Knowledge) -> Instrument:
     """The instrument with this id, or InvalidInput naming the ones we have."""
-    data = data or load().assessment
-    found = data.instruments.get(instrument_id.strip().lower())
+    instruments = kb.assessment.instruments
+    found = instruments.get(instrument_id.strip().lower())
     if found is None:
-        raise InvalidInput("instrument", f"unknown instrument {instrument_id!r}", data.instruments)
+        raise InvalidInput("instrument", f"unknown instrument {instrument_id!r}", instruments)
     return found
 
 
@@ -152,10 +136,10 @@ def _bands_for(
 def score(
     instrument_id: str,
     answers: Answers,
+    kb: Knowledge,
     *,
     age: object = None,
     medical_supervision: object = None,
-    data: AssessmentKnowledge | None = None,
 ) -> Score:
     """Score ``answers`` on the instrument ``instrument_id`` from its cited data.
 
@@ -163,8 +147,7 @@ def score(
     whether the drug is taken solely as prescribed under appropriate medical supervision,
     in which case tolerance and withdrawal are not counted.
     """
-    data = data or load().assessment
-    inst = instrument(instrument_id, data)
+    inst = instrument(instrument_id, kb)
     if age is not None:
         if "age" not in inst.context:
             raise InvalidInput("age", f"not used by {inst.id}")
@@ -201,7 +184,7 @@ def score(
         items.append(ItemScore(item.id, item.text, value, counted, note))
 
     total = sum(i.value for i in items if i.counted and i.value is not None)
-    older_from = load().populations.older_adult.min_age_years
+    older_from = kb.populations.older_adult.min_age_years
     bands, cutoff = _bands_for(inst, age, older_from)
     band: Band | None = None
     if inst.status == "draft":
@@ -228,5 +211,5 @@ def score(
         interpretation=interpretation,
         cutoff=cutoff if band else None,
         sources=unique_citations(inst.sources, band.sources if band else []),
-        knowledge_version=data.version,
+        knowledge_version=kb.assessment.version,
     )

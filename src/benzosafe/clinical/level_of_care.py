@@ -3,9 +3,10 @@
 :func:`parse_intake` turns the intake mapping (the documented JSON shape) into a typed
 :class:`Intake`, refusing unknown keys and wrong types by name. :func:`recommend_level_of_care`
 applies the cited rules of ``knowledge/data/assessment/level_of_care.toml`` and returns a
-:class:`Recommendation`: the level, every reason with its rule and sources, the facts not
-assessed, what would change the recommendation, and the diazepam-equivalent dose, dose band
-and withdrawal risk it used. It never advises abrupt discontinuation.
+:class:`Recommendation`: the level, every reason (a :class:`CareReason`, the finding of a rule
+that sets a level) with its rule and sources, the rules not evaluated, the facts not assessed,
+what would change the recommendation, and the diazepam-equivalent dose, dose band and
+withdrawal risk it used. It never advises abrupt discontinuation.
 """
 
 from __future__ import annotations
@@ -16,13 +17,20 @@ from decimal import Decimal
 from typing import Any
 
 from benzosafe.clinical.equivalence import DIAZEPAM_REFERENCE_MG, diazepam_equivalent
-from benzosafe.clinical.instruments import citations_json, instrument
+from benzosafe.clinical.findings import (
+    Finding,
+    NotEvaluated,
+    Severity,
+    citations_to_dict,
+    source_refs,
+)
+from benzosafe.clinical.instruments import instrument
 from benzosafe.clinical.medications import find_benzodiazepine
 from benzosafe.errors import InvalidInput, UnknownDrug
-from benzosafe.knowledge import KnowledgeBase, load
+from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.assessment import (
     CARE_LEVELS,
-    AssessmentKnowledge,
+    BaseLevel,
     CareLevel,
     CareRule,
     LevelFact,
@@ -76,7 +84,7 @@ def _int(field: str, value: object, low: int, high: int) -> int:
     return value
 
 
-def parse_intake(raw: Mapping[str, Any]) -> Intake:
+def parse_intake(raw: Mapping[str, Any], kb: Knowledge) -> Intake:
     """Validate the intake mapping; unknown keys and wrong types are InvalidInput by name."""
     if not isinstance(raw, Mapping):
         raise InvalidInput("intake", "expected an object with the documented keys", INTAKE_FIELDS)
@@ -112,7 +120,7 @@ def parse_intake(raw: Mapping[str, Any]) -> Intake:
         elif name == "failed_outpatient_tapers":
             values[name] = _int(name, value, 0, 100)
         elif name == "ciwa_b_total":
-            values[name] = _int(name, value, 0, instrument("ciwa-b").max_total)
+            values[name] = _int(name, value, 0, instrument("ciwa-b", kb).max_total)
         elif name == "other_substances":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise InvalidInput(name, "expected a list of substances", SUBSTANCES)
@@ -123,29 +131,39 @@ def parse_intake(raw: Mapping[str, Any]) -> Intake:
     return Intake(**values)
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One rule that applied, with its level, rule id and version, and sources."""
+# A reason's severity follows the level it sets: the more intensive the setting, the more the
+# reason matters. The public JSON of a recommendation shows the level, not the severity.
+_SEVERITY: dict[CareLevel, Severity] = {
+    "outpatient-taper": "info",
+    "intensive-outpatient": "warning",
+    "inpatient-medically-managed": "critical",
+}
 
-    code: str
-    rule: str
-    version: int
+
+@dataclass(frozen=True, slots=True)
+class CareReason(Finding):
+    """A finding of a level-of-care rule: the rule that applied and the level it sets."""
+
     level: CareLevel
-    summary: str
-    detail: str
-    sources: tuple[Citation, ...]
 
 
-@dataclass(frozen=True)
-class NotEvaluated:
-    rule: str
-    reason: str
+def _reason(kb: Knowledge, rule: BaseLevel, detail: str) -> CareReason:
+    return CareReason(
+        code=rule.code,
+        severity=_SEVERITY[rule.level],
+        summary=rule.summary,
+        detail=detail,
+        rule=rule.id,
+        rule_version=rule.version,
+        sources=source_refs(kb, rule.sources),
+        level=rule.level,
+    )
 
 
 @dataclass(frozen=True)
 class Recommendation:
     level: CareLevel
-    reasons: tuple[Reason, ...]
+    reasons: tuple[CareReason, ...]
     not_assessed: tuple[str, ...]
     not_evaluated: tuple[NotEvaluated, ...]
     would_change: tuple[str, ...]
@@ -157,7 +175,7 @@ class Recommendation:
     taper_note_sources: tuple[Citation, ...]
     knowledge_version: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json`` and the web API)."""
         return {
             "level": self.level,
@@ -165,11 +183,11 @@ class Recommendation:
                 {
                     "code": r.code,
                     "rule": r.rule,
-                    "version": r.version,
+                    "version": r.rule_version,
                     "level": r.level,
                     "summary": r.summary,
                     "detail": r.detail or None,
-                    "sources": citations_json(r.sources),
+                    "sources": citations_to_dict(r.sources),
                 }
                 for r in self.reasons
             ],
@@ -181,7 +199,7 @@ class Recommendation:
             "dose_band_basis": self.dose_band_basis,
             "withdrawal_risk": self.withdrawal_risk,
             "taper_note": self.taper_note,
-            "taper_note_sources": citations_json(self.taper_note_sources),
+            "taper_note_sources": citations_to_dict(self.taper_note_sources),
             "knowledge_version": self.knowledge_version,
         }
 
@@ -202,7 +220,7 @@ class _Dose:
     problem: str | None
 
 
-def _dose(intake: Intake, kb: KnowledgeBase, data: AssessmentKnowledge) -> _Dose | None:
+def _dose(intake: Intake, kb: Knowledge) -> _Dose | None:
     # Both are checked whenever given, even when the other is missing.
     mg = None if intake.daily_dose is None else parse_daily_dose(intake.daily_dose, "daily_dose")
     entry = None if intake.drug is None else find_benzodiazepine(kb, intake.drug)
@@ -218,7 +236,7 @@ def _dose(intake: Intake, kb: KnowledgeBase, data: AssessmentKnowledge) -> _Dose
         + ")"
         for t in entry.equivalence.tables
     )
-    bands = data.level_of_care.dose_bands
+    bands = kb.assessment.level_of_care.dose_bands
     per_drug = next((b for b in bands.per_drug if b.drug == entry.id), None)
     if per_drug is not None:
         low, moderate, amount = per_drug.low_max_mg, per_drug.moderate_max_mg, mg
@@ -243,10 +261,10 @@ def _dose(intake: Intake, kb: KnowledgeBase, data: AssessmentKnowledge) -> _Dose
 
 
 def _withdrawal_risk(
-    intake: Intake, dose: _Dose | None, data: AssessmentKnowledge
+    intake: Intake, dose: _Dose | None, kb: Knowledge
 ) -> tuple[str | None, bool | None, str | None]:
     """(risk text, whether clinically significant withdrawal is expected, why not evaluated)."""
-    risk = data.level_of_care.withdrawal_risk
+    risk = kb.assessment.level_of_care.withdrawal_risk
     if intake.days_per_week is not None and intake.days_per_week <= risk.max_days_per_week_rare:
         return risk.rare, False, None
     months = intake.duration_of_use_months
@@ -268,9 +286,7 @@ def _withdrawal_risk(
     return risk.short_higher + assumed, True, None
 
 
-def _facts(
-    intake: Intake, expected: bool | None, kb: KnowledgeBase
-) -> dict[LevelFact, bool | None]:
+def _facts(intake: Intake, expected: bool | None, kb: Knowledge) -> dict[LevelFact, bool | None]:
     subs = intake.other_substances
     seizure, delirium = intake.withdrawal_seizure_history, intake.withdrawal_delirium_history
     history: bool | None = (
@@ -307,23 +323,17 @@ def _fires(rule: CareRule, facts: dict[LevelFact, bool | None], intake: Intake) 
     return facts[rule.fact]
 
 
-def recommend_level_of_care(
-    intake: Intake | Mapping[str, Any], data: AssessmentKnowledge | None = None
-) -> Recommendation:
+def recommend_level_of_care(intake: Intake | Mapping[str, Any], kb: Knowledge) -> Recommendation:
     """Recommend a setting for the taper, with every reason, its rule and its sources."""
-    data = data or load().assessment
-    kb = load()
     if not isinstance(intake, Intake):
-        intake = parse_intake(intake)
-    loc = data.level_of_care
-    dose = _dose(intake, kb, data)
-    risk_text, expected, risk_problem = _withdrawal_risk(intake, dose, data)
+        intake = parse_intake(intake, kb)
+    loc = kb.assessment.level_of_care
+    dose = _dose(intake, kb)
+    risk_text, expected, risk_problem = _withdrawal_risk(intake, dose, kb)
     facts = _facts(intake, expected, kb)
 
     base = loc.base
-    reasons = [
-        Reason(base.code, base.id, base.version, base.level, base.summary, "", tuple(base.sources))
-    ]
+    reasons = [_reason(kb, base, "")]
     not_evaluated: list[NotEvaluated] = []
     would_change: list[str] = []
     fired: list[CareRule] = []
@@ -334,19 +344,9 @@ def recommend_level_of_care(
             detail = rule.detail
             if rule.fact == "withdrawal_expected" and risk_text:
                 detail = (risk_text + " " + detail).strip()
-            reasons.append(
-                Reason(
-                    rule.code,
-                    rule.id,
-                    rule.version,
-                    rule.level,
-                    rule.summary,
-                    detail,
-                    tuple(rule.sources),
-                )
-            )
+            reasons.append(_reason(kb, rule, detail))
         elif result is None and rule.fact == "withdrawal_expected" and risk_problem:
-            not_evaluated.append(NotEvaluated(rule.id, risk_problem))
+            not_evaluated.append(NotEvaluated(rule.code, rule.id, risk_problem))
 
     level: CareLevel = max([base.level, *(r.level for r in fired)], key=CARE_LEVELS.index)
     rank = CARE_LEVELS.index(level)
@@ -362,11 +362,13 @@ def recommend_level_of_care(
             + " the recommendation would be lower."
         )
     if intake.ciwa_b_total is not None:
+        # What goes unused is the instrument's total, so the instrument names the entry.
         not_evaluated.append(
             NotEvaluated(
+                "ciwa-b",
                 "CIWA-B",
                 f"CIWA-B total {intake.ciwa_b_total} recorded but not used: "
-                + instrument("ciwa-b", data).draft_reason
+                + instrument("ciwa-b", kb).draft_reason
                 + " Set severe_or_complicated_withdrawal from the clinical assessment.",
             )
         )
@@ -386,5 +388,5 @@ def recommend_level_of_care(
         withdrawal_risk=risk_text,
         taper_note=loc.never_abrupt,
         taper_note_sources=tuple(loc.never_abrupt_sources),
-        knowledge_version=data.version,
+        knowledge_version=kb.assessment.version,
     )

@@ -17,16 +17,10 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-from benzosafe.clinical.instruments import citations_json, unique_citations
+from benzosafe.clinical.findings import citations_to_dict, unique_citations
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge import load
-from benzosafe.knowledge.assessment import (
-    TRIAGE_LEVELS,
-    AssessmentKnowledge,
-    Effect,
-    TriageData,
-    TriageLevel,
-)
+from benzosafe.knowledge import Knowledge
+from benzosafe.knowledge.assessment import TRIAGE_LEVELS, Effect, TriageData, TriageLevel
 from benzosafe.knowledge.models import Citation
 
 MAX_PHRASE_CHARS = 500
@@ -58,7 +52,7 @@ class Triage:
     sources: tuple[Citation, ...]
     knowledge_version: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json`` and the web API)."""
         return {
             "level": self.level,
@@ -76,7 +70,7 @@ class Triage:
             "unrecognised": list(self.unrecognised),
             "advice": list(self.advice),
             "crisis": self.crisis,
-            "sources": citations_json(self.sources),
+            "sources": citations_to_dict(self.sources),
             "knowledge_version": self.knowledge_version,
         }
 
@@ -155,10 +149,9 @@ def _match(phrase: str, data: TriageData) -> list[tuple[Effect, str]]:
     return []
 
 
-def triage(report: Sequence[str], data: AssessmentKnowledge | None = None) -> Triage:
+def triage(report: Sequence[str], kb: Knowledge) -> Triage:
     """Triage the reported effects (one phrase each, free text)."""
-    data = data or load().assessment
-    tdata = data.triage
+    tdata = kb.assessment.triage
     if isinstance(report, str):
         report = [report]
     phrases = [p.strip() for p in report if isinstance(p, str) and p.strip()]
@@ -210,5 +203,5 @@ def triage(report: Sequence[str], data: AssessmentKnowledge | None = None) -> Tr
         advice=tuple(advice),
         crisis=crisis,
         sources=unique_citations(*sources),
-        knowledge_version=data.version,
+        knowledge_version=kb.assessment.version,
     )

@@ -20,7 +20,6 @@ from benzosafe.clinical.taper import (
     TaperPlan,
     TaperStep,
 )
-from benzosafe.knowledge import load
 
 CSV_COLUMNS = (
     "step",
@@ -102,7 +101,6 @@ def step_to_dict(plan: TaperPlan, step: TaperStep) -> dict[str, Any]:
 
 def plan_to_dict(plan: TaperPlan) -> dict[str, Any]:
     """The plan in the public JSON shape."""
-    kb = load()
     return {
         "kind": "taper-plan",
         "drug": plan.drug,
@@ -127,8 +125,7 @@ def plan_to_dict(plan: TaperPlan) -> dict[str, Any]:
                 "version": b.version,
                 "text": b.text,
                 "sources": [
-                    {"ref": c.ref, "title": kb.sources[c.ref].title, "section": c.section}
-                    for c in b.sources
+                    {"ref": s.ref, "title": s.title, "section": s.section} for s in b.sources
                 ],
             }
             for b in plan.bounds

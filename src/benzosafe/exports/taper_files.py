@@ -12,16 +12,17 @@ from pathlib import Path
 
 from benzosafe.clinical.taper import TaperPlan
 from benzosafe.errors import InvalidInput
+from benzosafe.knowledge import Knowledge
 
 SUFFIXES = (".pdf", ".ics", ".csv", ".json", ".png", ".svg")
 
 
-def render(plan: TaperPlan, suffix: str, contact: str = "your prescriber") -> bytes:
-    """The plan as the bytes of one file kind."""
+def render(plan: TaperPlan, suffix: str, kb: Knowledge, contact: str = "your prescriber") -> bytes:
+    """The plan as the bytes of one file kind (the PDF's patient advice from ``kb``)."""
     if suffix == ".pdf":
         from benzosafe.exports.taper_pdf import plan_to_pdf
 
-        return plan_to_pdf(plan, contact)
+        return plan_to_pdf(plan, kb, contact)
     if suffix == ".ics":
         from benzosafe.exports.taper_ics import plan_to_ics
 
@@ -40,7 +41,7 @@ def render(plan: TaperPlan, suffix: str, contact: str = "your prescriber") -> by
 
 
 def render_outputs(
-    plan: TaperPlan, paths: Sequence[Path], contact: str = "your prescriber"
+    plan: TaperPlan, paths: Sequence[Path], kb: Knowledge, contact: str = "your prescriber"
 ) -> list[tuple[Path, bytes]]:
     """Render every requested file; raise InvalidInput before writing anything."""
     for path in paths:
@@ -48,4 +49,4 @@ def render_outputs(
             raise InvalidInput("out", f"{path.name}: unknown file kind", SUFFIXES)
         if not path.parent.is_dir():
             raise InvalidInput("out", f"{path.parent} is not a folder")
-    return [(path, render(plan, path.suffix.lower(), contact)) for path in paths]
+    return [(path, render(plan, path.suffix.lower(), kb, contact)) for path in paths]

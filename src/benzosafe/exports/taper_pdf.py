@@ -27,10 +27,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from benzosafe.clinical.findings import SourceRef
 from benzosafe.clinical.taper import TIMES_OF_DAY, TaperPlan, TaperStep, daily_series
 from benzosafe.exports.taper_data import step_drug
-from benzosafe.knowledge import load
-from benzosafe.knowledge.models import Citation
+from benzosafe.knowledge import Knowledge
 from benzosafe.units import format_mg
 
 _BASE = getSampleStyleSheet()
@@ -58,8 +58,8 @@ def _step_on(plan: TaperPlan, day: date) -> TaperStep:
     return next(s for s in plan.steps if s.start <= day <= s.end)
 
 
-def _patient(plan: TaperPlan, contact: str) -> list[Flowable]:
-    tk = load().taper
+def _patient(plan: TaperPlan, kb: Knowledge, contact: str) -> list[Flowable]:
+    tk = kb.taper
     drugs = plan.drug if plan.via is None else f"{plan.drug}, then {plan.via}"
     out: list[Flowable] = [
         Paragraph(f"Your {drugs} taper schedule", TITLE),
@@ -135,13 +135,10 @@ def _patient(plan: TaperPlan, contact: str) -> list[Flowable]:
     return out
 
 
-def _refs(sources: Iterable[Citation]) -> str:
-    kb = load()
-    parts = []
-    for c in sources:
-        title = kb.sources[c.ref].title
-        parts.append(f"[{c.ref}] {title}" + (f", {c.section}" if c.section else ""))
-    return "; ".join(parts)
+def _refs(sources: Iterable[SourceRef]) -> str:
+    return "; ".join(
+        f"[{s.ref}] {s.title}" + (f", {s.section}" if s.section else "") for s in sources
+    )
 
 
 def _clinician(plan: TaperPlan) -> list[Flowable]:
@@ -189,13 +186,10 @@ def _clinician(plan: TaperPlan) -> list[Flowable]:
     if not plan.findings:
         out.append(Paragraph("None.", _BASE["Normal"]))
     for f in plan.findings:
-        refs = "; ".join(
-            f"[{s.ref}] {s.title}" + (f", {s.section}" if s.section else "") for s in f.sources
-        )
         out.append(
             Paragraph(
                 f"<b>{f.severity.upper()}</b> {f.rule} v{f.rule_version}: {_esc(f.summary)}. "
-                f"{_esc(f.detail)} <font size=8>{_esc(refs)}</font>",
+                f"{_esc(f.detail)} <font size=8>{_esc(_refs(f.sources))}</font>",
                 _BASE["Normal"],
             )
         )
@@ -261,8 +255,8 @@ def _clinician(plan: TaperPlan) -> list[Flowable]:
     return out
 
 
-def plan_to_pdf(plan: TaperPlan, contact: str = "your prescriber") -> bytes:
-    """The patient schedule, a page break, then the clinician summary."""
+def plan_to_pdf(plan: TaperPlan, kb: Knowledge, contact: str = "your prescriber") -> bytes:
+    """The patient schedule (its advice from the taper knowledge), then the clinician summary."""
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
         buffer,
@@ -275,6 +269,6 @@ def plan_to_pdf(plan: TaperPlan, contact: str = "your prescriber") -> bytes:
         author="benzosafe",
         invariant=True,
     )
-    story = [*_patient(plan, contact), PageBreak(), *_clinician(plan)]
+    story = [*_patient(plan, kb, contact), PageBreak(), *_clinician(plan)]
     doc.build(story)
     return buffer.getvalue()

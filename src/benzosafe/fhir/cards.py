@@ -22,15 +22,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from benzosafe.clinical.check import (
-    SEVERITY_RANK,
     CheckReport,
-    Finding,
-    NotEvaluated,
     Order,
     Patient,
     check_prescription,
     resolve_condition,
 )
+from benzosafe.clinical.findings import SEVERITY_RANK, Finding, NotEvaluated
 from benzosafe.clinical.medications import BENZODIAZEPINE
 from benzosafe.errors import InvalidInput
 from benzosafe.fhir.medications import MedicationFacts, medication_facts

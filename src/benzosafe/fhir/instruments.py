@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from benzosafe.clinical.instruments import Score, instrument, score
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge
 
 CANONICAL = "urn:benzosafe:questionnaire:"
 INSTRUMENT_SYSTEM = "urn:benzosafe:instrument"
@@ -45,10 +45,9 @@ def _json(resource: Any) -> dict[str, Any]:
     return json.loads(resource.model_dump_json(exclude_none=True))  # type: ignore[no-any-return]
 
 
-def questionnaire(instrument_id: str) -> dict[str, Any]:
+def questionnaire(instrument_id: str, kb: Knowledge) -> dict[str, Any]:
     """The instrument as a validated FHIR R4 Questionnaire (JSON object)."""
-    data = load().assessment
-    inst = instrument(instrument_id, data)
+    inst = instrument(instrument_id, kb)
     items: list[dict[str, Any]] = []
     for fact in inst.context:
         context = dict(_CONTEXT_ITEMS[fact])
@@ -84,7 +83,7 @@ def questionnaire(instrument_id: str) -> dict[str, Any]:
         "resourceType": "Questionnaire",
         "id": inst.id,
         "url": CANONICAL + inst.id,
-        "version": data.version,
+        "version": kb.assessment.version,
         "name": "Benzosafe" + "".join(p.capitalize() for p in inst.id.split("-")),
         "title": inst.name,
         "status": "active" if inst.status == "validated" else "draft",
@@ -115,7 +114,9 @@ def _answer(entry: Any, link_id: str) -> object:
     raise _bad("answer must be a valueCoding, valueInteger or valueBoolean", f"item {link_id}")
 
 
-def score_questionnaire_response(response: Mapping[str, Any]) -> tuple[Score, dict[str, Any]]:
+def score_questionnaire_response(
+    response: Mapping[str, Any], kb: Knowledge
+) -> tuple[Score, dict[str, Any]]:
     """Score a QuestionnaireResponse to one of our Questionnaires; return (Score, Observation)."""
     try:
         qr = QuestionnaireResponse.model_validate(dict(response))
@@ -124,9 +125,9 @@ def score_questionnaire_response(response: Mapping[str, Any]) -> tuple[Score, di
         raise _bad("not a valid FHIR R4 QuestionnaireResponse: " + " ".join(first)) from exc
     canonical = (qr.questionnaire or "").split("|")[0]
     if not canonical.startswith(CANONICAL):
-        known = [CANONICAL + i for i in load().assessment.instruments]
+        known = [CANONICAL + i for i in kb.assessment.instruments]
         raise InvalidInput("questionnaire", f"{canonical!r} is not one of ours", known)
-    inst = instrument(canonical[len(CANONICAL) :])
+    inst = instrument(canonical[len(CANONICAL) :], kb)
     if qr.status not in ("completed", "amended"):
         raise InvalidInput(
             "status",
@@ -147,6 +148,7 @@ def score_questionnaire_response(response: Mapping[str, Any]) -> tuple[Score, di
     result = score(
         inst.id,
         answers,
+        kb,
         age=context.get("age"),
         medical_supervision=context.get("medical_supervision"),
     )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.store import records
 from benzosafe.store.models import AuditEventRow, DoseRecordRow, PatientRow, UserRow, utcnow
 
@@ -65,8 +66,11 @@ def add_demo_users(session: Session) -> list[tuple[str, str, str]]:
     return out
 
 
-def add_demo_patients(session: Session, count: int, *, detailed: int = 12, seed: int = 7) -> None:
-    """``count`` synthetic patients, bulk-inserted; the first ``detailed`` get a chart."""
+def add_demo_patients(
+    session: Session, count: int, kb: KnowledgeBase, *, detailed: int = 12, seed: int = 7
+) -> None:
+    """``count`` synthetic patients, bulk-inserted; the first ``detailed`` get a chart whose
+    prescriptions are checked against ``kb``."""
     from benzosafe.store.records import Actor
 
     rng = random.Random(seed)
@@ -96,15 +100,13 @@ def add_demo_patients(session: Session, count: int, *, detailed: int = 12, seed:
     patients = session.scalars(
         select(PatientRow).where(PatientRow.id > start).order_by(PatientRow.id).limit(detailed)
     ).all()
-    from benzosafe.clinical.check import check_prescription, parse_order, parse_patient
-    from benzosafe.knowledge import load
+    from benzosafe.clinical.check import check_raw
 
-    kb = load()
     for n, patient in enumerate(patients):
         order, facts = _ORDERS[n % len(_ORDERS)]
         facts = {**facts, "age": patient.age_on(today)}
         order = {**order, "start": (today - timedelta(days=28)).isoformat()}
-        report = check_prescription(parse_order(order, kb), parse_patient(facts, kb), kb)
+        report = check_raw(order, facts, kb)
         records.add_prescription(
             session, actor, patient, order, facts, report.to_dict(), report.worst()
         )

@@ -34,12 +34,11 @@ if TYPE_CHECKING:
 
 def check(order: dict[str, Any], patient: dict[str, Any]) -> dict[str, Any]:
     """The check report (public JSON shape) for an order and a patient, without saving."""
-    from benzosafe.clinical.check import check_prescription, parse_order, parse_patient
+    from benzosafe.clinical.check import check_raw
 
-    kb = load()
     order = dict(order)
     order.setdefault("start", date.today().isoformat())
-    report = check_prescription(parse_order(order, kb), parse_patient(patient, kb), kb)
+    report = check_raw(order, patient, load())
     out = report.to_dict()
     out["worst"] = report.worst()
     return out
@@ -122,7 +121,7 @@ def take_intake(ctx: Ctx, patient: PatientRow, answers: dict[str, Any]) -> Intak
 
     answers = dict(answers)
     answers.setdefault("age", patient.age_on(date.today()))
-    recommendation = recommend_level_of_care(answers).as_dict()
+    recommendation = recommend_level_of_care(answers, load()).to_dict()
     return records.add_intake(ctx.db, ctx.actor, patient, answers, recommendation)
 
 
@@ -134,15 +133,15 @@ def record_assessment(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> As
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise InvalidInput(f"assessment.{unknown[0]}", "unknown field", allowed)
-    inst = instrument(str(data.get("instrument", "")))
+    inst = instrument(str(data.get("instrument", "")), load())
     answers = data.get("answers")
     if not isinstance(answers, dict | list):
         raise InvalidInput("answers", "give a list of numbers or a mapping of item id to number")
     taken_at = _moment(data.get("taken_at"), "assessment.taken_at")
     age = patient.age_on(taken_at.date()) if "age" in inst.context else None
     result = score(
-        inst.id, answers, age=age, medical_supervision=data.get("medical_supervision")
-    ).as_dict()
+        inst.id, answers, load(), age=age, medical_supervision=data.get("medical_supervision")
+    ).to_dict()
     return records.add_assessment(
         ctx.db, ctx.actor, patient, inst.id, {"answers": answers}, result, result["total"], taken_at
     )
@@ -166,7 +165,7 @@ def report_side_effects(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> 
         or not all(isinstance(s, str) for s in symptoms)
     ):
         raise InvalidInput("symptoms", "is required: what the patient reports, one phrase each")
-    result = triage(symptoms).as_dict()
+    result = triage(symptoms, load()).to_dict()
     moment = _moment(data.get("reported_at"), "side_effects.reported_at")
     return records.add_side_effect(
         ctx.db, ctx.actor, patient, {"symptoms": symptoms}, result, result["level"], moment
@@ -260,7 +259,8 @@ def build_plan(
     for required in ("drug", "dose", "split", "start"):
         if required not in args:
             raise InvalidInput(required, "is required")
-    plan = plan_taper(parse_taper_request(**args, by=request.get("made_by", by)))
+    kb = load()
+    plan = plan_taper(parse_taper_request(kb, **args, by=request.get("made_by", by)), kb)
     for adj in adjustments:
         try:
             on = date.fromisoformat(str(adj.get("on", "")))
@@ -268,6 +268,7 @@ def build_plan(
             raise InvalidInput("on", "is required: the date of the change, YYYY-MM-DD") from exc
         plan = adjust_plan(
             plan,
+            kb,
             on=on,
             reason=str(adj.get("reason", "")),
             by=str(adj.get("by", by)),
@@ -334,4 +335,4 @@ def taper_file(ctx: Ctx, row: TaperPlanRow, suffix: str) -> bytes:
             "the knowledge changed since this plan was saved, so its file would differ from "
             "the saved plan; make a new plan",
         )
-    return render(plan, suffix)
+    return render(plan, suffix, load())

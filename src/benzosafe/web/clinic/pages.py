@@ -225,7 +225,7 @@ def decide(intake_id: int, form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> Re
 def assessment_form(patient_id: int, instrument_id: str, c: Ctx = CLINICAL) -> HTMLResponse:
     from benzosafe.clinical.instruments import instrument
 
-    inst = instrument(instrument_id)
+    inst = instrument(instrument_id, load())
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     c.commit()
     return page(c, "assess.html", {"patient": patient, "inst": inst, "form": {}, "error": None})
@@ -237,7 +237,7 @@ def assess(
 ) -> Response:
     from benzosafe.clinical.instruments import instrument
 
-    inst = instrument(instrument_id)
+    inst = instrument(instrument_id, load())
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     data: dict[str, Any] = {"instrument": inst.id, "answers": {}}
     try:

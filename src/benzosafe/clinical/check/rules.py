@@ -1,13 +1,12 @@
 """The prescription check: one order for one patient against every applicable rule.
 
-:func:`check_prescription` is pure: it takes a parsed :class:`Order` and
-:class:`Patient` and returns a :class:`CheckReport` whose findings each carry a
-stable code, a severity, a one-line summary (under 140 characters, fit for a CDS
-card), a detail, the rule id and version, and the sources. Rules that could not
-be evaluated are listed under ``not_evaluated`` with the reason, never treated as
-safe. The numbers live in ``knowledge/data/rules``; this module interprets them.
-:func:`parse_order` and :func:`parse_patient` turn the public JSON shape into typed
-values with clear errors naming the field.
+:func:`check_prescription` is pure: it takes a parsed :class:`Order` and :class:`Patient`
+and the knowledge, and returns a :class:`CheckReport` whose findings each carry a stable
+code, a severity, a one-line summary (under 140 characters, fit for a CDS card), a detail,
+the rule id and version, and the sources. Rules that could not be evaluated are listed
+under ``not_evaluated`` with the reason, never treated as safe. Each rule kind has one
+handler here; the numbers live in ``knowledge/data/rules``. :func:`check_raw` parses the
+public JSON shape of both and checks them, the sequence every face needs.
 """
 
 from __future__ import annotations
@@ -18,298 +17,27 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
+from benzosafe.clinical.check.model import CheckReport, Order, Patient
+from benzosafe.clinical.check.parsing import parse_order, parse_patient
 from benzosafe.clinical.equivalence import diazepam_equivalent, table_used
+from benzosafe.clinical.findings import (
+    SEVERITY_RANK,
+    Finding,
+    NotEvaluated,
+    SourceRef,
+    source_refs,
+)
 from benzosafe.clinical.medications import (
     BENZODIAZEPINE,
     OPIOID,
     CoMedication,
     find_benzodiazepine,
     mme_per_day,
-    parse_co_medication,
 )
-from benzosafe.errors import InvalidInput
 from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase, Rule
-from benzosafe.units import (
-    MAX_AGE_YEARS,
-    Frequency,
-    format_mg,
-    parse_daily_dose,
-    parse_frequency,
-    parse_mass,
-)
-
-Severity = Literal["info", "warning", "critical"]
-SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
-
-# The public finding codes (a contract: stable, documented in docs/rules.md).
-FINDING_CODES = (
-    "dose-above-maximum",
-    "initial-dose-above-recommended",
-    "titration-too-fast",
-    "paediatric-dose-needs-weight",
-    "older-adult",
-    "concurrent-opioid",
-    "concurrent-cns-depressant",
-    "duplicate-benzodiazepine",
-    "contraindicated",
-    "caution-condition",
-    "long-term-use",
-    "refills-not-allowed",
-    "unknown-drug",
-)
-
-
-# Rule kinds whose report is a not_evaluated entry (they exist to say what was not checked).
-NOT_EVALUATED_KINDS = frozenset({"paediatric-weight", "dose-coverage"})
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    """A benzodiazepine order: what, how much, how often, why, and when.
-
-    Typed input (the CLI, the JSON API) always gives dose, frequency and indication; an order
-    read from an EHR may not, and the rules that need a missing fact are then reported as
-    not evaluated.
-    """
-
-    drug: str
-    dose_mg: Decimal | None
-    frequency: Frequency | None
-    indication: str | None
-    start: date | None = None
-    issued: date | None = None
-    duration_days: int | None = None
-    refills: int = 0
-    days_supply: int | None = None
-    prior_daily_mg: Decimal | None = None
-    prior_start: date | None = None
-
-    @property
-    def daily_mg(self) -> Decimal | None:
-        """The total daily dose, or None when the dose or its frequency is not known."""
-        if self.dose_mg is None or self.frequency is None:
-            return None
-        return self.dose_mg * self.frequency.times_per_day
-
-
-@dataclass(frozen=True, slots=True)
-class Patient:
-    """The facts about the patient that the rules use (age None: not on record)."""
-
-    age_years: Decimal | None
-    weight_kg: Decimal | None = None
-    conditions: tuple[str, ...] = ()
-    also_taking: tuple[CoMedication, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SourceRef:
-    """A citation resolved for display: the source id, title, section and URL."""
-
-    ref: str
-    title: str
-    section: str
-    url: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"ref": self.ref, "title": self.title, "section": self.section, "url": self.url}
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    code: str
-    severity: Severity
-    summary: str
-    detail: str
-    rule: str
-    rule_version: int
-    sources: tuple[SourceRef, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "summary": self.summary,
-            "detail": self.detail,
-            "rule": self.rule,
-            "rule_version": self.rule_version,
-            "sources": [s.to_dict() for s in self.sources],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class NotEvaluated:
-    code: str
-    rule: str
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "rule": self.rule, "reason": self.reason}
-
-
-@dataclass(frozen=True, slots=True)
-class CheckReport:
-    """The outcome of one check. ``to_dict`` is the public JSON shape."""
-
-    drug: str
-    findings: tuple[Finding, ...]
-    not_evaluated: tuple[NotEvaluated, ...]
-    daily_dose_mg: Decimal | None
-    diazepam_equivalent_mg_per_day: Decimal | None
-    equivalence_table: str
-    knowledge_version: str
-
-    def worst(self) -> Severity | None:
-        """The highest severity among the findings, or None when there are none."""
-        if not self.findings:
-            return None
-        return max((f.severity for f in self.findings), key=SEVERITY_RANK.__getitem__)
-
-    def to_dict(self) -> dict[str, Any]:
-        dz = self.diazepam_equivalent_mg_per_day
-        return {
-            "drug": self.drug,
-            "findings": [f.to_dict() for f in self.findings],
-            "not_evaluated": [n.to_dict() for n in self.not_evaluated],
-            "daily_dose_mg": float(self.daily_dose_mg) if self.daily_dose_mg is not None else None,
-            "diazepam_equivalent_mg_per_day": float(dz) if dz is not None else None,
-            "equivalence_table": self.equivalence_table,
-            "knowledge_version": self.knowledge_version,
-        }
-
-
-# ---------------------------------------------------------------------------- parsing
-
-_ORDER_KEYS = {
-    "drug",
-    "dose",
-    "frequency",
-    "indication",
-    "start",
-    "issued",
-    "duration_days",
-    "refills",
-    "days_supply",
-    "prior_dose",
-    "prior_start",
-}
-_PATIENT_KEYS = {"age", "weight", "conditions", "also_taking"}
-
-
-def _no_unknown_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidInput(f"{where}.{unknown[0]}", "unknown field", sorted(allowed))
-
-
-def _text(data: Mapping[str, Any], key: str, where: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{where}.{key}", "is required and must be text")
-    return value
-
-
-def _optional_date(data: Mapping[str, Any], key: str, where: str) -> date | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise InvalidInput(f"{where}.{key}", f"{value!r} is not a date (YYYY-MM-DD)") from exc
-
-
-def _optional_int(data: Mapping[str, Any], key: str, where: str, low: int, high: int) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{where}.{key}", f"{value!r} is not a whole number")
-    if not low <= value <= high:
-        raise InvalidInput(f"{where}.{key}", f"{value} is outside {low}-{high}")
-    return value
-
-
-def parse_order(data: Mapping[str, Any], kb: KnowledgeBase) -> Order:
-    """Parse the public JSON shape of an order; every field error names the field."""
-    where = "order"
-    _no_unknown_keys(data, _ORDER_KEYS, where)
-    indication = _text(data, "indication", where)
-    if indication not in kb.indications:
-        raise InvalidInput(
-            f"{where}.indication", f"unknown indication {indication!r}", kb.indications
-        )
-    prior = data.get("prior_dose")
-    return Order(
-        drug=_text(data, "drug", where),
-        dose_mg=parse_mass(_text(data, "dose", where), f"{where}.dose"),
-        frequency=parse_frequency(_text(data, "frequency", where), f"{where}.frequency"),
-        indication=indication,
-        start=_optional_date(data, "start", where),
-        issued=_optional_date(data, "issued", where),
-        duration_days=_optional_int(data, "duration_days", where, 1, 3650),
-        refills=_optional_int(data, "refills", where, 0, 99) or 0,
-        days_supply=_optional_int(data, "days_supply", where, 1, 365),
-        prior_daily_mg=(
-            parse_daily_dose(_text(data, "prior_dose", where), f"{where}.prior_dose")
-            if prior is not None
-            else None
-        ),
-        prior_start=_optional_date(data, "prior_start", where),
-    )
-
-
-def resolve_condition(kb: KnowledgeBase, text: str, field_name: str) -> str:
-    """The documented condition id for an id or synonym, or a clear error."""
-    key = text.strip().lower().replace(" ", "-").replace("_", "-")
-    for cond in kb.conditions.values():
-        if key == cond.id or key in cond.synonyms:
-            return cond.id
-    raise InvalidInput(field_name, f"unknown condition {text!r}", sorted(kb.conditions))
-
-
-def parse_patient(data: Mapping[str, Any], kb: KnowledgeBase) -> Patient:
-    """Parse the public JSON shape of a patient; every field error names the field."""
-    where = "patient"
-    _no_unknown_keys(data, _PATIENT_KEYS, where)
-    age = data.get("age")
-    if isinstance(age, bool) or not isinstance(age, int | float | str):
-        raise InvalidInput(f"{where}.age", "is required: age in years, e.g. 42")
-    try:
-        age_years = Decimal(str(age))
-    except ArithmeticError as exc:
-        raise InvalidInput(f"{where}.age", f"{age!r} is not a number of years") from exc
-    if not Decimal(0) <= age_years <= MAX_AGE_YEARS:
-        raise InvalidInput(
-            f"{where}.age", f"{age!r} is not a plausible age in years (0-{MAX_AGE_YEARS})"
-        )
-    weight = data.get("weight")
-    if weight is not None and not isinstance(weight, str):
-        raise InvalidInput(f"{where}.weight", "must be text with a unit, e.g. '60 kg'")
-    from benzosafe.units import parse_weight
-
-    conditions = data.get("conditions") or []
-    also = data.get("also_taking") or []
-    for key, value in (("conditions", conditions), ("also_taking", also)):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidInput(f"{where}.{key}", "must be a list of text")
-    return Patient(
-        age_years=age_years,
-        weight_kg=parse_weight(weight, f"{where}.weight") if weight is not None else None,
-        conditions=tuple(
-            resolve_condition(kb, c, f"{where}.conditions[{i}]") for i, c in enumerate(conditions)
-        ),
-        also_taking=tuple(
-            parse_co_medication(kb, m, f"{where}.also_taking[{i}]") for i, m in enumerate(also)
-        ),
-    )
-
-
-# ---------------------------------------------------------------------------- the check
+from benzosafe.units import format_mg
 
 
 @dataclass(slots=True)
@@ -338,12 +66,7 @@ def _handler(kind: str) -> Callable[[_Handler], _Handler]:
 
 @cache
 def _sources(kb: KnowledgeBase, rule_id: str) -> tuple[SourceRef, ...]:
-    rule = kb.rules[rule_id]
-    out = []
-    for c in rule.sources:
-        src = kb.sources[c.ref]
-        out.append(SourceRef(c.ref, src.title, c.section, src.url))
-    return tuple(out)
+    return source_refs(kb, kb.rules[rule_id].sources)
 
 
 def _fire(ctx: _Context, rule: Rule, summary: str, detail: str) -> None:
@@ -751,3 +474,10 @@ def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> Che
         equivalence_table=table_used(drug) if drug else "none",
         knowledge_version=kb.version,
     )
+
+
+def check_raw(
+    order: Mapping[str, Any], patient: Mapping[str, Any], kb: KnowledgeBase
+) -> CheckReport:
+    """Parse the public JSON shape of an order and a patient, and check the order."""
+    return check_prescription(parse_order(order, kb), parse_patient(patient, kb), kb)

@@ -1,0 +1,96 @@
+"""The taper's bounds as functions: the window bound, the low dose band, diazepam equivalents.
+
+:func:`window_bound` reads the cited bound (no more than a percent of the dose within any
+window of days) from the taper knowledge and :func:`window_violations` finds the days a
+series of doses breaks it; :func:`in_low_band` says whether a dose is in the guideline's low
+band, where the forms may force a larger step. :func:`rule_fires` evaluates each taper rule
+on its documented cases, so that the data's cases test the same code the planner runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from benzosafe.clinical.equivalence import diazepam_equivalent
+from benzosafe.clinical.taper.model import HUNDRED, ZERO
+from benzosafe.errors import InvalidInput
+from benzosafe.knowledge import Knowledge
+from benzosafe.knowledge.models import KnowledgeBase
+from benzosafe.knowledge.taper import TaperKnowledge, TaperRule
+from benzosafe.units import parse_mass
+
+
+def window_bound(tk: TaperKnowledge) -> tuple[Decimal, int]:
+    """The bound as (largest fraction of the dose cut, window in days)."""
+    rule = tk.rule("window-bound")
+    return Decimal(str(rule.params["max_reduction_percent"])) / HUNDRED, int(
+        rule.params["window_days"]
+    )
+
+
+def window_violations(
+    daily_de: Sequence[Decimal], max_fraction: Decimal, window_days: int
+) -> list[int]:
+    """Day indexes whose dose is more than ``max_fraction`` below a dose earlier in the same
+    window of ``window_days`` consecutive days."""
+    bad = []
+    for j, dose in enumerate(daily_de):
+        earlier = daily_de[max(0, j - window_days + 1) : j]
+        if earlier and max(earlier) * (1 - max_fraction) > dose:
+            bad.append(j)
+    return bad
+
+
+def in_low_band(kb: Knowledge, drug: str, daily_mg: Decimal) -> bool:
+    """Whether a daily dose is within the guideline's low dose band (per-drug mg as printed,
+    else diazepam-equivalent), as held in the assessment data's dose bands."""
+    bands = kb.assessment.level_of_care.dose_bands
+    per_drug = next((b for b in bands.per_drug if b.drug == drug), None)
+    if per_drug is not None:
+        return daily_mg <= per_drug.low_max_mg
+    return diazepam_equivalent_mg(kb, drug, daily_mg) <= bands.diazepam_equivalent.low_max_mg
+
+
+def rule_fires(rule: TaperRule, case_input: dict[str, Any], kb: Knowledge) -> bool:
+    """Evaluate one taper rule on a case input (the shapes documented in taper.toml)."""
+    tk = kb.taper
+    if rule.kind == "window-bound":
+        max_fraction, window = window_bound(tk)
+        daily: list[Decimal] = []
+        for dose, days in case_input["doses"]:
+            daily += [parse_mass(dose)] * int(days)
+        return bool(window_violations(daily, max_fraction, window))
+    if rule.kind == "tail-step":
+        max_fraction, _ = window_bound(tk)
+        src = parse_mass(case_input["from"])
+        to = _mass_or_zero(case_input["to"])
+        return (src - to) > src * max_fraction and in_low_band(kb, case_input["drug"], src)
+    if rule.kind == "fixed-share":
+        limit = Decimal(str(rule.params["max_reduction_percent"])) / HUNDRED
+        return parse_mass(case_input["amount"]) > parse_mass(case_input["current"]) * limit
+    if rule.kind == "short-course":
+        return bool(case_input["strategy"] == "label-panic")
+    return parse_mass(case_input["target"]) != parse_mass(case_input["made"])
+
+
+def _mass_or_zero(text: str) -> Decimal:
+    return ZERO if re.fullmatch(r"\s*0+(\.0+)?\s*mg\s*", text) else parse_mass(text)
+
+
+def used_mg(kb: KnowledgeBase, drug: str) -> Decimal:
+    """mg of ``drug`` taken as equal to 10 mg diazepam; an error when none is on record."""
+    used = kb.benzodiazepines[drug].equivalence.used_mg
+    if used is None:
+        raise InvalidInput("drug", f"{drug} has no diazepam equivalent in the knowledge base")
+    return used
+
+
+def diazepam_equivalent_mg(kb: KnowledgeBase, drug: str, mg: Decimal) -> Decimal:
+    """The diazepam-equivalent mg of ``mg`` of ``drug``; an error when none is on record."""
+    used_mg(kb, drug)
+    de = diazepam_equivalent(kb.benzodiazepines[drug], mg)
+    assert de is not None  # _used_mg raised otherwise
+    return de
