@@ -7,7 +7,7 @@ sorts with shifts and cumulative maxima; no Python loop over rows.
 Two versions, both timed by ``screen_scale.py``:
 
 - :func:`screen_full` produces what the DuckDB screen produces: every flag with its value and
-  evidence (the sorted fill ids behind it, each once), as ``sql.py`` defines them; the rate
+  evidence (the sorted fill ids behind it, each once), as ``population/sql/`` defines them; the rate
   of each measure (numerator, denominator, patients not evaluated; the deprescribing measure
   one rate per level); malformed rows counted by reason; rows and patients screened. It
   writes the flags to Parquet with the columns, and in the order, of ``screen.write_flags``.

@@ -211,7 +211,8 @@ def test_cdc_workbook_import_makes_a_mapping_that_screens(tmp_path: Path) -> Non
 
 def test_every_drug_with_dose_bands_has_a_diazepam_equivalent() -> None:
     # The SQL compares a first or last fill with a dose band by its dose in diazepam
-    # equivalents (sql._ends_table), and the high-dose value is that dose: neither may be NULL.
+    # equivalents (sql/first_last.py, _ends_table), and the high-dose value is that dose:
+    # neither may be NULL.
     banded = [k for k in drug_keys(load()) if k.low_max_mg is not None]
     assert banded
     assert [k.drug_key for k in banded if k.de_per_mg is None] == []
