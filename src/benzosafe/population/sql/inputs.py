@@ -11,10 +11,9 @@ patient as a 64-bit key. :func:`patient_range` selects one part of a screen in p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from benzosafe.clinical.medications import BENZODIAZEPINE, OPIOID
-from benzosafe.population.drugs import ingredient_codes
 from benzosafe.population.sql.dialect import Dialect, quote
 
 # The drug class as the fills carry it: a small integer, not a 15-character string.
@@ -47,11 +46,11 @@ def class_code(drug_class: str) -> int:
     return CLASS_CODES.get(drug_class, OTHER_CLASS)
 
 
-def codes_in(column: str, ingredients: Iterable[str]) -> str:
-    """``column`` (an ingredient code) is one of the named ingredients."""
-    known = ingredient_codes()
-    codes = sorted(known[i] for i in ingredients if i in known)
-    return f"{column} IN ({', '.join(map(str, codes))})" if codes else "1 = 0"
+def codes_in(column: str, ingredients: Iterable[str], codes: Mapping[str, int]) -> str:
+    """``column`` (an ingredient code, as ``codes`` gives them) is one of the named
+    ingredients."""
+    known = sorted(codes[i] for i in ingredients if i in codes)
+    return f"{column} IN ({', '.join(map(str, known))})" if known else "1 = 0"
 
 
 def as_date(d: Dialect, column: str, kind: str) -> str:

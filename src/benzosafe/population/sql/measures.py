@@ -11,6 +11,8 @@ measure's hits and evidence into its flags.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from benzosafe.knowledge.screening import (
     CobParams,
     EarlyRefillParams,
@@ -89,8 +91,10 @@ WHERE f.{BZD_FILL} OR f.{OPIOID_FILL}
     )
 
 
-def multiple_provider_sql(p: MultipleProviderParams, n: str) -> MeasureSQL:
-    cls, kept = class_code(p.drug_class), f"NOT {codes_in('ing', p.exclude_ingredients)}"
+def multiple_provider_sql(
+    p: MultipleProviderParams, n: str, codes: Mapping[str, int]
+) -> MeasureSQL:
+    cls, kept = class_code(p.drug_class), f"NOT {codes_in('ing', p.exclude_ingredients, codes)}"
     where = f"cls = {cls} AND {kept}"
     # A fill without a prescriber or pharmacy id (OMOP has no pharmacy column) cannot count
     # towards the distinct providers: its patient, unless flagged anyway, is not evaluated
@@ -273,14 +277,15 @@ def older_adult_sql(min_age: int) -> MeasureSQL:
     )
 
 
-def measure_sql(measure: Measure, name: str, d: Dialect) -> MeasureSQL:
-    """The queries of one measure; its prelude tables are named ``{name}_...``."""
+def measure_sql(measure: Measure, name: str, d: Dialect, codes: Mapping[str, int]) -> MeasureSQL:
+    """The queries of one measure; its prelude tables are named ``{name}_...``; ``codes`` are
+    the ingredient codes of the fills (:func:`~benzosafe.population.drugs.ingredient_codes`)."""
     params = measure.typed_params()
     match measure.kind:
         case "cob":
             return cob_sql(params, name)
         case "multiple-provider":
-            return multiple_provider_sql(params, name)
+            return multiple_provider_sql(params, name, codes)
         case "long-term":
             return long_term_sql(params, name)
         case "high-dose":
