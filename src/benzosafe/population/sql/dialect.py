@@ -80,6 +80,10 @@ SPARK = Dialect(
 
 
 def quote(text: str) -> str:
+    """``text`` as a SQL string literal, a quote inside doubled. Spark SQL also reads backslash
+    escapes in a literal, so text quoted for Spark comes only from the knowledge data (rule
+    ids, reasons, the date pattern, struct field names); input text (patient-id bounds, paths,
+    registered rows) is quoted for DuckDB only, Spark being handed it as data."""
     return "'" + text.replace("'", "''") + "'"
 
 
