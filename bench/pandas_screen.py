@@ -7,7 +7,7 @@ sorts with shifts and cumulative maxima; no Python loop over rows.
 Two versions, both timed by ``screen_scale.py``:
 
 - :func:`screen_full` produces what the DuckDB screen produces: every flag with its value and
-  evidence (the sorted fill ids behind it, each once), as ``sql.py`` defines them; the rate
+  evidence (the sorted fill ids behind it, each once), as ``population/sql/`` defines them; the rate
   of each measure (numerator, denominator, patients not evaluated; the deprescribing measure
   one rate per level); malformed rows counted by reason; rows and patients screened. It
   writes the flags to Parquet with the columns, and in the order, of ``screen.write_flags``.
@@ -235,7 +235,7 @@ def _drug_table() -> tuple[pd.DataFrame, dict[str, int]]:
     """The drug keys (one row each, plus a last row of NaN for an unknown drug) and each
     key's row."""
     keys = drug_keys(load())
-    codes = ingredient_codes()
+    codes = ingredient_codes(load())
     table = pd.DataFrame(
         {
             "ing": [codes[k.ingredient] for k in keys] + [0],
@@ -386,7 +386,8 @@ def cob(f: pd.DataFrame, m: Measure, excluded: pd.Index) -> Measured:
 
 def multiple_provider(f: pd.DataFrame, m: Measure) -> Measured:
     p = m.typed_params()
-    excluded = [ingredient_codes()[i] for i in p.exclude_ingredients if i in ingredient_codes()]
+    codes = ingredient_codes(load())
+    excluded = [codes[i] for i in p.exclude_ingredients if i in codes]
     c = f[(f["cls"] == class_code(p.drug_class)) & ~f["ing"].isin(excluded)]
     c = c.assign(unknown=c["prescriber"].isna() | c["pharmacy"].isna())
     g = c.groupby("pid").agg(

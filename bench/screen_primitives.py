@@ -87,7 +87,7 @@ FROM raw r JOIN drugs k ON k.drug = r.drug
 SELECT LAG(d) OVER ({order}) AS prev_day,
   MAX(d + s) OVER ({order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
 FROM f
-""",
+""",  # noqa: S608  the bench's own table and window, no outside text
             materialize=True,
         )
         return self._check(

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benzosafe.knowledge import load
 from benzosafe.population.engines import DuckDBEngine
 from benzosafe.population.screen import screen, write_flags
 
@@ -44,7 +45,7 @@ def main() -> None:
         name, wall, cpu = next_name, now, now_cpu
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = screen(engine, args.table, "parquet", progress=step)
+        result = screen(engine, args.table, "parquet", load(), progress=step)
         step("writing the flags")
         write_flags(engine, Path(tmp) / "flags.parquet")
         step(None)

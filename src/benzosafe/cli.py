@@ -580,9 +580,12 @@ def screen_command(
     ),
 ) -> None:
     """Screen dispensing records for risky patterns; flags, rates and a report."""
+    from benzosafe.console_screen import ConsoleScreenDisplay
+    from benzosafe.knowledge import load
     from benzosafe.population.run import run_screen
 
     try:
+        kb = load()
         run_screen(
             source=source,
             out=out,
@@ -596,7 +599,9 @@ def screen_command(
             period=(period_from, period_to),
             provider=(min_prescribers, min_pharmacies, window_days),
             memory_limit=memory_limit,
+            kb=kb,
             omop=(omop, omop_schema, omop_dir),
+            display=ConsoleScreenDisplay(kb),
         )
     except BenzosafeError as exc:
         fail(str(exc))
@@ -609,10 +614,11 @@ def synth_dispensing(
     seed: int = typer.Option(7, "--seed", help="Random seed"),
 ) -> None:
     """Write a synthetic population with planted patterns, its truth and exclusions."""
+    from benzosafe.knowledge import load
     from benzosafe.population.synth import write_population
 
     try:
-        paths = write_population(patients, out, seed)
+        paths = write_population(patients, out, load(), seed)
     except BenzosafeError as exc:
         fail(str(exc))
     for what, path in paths.items():

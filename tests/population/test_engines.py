@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from benzosafe.knowledge import load
 from benzosafe.population.engines import ROWS_PER_PART, DuckDBEngine, Engine, SparkEngine
 from benzosafe.population.screen import (
     ScreenOptions,
@@ -26,7 +27,7 @@ def _run(
     engine: Engine, path: Path, options: ScreenOptions
 ) -> tuple[ScreenResult, list[tuple[str, str, float, list[str]]]]:
     fmt = "csv" if path.suffix == ".csv" else "parquet"
-    result = screen(engine, path, fmt, options)
+    result = screen(engine, path, fmt, load(), options)
     rows = flag_rows(engine)
     engine.close()
     return result, rows
@@ -55,7 +56,7 @@ def test_spark_matches_duckdb_on_the_rule_cases(
 def test_spark_matches_duckdb_on_a_synthetic_csv_with_malformed_rows(
     spark: Any, tmp_path: Path
 ) -> None:
-    paths = write_population(300, tmp_path / "population.csv", seed=3)
+    paths = write_population(300, tmp_path / "population.csv", load(), seed=3)
     with paths["exclusions"].open() as handle:
         exclusions = tuple((r["patient_id"], r["reason"]) for r in csv.DictReader(handle))
     # A row with a date Spark's cast would accept but ISO 8601 does not, and one without a
@@ -79,7 +80,7 @@ def test_an_unreadable_input_is_a_clear_error(engine: str, spark: Any, tmp_path:
     bad.write_text("this is not parquet")
     eng: Engine = DuckDBEngine() if engine == "duckdb" else SparkEngine(session=spark)
     with pytest.raises(InvalidInput, match="cannot read"):
-        screen(eng, bad, "parquet")
+        screen(eng, bad, "parquet", load())
 
 
 @pytest.mark.parametrize(
@@ -92,15 +93,15 @@ def test_screening_in_parts_gives_the_result_of_one_pass(
 ) -> None:
     """A big table is screened as disjoint ranges of the patient ids, and nothing changes:
     not with more parts asked than there are patients, nor with ids that are not text."""
-    paths = write_population(400, tmp_path / "population.csv", seed=5)
+    paths = write_population(400, tmp_path / "population.csv", load(), seed=5)
     with paths["exclusions"].open() as handle:
         exclusions = tuple((r["patient_id"], r["reason"]) for r in csv.DictReader(handle))
     path = paths["records"]
     if numeric_ids:
         path = tmp_path / "population.parquet"
         con = duckdb.connect()
-        con.execute(
-            f"COPY (SELECT * REPLACE (TRY_CAST(substr(patient_id, 2) AS BIGINT) AS patient_id) "
+        con.execute(  # the test's own tmp paths in the SQL
+            f"COPY (SELECT * REPLACE (TRY_CAST(substr(patient_id, 2) AS BIGINT) AS patient_id) "  # noqa: S608
             f"FROM read_csv('{paths['records']}', all_varchar = true)) TO '{path}'"
         )
         con.close()
@@ -109,7 +110,7 @@ def test_screening_in_parts_gives_the_result_of_one_pass(
     whole, whole_rows = _run(DuckDBEngine(), path, options)
     steps: list[str] = []
     engine = DuckDBEngine(parts=parts)
-    in_parts = screen(engine, path, path.suffix.lstrip("."), options, progress=steps.append)
+    in_parts = screen(engine, path, path.suffix.lstrip("."), load(), options, progress=steps.append)
     parts_rows = flag_rows(engine)
     engine.close()
     _same(whole, in_parts)
@@ -121,7 +122,7 @@ def test_screening_in_parts_gives_the_result_of_one_pass(
 
 @pytest.mark.parametrize("engine", ["duckdb", "spark"])
 def test_part_bounds_cut_the_rows_into_even_ranges(engine: str, spark: Any, tmp_path: Path) -> None:
-    paths = write_population(400, tmp_path / "population.csv", seed=5)
+    paths = write_population(400, tmp_path / "population.csv", load(), seed=5)
     eng: Engine = DuckDBEngine() if engine == "duckdb" else SparkEngine(session=spark)
     register_input(eng, paths["records"], "csv")
     bounds = part_bounds(eng, 4)
@@ -140,7 +141,7 @@ def test_part_bounds_cut_the_rows_into_even_ranges(engine: str, spark: Any, tmp_
 def test_patients_whose_keys_collide_are_never_merged(tmp_path: Path) -> None:
     """Patients are keyed by a 64-bit hash of their id; folded into 3 values here, keys
     collide, and the screening notices and keys by the ids themselves: same result."""
-    paths = write_population(400, tmp_path / "population.csv", seed=7)
+    paths = write_population(400, tmp_path / "population.csv", load(), seed=7)
     with paths["exclusions"].open() as handle:
         exclusions = tuple((r["patient_id"], r["reason"]) for r in csv.DictReader(handle))
     options = ScreenOptions(exclusions=exclusions)
@@ -148,7 +149,7 @@ def test_patients_whose_keys_collide_are_never_merged(tmp_path: Path) -> None:
     folded = DuckDBEngine(parts=2)
     folded.dialect = dataclasses.replace(folded.dialect, key_buckets=3)
     steps: list[str] = []
-    result = screen(folded, paths["records"], "csv", options, progress=steps.append)
+    result = screen(folded, paths["records"], "csv", load(), options, progress=steps.append)
     rows = flag_rows(folded)
     folded.close()
     assert any("share a key" in s for s in steps)

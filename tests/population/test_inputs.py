@@ -45,7 +45,7 @@ def test_malformed_rows_are_counted_by_reason_and_do_not_stop_the_run(tmp_path: 
         + ",p1,1960-05-01,2024-02-10,clonazepam,30,30,0.5,d1,r1\n"
     )
     engine = DuckDBEngine()
-    result = screen(engine, path, "csv")
+    result = screen(engine, path, "csv", load())
     assert result.malformed == {
         "bad_birth_date": 1,
         "bad_days_supply": 2,
@@ -71,7 +71,7 @@ def test_a_user_mapping_classifies_product_codes_and_supplies_strength(tmp_path:
     path.write_text(HEADER + "1,p1,1960-05-01,2024-01-10,00004006801,30,30,,d1,r1\n")
     engine = DuckDBEngine()
     options = ScreenOptions(products=products, measures=("SCR-BZD-HIGH-DOSE",))
-    result = screen(engine, path, "csv", options)
+    result = screen(engine, path, "csv", load(), options)
     assert result.malformed == {}
     assert [r for _, r, _, _ in flag_rows(engine)] == ["SCR-BZD-HIGH-DOSE"]  # 2 mg a day
 
@@ -211,7 +211,8 @@ def test_cdc_workbook_import_makes_a_mapping_that_screens(tmp_path: Path) -> Non
 
 def test_every_drug_with_dose_bands_has_a_diazepam_equivalent() -> None:
     # The SQL compares a first or last fill with a dose band by its dose in diazepam
-    # equivalents (sql._ends_table), and the high-dose value is that dose: neither may be NULL.
+    # equivalents (sql/first_last.py, _ends_table), and the high-dose value is that dose:
+    # neither may be NULL.
     banded = [k for k in drug_keys(load()) if k.low_max_mg is not None]
     assert banded
     assert [k.drug_key for k in banded if k.de_per_mg is None] == []

@@ -33,7 +33,7 @@ def screened(
 ) -> tuple[ScreenResult, set[tuple[str, str]]]:
     path, exclusions = cases_file
     engine = DuckDBEngine()
-    result = screen(engine, path, "parquet", ScreenOptions(exclusions=tuple(exclusions)))
+    result = screen(engine, path, "parquet", load(), ScreenOptions(exclusions=tuple(exclusions)))
     flags = {(patient, rule) for patient, rule, _, _ in flag_rows(engine)}
     engine.close()
     return result, flags
@@ -64,7 +64,7 @@ def test_evidence_names_the_fills_behind_a_flag(
 ) -> None:
     path, _ = cases_file
     engine = DuckDBEngine()
-    screen(engine, path, "parquet", ScreenOptions(measures=("SCR-COB",)))
+    screen(engine, path, "parquet", load(), ScreenOptions(measures=("SCR-COB",)))
     rows = {(p, r): e for p, r, _, e in flag_rows(engine)}
     # "exactly 30 overlap days": the first opioid fill (days 0-29) overlaps no benzodiazepine.
     patient = case_patient("SCR-COB", 0)
@@ -77,10 +77,36 @@ def test_multiple_provider_thresholds_are_configurable(
     path, _ = cases_file
     engine = DuckDBEngine()
     options = ScreenOptions(measures=("SCR-MPE-OPIOID",), min_pharmacies=4)
-    screen(engine, path, "parquet", options)
+    screen(engine, path, "parquet", load(), options)
     flagged = {p for p, _, _, _ in flag_rows(engine)}
     # "5 prescribers but 4 pharmacies" fires once 4 pharmacies are enough.
     assert case_patient("SCR-MPE-OPIOID", 2) in flagged
+
+
+def test_the_screen_reads_the_knowledge_it_is_given(
+    cases_file: tuple[Path, list[tuple[str, str]]],
+) -> None:
+    # An altered bundle (the older-adult age raised past any patient's) changes the flags and
+    # is named in the result: the screen loads no knowledge of its own.
+    path, _ = cases_file
+    kb = load()
+    older = [
+        m.model_copy(update={"params": {**m.params, "min_age_years": 200}})
+        if m.kind == "older-adult"
+        else m
+        for m in kb.screening.measure
+    ]
+    screening = kb.screening.model_copy(update={"measure": older, "version": "altered"})
+    altered = kb.model_copy(update={"screening": screening})
+    options = ScreenOptions(measures=("SCR-BZD-OLDER-ADULT",))
+    flags = {}
+    for name, knowledge in (("packaged", kb), ("altered", altered)):
+        engine = DuckDBEngine()
+        result = screen(engine, path, "parquet", knowledge, options)
+        engine.close()
+        flags[name] = result.flags["SCR-BZD-OLDER-ADULT"]
+    assert flags["packaged"] > 0 and flags["altered"] == 0
+    assert result.screening_version == "altered"
 
 
 @pytest.mark.parametrize("engine_name", ["duckdb", "spark"])
@@ -107,7 +133,7 @@ def _screen_on(
         engine = DuckDBEngine()
     else:
         engine = SparkEngine(session=request.getfixturevalue("spark"))
-    result = screen(engine, path, "parquet", options)
+    result = screen(engine, path, "parquet", load(), options)
     rows = flag_rows(engine)
     engine.close()
     return result, rows

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benzosafe.errors import InvalidInput
+from benzosafe.knowledge import load
 from benzosafe.population.omop import convert_omop_db, convert_omop_dir, dump_omop_db
 from benzosafe.population.records import DispensingRecord, write_records
 
@@ -184,7 +185,8 @@ def pg_schema(omop_data: dict[str, Any], postgres_schema: str, postgres_base: st
             conn.execute(text(f"CREATE TABLE {schema}.{name} ({types[name]})"))
             cols = list(rows[0])
             marks = ", ".join(f":{c}" for c in cols)
-            insert = f"INSERT INTO {schema}.{name} ({', '.join(cols)}) VALUES ({marks})"
+            # the test's own schema, tables and columns; the values are bound parameters
+            insert = f"INSERT INTO {schema}.{name} ({', '.join(cols)}) VALUES ({marks})"  # noqa: S608
             if name == "drug_exposure":
                 insert = insert.replace(
                     ":drug_exposure_start_date", "CAST(:drug_exposure_start_date AS date)"
@@ -389,11 +391,11 @@ def test_a_patient_without_pharmacy_ids_is_not_evaluated_for_multiple_providers(
     ("args", "message"),
     [
         (["--omop-dir", "/nonexistent/omop"], "is not a folder"),
-        (["x.csv", "--omop-dir", "/tmp"], "exactly one of"),
+        (["x.csv", "--omop-dir", "/tmp"], "exactly one of"),  # noqa: S108  refused unread
         ([], "exactly one of"),
         (["--omop", "postgresql://127.0.0.1/test", "--omop-schema", "a;drop"], "plain identifier"),
         (["--omop", "nosuchdb://x"], "not a usable database URL"),
-        (["--omop-dir", "/tmp", "--omop-schema", "s"], "only used with --omop"),
+        (["--omop-dir", "/tmp", "--omop-schema", "s"], "only used with --omop"),  # noqa: S108  refused unread
     ],
 )
 def test_bad_omop_options_exit_2_with_a_message(args: list[str], message: str) -> None:
@@ -490,7 +492,7 @@ def test_spark_screens_the_converted_omop_table_like_duckdb(
     engine: Engine
     for engine in (DuckDBEngine(), SparkEngine(session=spark)):
         try:
-            result = screen(engine, out, "parquet", options)
+            result = screen(engine, out, "parquet", load(), options)
             results.append((result.rows_screened, result.malformed, flag_rows(engine)))
         finally:
             engine.close()

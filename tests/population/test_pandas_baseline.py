@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from benzosafe.knowledge import load
 from benzosafe.population.engines import DuckDBEngine
 from benzosafe.population.records import DispensingRecord, records_table, write_records
 from benzosafe.population.screen import ScreenOptions, flag_rows, screen
@@ -38,7 +39,7 @@ baseline = load_bench("pandas_screen")
 def _both(path: Path, exclusions: Sequence[tuple[str, str]] = ()) -> tuple[Any, Any]:
     """(DuckDB's, pandas') flags, rates and counts of the table at ``path``."""
     engine = DuckDBEngine()
-    result = screen(engine, path, "parquet", ScreenOptions(exclusions=tuple(exclusions)))
+    result = screen(engine, path, "parquet", load(), ScreenOptions(exclusions=tuple(exclusions)))
     rows = flag_rows(engine)
     engine.close()
     rates = [(r.rule, r.label, r.numerator, r.denominator, r.not_evaluated) for r in result.rates]
@@ -99,7 +100,7 @@ def _untidy(records: list[DispensingRecord], seed: int) -> list[DispensingRecord
     """Some fills lack a prescriber, pharmacy or birth date, some are listed twice, some have
     a twin of another id (same drug, day and supply: ties for the first, last and previous
     fill), and half of the patients see many prescribers and pharmacies."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  reproducible test data, no secret
     out: list[DispensingRecord] = []
     for r in records:
         if r.patient_id < "P030":
@@ -132,7 +133,7 @@ def test_random_tie_heavy_populations(seed: int, tmp_path: Path) -> None:
 
 
 def test_a_synthetic_population_with_malformed_rows(tmp_path: Path) -> None:
-    paths = write_population(300, tmp_path / "population.parquet", seed=3)
+    paths = write_population(300, tmp_path / "population.parquet", load(), seed=3)
     with paths["exclusions"].open() as handle:
         exclusions = [(r["patient_id"], r["reason"]) for r in csv.DictReader(handle)]
     duck, mine = _both(paths["records"], exclusions)

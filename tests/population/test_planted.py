@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from benzosafe.knowledge import load
 from benzosafe.population.engines import DuckDBEngine
 from benzosafe.population.screen import ScreenOptions, flag_rows, screen
 from benzosafe.population.synth import write_population
@@ -59,12 +60,12 @@ def test_any_synthetic_population_screens_to_its_truth(
     tmp_path: Path, patients: int, seed: int
 ) -> None:
     out = tmp_path / f"p{patients}-{seed}.parquet"
-    paths = write_population(patients, out, seed)
+    paths = write_population(patients, out, load(), seed)
     truth = json.loads(paths["truth"].read_text())
     with paths["exclusions"].open() as handle:
         exclusions = tuple((r["patient_id"], r["reason"]) for r in csv.DictReader(handle))
     engine = DuckDBEngine()
-    result = screen(engine, out, "parquet", ScreenOptions(exclusions=exclusions))
+    result = screen(engine, out, "parquet", load(), ScreenOptions(exclusions=exclusions))
     found = sorted([p, r] for p, r, _, _ in flag_rows(engine))
     engine.close()
     assert found == truth["flags"]

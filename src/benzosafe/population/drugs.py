@@ -14,13 +14,12 @@ import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import cache
 from pathlib import Path
 
 from benzosafe.clinical.equivalence import diazepam_equivalent
 from benzosafe.clinical.medications import BENZODIAZEPINE, recognised_keys
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import parse_mass
 
@@ -54,8 +53,8 @@ def normalise_key(text: str) -> str:
     return text.strip().lower().replace("-", "")
 
 
-def _ingredients(kb: KnowledgeBase) -> dict[str, DrugKey]:
-    bands = load().assessment.level_of_care.dose_bands
+def _ingredients(kb: Knowledge) -> dict[str, DrugKey]:
+    bands = kb.assessment.level_of_care.dose_bands
     per_drug = {b.drug: b for b in bands.per_drug}
     out: dict[str, DrugKey] = {}
     for entry in kb.benzodiazepines.values():
@@ -81,17 +80,18 @@ def _ingredients(kb: KnowledgeBase) -> dict[str, DrugKey]:
     return out
 
 
-@cache
-def ingredient_codes() -> dict[str, int]:
+def ingredient_codes(kb: KnowledgeBase) -> dict[str, int]:
     """Every ingredient of the knowledge base as the small integer the screened fills carry."""
-    return {name: i for i, name in enumerate(sorted(_ingredients(load())), start=1)}
+    names = {e.id for e in kb.benzodiazepines.values()}
+    names |= {i.id for c in kb.depressant_classes.values() for i in c.ingredients}
+    return {name: i for i, name in enumerate(sorted(names), start=1)}
 
 
 def _float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def drug_keys(kb: KnowledgeBase, products: Sequence[ProductCode] = ()) -> list[DrugKey]:
+def drug_keys(kb: Knowledge, products: Sequence[ProductCode] = ()) -> list[DrugKey]:
     """Every key a record's drug may match: names, brands, RxNorm codes, user product codes."""
     by_ingredient = _ingredients(kb)
     keys: dict[str, DrugKey] = {}

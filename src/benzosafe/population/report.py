@@ -1,4 +1,5 @@
-"""The screening summary: a self-contained HTML page with charts, and a Rich terminal table.
+"""The screening summary as a self-contained HTML page with charts (the terminal table is drawn
+by the command line, :mod:`benzosafe.console_screen`).
 
 The HTML has no scripts and no external files: inline SVG bar charts of the per-measure
 rates and of the malformed rows by reason, the tables behind them, each measure's rule id,
@@ -10,10 +11,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.screening import Measure
 from benzosafe.population.screen import ScreenResult
 
@@ -21,7 +19,8 @@ BAR_WIDTH = 360
 LABEL_WIDTH = 430  # room for "SCR-BZD-DEPRESCRIBING (decrease >= 10%)" at 12 px
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """A rate as a percentage with one decimal, "n/a" when there is none."""
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
@@ -53,15 +52,16 @@ def _measure_rows(result: ScreenResult, measures: dict[str, Measure]) -> str:
         rows.append(
             f"<tr><td>{escape(m.id)} v{m.version}</td><td>{escape(m.title)}<br>"
             f"<small>{escape(rate.label)}</small></td><td>{rate.numerator}</td>"
-            f"<td>{rate.denominator}</td><td>{_percent(rate.rate)}</td>"
+            f"<td>{rate.denominator}</td><td>{percent(rate.rate)}</td>"
             f"<td>{escape(status)}</td><td><small>{escape(sources)}</small></td></tr>"
         )
     return "\n".join(rows)
 
 
-def render_html(result: ScreenResult) -> str:
-    measures = load().screening.by_id()
-    rate_items = [(f"{r.rule} ({r.label})", r.rate or 0.0, _percent(r.rate)) for r in result.rates]
+def render_html(result: ScreenResult, kb: Knowledge) -> str:
+    """The report of ``result``; each rate's rule, status and sources come from ``kb``."""
+    measures = kb.screening.by_id()
+    rate_items = [(f"{r.rule} ({r.label})", r.rate or 0.0, percent(r.rate)) for r in result.rates]
     malformed = sorted(result.malformed.items())
     bad_items = [(reason, float(n), str(n)) for reason, n in malformed]
     bad_chart = (
@@ -108,41 +108,5 @@ whose definition is not a published standard.</p>
 """
 
 
-def write_html(result: ScreenResult, path: Path) -> None:
-    path.write_text(render_html(result), encoding="utf-8")
-
-
-def print_summary(result: ScreenResult, console: Console) -> None:
-    """The terminal table: one line per rate, then the malformed rows by reason."""
-    measures = load().screening.by_id()
-    table = Table(
-        title=f"Screening {result.period_start} to {result.period_end}: "
-        f"{result.rows_screened} fills, {result.patients} patients ({result.engine})"
-    )
-    table.add_column("rule", no_wrap=True)
-    table.add_column("measure")
-    for col in ("flagged", "of", "rate"):
-        table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("sources")
-    for rate in result.rates:
-        m = measures[rate.rule]
-        table.add_row(
-            f"{m.id} v{m.version}",
-            rate.label,
-            str(rate.numerator),
-            str(rate.denominator),
-            _percent(rate.rate),
-            m.status,
-            ", ".join(dict.fromkeys(c.ref for c in m.sources)),
-        )
-    console.print(table)
-    if result.malformed:
-        title = f"Malformed rows: {sum(result.malformed.values())} (left out)"
-        bad = Table(title=title, min_width=len(title) + 4)  # the title on one line
-        bad.add_column("reason")
-        bad.add_column("rows", justify="right")
-        for reason, n in sorted(result.malformed.items()):
-            bad.add_row(reason, str(n))
-        console.print(bad)
-    console.print(f"knowledge {result.knowledge_version}")
+def write_html(result: ScreenResult, path: Path, kb: Knowledge) -> None:
+    path.write_text(render_html(result, kb), encoding="utf-8")

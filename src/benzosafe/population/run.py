@@ -2,6 +2,9 @@
 
 Kept out of ``cli.py`` so the command stays thin; everything here raises
 :class:`~benzosafe.errors.InvalidInput` for bad options, which the CLI turns into exit 2.
+Nothing here draws: the face passes a :class:`ScreenDisplay`, told when the input is being
+read, each step of the screen, and the result (the command line draws them with Rich, in
+:mod:`benzosafe.console_screen`).
 """
 
 from __future__ import annotations
@@ -9,25 +12,60 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from typing import Protocol
 
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge
 from benzosafe.population.drugs import ProductCode, drug_keys, read_product_map
 from benzosafe.population.engines import DuckDBEngine, Engine, FileFormat, SparkEngine
 from benzosafe.population.fhir import read_fhir_dispenses
 from benzosafe.population.omop import convert_omop_db, convert_omop_dir
 from benzosafe.population.records import write_records
-from benzosafe.population.report import print_summary, write_html
-from benzosafe.population.screen import ScreenOptions, ScreenResult, screen, write_flags
+from benzosafe.population.report import write_html
+from benzosafe.population.screen import (
+    Progress,
+    ScreenOptions,
+    ScreenResult,
+    screen,
+    write_flags,
+)
 
 ENGINES = ("duckdb", "spark")
 FORMATS = ("auto", "parquet", "csv", "fhir")
+
+
+class ScreenDisplay(Protocol):
+    """What a face shows of a screen while it runs."""
+
+    def reading(self, what: str) -> AbstractContextManager[object]:
+        """Held while the input is read or converted (``what`` says which)."""
+        ...
+
+    def steps(self, total: int) -> AbstractContextManager[Progress]:
+        """Held while the engine screens about ``total`` steps; gives the callable that is
+        told each step as it starts."""
+        ...
+
+    def done(self, result: ScreenResult) -> None:
+        """The result, shown before the report and the JSON summary are written."""
+        ...
+
+
+class QuietDisplay:
+    """A display that shows nothing (a screen run from code)."""
+
+    def reading(self, what: str) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def steps(self, total: int) -> AbstractContextManager[Progress]:
+        return nullcontext(lambda _text: None)
+
+    def done(self, result: ScreenResult) -> None:
+        pass
 
 
 def _date(text: str | None, field: str) -> date | None:
@@ -108,17 +146,20 @@ def run_screen(
     period: tuple[str | None, str | None],
     provider: tuple[int | None, int | None, int | None],
     memory_limit: str | None,
+    kb: Knowledge,
     omop: tuple[str | None, str | None, Path | None] = (None, None, None),
+    display: ScreenDisplay | None = None,
 ) -> ScreenResult:
-    """Everything ``benzosafe screen`` does; returns the result it printed."""
+    """Everything ``benzosafe screen`` does, by the measures of ``kb``; returns the result it
+    gave ``display``."""
     if engine not in ENGINES:
         raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
+    display = display or QuietDisplay()
     products: tuple[ProductCode, ...] = tuple(read_product_map(drug_map)) if drug_map else ()
-    known = {k.drug_key for k in drug_keys(load(), products)}
-    console = Console(stderr=True)
+    known = {k.drug_key for k in drug_keys(kb, products)}
     with tempfile.TemporaryDirectory(prefix="benzosafe-screen-") as tmp:
         path = Path(tmp) / "omop.parquet"
-        with console.status("reading the OMOP tables" if any(omop) else "reading"):
+        with display.reading("reading the OMOP tables" if any(omop) else "reading"):
             skipped = read_source(source, omop, known, path, memory_limit)
         fmt = "parquet" if skipped is not None or source is None else _format(source, input_format)
         options = ScreenOptions(
@@ -130,7 +171,7 @@ def run_screen(
             products=products,
             exclusions=read_exclusions(exclusions) if exclusions else (),
         )
-        steps = 4 + len(load().screening.measure)
+        steps = 4 + len(kb.screening.measure)
         if skipped is None:  # else the OMOP tables are in ``path`` as the documented table
             if fmt == "fhir" and source is not None:
                 records, skipped = read_fhir_dispenses(source, known)
@@ -143,20 +184,9 @@ def run_screen(
                 path = source
         eng = make_engine(engine, spark_master, memory_limit)
         try:
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
-                task = progress.add_task("screening", total=steps)
-
-                def step(text: str) -> None:
-                    progress.update(task, description=text, advance=1)
-
+            with display.steps(steps) as step:
                 file_format: FileFormat = "parquet" if fmt == "parquet" else "csv"
-                result = screen(eng, path, file_format, options, step)
+                result = screen(eng, path, file_format, kb, options, step)
                 if skipped:
                     merged = dict(result.malformed)
                     for reason, n in skipped.items():
@@ -171,9 +201,9 @@ def run_screen(
                     write_flags(eng, out)
         finally:
             eng.close()
-    print_summary(result, Console())
+    display.done(result)
     if report is not None:
-        write_html(result, report)
+        write_html(result, report, kb)
     if summary_json is not None:
         summary_json.write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
     return result

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.screening import Measure
 from benzosafe.population import sql
 from benzosafe.population.drugs import ProductCode, drug_keys, ingredient_codes
@@ -114,9 +114,9 @@ def from_day(n: int) -> date:
     return EPOCH + timedelta(days=n)
 
 
-def selected_measures(options: ScreenOptions) -> list[Measure]:
+def selected_measures(options: ScreenOptions, kb: Knowledge) -> list[Measure]:
     """The measures to run, with the multiple-provider overrides applied."""
-    measures = load().screening.measure
+    measures = kb.screening.measure
     if options.measures:
         known = {m.id for m in measures}
         unknown = [m for m in options.measures if m not in known]
@@ -162,10 +162,11 @@ def register_input(engine: Engine, path: Path, fmt: FileFormat) -> dict[str, str
     return dict(columns)
 
 
-def _register_lookups(engine: Engine, options: ScreenOptions, measures: list[Measure]) -> None:
-    kb = load()
+def _register_lookups(
+    engine: Engine, options: ScreenOptions, measures: list[Measure], kb: Knowledge
+) -> None:
     keys = drug_keys(kb, options.products)
-    codes = ingredient_codes()
+    codes = ingredient_codes(kb)
     engine.register_rows(
         "drug_map",
         [
@@ -249,19 +250,21 @@ def screen(
     engine: Engine,
     path: Path,
     fmt: FileFormat,
+    kb: Knowledge,
     options: ScreenOptions | None = None,
     progress: Progress | None = None,
 ) -> ScreenResult:
-    """Screen the dispensing records in ``path``; the flags stay in the engine's ``flags``."""
+    """Screen the dispensing records in ``path`` by the measures of ``kb``; the flags stay in
+    the engine's ``flags``."""
     options = options or ScreenOptions()
     step = progress or (lambda _s: None)
     started = time.perf_counter()
-    measures = selected_measures(options)
+    measures = selected_measures(options, kb)
     d = engine.dialect
 
     step("reading and checking rows")
     columns = register_input(engine, path, fmt)
-    _register_lookups(engine, options, measures)
+    _register_lookups(engine, options, measures, kb)
     engine.create("drug_resolved", sql.resolved_sql(), materialize=True)
     engine.create("typed", sql.typed_sql(d, columns))
     engine.create("checked", sql.checked_sql(d))
@@ -279,7 +282,8 @@ def screen(
     if end < start:
         raise InvalidInput("period", f"ends ({from_day(end)}) before it starts ({from_day(start)})")
 
-    queries = [sql.measure_sql(m, f"m{i}", d) for i, m in enumerate(measures)]
+    codes = ingredient_codes(kb)
+    queries = [sql.measure_sql(m, f"m{i}", d, codes) for i, m in enumerate(measures)]
     # Every measure is per patient, so a big table is screened in parts, each a disjoint
     # range of the patient ids; the counts add up and the flags are joined.
     bounds = part_bounds(engine, engine.parts(rows_read, ranged_reads=fmt == "parquet"))
@@ -382,8 +386,8 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
         )
     return ScreenResult(
         engine=engine.name,
-        knowledge_version=load().version,
-        screening_version=load().screening.version,
+        knowledge_version=kb.version,
+        screening_version=kb.screening.version,
         period_start=from_day(start).isoformat(),
         period_end=from_day(end).isoformat(),
         rows_read=rows_read,

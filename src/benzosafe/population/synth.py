@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from benzosafe.knowledge import load
+from benzosafe.errors import KnowledgeError
+from benzosafe.knowledge import Knowledge
 from benzosafe.population.drugs import drug_keys
 from benzosafe.population.records import DispensingRecord, write_records
 
@@ -86,23 +87,24 @@ class _Builder:
         )
 
 
-def _doses() -> dict[str, dict[str, float]]:
+def _doses(kb: Knowledge) -> dict[str, dict[str, float]]:
     """Daily mg per benzodiazepine inside each guideline band, from the drug map."""
     out: dict[str, dict[str, float]] = {}
-    for key in drug_keys(load()):
+    for key in drug_keys(kb):
         if key.ingredient in BENZOS and key.drug_key == key.ingredient:
-            assert key.low_max_mg is not None and key.moderate_max_mg is not None
+            low, moderate = key.low_max_mg, key.moderate_max_mg
+            if low is None or moderate is None:
+                raise KnowledgeError(f"{key.ingredient}: no dose bands to place synthetic doses in")
             out[key.ingredient] = {
-                "low": key.low_max_mg / 2,
-                "moderate": (key.low_max_mg + key.moderate_max_mg) / 2,
-                "high": key.moderate_max_mg * 4 / 3,
+                "low": low / 2,
+                "moderate": (low + moderate) / 2,
+                "high": moderate * 4 / 3,
             }
     return out
 
 
-def _names() -> dict[str, list[str]]:
+def _names(kb: Knowledge) -> dict[str, list[str]]:
     """Ways a record names each drug: ingredient, brand, RxNorm code, a product string."""
-    kb = load()
     out: dict[str, list[str]] = {}
     for b in BENZOS:
         entry = kb.benzodiazepines[b]
@@ -114,22 +116,25 @@ def _names() -> dict[str, list[str]]:
     return out
 
 
-def synth_population(patients: int, seed: int = 7) -> tuple[list[DispensingRecord], Truth]:
-    """``patients`` synthetic patients with their fills and the planted ground truth."""
-    rng = random.Random(seed)
-    doses, names = _doses(), _names()
+def synth_population(
+    patients: int, kb: Knowledge, seed: int = 7
+) -> tuple[list[DispensingRecord], Truth]:
+    """``patients`` synthetic patients with their fills and the ground truth planted by the
+    measures of ``kb``."""
+    rng = random.Random(seed)  # noqa: S311  test data, the same for a seed: no secret in it
+    doses, names = _doses(kb), _names(kb)
     b = _Builder(rng)
     truth = Truth()
     kinds = list(PATTERNS)
     weights = [PATTERNS[k][0] for k in kinds]
-    cob = next(m for m in load().screening.measure if m.kind == "cob")
+    cob = next(m for m in kb.screening.measure if m.kind == "cob")
     reasons = list(cob.typed_params().exclusion_reasons)
     # The latest day a refill of a 30-day supply is still early: days x 100 < pct x 30.
-    early = next(m for m in load().screening.measure if m.kind == "early-refill")
+    early = next(m for m in kb.screening.measure if m.kind == "early-refill")
     latest_early = (early.typed_params().min_supply_elapsed_pct * 30 - 1) // 100
     # Planted older adults are at least a year past the measure's age, the others at least
     # five years short of it.
-    older_adult = next(m for m in load().screening.measure if m.kind == "older-adult")
+    older_adult = next(m for m in kb.screening.measure if m.kind == "older-adult")
     min_age = older_adult.typed_params().min_age_years
 
     for n in range(1, patients + 1):
@@ -223,9 +228,9 @@ def synth_population(patients: int, seed: int = 7) -> tuple[list[DispensingRecor
     return b.records, truth
 
 
-def write_population(patients: int, out: Path, seed: int = 7) -> dict[str, Path]:
+def write_population(patients: int, out: Path, kb: Knowledge, seed: int = 7) -> dict[str, Path]:
     """Write the records to ``out`` and the truth and exclusions beside it."""
-    records, truth = synth_population(patients, seed)
+    records, truth = synth_population(patients, kb, seed)
     write_records(records, out)
     truth_path = out.with_name(out.stem + ".truth.json")
     exclusions_path = out.with_name(out.stem + ".exclusions.csv")
