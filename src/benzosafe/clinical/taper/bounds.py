@@ -90,7 +90,8 @@ def used_mg(kb: KnowledgeBase, drug: str) -> Decimal:
 
 def diazepam_equivalent_mg(kb: KnowledgeBase, drug: str, mg: Decimal) -> Decimal:
     """The diazepam-equivalent mg of ``mg`` of ``drug``; an error when none is on record."""
-    used_mg(kb, drug)
     de = diazepam_equivalent(kb.benzodiazepines[drug], mg)
-    assert de is not None  # _used_mg raised otherwise
+    if de is None:
+        used_mg(kb, drug)  # raises the error that names the drug
+        raise InvalidInput("drug", f"{drug} has no diazepam equivalent in the knowledge base")
     return de

@@ -15,7 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from benzosafe.clinical.taper.model import ZERO, Administration, DoseForm, Take
-from benzosafe.errors import PlanInfeasible
+from benzosafe.errors import InvalidInput, PlanInfeasible
 from benzosafe.units import format_mg
 
 
@@ -27,7 +27,8 @@ class DoseMaker:
         self.liquid = next((f for f in forms if f.form == "liquid"), None)
         pieces: list[tuple[Decimal, DoseForm, Decimal]] = []  # (mg, form, count)
         if self.liquid is not None:
-            assert self.liquid.step_ml is not None
+            if self.liquid.step_ml is None:
+                raise InvalidInput("liquid", "a liquid needs the smallest volume it is measured in")
             pieces.append(
                 (self.liquid.strength_mg * self.liquid.step_ml, self.liquid, self.liquid.step_ml)
             )

@@ -442,7 +442,8 @@ def _switch(
 ) -> tuple[DoseMaker, DailyDoses, int]:
     """Substitute diazepam one dose time at a time over the switch period."""
     kb, tk, req = b.kb, b.tk, b.request
-    assert req.via is not None
+    if req.via is None:
+        raise InvalidInput("via", "a switch names the drug to switch to")
     via = req.via
     last = b.steps[-1]
     adms = list(last.administrations)
