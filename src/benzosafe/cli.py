@@ -462,7 +462,12 @@ def serve_cds_command(
         Path | None, typer.Option(help="Trusted issuers (TOML/JSON): iss with jwks or jku.")
     ] = None,
     state: Annotated[
-        str, typer.Option(help="SQLite file for feedback, shown findings and token ids.")
+        str,
+        typer.Option(
+            help="Where token ids, shown findings, issued cards and feedback live: an SQLite "
+            "file (one host), or a postgresql:// or redis:// URL (shared by every worker "
+            "and host)."
+        ),
     ] = "benzosafe-cds.sqlite3",
     app_url: Annotated[
         str | None, typer.Option(help="Clinician web app base URL for taper-plan links.")
@@ -473,16 +478,35 @@ def serve_cds_command(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
     fhir_server: Annotated[
         list[str] | None,
-        typer.Option(help="A FHIR server base URL this service may fetch from; repeat."),
+        typer.Option(
+            help="A FHIR server base URL this service may send an EHR's token to; repeat. "
+            "Without one, missing prefetch is never fetched."
+        ),
     ] = None,
+    dev_any_fhir_server: Annotated[
+        bool,
+        typer.Option(
+            "--dev-any-fhir-server",
+            help="Development only: fetch prefetch from any fhirServer a caller names.",
+        ),
+    ] = False,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest request body accepted; larger is answered 413.")
+    ] = 1_000_000,
+    max_token_lifetime: Annotated[
+        float, typer.Option(help="Longest JWT lifetime accepted (exp - iat), in seconds.")
+    ] = 300.0,
+    clock_leeway: Annotated[
+        float, typer.Option(help="Clock skew tolerated on exp, iat and nbf, in seconds.")
+    ] = 30.0,
 ) -> None:
     """Serve the CDS Hooks service (discovery, order-select, order-sign, patient-view)."""
     import os
 
     import uvicorn
 
+    from benzosafe.fhir.prefetch import allowed_bases
     from benzosafe.web.cds.auth import TrustedIssuers
-    from benzosafe.web.cds.settings import CdsSettings
 
     if issuers is None and not dev_no_jwt:
         fail("--issuers: give the trusted issuers file, or --dev-no-jwt for development only")
@@ -496,34 +520,42 @@ def serve_cds_command(
     if workers < 1:
         fail("--workers: must be 1 or more")
     if workers > 1 and state == ":memory:":
-        fail("--state: several workers need a shared SQLite file, not :memory:")
+        fail("--state: several workers need a shared store (a file or URL), not :memory:")
+    if max_body_bytes < 1:
+        fail("--max-body-bytes: must be 1 or more")
+    if max_token_lifetime <= 0 or clock_leeway < 0:
+        fail("--max-token-lifetime must be positive and --clock-leeway not negative")
+    try:
+        allowed_bases(tuple(fhir_server or ()))
+    except BenzosafeError as exc:
+        fail(f"--fhir-server: {exc}")
     if dev_no_jwt:
         sys.stderr.write("benzosafe: WARNING: development mode, calls are not authenticated\n")
-    settings = CdsSettings(
-        public_url=public_url,
-        issuers_file=issuers,
-        allow_unauthenticated=dev_no_jwt,
-        state_path=state,
-        app_url=app_url,
-        allowed_fhir_servers=tuple(fhir_server) if fhir_server else None,
-    )
+    if dev_any_fhir_server:
+        sys.stderr.write(
+            "benzosafe: WARNING: development mode, EHR tokens go to any FHIR server named\n"
+        )
+    options = {
+        "public_url": public_url,
+        "issuers_file": str(issuers) if issuers else None,
+        "allow_unauthenticated": dev_no_jwt,
+        "state": state,
+        "app_url": app_url,
+        "allowed_fhir_servers": fhir_server or None,
+        "allow_any_fhir_server": dev_any_fhir_server,
+        "max_body_bytes": max_body_bytes,
+        "max_token_lifetime_seconds": max_token_lifetime,
+        "leeway_seconds": clock_leeway,
+    }
+    # One description of the settings, which each worker (or this process) builds the app from.
+    os.environ["BENZOSAFE_CDS_SETTINGS"] = json.dumps(options)
     if workers == 1:
-        from benzosafe.web.cds.app import create_cds_app
+        from benzosafe.web.cds.app import app_from_environment
 
         uvicorn.run(
-            create_cds_app(settings), host=host, port=port, log_level="warning", access_log=False
+            app_from_environment(), host=host, port=port, log_level="warning", access_log=False
         )
         return
-    os.environ["BENZOSAFE_CDS_SETTINGS"] = json.dumps(
-        {
-            "public_url": public_url,
-            "issuers_file": str(issuers) if issuers else None,
-            "allow_unauthenticated": dev_no_jwt,
-            "state_path": state,
-            "app_url": app_url,
-            "allowed_fhir_servers": fhir_server or None,
-        }
-    )
     uvicorn.run(
         "benzosafe.web.cds.app:app_from_environment",
         factory=True,

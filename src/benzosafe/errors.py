@@ -22,7 +22,9 @@ Nothing else should reach a user as a traceback.
      ├── NotFound               404 not-found         a record that does not exist
      ├── Conflict               409 conflict          a write based on a stale version
      ├── AuthError              401 security          a CDS client's token, missing or untrusted
-     └── Precondition           412 precondition      FHIR data neither prefetched nor obtainable
+     ├── Precondition           412 precondition      FHIR data neither prefetched nor obtainable
+     ├── PayloadTooLarge        413 too-large         a request body over the configured limit
+     └── Unavailable            503 unavailable       a store this service needs is down
 """
 
 from __future__ import annotations
@@ -154,3 +156,20 @@ class Precondition(BenzosafeError):
     @property
     def expression(self) -> str | None:
         return self.field
+
+
+class PayloadTooLarge(BenzosafeError):
+    """A request body over the configured size limit; it is not read further."""
+
+    status = 413
+    code = "too-large"
+    issue_type = "too-long"
+
+
+class Unavailable(BenzosafeError):
+    """A service this one depends on (the CDS Hooks state store) cannot be reached; nothing
+    was changed, and the call may be retried."""
+
+    status = 503
+    code = "unavailable"
+    issue_type = "transient"

@@ -6,6 +6,7 @@ test modules import the fixture they use.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -51,6 +52,12 @@ class Server:
     @property
     def store(self) -> Any:
         return self.app.state.cds_store
+
+
+def feedback_of(server: Server, service_id: str | None = None) -> list[dict[str, Any]]:
+    """The feedback a server stored (its SQLite store may be read from any thread)."""
+    stored: list[dict[str, Any]] = asyncio.run(server.store.feedback(service_id))
+    return stored
 
 
 def dev_server_running() -> Server:

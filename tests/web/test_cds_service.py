@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cds_support import Server, dev_server_running
+from cds_support import Server, dev_server_running, feedback_of
 
 from benzosafe.web.cds.settings import CdsSettings
 
@@ -202,7 +202,11 @@ def _fhir_server(fail: bool) -> httpx.MockTransport:
 
 @pytest.fixture(params=[False, True], ids=["fhir-up", "fhir-down"])
 def fetching_server(request: pytest.FixtureRequest) -> Iterator[tuple[Server, bool]]:
-    settings = CdsSettings(allow_unauthenticated=True, fhir_transport=_fhir_server(request.param))
+    settings = CdsSettings(
+        allow_unauthenticated=True,
+        allowed_fhir_servers=("https://ehr.example.org/fhir",),
+        fhir_transport=_fhir_server(request.param),
+    )
     with Server(settings) as server:
         yield server, request.param
 
@@ -230,11 +234,21 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server(
     assert "concurrent-opioid" in codes
 
 
+def _issued_cards(server: Server) -> list[str]:
+    """The uuids of cards the server sent (feedback is taken only on those)."""
+    draft = dict(CLONAZEPAM_8MG, id=f"draft-{uuid.uuid4()}")
+    body = _call("order-select", draft, [OXYCODONE])
+    cards = _post(server, "benzosafe-order-select", body).json()["cards"]
+    assert len(cards) >= 2
+    return [c["uuid"] for c in cards]
+
+
 def test_feedback_is_stored(dev_server: Server) -> None:
+    card_1, card_2, *_ = _issued_cards(dev_server)
     feedback = {
         "feedback": [
             {
-                "card": "card-1",
+                "card": card_1,
                 "outcome": "overridden",
                 "overrideReason": {
                     "reason": {
@@ -246,7 +260,7 @@ def test_feedback_is_stored(dev_server: Server) -> None:
                 "outcomeTimestamp": "2026-11-25T10:05:31Z",
             },
             {
-                "card": "card-2",
+                "card": card_2,
                 "outcome": "accepted",
                 "acceptedSuggestions": [{"id": "s-1"}],
                 "outcomeTimestamp": "2026-11-25T10:06:00Z",
@@ -257,8 +271,9 @@ def test_feedback_is_stored(dev_server: Server) -> None:
         f"{dev_server.url}/cds-services/benzosafe-order-sign/feedback", json=feedback, timeout=10
     )
     assert response.status_code == 200 and response.json() == {"stored": 2}
-    stored = dev_server.store.feedback("benzosafe-order-sign")
-    assert [f["card"] for f in stored[-2:]] == ["card-1", "card-2"]
+    stored = feedback_of(dev_server, "benzosafe-order-sign")
+    assert [f["card"] for f in stored[-2:]] == [card_1, card_2]
+    assert {f["issuer"] for f in stored[-2:]} == {""}  # the development mode's caller
     assert (
         stored[-2]["override_code"] == "palliative-care" and stored[-2]["user_comment"] == "hospice"
     )
@@ -286,13 +301,13 @@ def test_feedback_is_stored(dev_server: Server) -> None:
 def test_bad_feedback_is_refused_and_nothing_is_stored(
     dev_server: Server, payload: dict[str, Any]
 ) -> None:
-    before = len(dev_server.store.feedback())
+    before = len(feedback_of(dev_server))
     response = httpx.post(
         f"{dev_server.url}/cds-services/benzosafe-order-sign/feedback", json=payload, timeout=10
     )
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
-    assert len(dev_server.store.feedback()) == before
+    assert len(feedback_of(dev_server)) == before
 
 
 @pytest.mark.parametrize(

@@ -1,27 +1,44 @@
 """The CDS Hooks service as an app of its own: ``benzosafe serve-cds`` serves it, uvicorn
-workers build it from the environment, and the clinician web app mounts it at ``/cds``."""
+workers build it from the environment, and the clinician web app mounts it at ``/cds``.
+
+The gate (:mod:`.gate`) wraps the endpoints, so that every call is authenticated and its
+body bounded before anything reads it; errors are OperationOutcomes (:mod:`.errors`).
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from benzosafe._version import __version__
 from benzosafe.web.cds.errors import install_error_handlers
+from benzosafe.web.cds.gate import CdsGate
 from benzosafe.web.cds.service import build_cds_router
 from benzosafe.web.cds.settings import CdsSettings
 
 
 def create_cds_app(settings: CdsSettings) -> FastAPI:
     """The CDS Hooks service on its own, with OperationOutcome errors."""
+    router, service = build_cds_router(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await service.store.close()
+
     app = FastAPI(
         title="benzosafe CDS Hooks service",
         version=__version__,
         description="Benzodiazepine and opioid order checks inside the EHR (CDS Hooks). "
         "Supports, never replaces, clinical judgement.",
+        lifespan=lifespan,
     )
-    router = build_cds_router(settings)
     app.include_router(router)
-    app.state.cds_store = router.cds_store  # type: ignore[attr-defined]
+    app.add_middleware(CdsGate, service=service)
+    app.state.cds_store = service.store
+    app.state.cds_service = service
     install_error_handlers(app)
     return app
 

@@ -1,0 +1,127 @@
+"""The gate in front of every CDS Hooks endpoint: who is calling, and how much they may send.
+
+An ASGI middleware, so that it runs before anything reads the request body: the EHR's JWT is
+verified from the headers alone (discovery, the services and feedback alike), then the body is
+read up to the configured limit; one declared larger (``Content-Length``) is answered 413
+without reading any of it, one sent in chunks is cut off at the limit, and the connection is
+closed. A refused call gets an OperationOutcome at once (401 with ``WWW-Authenticate``, or
+413); an accepted one reaches the endpoints with its issuer and body in the ASGI scope under
+``benzosafe.cds``. Paths outside ``/cds-services`` (the OpenAPI description) pass through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import orjson
+
+from benzosafe.errors import BenzosafeError, InvalidInput, PayloadTooLarge
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+SCOPE_KEY = "benzosafe.cds"
+
+
+class Authenticator(Protocol):
+    max_body_bytes: int
+
+    async def authenticate(self, authorization: str | None, path: str) -> str: ...
+
+
+def outcome_body(status: int, code: str, message: str, expression: str | None = None) -> bytes:
+    """An OperationOutcome with one issue, as JSON bytes."""
+    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": message}
+    issue["details"] = {"text": message}
+    if expression:
+        issue["expression"] = [expression]
+    return orjson.dumps({"resourceType": "OperationOutcome", "issue": [issue]})
+
+
+async def send_outcome(send: Send, exc: BenzosafeError, *, close: bool) -> None:
+    status = 400 if exc.status == 422 else exc.status
+    body = outcome_body(status, exc.issue_type, str(exc), exc.field)
+    headers = [
+        (b"content-type", b"application/fhir+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    if close:
+        # The rest of the body is not wanted: end the connection instead of draining it.
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class CdsGate:
+    """Authenticate, then read a bounded body, before the CDS Hooks endpoints see a request."""
+
+    def __init__(self, app: Any, service: Authenticator) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        route = path[len(root) :] if root and path.startswith(root) else path
+        if not (route == "/cds-services" or route.startswith("/cds-services/")):
+            await self.app(scope, receive, send)
+            return
+        authorization = None
+        declared: int | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+        try:
+            issuer = await self.service.authenticate(authorization, path)
+        except BenzosafeError as exc:
+            await send_outcome(send, exc, close=False)
+            return
+        limit = self.service.max_body_bytes
+        try:
+            if declared is not None and declared < 0:
+                raise InvalidInput("Content-Length", "is not a number of bytes")
+            if declared is not None and declared > limit:
+                raise PayloadTooLarge(f"the body is {declared} bytes; at most {limit} are accepted")
+            body = await _read(receive, limit)
+        except BenzosafeError as exc:
+            await send_outcome(send, exc, close=True)
+            return
+        scope[SCOPE_KEY] = {"issuer": issuer, "body": body}
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _read(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("body", "the client went away before sending all of it")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over {limit} bytes; at most {limit} are accepted")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
