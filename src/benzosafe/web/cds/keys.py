@@ -123,7 +123,6 @@ class TrustedIssuers:
         import httpx
 
         self.fetches += 1
-        now = self.clock()
         try:
             async with (
                 httpx.AsyncClient(
@@ -141,8 +140,10 @@ class TrustedIssuers:
             keys = usable_keys(json.loads(body), url)
         except (httpx.HTTPError, ValueError, AuthError) as exc:
             reason = f"cannot fetch the JWK set at {url}: {exc or type(exc).__name__}"
-            return _Fetched({}, reason, now, self.clock() + self.failure_ttl)
-        return _Fetched(keys, None, now, self.clock() + self.jwks_ttl)
+            done = self.clock()
+            return _Fetched({}, reason, done, done + self.failure_ttl)
+        done = self.clock()  # intervals count from when the answer came
+        return _Fetched(keys, None, done, done + self.jwks_ttl)
 
     async def _keys_at(self, url: str, kid: str) -> _Fetched:
         now = self.clock()
