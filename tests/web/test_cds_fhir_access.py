@@ -11,7 +11,7 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -19,11 +19,11 @@ from cds_support import Server, clonazepam_with_opioid, topics
 
 from benzosafe.web.cds.settings import CdsSettings
 
-TOKEN = "ehr-secret-token"
+TOKEN = "ehr-access-token"  # noqa: S105 - the test EHR's made-up FHIR token
 
 
 class _Fhir(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[str, str | None]] = []
+    seen: ClassVar[list[tuple[str, str | None]]] = []
     redirect_to: str | None = None
 
     def do_GET(self) -> None:

@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -28,7 +28,7 @@ ROTATING = Ehr("https://jku-ehr.example.org/", kid="k1")
 class _KeyHost(http.server.BaseHTTPRequestHandler):
     delay = 0.0
     status = 200
-    keys: dict[str, Any] = {}
+    keys: ClassVar[dict[str, Any]] = {}
     asked = 0
     arrived = threading.Event()
 
