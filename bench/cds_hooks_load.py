@@ -9,13 +9,19 @@ its own freshly signed JWT (unique jti), so nothing is served from a cache. Two 
    time, so a slow server cannot hide its queue), and
 2. saturation: a number of connections sending back to back.
 
-Prints throughput and p50/p95/p99 latency. Asserts nothing. Targets (issue #6) on a 2-core
-machine: p95 at or under 20 ms at 200 requests/s; at least 1,000 requests/s at saturation.
+Prints throughput, p50/p95/p99 latency, the server's CPU time per response (all its worker
+processes) and the machine's load average. Asserts nothing. Targets (issues #6 and #17) on a
+2-core machine: p95 at or under 20 ms at 200 requests/s; at least 1,000 requests/s at
+saturation, with ES384 JWTs.
 
     .venv/bin/python bench/cds_hooks_load.py [--alg ES384|RS384|none] [--workers 1]
-        [--seconds 10] [--rate 200] [--connections 32]
+        [--seconds 10] [--rate 200] [--connections 32] [--state URL] [--profile FILE]
 
 ``--alg none`` runs the server in its development mode without JWT (for comparison only).
+``--state`` names the server's state store (default: an SQLite file in a temporary folder;
+``redis://...`` or ``postgresql://...`` for the shared stores). ``--profile FILE`` samples
+the server and its workers with py-spy during the saturation phase, writes the raw stacks to
+FILE and prints where the time goes (own time and time inside, by function).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
 import statistics
 import subprocess
@@ -76,7 +83,8 @@ def _sign(args: tuple[bytes, str, str, int]) -> list[str]:
     now = int(time.time())
     return [
         jwt.encode(
-            {"iss": ISS, "aud": aud, "iat": now, "exp": now + 600, "jti": str(uuid.uuid4())},
+            # five minutes: the longest lifetime the service accepts by default
+            {"iss": ISS, "aud": aud, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())},
             key,  # type: ignore[arg-type]
             algorithm=alg,
             headers={"kid": "bench-1"},
@@ -272,8 +280,6 @@ def _phase(
 
 def _cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its children (uvicorn workers), Linux only."""
-    import os
-
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -292,9 +298,10 @@ def _load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def _measured(name: str, server_pid: int, run: Any) -> None:
+def _measured(name: str, server_pid: int, run: Any, profile: str | None = None) -> None:
     """Run a phase; report it with the server's CPU per response and the machine's load."""
     load, cpu = _load(), _cpu_seconds(server_pid)
+    spy = _py_spy(server_pid, profile) if profile else None
     result = run()
     used = _cpu_seconds(server_pid) - cpu
     _report(name, result)
@@ -302,8 +309,62 @@ def _measured(name: str, server_pid: int, run: Any) -> None:
         per = used / result["done"] * 1000
         print(
             f"    server CPU {per:.2f} ms per response (= {1000 / per:.0f} responses/s per "
-            f"core); load average before the phase {load} (other processes share the 2 cores)"
+            f"core); load average before the phase {load}, after {_load()} "
+            "(other processes share the 2 cores)"
         )
+    if spy is not None and profile:
+        spy.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits
+        spy.wait(timeout=60)
+        _print_profile(profile)
+
+
+def _py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--rate", "250"]
+    cmd += ["--format", "raw", "--output", out, "--nonblocking"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _frame(text: str) -> str:
+    """ "func (path/to/module.py:12)" as "func (module path)", the line dropped."""
+    name, _, where = text.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/src/", "/lib/python3"):
+        where = where.split(marker)[-1]
+    return f"{name} ({where})"
+
+
+def _print_profile(path: str, top: int = 25) -> None:
+    """Own time and time inside, by function, of py-spy's raw stacks."""
+    from collections import Counter
+
+    own: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [_frame(f) for f in stack.split(";") if not f.startswith("process ")]
+        if not frames:
+            continue
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inside[frame] += int(count)
+    print(f"profile: {total} samples of the server's busy time (py-spy, all processes)")
+    print("  own time:")
+    for frame, n in own.most_common(top):
+        print(f"    {100 * n / total:5.1f}%  {frame}")
+    print("  time inside (own + callees), from the request handler down:")
+    shown = 0
+    for frame, n in inside.most_common():
+        if n / total < 0.02 or shown >= top * 2:
+            break
+        if any(w in frame for w in ("runpy", "typer", "click", "uvicorn/main", "_run_code")):
+            continue
+        print(f"    {100 * n / total:5.1f}%  {frame}")
+        shown += 1
 
 
 def _report(name: str, result: dict[str, Any]) -> None:
@@ -328,7 +389,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--saturation-requests", type=int, default=25000)
+    parser.add_argument("--state", default=None, help="the server's state store (URL or file)")
+    parser.add_argument("--profile", default=None, help="py-spy the saturation phase to FILE")
     args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
 
     port = _free_port()
     base = f"http://{HOST}:{port}"
@@ -337,7 +401,7 @@ def main() -> None:
     total = fixed_n + args.saturation_requests + 1
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "benzosafe", "serve-cds", "--host", HOST, "--port", str(port)]
-        cmd += ["--public-url", base, "--state", str(Path(tmp) / "state.sqlite3")]
+        cmd += ["--public-url", base, "--state", args.state or str(Path(tmp) / "state.sqlite3")]
         cmd += ["--workers", str(args.workers)]
         tokens: list[str | None]
         if args.alg == "none":
@@ -382,6 +446,7 @@ def main() -> None:
                 "saturation",
                 server.pid,
                 lambda: _phase(port, rest, None, args.connections, args.seconds),
+                args.profile,
             )
             with urllib.request.urlopen(f"{base}/openapi.json", timeout=5) as r:
                 r.read()

@@ -1,10 +1,10 @@
 """MedicationRequest resources as classified medication facts (ingredient level).
 
-A MedicationRequest is normalised from STU3 where needed, validated with the R4B model of
-``fhir.resources``, and read into :class:`MedicationFacts`: what it is (classified by RxNorm
-ingredient code, by product code, and by the ingredient names in its display text, so a
-product code missing from a value set is still recognised), the dose in mg when it can be
-known, how often, and when. What cannot be known is left None, never guessed.
+A MedicationRequest is normalised from STU3 where needed, the elements benzosafe reads are
+type-checked (:mod:`.medication_json`) and read into :class:`MedicationFacts`: what it is
+(classified by RxNorm ingredient code, by product code, and by the ingredient names in its
+display text, so a product code missing from a value set is still recognised), the dose in
+mg when it can be known, how often, and when. What cannot be known is left None, never guessed.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
-
 from benzosafe.clinical.medications import (
     BENZODIAZEPINE,
     OPIOID,
@@ -27,7 +25,7 @@ from benzosafe.clinical.medications import (
     CoMedication,
     classify,
 )
-from benzosafe.errors import InvalidInput
+from benzosafe.fhir.medication_json import Concept, Dosage, Dose, read_medication_request
 from benzosafe.fhir.request import strip_empty
 from benzosafe.knowledge.cds import CdsKnowledge
 from benzosafe.knowledge.models import KnowledgeBase
@@ -104,9 +102,8 @@ class MedicationFacts:
         return self.end is None or self.end >= today
 
 
-# The elements benzosafe reads; the rest (extensions, narrative, identifiers, ...) is not
-# validated, which halves the cost of a call.
-# (``subject`` and ``intent`` are required by the R4 model.)
+# The elements benzosafe reads; the rest (extensions, narrative, identifiers, ...) is neither
+# copied nor checked. (``subject`` and ``intent`` are required in R4.)
 _READ = frozenset(
     {"resourceType", "id", "status", "intent", "medicationCodeableConcept", "subject"}
     | {"medicationReference", "authoredOn", "dosageInstruction", "dispenseRequest"}
@@ -120,7 +117,7 @@ def stu3_to_r4(resource: Mapping[str, Any]) -> dict[str, Any]:
     dosages = []
     raw_dosages = data.get("dosageInstruction")
     if not isinstance(raw_dosages, list):
-        return data  # not R4 or STU3: the model's validation says what is wrong
+        return data  # not R4 or STU3: the reader says what is wrong
     for dosage in raw_dosages:
         if not isinstance(dosage, dict):
             dosages.append(dosage)
@@ -134,18 +131,6 @@ def stu3_to_r4(resource: Mapping[str, Any]) -> dict[str, Any]:
     if dosages:
         data["dosageInstruction"] = dosages
     return data
-
-
-def parse_medication_request(resource: Mapping[str, Any], where: str) -> Any:
-    """The R4B MedicationRequest model of a (possibly STU3) resource, or InvalidInput."""
-    from fhir.resources.R4B.medicationrequest import MedicationRequest
-
-    try:
-        return MedicationRequest.model_validate(stu3_to_r4(resource))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        raise InvalidInput(f"{where}.{loc}" if loc else where, first.get("msg", "invalid")) from exc
 
 
 @cache
@@ -193,11 +178,11 @@ def _date(value: Any) -> date | None:
         return None
 
 
-def _frequency(repeat: Any) -> Frequency | None:
-    if repeat is None or repeat.period is None or repeat.periodUnit not in _PERIOD_HOURS:
+def _frequency(dosage: Dosage) -> Frequency | None:
+    if dosage.period is None or dosage.period_unit not in _PERIOD_HOURS:
         return None
-    times = Fraction(repeat.frequencyMax or repeat.frequency or 1)
-    hours = Fraction(str(repeat.period)) * _PERIOD_HOURS[repeat.periodUnit]
+    times = Fraction(dosage.frequency_max or dosage.frequency or 1)
+    hours = Fraction(str(dosage.period)) * _PERIOD_HOURS[dosage.period_unit]
     if hours <= 0:
         return None
     per_day = times * 24 / hours
@@ -207,20 +192,52 @@ def _frequency(repeat: Any) -> Frequency | None:
     return Frequency(f"{n}/d", n, "once a day" if n == 1 else f"{n} times a day")
 
 
-def _dose(dosage: Any, strengths: list[Decimal]) -> tuple[Decimal | None, bool]:
-    for dr in dosage.doseAndRate or []:
-        qty = dr.doseQuantity
-        if qty is None or qty.value is None:
+def _dose(dosage: Dosage, strengths: list[Decimal]) -> tuple[Decimal | None, bool]:
+    for qty in dosage.doses:
+        if qty.value is None:
             continue
         unit = (qty.code or qty.unit or "").strip().lower()
-        value = Decimal(str(qty.value))
         if unit == "mg":
-            return value, True
+            return qty.value, True
         if unit in ("ug", "mcg", "µg"):
-            return value / 1000, False
+            return qty.value / 1000, False
         if unit in _UNIT_FORMS and len(set(strengths)) == 1:
-            return value * strengths[0], False
+            return qty.value * strengths[0], False
     return None, False
+
+
+def _supply_days(supply: Dose | None) -> int | None:
+    if supply is None or supply.value is None or (supply.code or supply.unit or "d")[:1] != "d":
+        return None
+    try:
+        return int(supply.value)
+    except (InvalidOperation, ValueError, OverflowError):
+        return None
+
+
+def _named(concept: Concept | None, codes: list[str], texts: list[str]) -> None:
+    if concept is None:
+        return
+    for coding in concept.coding:
+        system = coding.system
+        if coding.code and (system in (None, RXNORM) or "rxnorm" in (system or "")):
+            codes.append(coding.code)
+        if coding.display:
+            texts.append(coding.display)
+    if concept.text:
+        texts.append(concept.text)
+
+
+def _referenced(
+    order: Any, medications: Mapping[str, Mapping[str, Any]] | None
+) -> Mapping[str, Any] | None:
+    """The Medication a medicationReference names: contained (#id) or among the resources."""
+    target = (order.reference or "").split("/")[-1]
+    med: Mapping[str, Any] | None = (medications or {}).get(target)
+    for contained in order.contained:
+        if contained.get("id") == target.lstrip("#"):
+            med = contained
+    return med
 
 
 def medication_facts(
@@ -231,31 +248,14 @@ def medication_facts(
     medications: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> MedicationFacts:
     """Read one MedicationRequest; ``medications`` resolves medicationReference by id."""
-    model = parse_medication_request(resource, where)
+    order = read_medication_request(stu3_to_r4(resource), where)
     codes: list[str] = []
     texts: list[str] = []
-
-    def concept(cc: Any) -> None:
-        if cc is None:
-            return
-        for coding in cc.coding or []:
-            if coding.code and (coding.system in (None, RXNORM) or "rxnorm" in coding.system):
-                codes.append(coding.code)
-            if coding.display:
-                texts.append(coding.display)
-        if cc.text:
-            texts.append(cc.text)
-
-    concept(model.medicationCodeableConcept)
-    ref = model.medicationReference
-    if ref is not None:
-        if ref.display:
-            texts.append(ref.display)
-        target = (ref.reference or "").split("/")[-1]
-        med = (medications or {}).get(target)
-        for contained in model.contained or []:
-            if getattr(contained, "id", None) == target.lstrip("#"):
-                med = contained.model_dump(mode="json")
+    _named(order.medication, codes, texts)
+    if order.reference is not None or order.reference_display is not None:
+        if order.reference_display:
+            texts.append(order.reference_display)
+        med = _referenced(order, medications)
         code = med.get("code") if isinstance(med, Mapping) else None
         if isinstance(code, Mapping):
             coding = code.get("coding")
@@ -279,35 +279,17 @@ def medication_facts(
     dose: Decimal | None = None
     from_mg = False
     frequency = None
-    if model.dosageInstruction:
-        first = model.dosageInstruction[0]
-        dose, from_mg = _dose(first, strengths)
-        frequency = _frequency(first.timing.repeat if first.timing else None)
-    dispense = model.dispenseRequest
-    start = _date(model.authoredOn)
-    end = None
-    refills = 0
-    supply = None
-    if dispense is not None:
-        if dispense.validityPeriod is not None:
-            start = _date(dispense.validityPeriod.start) or start
-            end = _date(dispense.validityPeriod.end)
-        refills = int(dispense.numberOfRepeatsAllowed or 0)
-        esd = dispense.expectedSupplyDuration
-        if esd is not None and esd.value is not None and (esd.code or esd.unit or "d")[:1] == "d":
-            try:
-                supply = int(Decimal(str(esd.value)))
-            except (InvalidOperation, ValueError):
-                supply = None
+    if order.dosages:
+        dose, from_mg = _dose(order.dosages[0], strengths)
+        frequency = _frequency(order.dosages[0])
+    start = _date(order.validity_start) or _date(order.authored_on)
+    supply = _supply_days(order.supply)
     reasons = [
-        text
-        for cc in model.reasonCode or []
-        for text in [cc.text, *(c.display for c in cc.coding or [])]
-        if text
+        text for cc in order.reasons for text in [cc.text, *(c.display for c in cc.coding)] if text
     ]
     return MedicationFacts(
-        resource_id=model.id,
-        status=str(model.status),
+        resource_id=order.id,
+        status=order.status,
         text=texts[0] if texts else "(medication not named)",
         classified=primary(ingredients),
         ingredients=ingredients,
@@ -316,8 +298,8 @@ def medication_facts(
         frequency=frequency,
         rate_mcg_per_h=rate,
         start=start,
-        end=end,
-        refills=refills,
+        end=_date(order.validity_end),
+        refills=order.repeats or 0,
         days_supply=supply if supply and 1 <= supply <= 365 else None,
         reasons=tuple(reasons),
         resource=dict(resource),
