@@ -5,12 +5,15 @@ verified from the headers alone (discovery, the services and feedback alike), th
 read up to the configured limit; one declared larger (``Content-Length``) is answered 413
 without reading any of it, one sent in chunks is cut off at the limit, and the connection is
 closed. A refused call gets an OperationOutcome at once (401 with ``WWW-Authenticate``, or
-413); an accepted one reaches the endpoints with its issuer and body in the ASGI scope under
-``benzosafe.cds``. Paths outside ``/cds-services`` (the OpenAPI description) pass through.
+413). A hook call (``POST /cds-services/{id}``, the hot path) is answered here by the
+service; discovery and feedback reach the FastAPI endpoints with the issuer and body in the
+ASGI scope under ``benzosafe.cds``. Paths outside ``/cds-services`` (the OpenAPI
+description) pass through.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -23,12 +26,18 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 SCOPE_KEY = "benzosafe.cds"
+_JSON, _FHIR = b"application/json", b"application/fhir+json"
+log = logging.getLogger("benzosafe.cds")
 
 
-class Authenticator(Protocol):
+class GatedService(Protocol):
     max_body_bytes: int
 
     async def authenticate(self, authorization: str | None, path: str) -> str: ...
+
+    async def hook_response(
+        self, service_id: str, raw: bytes, issuer: str
+    ) -> tuple[int, bytes]: ...
 
 
 def outcome_body(status: int, code: str, message: str, expression: str | None = None) -> bytes:
@@ -43,10 +52,11 @@ def outcome_body(status: int, code: str, message: str, expression: str | None = 
 async def send_outcome(send: Send, exc: BenzosafeError, *, close: bool) -> None:
     status = 400 if exc.status == 422 else exc.status
     body = outcome_body(status, exc.issue_type, str(exc), exc.field)
-    headers = [
-        (b"content-type", b"application/fhir+json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
+    await _send(send, status, body, _FHIR, close=close)
+
+
+async def _send(send: Send, status: int, body: bytes, media: bytes, *, close: bool) -> None:
+    headers = [(b"content-type", media), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     if close:
@@ -59,7 +69,7 @@ async def send_outcome(send: Send, exc: BenzosafeError, *, close: bool) -> None:
 class CdsGate:
     """Authenticate, then read a bounded body, before the CDS Hooks endpoints see a request."""
 
-    def __init__(self, app: Any, service: Authenticator) -> None:
+    def __init__(self, app: Any, service: GatedService) -> None:
         self.app = app
         self.service = service
 
@@ -98,6 +108,10 @@ class CdsGate:
         except BenzosafeError as exc:
             await send_outcome(send, exc, close=True)
             return
+        service_id = route[len("/cds-services/") :]
+        if scope["method"] == "POST" and service_id and "/" not in service_id:
+            await self._hook(send, service_id, body, issuer)
+            return
         scope[SCOPE_KEY] = {"issuer": issuer, "body": body}
         replayed = False
 
@@ -109,6 +123,20 @@ class CdsGate:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _hook(self, send: Send, service_id: str, body: bytes, issuer: str) -> None:
+        """A hook call, answered here: the hot path needs no routing or request objects."""
+        try:
+            status, data = await self.service.hook_response(service_id, body, issuer)
+        except BenzosafeError as exc:
+            await send_outcome(send, exc, close=False)
+            return
+        except Exception:
+            log.exception("unexpected error in a CDS Hooks call")
+            body = outcome_body(500, "exception", "internal error; the request changed nothing")
+            await _send(send, 500, body, _FHIR, close=False)
+            return
+        await _send(send, status, data, _JSON if status == 200 else _FHIR, close=False)
 
 
 async def _read(receive: Receive, limit: int) -> bytes:
