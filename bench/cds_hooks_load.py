@@ -197,6 +197,7 @@ async def _drive(
     port: int, requests: list[bytes], rate: float | None, connections: int, seconds: float
 ) -> dict[str, Any]:
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    client_cpu = time.process_time()
     latencies: list[float] = []
     errors = 0
     done = 0
@@ -208,9 +209,16 @@ async def _drive(
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             while True:
-                planned, data = await queue.get()
-                if planned < 0:
-                    return
+                if rate is None:
+                    # saturation: each connection sends its next request as soon as the
+                    # last is answered, until the time is up (no polling loop to steal CPU)
+                    if not pending or time.perf_counter() >= deadline:
+                        return
+                    planned, data = time.perf_counter(), pending.pop()
+                else:
+                    planned, data = await queue.get()
+                    if planned < 0:
+                        return
                 status = await _exchange(reader, writer, data)
                 latencies.append(time.perf_counter() - planned)
                 done += 1
@@ -219,6 +227,7 @@ async def _drive(
         finally:
             writer.close()
 
+    pending = list(reversed(requests)) if rate is None else []
     workers = [asyncio.create_task(worker()) for _ in range(connections)]
     sent = 0
     if rate is not None:
@@ -231,18 +240,12 @@ async def _drive(
                 await asyncio.sleep(delay)
             queue.put_nowait((planned, requests[sent]))
             sent += 1
-    else:
-        # saturation: keep every connection busy until the time is up
-        while sent < len(requests) and time.perf_counter() < deadline:
-            while queue.qsize() < connections and sent < len(requests):
-                queue.put_nowait((time.perf_counter(), requests[sent]))
-                sent += 1
-            await asyncio.sleep(0.0005)
-    while not queue.empty():
-        await asyncio.sleep(0.001)
-    for _ in workers:
-        queue.put_nowait((-1.0, b""))
+        while not queue.empty():
+            await asyncio.sleep(0.001)
+        for _ in workers:
+            queue.put_nowait((-1.0, b""))
     await asyncio.gather(*workers)
+    sent = sent if rate is not None else len(requests) - len(pending)
     elapsed = time.perf_counter() - start
     return {
         "sent": sent,
@@ -250,6 +253,7 @@ async def _drive(
         "errors": errors,
         "elapsed": elapsed,
         "latencies": latencies,
+        "client_cpu": time.process_time() - client_cpu,
     }
 
 
@@ -298,7 +302,7 @@ def _load() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def _measured(name: str, server_pid: int, run: Any, profile: str | None = None) -> None:
+def _measured(name: str, server_pid: int, run: Any, profile: str | None = None) -> dict[str, Any]:
     """Run a phase; report it with the server's CPU per response and the machine's load."""
     load, cpu = _load(), _cpu_seconds(server_pid)
     spy = _py_spy(server_pid, profile) if profile else None
@@ -307,15 +311,65 @@ def _measured(name: str, server_pid: int, run: Any, profile: str | None = None) 
     _report(name, result)
     if result["done"]:
         per = used / result["done"] * 1000
+        client = result["client_cpu"] / result["done"] * 1000
         print(
             f"    server CPU {per:.2f} ms per response (= {1000 / per:.0f} responses/s per "
             f"core); load average before the phase {load}, after {_load()} "
             "(other processes share the 2 cores)"
         )
+        print(
+            f"    client CPU {client:.2f} ms per request; server + client on "
+            f"{os.cpu_count()} idle cores would allow at most "
+            f"{os.cpu_count() * 1000 / (per + client):.0f} requests/s"
+        )
     if spy is not None and profile:
         spy.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits
         spy.wait(timeout=60)
         _print_profile(profile)
+    return result
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The baseline: uvicorn alone, reading the same bodies and answering a fixed JSON."""
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    body = b'{"cards": []}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"13")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _baseline(workers: int, requests: list[bytes], args: Any, service_rate: float) -> None:
+    """Saturate uvicorn alone (same workers, client and bodies) in the same run: the ceiling
+    of a Python HTTP server on this machine at this moment, to read the service's figure by."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).parent)]
+    cmd += ["cds_hooks_load:bare_app", "--host", HOST, "--port", str(port)]
+    cmd += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    cmd += ["--lifespan", "off"]
+    bare = subprocess.Popen(cmd)
+    try:
+        for _ in range(300):
+            try:
+                with socket.create_connection((HOST, port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        _phase(port, requests[:200], None, 4, 1.0)
+        result = _measured(
+            "baseline, uvicorn alone (same client and bodies), saturation",
+            bare.pid,
+            lambda: _phase(port, requests * 10, None, args.connections, args.seconds),
+        )
+        rate = result["done"] / result["elapsed"]
+        print(
+            f"the service's saturation throughput is {service_rate / rate:.2f} of uvicorn's alone"
+        )
+    finally:
+        bare.terminate()
+        bare.wait(timeout=20)
 
 
 def _py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
@@ -391,6 +445,7 @@ def main() -> None:
     parser.add_argument("--saturation-requests", type=int, default=25000)
     parser.add_argument("--state", default=None, help="the server's state store (URL or file)")
     parser.add_argument("--profile", default=None, help="py-spy the saturation phase to FILE")
+    parser.add_argument("--no-baseline", action="store_true", help="skip uvicorn alone")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
 
@@ -442,7 +497,7 @@ def main() -> None:
                 server.pid,
                 lambda: _phase(port, fixed, args.rate, args.connections, args.seconds),
             )
-            _measured(
+            saturated = _measured(
                 "saturation",
                 server.pid,
                 lambda: _phase(port, rest, None, args.connections, args.seconds),
@@ -453,6 +508,9 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=20)
+        if not args.no_baseline:
+            _baseline(args.workers, rest, args, saturated["done"] / saturated["elapsed"])
+        print(f"machine load average at the end {os.getloadavg()}")
 
 
 if __name__ == "__main__":
