@@ -5,7 +5,8 @@ resources with the R4B models cost more than everything else in a call but the s
 check (issue #17). Here each element that is read is checked against its FHIR R4 type (text,
 code, id, dateTime, decimal, positiveInt, unsignedInt, and the shapes of CodeableConcept,
 Reference, Quantity, Timing, Period), the elements R4 requires (``status``, ``intent``,
-``subject``) must be there, and anything else is left unread. A value of the wrong type is an
+``subject``) must be there, and anything else is left unread. Null, ``""``, ``[]`` and ``{}``
+(which FHIR JSON forbids and STU3 senders use) count as absent. A value of the wrong type is an
 :class:`~benzosafe.errors.InvalidInput` naming its place (``where.dosageInstruction.0...``).
 """
 
@@ -77,6 +78,10 @@ class OrderJson:
     reasons: tuple[Concept, ...]
 
 
+def _absent(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 class _At:
     """Typed access to one JSON object, with the path for error messages."""
 
@@ -91,7 +96,7 @@ class _At:
 
     def obj(self, key: str) -> _At | None:
         value = self.data.get(key)
-        if value is None:
+        if _absent(value):
             return None
         if not isinstance(value, dict):
             raise self._fail(key, "must be a JSON object")
@@ -99,12 +104,14 @@ class _At:
 
     def objs(self, key: str) -> list[_At]:
         value = self.data.get(key)
-        if value is None:
+        if _absent(value):
             return []
         if not isinstance(value, list):
             raise self._fail(key, "must be a list")
         out = []
         for i, item in enumerate(value):
+            if _absent(item):
+                continue
             if not isinstance(item, dict):
                 raise self._fail(f"{key}.{i}", "must be a JSON object")
             out.append(_At(item, f"{self.path}.{key}.{i}"))
@@ -122,7 +129,7 @@ class _At:
 
     def decimal(self, key: str) -> Decimal | None:
         value = self.data.get(key)
-        if value is None:
+        if _absent(value):
             return None
         if (
             isinstance(value, bool)
@@ -134,7 +141,7 @@ class _At:
 
     def integer(self, key: str, least: int) -> int | None:
         value = self.data.get(key)
-        if value is None:
+        if _absent(value):
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise self._fail(key, f"must be a whole number of at least {least}")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from benzosafe.clinical.medications import (
@@ -26,7 +26,6 @@ from benzosafe.clinical.medications import (
     classify,
 )
 from benzosafe.fhir.medication_json import Concept, Dosage, Dose, read_medication_request
-from benzosafe.fhir.request import strip_empty
 from benzosafe.knowledge.cds import CdsKnowledge
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import Frequency
@@ -111,25 +110,28 @@ _READ = frozenset(
 )
 
 
+_STU3_DOSE = ("doseQuantity", "doseRange", "rateQuantity", "rateRatio")
+
+
 def stu3_to_r4(resource: Mapping[str, Any]) -> dict[str, Any]:
-    """An R4 MedicationRequest (the elements benzosafe reads) from one that may be STU3."""
-    data: dict[str, Any] = strip_empty({k: v for k, v in resource.items() if k in _READ})
-    dosages = []
+    """An R4 MedicationRequest (the elements benzosafe reads) from one that may be STU3:
+    ``doseQuantity`` and the like directly on a dosage move into ``doseAndRate``."""
+    data = {k: v for k, v in resource.items() if k in _READ}
     raw_dosages = data.get("dosageInstruction")
     if not isinstance(raw_dosages, list):
         return data  # not R4 or STU3: the reader says what is wrong
+    dosages = []
     for dosage in raw_dosages:
         if not isinstance(dosage, dict):
             dosages.append(dosage)
             continue
         dosage = dict(dosage)
-        moved = {k: dosage.pop(k) for k in ("doseQuantity", "doseRange") if k in dosage}
-        moved.update({k: dosage.pop(k) for k in ("rateQuantity", "rateRatio") if k in dosage})
-        if moved and isinstance(dosage.get("doseAndRate", []), list):
-            dosage["doseAndRate"] = [*dosage.get("doseAndRate", []), moved]
+        moved = {k: dosage.pop(k) for k in _STU3_DOSE if k in dosage}
+        present = dosage.get("doseAndRate") or []
+        if any(v not in (None, "", [], {}) for v in moved.values()) and isinstance(present, list):
+            dosage["doseAndRate"] = [*present, moved]
         dosages.append(dosage)
-    if dosages:
-        data["dosageInstruction"] = dosages
+    data["dosageInstruction"] = dosages
     return data
 
 
@@ -142,10 +144,31 @@ def _extra_index(cds: CdsKnowledge) -> dict[str, Classified]:
     }
 
 
+# (kb, cds, codes, texts) -> ingredients: the same product names come in call after call,
+# and classifying them is knowledge work that need not be done again (kept small).
+_CLASSIFIED: dict[tuple[int, int, tuple[str, ...], tuple[str, ...]], tuple[Any, ...]] = {}
+_CLASSIFIED_MAX = 4096
+
+
 def classify_texts(
     kb: KnowledgeBase, cds: CdsKnowledge, codes: Iterable[str], texts: Iterable[str]
 ) -> tuple[Classified, ...]:
     """Every ingredient recognised in codes (RxNorm) and names inside display texts."""
+    key = (id(kb), id(cds), tuple(codes), tuple(texts))
+    hit = _CLASSIFIED.get(key)
+    if hit is not None and hit[0] is kb and hit[1] is cds:
+        found: tuple[Classified, ...] = hit[2]
+        return found
+    result = _classify_texts(kb, cds, key[2], key[3])
+    if len(_CLASSIFIED) >= _CLASSIFIED_MAX:
+        _CLASSIFIED.clear()
+    _CLASSIFIED[key] = (kb, cds, result)  # the objects too: an id is only unique while alive
+    return result
+
+
+def _classify_texts(
+    kb: KnowledgeBase, cds: CdsKnowledge, codes: tuple[str, ...], texts: tuple[str, ...]
+) -> tuple[Classified, ...]:
     found: list[Classified] = []
     for code in codes:
         hit = classify(kb, code)
@@ -181,8 +204,16 @@ def _date(value: Any) -> date | None:
 def _frequency(dosage: Dosage) -> Frequency | None:
     if dosage.period is None or dosage.period_unit not in _PERIOD_HOURS:
         return None
-    times = Fraction(dosage.frequency_max or dosage.frequency or 1)
-    hours = Fraction(str(dosage.period)) * _PERIOD_HOURS[dosage.period_unit]
+    return _per_day(
+        dosage.frequency_max or dosage.frequency or 1, dosage.period, dosage.period_unit
+    )
+
+
+@lru_cache(maxsize=1024)
+def _per_day(times_per_period: int, period: Decimal, unit: str) -> Frequency | None:
+    """How many times a day; a handful of timings recur in every call, so it is remembered."""
+    times = Fraction(times_per_period)
+    hours = Fraction(period) * _PERIOD_HOURS[unit]
     if hours <= 0:
         return None
     per_day = times * 24 / hours
