@@ -23,7 +23,13 @@ from typing import Literal
 
 from benzosafe.errors import InvalidInput, UnitError
 from benzosafe.knowledge.products import Alias, Product, ProductIndex
-from benzosafe.knowledge.products_spelling import name_key, ndc11, split_ingredients
+from benzosafe.knowledge.products_read import Display, parse_display, strength
+from benzosafe.knowledge.products_spelling import (
+    name_key,
+    ndc11,
+    number_signs,
+    split_ingredients,
+)
 from benzosafe.units import Frequency, parse_frequency
 
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
@@ -44,6 +50,7 @@ class Dose:
     frequency: Frequency | None = None
     frequency_text: str = ""  # as written, also when it could not be read
     as_needed: bool = False
+    form_words: tuple[str, ...] = ()  # "tablet", "ER" ... written after the strength
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +163,28 @@ def resolve_coding(index: ProductIndex, system: str, code: str, field: str) -> R
     return Unresolved(code, f"code system {system} is not read (NDC and RxNorm are)")
 
 
+# Words of a dose form or release written in a name ("oxycodone ER", "Xanax XR tab"): not
+# part of the name; they narrow the products when some fit them.
+_FORM_WORDS: dict[str, tuple[str | None, bool | None]] = {
+    "er": (None, True), "xr": (None, True), "sr": (None, True), "cr": (None, True),
+    "xl": (None, True), "la": (None, True), "ir": (None, False),
+    "tab": ("tablet", None), "tabs": ("tablet", None), "tablet": ("tablet", None),
+    "tablets": ("tablet", None), "cap": ("capsule", None), "caps": ("capsule", None),
+    "capsule": ("capsule", None), "capsules": ("capsule", None), "patch": ("patch", None),
+    "transdermal": ("patch", None), "film": ("film", None), "odt": ("tablet", None),
+    "solution": ("liquid", None), "soln": ("liquid", None), "liquid": ("liquid", None),
+    "syrup": ("liquid", None), "elixir": ("liquid", None), "suspension": ("liquid", None),
+    "oral": (None, None), "sublingual": (None, None), "buccal": (None, None),
+    "injection": ("injection", None), "inj": ("injection", None),
+}  # fmt: skip
+
 # --- the dose written after a name --------------------------------------------------------
 
 _NUMBER = r"\d*\.?\d+"
 _STRENGTH = re.compile(
     rf"^(?P<nums>{_NUMBER}(?:\s*[/-]\s*{_NUMBER})*)\s*"
     r"(?P<unit>(?:mg|mcg|µg|ug)\s*/\s*(?:\d*\.?\d+\s*)?ml|(?:mg|mcg|µg|ug)\s*/\s*(?:hr?|hour)"
-    r"|mg|mcg|µg|ug)?(?![a-z])"
+    r"|(?:mg|mcg|µg|ug)\s*/\s*(?:spray|actuation|actuat|puff)|mg|mcg|µg|ug)?(?![a-z])"
 )
 _AMOUNT = re.compile(
     rf"^(?P<n>{_NUMBER})\s*(?P<unit>ml|tabs?|tablets?|caps?|capsules?|patch(?:es)?|films?"
@@ -183,7 +205,9 @@ def _strength_unit(unit: str) -> tuple[str, Decimal] | None:
     if per.endswith("ml"):
         volume = Decimal(per[:-2]) if per[:-2] else Decimal(1)
         return "mg/mL", factor / volume
-    return "mcg/h", factor * 1000  # per hour: patches are in mcg/h
+    if per[0] in "ht":
+        return "mcg/h", factor * 1000  # per hour: patches are in mcg/h
+    return "mg/actuation", factor
 
 
 def parse_dose(text: str) -> Dose:
@@ -208,33 +232,22 @@ def parse_dose(text: str) -> Dose:
         amount_unit = "mL" if counted["unit"] == "ml" else "unit"
         rest = rest[counted.end() :].strip()
     as_needed = bool(_AS_NEEDED.search(rest))
-    rest = " ".join(_AS_NEEDED.sub(" ", _ROUTE.sub(" ", rest)).split())
+    words = _AS_NEEDED.sub(" ", _ROUTE.sub(" ", rest)).split()
+    form_words = tuple(w for w in words if w in _FORM_WORDS)
+    rest = " ".join(w for w in words if w not in _FORM_WORDS)
     frequency = None
     if rest:
         try:
             frequency = parse_frequency(rest)
         except UnitError:
             frequency = None
-    return Dose(strengths, unit, amount, amount_unit, frequency, rest, as_needed)
+    return Dose(strengths, unit, amount, amount_unit, frequency, rest, as_needed, form_words)
 
 
 # --- names -------------------------------------------------------------------------------
 
-# Words of a dose form or release written in a name ("oxycodone ER", "Xanax XR tab"): not
-# part of the name; they narrow the products when some fit them.
-_FORM_WORDS: dict[str, tuple[str | None, bool | None]] = {
-    "er": (None, True), "xr": (None, True), "sr": (None, True), "cr": (None, True),
-    "xl": (None, True), "la": (None, True), "ir": (None, False),
-    "tab": ("tablet", None), "tabs": ("tablet", None), "tablet": ("tablet", None),
-    "tablets": ("tablet", None), "cap": ("capsule", None), "caps": ("capsule", None),
-    "capsule": ("capsule", None), "capsules": ("capsule", None), "patch": ("patch", None),
-    "transdermal": ("patch", None), "film": ("film", None), "odt": ("tablet", None),
-    "solution": ("liquid", None), "soln": ("liquid", None), "liquid": ("liquid", None),
-    "syrup": ("liquid", None), "elixir": ("liquid", None), "suspension": ("liquid", None),
-    "oral": (None, None), "sublingual": (None, None), "buccal": (None, None),
-    "injection": ("injection", None), "inj": ("injection", None),
-}  # fmt: skip
 _SPLIT_NAME = re.compile(r"\s(?=[\d.])")
+_WITH = re.compile(r"\bw/\s*")
 
 
 def resolve(index: ProductIndex, text: str, field: str = "medication") -> Resolution:
@@ -256,14 +269,18 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
     whole = index.by_name.get(name_key(raw))
     if whole:
         return _result(index, raw, "name", index.products(whole), Dose())
-    low = raw.lower()
+    if " / " in raw or "[" in raw:
+        display = parse_display(raw.upper())
+        if display is not None:
+            return _rxnorm_name(index, raw, display)
+    low = number_signs(_WITH.sub("with ", raw.lower()))
     alias = _alias(index, low)
     if alias is not None:
         low = alias.means + low[len(alias.text) :]
     parts = _SPLIT_NAME.split(low, maxsplit=1)
     name, dose = parts[0], parse_dose(parts[1]) if len(parts) > 1 else Dose()
     words = name.split()
-    form_words = [w for w in words if w in _FORM_WORDS]
+    form_words = [*(w for w in words if w in _FORM_WORDS), *dose.form_words]
     bare = " ".join(w for w in words if w not in _FORM_WORDS) or name
     for key in dict.fromkeys((name_key(name), name_key(bare))):
         rows = index.by_name.get(key)
@@ -284,6 +301,30 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
         return Unresolved(raw, reason, known)
     products = _narrow(index.products(index.by_drug.get(frozenset(known), ())), dose, form_words)
     return _result(index, raw, "ingredients", products, dose, alias, drug=known)
+
+
+def _rxnorm_name(index: ProductIndex, raw: str, display: Display) -> Resolution:
+    """A name written the RxNorm way: "Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG
+    Oral Tablet [Percocet]" (the display of a FHIR coding whose code is not in the index)."""
+    ids = [index.ingredient_id(c.name) for c in display.components]
+    known = tuple(sorted({i for i in ids if i is not None}))
+    if None in ids:
+        names = ", ".join(c.name.lower() for c, i in zip(display.components, ids, strict=True)
+                          if i is None)  # fmt: skip
+        return Unresolved(raw, f"could not identify {names}", known)
+    amounts = [strength(c.value, c.unit) for c in display.components]
+    units = {a[1] for a in amounts if a is not None}
+    dose = Dose(
+        strengths=tuple(a[0] for a in amounts if a is not None),
+        strength_unit=units.pop() if len(units) == 1 else None,
+        form_words=tuple(w for w in display.form.lower().split() if w in _FORM_WORDS),
+    )
+    drug = frozenset(known)
+    rows = index.by_name.get(name_key(display.brand), ()) if display.brand else ()
+    named = tuple(p for p in index.products(rows) if p.ingredient_ids == drug)
+    products = named or index.products(index.by_drug.get(drug, ()))
+    return _result(index, raw, "name", _narrow(products, dose, list(dose.form_words)), dose,
+                   drug=known)  # fmt: skip
 
 
 def _alias(index: ProductIndex, low: str) -> Alias | None:

@@ -281,8 +281,9 @@ class ProductIndex:
 def _keys(row: Any) -> tuple[list[str], list[str], list[str], frozenset[str]]:
     """What a row is looked up by: NDCs, RxNorm codes, names, its set of ingredients.
 
-    A generic name ("OXYCODONE HCL") is found through its ingredients, not as a name; an
-    RxNorm name is also found whole (the display of a FHIR coding).
+    A generic name ("OXYCODONE HCL") is found through its ingredients, not as a name; the
+    RxNorm name of a drug with a dose form is also found whole (the display of a FHIR
+    coding); a component's ("Codeine sulfate 15 MG") is read like any generic name.
     """
     if type(row) is not dict:
         raise _Bad("a product is an object")
@@ -293,7 +294,7 @@ def _keys(row: Any) -> tuple[list[str], list[str], list[str], frozenset[str]]:
     if not all(type(i) is list and i and type(i[0]) is str for i in ingredients):
         raise _Bad("an ingredient is [id, name] or [id, name, strength, unit]")
     names = [brand] if type(brand) is str else []
-    if codes and type(row.get("name")) is str:
+    if codes and row.get("form") and type(row.get("name")) is str:
         names.append(row["name"])
     return ndc.split(), codes.split(), names, frozenset(i[0] for i in ingredients)
 

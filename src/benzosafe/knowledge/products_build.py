@@ -307,7 +307,11 @@ def _workbook_product(
         tally.notes[f"drug {drug!r} not named in the generic name: added"] += size
         ingredients.insert(0, ProductIngredient(id=principal, name=str(drug), strength=(
             amount[0] if amount else None), unit=amount[1] if amount else None))  # fmt: skip
-    brand = None if registry.spelling and _is_generic(str(name), registry) else str(name)
+    named = _named_ingredients(str(name), registry)
+    if named is not None and named != {i.id for i in ingredients}:
+        # "ACETAMINOPHEN" for acetaminophen with codeine: found by its NDC, not this name.
+        tally.notes["product name names other ingredients than the generic name"] += size
+    brand = None if named is not None else str(name)
     form_text = str(form or "")
     if not form:
         tally.notes["kept without a dose form"] += size
@@ -328,9 +332,11 @@ def _workbook_product(
     )
 
 
-def _is_generic(name: str, registry: Registry) -> bool:
+def _named_ingredients(name: str, registry: Registry) -> set[str] | None:
+    """The ingredients a generic product name spells ("OXYCODONE HCL"), None for a brand."""
     parts = split_ingredients(name.lower().replace(" w/", " with "))
-    return bool(parts) and all(registry.known(p) is not None for p in parts)
+    ids = {registry.known(p) for p in parts}
+    return None if not parts or None in ids else {i for i in ids if i is not None}
 
 
 def _read_value_set(

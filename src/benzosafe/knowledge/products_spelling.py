@@ -43,6 +43,11 @@ def split_ingredients(text: str) -> list[str]:
     return [p for p in (s.strip() for s in _SEPARATORS.split(text)) if p]
 
 
+def number_signs(text: str) -> str:
+    """ "No. 3" and "no 3" as "#3", the way product names write a strength number."""
+    return _NUMBER_SIGN.sub(r"#\1", text) if "#" in text or "no" in text else text
+
+
 def name_key(text: str) -> str:
     """How a product name is looked up: lower case, "w/" as "with", "No. 3" as "#3"."""
     key = text.lower().replace("&", " and ").replace("-", " ")
@@ -50,9 +55,7 @@ def name_key(text: str) -> str:
         key = key.replace("®", "").replace("™", "")
     if "w/" in key:
         key = _WITH.sub("with ", key)
-    if "#" in key or "no" in key:
-        key = _NUMBER_SIGN.sub(r"#\1", key)
-    return " ".join(key.split())
+    return " ".join(number_signs(key).split())
 
 
 # An NDC is labeler-product-package. 11 digits are 5-4-2; a 10-digit NDC is 4-4-2, 5-3-2 or
