@@ -124,24 +124,21 @@ def test_every_value_set_code_and_display_resolves() -> None:
 def test_a_name_of_several_drugs_is_ambiguous_and_lists_them(
     workbook_rows: list[tuple[str, tuple[Any, ...]]],
 ) -> None:
-    generics: dict[str, set[str]] = {}
+    """Product names the workbook gives to products of different ingredients (D-REX 65:
+    propoxyphene alone, with acetaminophen, with aspirin and caffeine)."""
+    drugs: dict[str, set[frozenset[str]]] = {}
     for _sheet, row in workbook_rows:
-        generics.setdefault(row[2], set()).add(INDEX.product(INDEX.by_ndc[row[0]]).id)
-    several = [
-        name
-        for name, ids in generics.items()
-        if len({INDEX.product(INDEX.by_ndc[i.removeprefix("ndc:")]).ingredient_ids for i in ids})
-        > 1
-        and not INDEX.ingredient_id(name)
-    ]
-    assert several  # e.g. D-REX 65: propoxyphene alone, with acetaminophen, with aspirin
-    for name in several:
+        drugs.setdefault(row[2], set()).add(INDEX.product(INDEX.by_ndc[row[0]]).ingredient_ids)
+    several = {name: found for name, found in drugs.items() if len(found) > 1}
+    assert several
+    for name, found in several.items():
         result = resolve(INDEX, name)
-        if isinstance(result, Resolved):  # a generic-looking name resolves by its ingredients
-            assert result.matched == "ingredients"
+        if isinstance(result, Resolved):  # a generic name is read as the ingredients it spells
+            assert result.matched == "ingredients", name
             continue
-        assert isinstance(result, Ambiguous) and len(result.candidates) > 1
-        assert "opioids" in result.classes or all(c.classes for c in result.candidates)
+        assert isinstance(result, Ambiguous), name
+        assert {frozenset(c.ingredients) for c in result.candidates} == found
+        assert "opioids" in result.classes
 
 
 def test_a_bare_ten_digit_ndc_that_fits_two_products_lists_both() -> None:

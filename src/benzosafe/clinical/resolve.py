@@ -22,14 +22,10 @@ from functools import lru_cache
 from typing import Literal
 
 from benzosafe.errors import InvalidInput, UnitError
-from benzosafe.knowledge.products import Alias, Product, ProductIndex
+from benzosafe.knowledge.products import Alias, Ingredient, Product, ProductIndex
 from benzosafe.knowledge.products_read import Display, parse_display, strength
-from benzosafe.knowledge.products_spelling import (
-    name_key,
-    ndc11,
-    number_signs,
-    split_ingredients,
-)
+from benzosafe.knowledge.products_spelling import name_key as _name_key
+from benzosafe.knowledge.products_spelling import ndc11, number_signs, split_ingredients
 from benzosafe.units import Frequency, parse_frequency
 
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
@@ -37,6 +33,7 @@ RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 OPIOIDS = "opioids"  # the class id of opioids in the knowledge base and the index
 
 Matched = Literal["ndc", "rxnorm", "name", "ingredients"]
+name_key = lru_cache(maxsize=1 << 16)(_name_key)  # the same spellings come back
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +139,16 @@ def _by_ndc(index: ProductIndex, raw: str, code: str, field: str) -> Resolution:
     rows = [index.by_ndc[n] for n in ndc11(code, field) if n in index.by_ndc]
     if not rows:
         return Unresolved(raw, f"NDC {code} is not in the product index")
-    return _result(index, raw, "ndc", index.products(rows), Dose())
+    products = index.products(rows)
+    return _result(index, raw, "ndc", products, Dose(), drug=products[0].ingredient_ids)
 
 
 def _by_rxnorm(index: ProductIndex, raw: str, code: str) -> Resolution:
     row = index.by_rxnorm.get(code)
     if row is None:
         return Unresolved(raw, f"RxNorm code {code} is not in the product index")
-    return _result(index, raw, "rxnorm", (index.product(row),), Dose())
+    product = index.product(row)
+    return _result(index, raw, "rxnorm", (product,), Dose(), drug=product.ingredient_ids)
 
 
 def resolve_coding(index: ProductIndex, system: str, code: str, field: str) -> Resolution:
@@ -210,8 +209,11 @@ def _strength_unit(unit: str) -> tuple[str, Decimal] | None:
     return "mg/actuation", factor
 
 
+@lru_cache(maxsize=1 << 14)
 def parse_dose(text: str) -> Dose:
-    """The dose part of a medication: "5/325 mg q6h", "5 mL q4h", "75 mcg/h", "8/2 mg daily"."""
+    """The dose part of a medication: "5/325 mg q6h", "5 mL q4h", "75 mcg/h", "8/2 mg daily".
+
+    Remembered: a few hundred dose spellings make up most orders."""
     rest = text.strip().lower()
     strengths: tuple[Decimal, ...] = ()
     unit: str | None = None
@@ -268,7 +270,8 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
         return coded
     whole = index.by_name.get(name_key(raw))
     if whole:
-        return _result(index, raw, "name", index.products(whole), Dose())
+        group = _group(index, whole)
+        return _result(index, raw, "name", group.products, Dose(), group=group)
     if " / " in raw or "[" in raw:
         display = parse_display(raw.upper())
         if display is not None:
@@ -285,13 +288,11 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
     for key in dict.fromkeys((name_key(name), name_key(bare))):
         rows = index.by_name.get(key)
         if rows:
-            named = index.products(rows)
-            drugs = {p.ingredient_ids for p in named}
-            products = _narrow(named, dose, form_words)
-            if not products and len(drugs) > 1:
-                products = named  # no strength fits: the name alone, and it is ambiguous
-            drug = tuple(sorted(drugs.pop())) if len(drugs) == 1 else None
-            return _result(index, raw, "name", products, dose, alias, drug=drug)
+            group = _group(index, rows)
+            products = _narrow(group, dose, form_words)
+            if not products and len(group.drugs) > 1:
+                products = group.products  # no strength fits the name, and it is ambiguous
+            return _result(index, raw, "name", products, dose, alias, group=group)
     ids = [index.ingredient_id(p) for p in split_ingredients(bare)]
     known = tuple(sorted({i for i in ids if i is not None}))
     if not ids or None in ids:
@@ -299,8 +300,9 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
             f" (it names {', '.join(known)}, and something else)" if known else ""
         )
         return Unresolved(raw, reason, known)
-    products = _narrow(index.products(index.by_drug.get(frozenset(known), ())), dose, form_words)
-    return _result(index, raw, "ingredients", products, dose, alias, drug=known)
+    group = _group(index, index.by_drug.get(frozenset(known), ()))
+    products = _narrow(group, dose, form_words)
+    return _result(index, raw, "ingredients", products, dose, alias, group, frozenset(known))
 
 
 def _rxnorm_name(index: ProductIndex, raw: str, display: Display) -> Resolution:
@@ -321,10 +323,10 @@ def _rxnorm_name(index: ProductIndex, raw: str, display: Display) -> Resolution:
     )
     drug = frozenset(known)
     rows = index.by_name.get(name_key(display.brand), ()) if display.brand else ()
-    named = tuple(p for p in index.products(rows) if p.ingredient_ids == drug)
-    products = named or index.products(index.by_drug.get(drug, ()))
-    return _result(index, raw, "name", _narrow(products, dose, list(dose.form_words)), dose,
-                   drug=known)  # fmt: skip
+    named = tuple(n for n in rows if index.product(n).ingredient_ids == drug)
+    group = _group(index, named or index.by_drug.get(drug, ()))
+    products = _narrow(group, dose, list(dose.form_words))
+    return _result(index, raw, "name", products, dose, group=group, drug=drug)
 
 
 def _alias(index: ProductIndex, low: str) -> Alias | None:
@@ -334,20 +336,61 @@ def _alias(index: ProductIndex, low: str) -> Alias | None:
     return None
 
 
-def _narrow(
-    products: tuple[Product, ...], dose: Dose, form_words: list[str]
-) -> tuple[Product, ...]:
-    """The products that fit the written strengths and form words (the best fits).
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
+class _Group:
+    """The products of one name or one set of ingredients, with what narrowing them needs."""
 
-    RxNorm components (a strength without a dose form) are left out when products with a
-    dose form fit: a name written by a person means something one takes."""
-    products = tuple(p for p in products if p.form) or products
+    products: tuple[Product, ...]  # with a dose form when any has one (see _group)
+    drugs: frozenset[frozenset[str]]
+    by_value: dict[Decimal, tuple[int, ...]]  # a strength -> positions in products
+    # Positions of products with ingredients of no strength, and how many: any number fits
+    # those, so a product with as many as the numbers written fits without a match.
+    unknown: tuple[tuple[int, int], ...]
+
+
+@lru_cache(maxsize=1 << 13)
+def _group(index: ProductIndex, rows: tuple[int, ...]) -> _Group:
+    """RxNorm components (a strength without a dose form) are left out when products with a
+    dose form are there: a name written by a person means something one takes."""
+    everything = index.products(rows)
+    products = tuple(p for p in everything if p.form) or everything
+    by_value: dict[Decimal, list[int]] = {}
+    for n, product in enumerate(products):
+        for value, _unit in product.known_strengths:
+            by_value.setdefault(value, []).append(n)
+    return _Group(
+        products=products,
+        drugs=frozenset(p.ingredient_ids for p in everything),
+        by_value={v: tuple(dict.fromkeys(ns)) for v, ns in by_value.items()},
+        unknown=tuple(
+            (n, p.unknown_strengths) for n, p in enumerate(products) if p.unknown_strengths
+        ),
+    )
+
+
+def _narrow(group: _Group, dose: Dose, form_words: list[str]) -> tuple[Product, ...]:
+    """The products that fit the written strengths and form words (the best fits)."""
+    if not dose.strengths and not form_words:
+        return group.products
+    return _narrowed(group, dose.strengths, dose.strength_unit, tuple(form_words))
+
+
+@lru_cache(maxsize=1 << 14)
+def _narrowed(
+    group: _Group, strengths: tuple[Decimal, ...], unit: str | None, form_words: tuple[str, ...]
+) -> tuple[Product, ...]:
+    products = group.products
     if form_words:
         fitting = tuple(p for p in products if all(_fits_form(p, w) for w in form_words))
         products = fitting or products
-    if not dose.strengths:
+    if not strengths:
         return products
-    scored = [(s, p) for p in products if (s := _strength_score(p, dose)) is not None]
+    if products is group.products:  # only the products with one of the strengths
+        found = {n for n, free in group.unknown if free >= len(strengths)}
+        for number in strengths:
+            found.update(group.by_value.get(number, ()))
+        products = tuple(group.products[n] for n in sorted(found))
+    scored = [(s, p) for p in products if (s := _strength_score(p, strengths, unit)) is not None]
     best = max((s for s, _ in scored), default=None)
     return tuple(p for s, p in scored if s == best)
 
@@ -359,14 +402,15 @@ def _fits_form(product: Product, word: str) -> bool:
     return extended is None or product.extended_release == extended
 
 
-def _strength_score(product: Product, dose: Dose) -> int | None:
+def _strength_score(
+    product: Product, strengths: tuple[Decimal, ...], unit: str | None
+) -> int | None:
     """How many written strengths equal a strength of the product, or None when one of them
     fits no ingredient (an ingredient without a strength on record fits any number)."""
     known = list(product.known_strengths)
     free = product.unknown_strengths
-    unit = dose.strength_unit
     score = 0
-    for number in dose.strengths:
+    for number in strengths:
         for n, (value, value_unit) in enumerate(known):
             if value == number and (unit is None or unit == value_unit):
                 del known[n]
@@ -386,35 +430,57 @@ def _result(
     products: tuple[Product, ...],
     dose: Dose,
     alias: Alias | None = None,
-    drug: tuple[str, ...] | None = None,
+    group: _Group | None = None,
+    drug: frozenset[str] | None = None,
 ) -> Resolution:
-    drugs: dict[frozenset[str], list[Product]] = {}
-    for product in products:
-        drugs.setdefault(product.ingredient_ids, []).append(product)
-    if len(drugs) > 1:
-        return Ambiguous(raw, tuple(
-            Candidate(tuple(sorted(ids)), _classes(index, ids), tuple(found))
-            for ids, found in sorted(drugs.items(), key=lambda kv: sorted(kv[0]))
-        ))  # fmt: skip
-    ids = next(iter(drugs)) if drugs else frozenset(drug or ())
-    mme, note = _mme_per_unit(index, ids, products, dose)
+    if group is not None and len(group.drugs) <= 1 and (drug is None or group.drugs <= {drug}):
+        drug = next(iter(group.drugs), drug or frozenset())  # one drug: no grouping
+    elif drug is None or any(p.ingredient_ids != drug for p in products):
+        drugs: dict[frozenset[str], list[Product]] = {}
+        for product in products:
+            drugs.setdefault(product.ingredient_ids, []).append(product)
+        if len(drugs) > 1:
+            return Ambiguous(raw, tuple(
+                Candidate(_drug(index, ids).ingredients, _drug(index, ids).classes, tuple(found))
+                for ids, found in sorted(drugs.items(), key=lambda kv: sorted(kv[0]))
+            ))  # fmt: skip
+        drug = next(iter(drugs)) if drugs else frozenset()
+    info = _drug(index, drug)
+    mme, note = _mme_per_unit(info, products, dose, group)
     return Resolved(
         text=raw,
         matched=matched,
-        ingredients=tuple(sorted(ids)),
-        classes=_classes(index, ids),
+        ingredients=info.ingredients,
+        classes=info.classes,
         products=products,
         dose=dose,
-        opioid_use_disorder_treatment=any(
-            index.ingredients[i].opioid_use_disorder_treatment for i in ids
-        ),
+        opioid_use_disorder_treatment=info.opioid_use_disorder_treatment,
         mme_per_unit=mme,
         mme_note=note,
         alias=alias,
         note=""
         if products
-        else f"no product of {' / '.join(sorted(ids))} "
+        else f"no product of {' / '.join(info.ingredients)} "
         f"{_written(dose)}in the product index".replace("  ", " "),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Drug:
+    ingredients: tuple[str, ...]
+    classes: tuple[str, ...]
+    opioid_use_disorder_treatment: bool
+    opioids: tuple[Ingredient, ...]
+
+
+@lru_cache(maxsize=1 << 12)
+def _drug(index: ProductIndex, ids: frozenset[str]) -> _Drug:
+    ings = [index.ingredients[i] for i in sorted(ids)]
+    return _Drug(
+        ingredients=tuple(i.id for i in ings),
+        classes=tuple(sorted({c for i in ings for c in i.classes})),
+        opioid_use_disorder_treatment=any(i.opioid_use_disorder_treatment for i in ings),
+        opioids=tuple(i for i in ings if OPIOIDS in i.classes),
     )
 
 
@@ -425,35 +491,42 @@ def _written(dose: Dose) -> str:
     return f"{numbers} {dose.strength_unit or ''} ".replace("  ", " ")
 
 
-def _classes(index: ProductIndex, ids: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted({c for i in ids for c in index.ingredients[i].classes}))
-
-
 def _mme_per_unit(
-    index: ProductIndex, ids: frozenset[str], products: tuple[Product, ...], dose: Dose
+    drug: _Drug, products: tuple[Product, ...], dose: Dose, group: _Group | None
 ) -> tuple[Decimal | None, str]:
-    opioids = [index.ingredients[i] for i in sorted(ids) if OPIOIDS in index.ingredients[i].classes]
-    if not opioids:
+    if not drug.opioids:
         return None, ""
     if products:
-        values = {p.mme_per_unit for p in products}
-        if len(values) == 1 and None not in values:
-            return values.pop(), ""
-        notes = {p.mme_note for p in products if p.mme_note}
-        if len(notes) == 1 and None in values and len(values) == 1:
-            return None, notes.pop()
-        strengths = sorted({s for p in products if (s := _opioid_strength(p)) is not None})
-        return None, (
-            f"the products differ in strength ({', '.join(strengths)}); give the strength"
-            if len(strengths) > 1 else "; ".join(sorted(notes)) or "no MME per unit"
-        )  # fmt: skip
+        if group is not None and products is group.products:
+            return _group_mme(group)
+        return _products_mme(products)
     # No product: a single opioid written with its strength ("oxycodone 7 mg").
-    opioid = opioids[0]
-    if len(ids) != 1 or opioid.mme_factor is None:
+    opioid = drug.opioids[0]
+    if len(drug.ingredients) != 1 or opioid.mme_factor is None:
         return None, opioid.mme_note or "no product of this strength in the index"
     if len(dose.strengths) == 1 and _basis_fits(opioid.mme_basis, dose.strength_unit):
         return dose.strengths[0] * opioid.mme_factor, ""
     return None, f"no strength of {opioid.id} written in {opioid.mme_basis}"
+
+
+@lru_cache(maxsize=1 << 13)
+def _group_mme(group: _Group) -> tuple[Decimal | None, str]:
+    return _products_mme(group.products)
+
+
+def _products_mme(products: tuple[Product, ...]) -> tuple[Decimal | None, str]:
+    """The MME per unit the products agree on, or why there is none."""
+    values = {p.mme_per_unit for p in products}
+    if len(values) == 1 and None not in values:
+        return values.pop(), ""
+    notes = {p.mme_note for p in products if p.mme_note}
+    if len(notes) == 1 and values == {None}:
+        return None, notes.pop()
+    strengths = sorted({s for p in products if (s := _opioid_strength(p)) is not None})
+    return None, (
+        f"the products differ in strength ({', '.join(strengths)}); give the strength"
+        if len(strengths) > 1 else "; ".join(sorted(notes)) or "no MME per unit"
+    )  # fmt: skip
 
 
 def _basis_fits(basis: str | None, unit: str | None) -> bool:

@@ -183,6 +183,9 @@ class Header(Strict):
     ingredients: tuple[Ingredient, ...]
 
 
+_REMEMBERED = 1 << 16  # spellings of ingredients remembered, at most
+
+
 class ProductIndex:
     """The file's header, its product rows and the look-up tables of the resolver.
 
@@ -203,6 +206,7 @@ class ProductIndex:
         self.spelling = Spelling({a.text: a.means for a in header.abbreviations},
                                  header.descriptors)  # fmt: skip
         self.ingredient_by_name: dict[str, str] = {}
+        self._ingredient_ids: dict[str, str | None] = {}
         for ing in header.ingredients:
             for spelled in (ing.id, *ing.names):
                 self.ingredient_by_name.setdefault(self.spelling.ingredient_key(spelled), ing.id)
@@ -254,8 +258,15 @@ class ProductIndex:
             raise KnowledgeError(f"product index {self.where}: a product id is listed twice")
 
     def ingredient_id(self, name: str) -> str | None:
-        """The ingredient a name (with or without its salt) means, or None."""
-        return self.ingredient_by_name.get(self.spelling.ingredient_key(name))
+        """The ingredient a name (with or without its salt) means, or None (remembered: the
+        same few hundred spellings come back in every order and dispensing record)."""
+        if name in self._ingredient_ids:
+            return self._ingredient_ids[name]
+        if len(self._ingredient_ids) >= _REMEMBERED:
+            self._ingredient_ids.clear()
+        found = self.ingredient_by_name.get(self.spelling.ingredient_key(name))
+        self._ingredient_ids[name] = found
+        return found
 
     def _check(self, product: Product) -> None:
         unknown = [i.id for i in product.ingredients if i.id not in self.ingredients]
