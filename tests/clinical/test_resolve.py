@@ -251,6 +251,14 @@ def test_a_liquid_dose_in_ml_needs_a_concentration() -> None:
     assert "mL" in mme_per_day(resolve_ok("oxycodone 5 mg/5 mL q6h")).reason
 
 
+def test_a_bare_number_that_fits_tablets_and_liquids_asks_for_the_unit() -> None:
+    bare = resolve_ok("oxycodone 10 q6h")  # 10 mg tablets and 10 mg/mL solutions
+    assert bare.mme_per_unit is None and "mg/mL" in bare.mme_note
+    assert mme_per_day(resolve_ok("oxycodone 10 mg q6h")).mme_per_day == Decimal(60)
+    # a strength no product has is still the dose written: 7 mg/mL x 5 mL x 6 x 1.5
+    assert mme_per_day(resolve_ok("oxycodone 7 mg/mL 5 mL q4h")).mme_per_day == Decimal(315)
+
+
 def resolve_ok(text: str) -> Resolved:
     result = resolve(INDEX, text)
     assert isinstance(result, Resolved), result

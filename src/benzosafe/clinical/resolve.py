@@ -518,6 +518,8 @@ def _products_mme(products: tuple[Product, ...]) -> tuple[Decimal | None, str]:
     """The MME per unit the products agree on, or why there is none."""
     values = {p.mme_per_unit for p in products}
     if len(values) == 1 and None not in values:
+        if len({_per_ml(p) for p in products}) > 1:
+            return None, "tablets and liquids alike fit: write the strength's unit (mg or mg/mL)"
         return values.pop(), ""
     notes = {p.mme_note for p in products if p.mme_note}
     if len(notes) == 1 and values == {None}:
@@ -527,6 +529,12 @@ def _products_mme(products: tuple[Product, ...]) -> tuple[Decimal | None, str]:
         f"the products differ in strength ({', '.join(strengths)}); give the strength"
         if len(strengths) > 1 else "; ".join(sorted(notes)) or "no MME per unit"
     )  # fmt: skip
+
+
+def _per_ml(product: Product) -> bool:
+    """Whether the product's opioid strength is per mL (its MME per unit is per mL)."""
+    found = product.strength_of(product.mme_ingredient) if product.mme_ingredient else None
+    return found is not None and found[1] == "mg/mL"
 
 
 def _basis_fits(basis: str | None, unit: str | None) -> bool:
@@ -559,7 +567,7 @@ def mme_per_day(resolved: Resolved) -> MmeEstimate:
     product = resolved.products[0] if resolved.products else None
     if product is not None and product.mme_basis == "mcg/h":
         return MmeEstimate(resolved.mme_per_unit * (dose.amount or 1))
-    liquid = all(p.form_group == "liquid" for p in resolved.products) and resolved.products
+    liquid = _per_ml(product) if product is not None else dose.strength_unit == "mg/mL"
     if dose.amount_unit == "mL" and not liquid:
         return MmeEstimate(None, "a dose in mL needs a liquid with a known concentration")
     if dose.amount_unit == "unit" and liquid:
