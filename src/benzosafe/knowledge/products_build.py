@@ -119,35 +119,31 @@ class Registry:
 def build(vectors: Path) -> tuple[Header, list[Product]]:
     """Read every input below ``vectors`` (and the packaged curated data) into the index."""
     kb = load()
-    curated = read_curated(DATA / "aliases.toml")
+    aliases = DATA / "aliases.toml"
+    curated = read_curated(aliases)
     registry = Registry(Spelling(curated.abbreviations, curated.descriptors))
     _register_knowledge(registry)
-    workbook_path = vectors / WORKBOOK
-    products: list[Product] = []
-    files: list[SourceFile] = []
-    wb_products, wb_file = _read_workbook(workbook_path, registry)
-    vs_products: list[Product] = []
+    products, workbook = _read_workbook(vectors / WORKBOOK, registry)
+    files = [workbook]
     for name, cls in VALUE_SETS.items():
-        found, vs_file = _read_value_set(vectors / name, name, cls, registry)
-        vs_products += found
-        files.append(vs_file)
-    factors, codes, cs_file = read_factors(vectors / CODESYSTEM, CODESYSTEM, registry.add, kb)
+        found, value_set = _read_value_set(vectors / name, name, cls, registry)
+        products += found
+        files.append(value_set)
+    factors, codes, codesystem = read_factors(vectors / CODESYSTEM, CODESYSTEM, registry.add, kb)
+    files += [codesystem, _curated_file(aliases, curated)]
     for ing_id, code in codes.items():
         registry.rxnorm.setdefault(ing_id, code)
-    products = wb_products + vs_products + _curated_products(curated, registry)
+    products += _curated_products(curated, registry)
     ingredients = _ingredients(registry, factors, curated)
-    products = [with_mme_and_classes(p, ingredients) for p in products]
-    aliases_file = DATA / "aliases.toml"
-    files = [wb_file, *files, cs_file, _curated_file(aliases_file, curated)]
-    names = [*curated.names, *_knowledge_brands(registry, products)]
-    cited = {c.ref for a in (*curated.abbreviations_cited, *names) for c in a.sources}
+    products = sorted((with_mme_and_classes(p, ingredients) for p in products), key=lambda p: p.id)
+    names = [*curated.names, *_knowledge_brands(products)]
+    origins = _origins(curated)
+    cited = {c.ref for c in curated.descriptor_sources}
+    cited |= {c.ref for a in (*curated.abbreviations_cited, *names) for c in a.sources}
     cited |= {c.ref for i in ingredients.values() for c in i.sources}
     cited |= {c.ref for p in products for c in p.sources}
-    origins = _origins(curated)
     cited |= {c.ref for o in origins.values() for c in o.sources}
-    cited |= {c.ref for c in curated.descriptor_sources}
     sources = _sources(cited, kb.sources, curated.sources)
-    products.sort(key=lambda p: p.id)
     header = Header(
         format=FORMAT,
         provenance=Provenance(
@@ -315,6 +311,8 @@ def _workbook_product(
     form_text = str(form or "")
     if not form:
         tally.notes["kept without a dose form"] += size
+    if str(dea) not in SCHEDULES:
+        tally.notes[f"DEAClassCode {dea!r} is no DEA schedule (II-V): kept without one"] += size
     return Product(
         id=f"ndc:{min(ndcs)}",
         name=str(name),
@@ -440,7 +438,7 @@ def _ingredients(
     return out
 
 
-def _knowledge_brands(registry: Registry, products: list[Product]) -> list[Alias]:
+def _knowledge_brands(products: list[Product]) -> list[Alias]:
     """Brand names of the class table that no product of the CDC files carries."""
     carried = {name_key(p.brand) for p in products if p.brand}
     out = []
