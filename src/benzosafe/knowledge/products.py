@@ -110,10 +110,10 @@ class Product:
         found = [i for i in self.ingredients if i.id == ingredient_id]
         if not found or any(i.strength is None or i.unit is None for i in found):
             return None
-        if len({i.unit for i in found}) != 1:
+        units = {i.unit for i in found if i.unit is not None}
+        if len(units) != 1:
             return None
-        unit = found[0].unit
-        assert unit is not None  # checked above; narrows the type
+        unit = units.pop()
         return sum((i.strength for i in found if i.strength is not None), Decimal(0)), unit
 
 
