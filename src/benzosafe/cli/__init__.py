@@ -14,7 +14,16 @@ from __future__ import annotations
 # Each command module adds its commands to the root app as it is imported, so the order of
 # these imports is the order of the commands in ``benzosafe --help`` (kept as it was).
 # isort: off
-from benzosafe.cli import knowledge, assessment, records, taper, cds, screening, prescribing
+from benzosafe.cli import (
+    knowledge,
+    protocol,
+    assessment,
+    records,
+    taper,
+    cds,
+    screening,
+    prescribing,
+)
 
 # isort: on
 from benzosafe.cli.root import app, fail
@@ -22,7 +31,16 @@ from benzosafe.cli.root import app, fail
 __all__ = ["COMMAND_MODULES", "app", "fail", "main"]
 
 #: The command modules, in the order they register their commands.
-COMMAND_MODULES = (knowledge, assessment, records, taper, cds, screening, prescribing)
+COMMAND_MODULES = (
+    knowledge,
+    protocol,
+    assessment,
+    records,
+    taper,
+    cds,
+    screening,
+    prescribing,
+)
 
 
 def main() -> None:

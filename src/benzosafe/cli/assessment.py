@@ -63,8 +63,8 @@ def _assess_command(instrument_id: str) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         from benzosafe.cli.render.assessment import score_text
+        from benzosafe.cli.root import knowledge
         from benzosafe.clinical.instruments import score
-        from benzosafe.knowledge import load
 
         data = _assess_input(answers, input_path)
         if age is not None:
@@ -74,7 +74,7 @@ def _assess_command(instrument_id: str) -> None:
         result = score(
             instrument_id,
             data["answers"],
-            load(),
+            knowledge(),
             age=data.get("age"),
             medical_supervision=data.get("medical_supervision"),
         )
@@ -93,7 +93,7 @@ def assess_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The instruments, their status (validated or draft), items and total range."""
-    from benzosafe.knowledge import load
+    from benzosafe.cli.root import knowledge
 
     rows = [
         {
@@ -104,7 +104,7 @@ def assess_list(
             "max_total": i.max_total,
             "draft_reason": i.draft_reason or None,
         }
-        for i in load().assessment.instruments.values()
+        for i in knowledge().assessment.instruments.values()
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -119,10 +119,10 @@ def assess_list(
 @assess_app.command("questionnaire")
 def assess_questionnaire(instrument_id: Annotated[str, typer.Argument(help="e.g. sds")]) -> None:
     """Print the instrument as a FHIR R4 Questionnaire (JSON)."""
+    from benzosafe.cli.root import knowledge
     from benzosafe.fhir.instruments import questionnaire
-    from benzosafe.knowledge import load
 
-    typer.echo(json.dumps(questionnaire(instrument_id, load()), indent=2))
+    typer.echo(json.dumps(questionnaire(instrument_id, knowledge()), indent=2))
 
 
 @assess_app.command("response")
@@ -132,13 +132,13 @@ def assess_response(
     ],
 ) -> None:
     """Score a FHIR QuestionnaireResponse; print the FHIR Observation (JSON)."""
+    from benzosafe.cli.root import knowledge
     from benzosafe.fhir.instruments import score_questionnaire_response
-    from benzosafe.knowledge import load
 
     data = read_json(input_path)
     if not isinstance(data, dict):
         fail("--input: expected a QuestionnaireResponse object")
-    _, observation = score_questionnaire_response(data, load())
+    _, observation = score_questionnaire_response(data, knowledge())
     typer.echo(json.dumps(observation, indent=2))
 
 
@@ -149,10 +149,10 @@ def assess_docs(
     ),
 ) -> None:
     """Write the assessment catalogue (docs/assessment.md) from the assessment data."""
+    from benzosafe.cli.root import knowledge
     from benzosafe.exports.assessment_catalogue import assessment_markdown
-    from benzosafe.knowledge import load
 
-    kb = load()
+    kb = knowledge()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(assessment_markdown(kb, kb.assessment), encoding="utf-8")
     typer.echo(f"wrote {out}")
@@ -165,10 +165,10 @@ def triage_command(
 ) -> None:
     """How urgent is a reported side effect? Level, advice and sources."""
     from benzosafe.cli.render.assessment import triage_text
+    from benzosafe.cli.root import knowledge
     from benzosafe.clinical.triage import triage
-    from benzosafe.knowledge import load
 
-    result = triage(report, load())
+    result = triage(report, knowledge())
     typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else triage_text(result))
 
 
@@ -179,8 +179,8 @@ def level_of_care_command(
 ) -> None:
     """Outpatient taper, intensive outpatient or inpatient: every reason with its rule."""
     from benzosafe.cli.render.assessment import recommendation_text
+    from benzosafe.cli.root import knowledge
     from benzosafe.clinical.level_of_care import recommend_level_of_care
-    from benzosafe.knowledge import load
 
-    result = recommend_level_of_care(read_json(input_path), load())
+    result = recommend_level_of_care(read_json(input_path), knowledge())
     typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else recommendation_text(result))

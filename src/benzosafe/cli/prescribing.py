@@ -31,11 +31,11 @@ def drug_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Print the cited monograph of a benzodiazepine (e.g. clonazepam, Klonopin)."""
+    from benzosafe.cli.root import knowledge
     from benzosafe.clinical.medications import find_benzodiazepine
-    from benzosafe.knowledge import load
     from benzosafe.knowledge.monograph import monograph
 
-    kb = load()
+    kb = knowledge()
     entry = find_benzodiazepine(kb, name)
     if entry is None:
         fail(
@@ -88,11 +88,11 @@ def check_command(
     ),
 ) -> None:
     """Check a benzodiazepine order for a patient; every finding with its rule and source."""
+    from benzosafe.cli.root import knowledge
     from benzosafe.clinical.check import check_raw
     from benzosafe.clinical.findings import SEVERITY_RANK
-    from benzosafe.knowledge import load
 
-    kb = load()
+    kb = knowledge()
     given = {
         "drug": drug,
         "dose": dose,
@@ -164,11 +164,11 @@ def demo_command() -> None:
     from rich.console import Console
 
     from benzosafe.cli.render.check import render_check, render_monograph
+    from benzosafe.cli.root import knowledge
     from benzosafe.clinical.check import check_raw
-    from benzosafe.knowledge import load
     from benzosafe.knowledge.monograph import monograph
 
-    kb = load()
+    kb = knowledge()
     console = Console()
     render_monograph(monograph(kb, kb.benzodiazepines["clonazepam"]), console)
     example = (

@@ -5,8 +5,10 @@ Its group class, :class:`BenzosafeGroup`, is the one place a :class:`BenzosafeEr
 caught: whatever command raised it, the user sees ``benzosafe: <message>`` on stderr and the
 process exits 2, with no traceback. :func:`fail` does the same for usage errors the commands
 find themselves; :func:`read_json` and :func:`read_text` read an input file or fail with the
-option's name. Only Typer and the standard library are imported here: this module is loaded
-by every run, ``--help`` included.
+option's name; :func:`knowledge` is the knowledge every command works with (the cited
+defaults, with the site protocol of ``--protocol`` or ``BENZOSAFE_PROTOCOL`` laid over
+them). Only Typer and the standard library are imported here: this module is loaded by every
+run, ``--help`` included.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from benzosafe.errors import BenzosafeError
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge import Knowledge
 
 #: Exit status of invalid input or usage (1 is kept for ``check --fail-on``).
 USAGE_EXIT = 2
@@ -53,6 +58,38 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class Options:
+    """What the root command was given, for every command below it."""
+
+    protocol: Path | None = None
+
+
+OPTIONS = Options()
+PROTOCOL_ENV = "BENZOSAFE_PROTOCOL"  # the same name as knowledge.protocol.ENV_VAR
+
+
+@app.callback()
+def _root(
+    protocol: Annotated[
+        Path | None,
+        typer.Option(
+            "--protocol",
+            envvar=PROTOCOL_ENV,
+            help="A site protocol (TOML) laid over the cited defaults; it may only tighten them.",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    OPTIONS.protocol = protocol
+
+
+def knowledge() -> Knowledge:
+    """The knowledge this run works with: the cited defaults, and the site protocol if set."""
+    from benzosafe.knowledge.protocol import load_active
+
+    return load_active(OPTIONS.protocol)
 
 
 def read_json(path: Path) -> Any:

@@ -59,10 +59,10 @@ def screen_command(
 ) -> None:
     """Screen dispensing records for risky patterns; flags, rates and a report."""
     from benzosafe.cli.render.screen import ConsoleScreenDisplay
-    from benzosafe.knowledge import load
+    from benzosafe.cli.root import knowledge
     from benzosafe.population.run import run_screen
 
-    kb = load()
+    kb = knowledge()
     run_screen(
         source=source,
         out=out,

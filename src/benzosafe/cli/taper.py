@@ -69,11 +69,11 @@ def taper_command(
     ] = None,
 ) -> None:
     """Make a supervised taper plan within the cited bounds, from doses the patient can take."""
+    from benzosafe.cli.root import knowledge
     from benzosafe.clinical.taper import parse_taper_request, plan_taper
     from benzosafe.exports.taper_files import render_outputs
-    from benzosafe.knowledge import load
 
-    kb = load()
+    kb = knowledge()
     request = parse_taper_request(
         kb,
         drug=drug,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from benzosafe.cli.render import JUDGEMENT, cited
+from benzosafe.cli.render import JUDGEMENT, cited, knowledge_line
 from benzosafe.clinical.findings import SourceRef
 from benzosafe.clinical.instruments import Score
 from benzosafe.clinical.level_of_care import Recommendation
@@ -31,7 +31,10 @@ def score_text(result: Score) -> str:
         mark = "" if item.counted else f"  ({item.note})"
         value = "-" if item.value is None else str(item.value)
         lines.append(f"  {item.id:>10}  {value}  {item.text}{mark}")
-    lines += [f"sources: {_refs(result.sources)}", f"knowledge {result.knowledge_version}"]
+    lines += [
+        f"sources: {_refs(result.sources)}",
+        knowledge_line(result.knowledge_version, result.protocol),
+    ]
     lines.append(JUDGEMENT)
     return "\n".join(lines)
 
@@ -43,7 +46,10 @@ def triage_text(result: Triage) -> str:
         lines.append(f"matched: {m.name} [{m.level}] from {m.reported!r} ({m.how})")
     for phrase in result.unrecognised:
         lines.append(f"NOT RECOGNISED: {phrase!r}")
-    lines += [f"sources: {_refs(result.sources)}", f"knowledge {result.knowledge_version}"]
+    lines += [
+        f"sources: {_refs(result.sources)}",
+        knowledge_line(result.knowledge_version, result.protocol),
+    ]
     lines.append(JUDGEMENT)
     return "\n".join(lines)
 
@@ -67,5 +73,5 @@ def recommendation_text(result: Recommendation) -> str:
     if result.not_assessed:
         lines.append("not assessed: " + ", ".join(result.not_assessed))
     lines += [f"would change: {w}" for w in result.would_change]
-    lines += [f"knowledge {result.knowledge_version}", JUDGEMENT]
+    lines += [knowledge_line(result.knowledge_version, result.protocol), JUDGEMENT]
     return "\n".join(lines)

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from benzosafe.cli.render import JUDGEMENT, cited
+from benzosafe.cli.render import JUDGEMENT, cited, knowledge_line
 from benzosafe.clinical.check import CheckReport
 
 SEVERITY_STYLE = {
@@ -68,7 +68,8 @@ def render_check(report: CheckReport, console: Console) -> None:
         for n in report.not_evaluated:
             table.add_row(n.code, n.rule, n.reason)
         console.print(table)
-    console.print(Text(f"knowledge {report.knowledge_version}. {DISCLAIMER}", style="dim"))
+    line = knowledge_line(report.knowledge_version, report.protocol)
+    console.print(Text(f"{line}. {DISCLAIMER}", style="dim"))
 
 
 def render_monograph(mono: dict[str, Any], console: Console) -> None:
@@ -185,4 +186,5 @@ def render_monograph(mono: dict[str, Any], console: Console) -> None:
         ["guidance", "sources"],
         [[d["text"], _refs(d["sources"])] for d in mono.get("discontinuation", [])],
     )
-    console.print(Text(f"knowledge {mono['knowledge_version']}. {DISCLAIMER}", style="dim"))
+    line = knowledge_line(mono["knowledge_version"], mono.get("protocol"))
+    console.print(Text(f"{line}. {DISCLAIMER}", style="dim"))
