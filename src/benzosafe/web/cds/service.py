@@ -28,10 +28,10 @@ from benzosafe.errors import AuthError, InvalidInput
 from benzosafe.fhir.cards import evaluate, render_cards
 from benzosafe.fhir.prefetch import PREFETCH_TEMPLATES, allowed_bases, complete_prefetch
 from benzosafe.fhir.request import parse_hook_request
-from benzosafe.knowledge import load
 from benzosafe.knowledge.cds import CdsKnowledge
 from benzosafe.knowledge.cds import CdsService as HookService
 from benzosafe.knowledge.models import KnowledgeBase
+from benzosafe.knowledge.protocol import load_active
 from benzosafe.web.cds.auth import TokenVerifier, TrustedIssuers
 from benzosafe.web.cds.errors import operation_outcome
 from benzosafe.web.cds.gate import SCOPE_KEY, outcome_body
@@ -101,7 +101,8 @@ class CdsService:
 
     def __init__(self, settings: CdsSettings) -> None:
         self.settings = settings
-        knowledge = load()
+        # The cited defaults, with the site protocol of BENZOSAFE_PROTOCOL laid over them.
+        knowledge = load_active()
         self.kb: KnowledgeBase = knowledge
         self.cds: CdsKnowledge = knowledge.cds
         self.max_body_bytes = settings.max_body_bytes

@@ -1,0 +1,138 @@
+"""``benzosafe serve-cds``: the CDS Hooks service an EHR calls, under uvicorn.
+
+The command refuses unsafe or broken configurations (no trusted issuers without
+``--dev-no-jwt``, no public URL for the JWT audience, several workers on an in-memory state,
+an allow-list entry that is not a usable FHIR base URL) before it starts; FastAPI, uvicorn
+and the service are imported inside the command. Every process (or each uvicorn worker)
+builds the app from one JSON description of the settings in ``BENZOSAFE_CDS_SETTINGS``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from benzosafe.cli.root import app, fail
+from benzosafe.errors import BenzosafeError, InvalidInput
+
+
+@app.command("serve-cds")
+def serve_cds_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8010,
+    public_url: Annotated[
+        str | None, typer.Option(help="Base URL the EHR calls (the JWT aud is this + path).")
+    ] = None,
+    issuers: Annotated[
+        Path | None, typer.Option(help="Trusted issuers (TOML/JSON): iss with jwks or jku.")
+    ] = None,
+    state: Annotated[
+        str,
+        typer.Option(
+            help="Where token ids, shown findings, issued cards and feedback live: an SQLite "
+            "file (one host), or a postgresql:// or redis:// URL (shared by every worker "
+            "and host)."
+        ),
+    ] = "benzosafe-cds.sqlite3",
+    app_url: Annotated[
+        str | None, typer.Option(help="Clinician web app base URL for taper-plan links.")
+    ] = None,
+    dev_no_jwt: Annotated[
+        bool, typer.Option("--dev-no-jwt", help="Development only: accept calls without JWT.")
+    ] = False,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    fhir_server: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A FHIR server base URL this service may send an EHR's token to; repeat. "
+            "Without one, missing prefetch is never fetched."
+        ),
+    ] = None,
+    dev_any_fhir_server: Annotated[
+        bool,
+        typer.Option(
+            "--dev-any-fhir-server",
+            help="Development only: fetch prefetch from any fhirServer a caller names.",
+        ),
+    ] = False,
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest request body accepted; larger is answered 413.")
+    ] = 1_000_000,
+    max_token_lifetime: Annotated[
+        float, typer.Option(help="Longest JWT lifetime accepted (exp - iat), in seconds.")
+    ] = 300.0,
+    clock_leeway: Annotated[
+        float, typer.Option(help="Clock skew tolerated on exp, iat and nbf, in seconds.")
+    ] = 30.0,
+) -> None:
+    """Serve the CDS Hooks service (discovery, order-select, order-sign, patient-view)."""
+    import os
+
+    import uvicorn
+
+    from benzosafe.fhir.prefetch import allowed_bases
+    from benzosafe.web.cds.auth import TrustedIssuers
+
+    if issuers is None and not dev_no_jwt:
+        fail("--issuers: give the trusted issuers file, or --dev-no-jwt for development only")
+    if issuers is not None and not public_url:
+        fail("--public-url: required with --issuers (the JWT aud must be the URL called)")
+    if issuers is not None:
+        try:
+            TrustedIssuers.from_file(issuers)
+        except BenzosafeError as exc:
+            # not a second handler: the message gains the option's name and goes on to the
+            # root group, which prints it (benzosafe: --issuers: ...) and exits 2
+            raise InvalidInput("--issuers", str(exc)) from exc
+    if workers < 1:
+        fail("--workers: must be 1 or more")
+    if workers > 1 and state == ":memory:":
+        fail("--state: several workers need a shared store (a file or URL), not :memory:")
+    if max_body_bytes < 1:
+        fail("--max-body-bytes: must be 1 or more")
+    if max_token_lifetime <= 0 or clock_leeway < 0:
+        fail("--max-token-lifetime must be positive and --clock-leeway not negative")
+    try:
+        allowed_bases(tuple(fhir_server or ()))
+    except BenzosafeError as exc:
+        raise InvalidInput("--fhir-server", str(exc)) from exc
+    if dev_no_jwt:
+        sys.stderr.write("benzosafe: WARNING: development mode, calls are not authenticated\n")
+    if dev_any_fhir_server:
+        sys.stderr.write(
+            "benzosafe: WARNING: development mode, EHR tokens go to any FHIR server named\n"
+        )
+    options = {
+        "public_url": public_url,
+        "issuers_file": str(issuers) if issuers else None,
+        "allow_unauthenticated": dev_no_jwt,
+        "state": state,
+        "app_url": app_url,
+        "allowed_fhir_servers": fhir_server or None,
+        "allow_any_fhir_server": dev_any_fhir_server,
+        "max_body_bytes": max_body_bytes,
+        "max_token_lifetime_seconds": max_token_lifetime,
+        "leeway_seconds": clock_leeway,
+    }
+    # One description of the settings, which each worker (or this process) builds the app from.
+    os.environ["BENZOSAFE_CDS_SETTINGS"] = json.dumps(options)
+    if workers == 1:
+        from benzosafe.web.cds.app import app_from_environment
+
+        uvicorn.run(
+            app_from_environment(), host=host, port=port, log_level="warning", access_log=False
+        )
+        return
+    uvicorn.run(
+        "benzosafe.web.cds.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
