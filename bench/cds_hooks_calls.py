@@ -7,7 +7,7 @@ per call and the machine's load. ``--profile`` runs the calls under cProfile wit
 its clock and prints where it goes. Run it under two versions of the code (two PYTHONPATHs)
 to compare them as whole processes. Asserts nothing.
 
-    .venv/bin/python bench/cds_hooks_calls.py [--calls 3000] [--profile]
+    .venv/bin/python bench/cds_hooks_calls.py [--calls 3000] [--profile] [--state URL]
 """
 
 from __future__ import annotations
@@ -27,14 +27,17 @@ from cds_hooks_load import ISS, SERVICE, _body, _keys, _sign
 PUBLIC = "https://cds.bench.invalid"
 
 
-def _app() -> Any:
+def _app(state: str | None) -> Any:
     from benzosafe.web.cds.app import create_cds_app
     from benzosafe.web.cds.auth import Issuer, TrustedIssuers
     from benzosafe.web.cds.settings import CdsSettings
 
     pem, jwks = _keys("ES384")
     trusted = TrustedIssuers({ISS: Issuer(ISS, jwks, ())})
-    return create_cds_app(CdsSettings(public_url=PUBLIC, trusted=trusted)), pem
+    settings = CdsSettings(public_url=PUBLIC, trusted=trusted)
+    if state:
+        settings.state = state
+    return create_cds_app(settings), pem
 
 
 async def _call(app: Any, body: bytes, token: str) -> int:
@@ -87,8 +90,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--state", default=None, help="state store (default: SQLite in memory)")
     args = parser.parse_args()
-    app, pem = _app()
+    app, pem = _app(args.state)
     aud = f"{PUBLIC}/cds-services/{SERVICE}"
     tokens = _sign((pem, "ES384", aud, args.calls + 50))
     bodies = [_body(i) for i in range(args.calls + 50)]

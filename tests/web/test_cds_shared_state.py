@@ -56,10 +56,11 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _exchange(
-    port: int, method: str, path: str, token: str, body: Any = None
+    port: int, method: str, path: str, token: str, body: Any = None, which: bool = True
 ) -> tuple[int, Any, int]:
-    """One request on a new connection: status, JSON body, and the pid of the worker that
-    held the connection (read from /proc, so that a test knows which worker answered)."""
+    """One request on a new connection: status, JSON body, and (``which``) the pid of the
+    worker that holds the connection (read from /proc, so that a test knows which worker
+    answered)."""
     data = json.dumps(body).encode() if body is not None else b""
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
@@ -75,21 +76,18 @@ def _exchange(
             if name.lower() == "content-length":
                 length = int(value)
         payload = json.loads(reader.read(length))
-        pid = _owner(port, sock.getsockname()[1])
+        pid = _owner(port, sock.getsockname()[1]) if which else 0
     return status, payload, pid
 
 
 def _owner(server_port: int, client_port: int) -> int:
-    """The pid holding the server side of a loopback connection."""
-    inode = None
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote = fields[1], fields[2]
-        if (
-            int(local.split(":")[1], 16) == server_port
-            and int(remote.split(":")[1], 16) == client_port
-        ):
-            inode = fields[9]
+    """The pid holding the server side of a loopback connection. /proc/net/tcp is not read
+    as one snapshot (entries can be missed while other sockets come and go), so it is read
+    again until the connection shows."""
+    for _ in range(20):
+        inode = _inode(server_port, client_port)
+        if inode is not None:
+            break
     assert inode is not None, "the connection is not in /proc/net/tcp"
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -101,6 +99,20 @@ def _owner(server_port: int, client_port: int) -> int:
         if f"socket:[{inode}]" in links:
             return int(proc.name)
     raise AssertionError("no process holds the connection")
+
+
+def _inode(server_port: int, client_port: int) -> str | None:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state = fields[1], fields[2], fields[3]
+        if state != "01" or fields[9] == "0":
+            continue  # not ESTABLISHED: an old connection that had the same client port
+        if (
+            int(local.split(":")[1], 16) == server_port
+            and int(remote.split(":")[1], 16) == client_port
+        ):
+            return fields[9]
+    return None
 
 
 def test_two_processes_of_two_workers_share_one_store(tmp_path: Path, store_url: str) -> None:
@@ -140,12 +152,12 @@ def test_two_processes_of_two_workers_share_one_store(tmp_path: Path, store_url:
         patient = f"p-{uuid.uuid4().hex[:8]}"
         status, shown, _ = _exchange(
             one.port, "POST", select, EHR.token(PUBLIC + select),
-            clonazepam_with_opioid("order-select", patient=patient),
+            clonazepam_with_opioid("order-select", patient=patient), which=False,
         )  # fmt: skip
         assert status == 200 and "concurrent-opioid" in topics(shown["cards"])
         status, signed, _ = _exchange(
             two.port, "POST", sign, EHR.token(PUBLIC + sign),
-            clonazepam_with_opioid("order-sign", patient=patient),
+            clonazepam_with_opioid("order-sign", patient=patient), which=False,
         )  # fmt: skip
         assert status == 200 and signed["cards"] == []
 
@@ -157,8 +169,9 @@ def test_two_processes_of_two_workers_share_one_store(tmp_path: Path, store_url:
             "outcomeTimestamp": "2026-11-25T10:05:31Z",
         }
         status, stored, _ = _exchange(
-            two.port, "POST", feedback, EHR.token(PUBLIC + feedback), {"feedback": [item]}
-        )
+            two.port, "POST", feedback, EHR.token(PUBLIC + feedback), {"feedback": [item]},
+            which=False,
+        )  # fmt: skip
         assert status == 200 and stored == {"stored": 1}
     rows = asyncio.run(_feedback(store_url))
     assert [(r["card"], r["issuer"]) for r in rows] == [(item["card"], EHR.iss)]

@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS cds_feedback (
     received_at DOUBLE PRECISION NOT NULL
 );
 """
+_PURGE = (
+    "WITH a AS (DELETE FROM cds_jti WHERE until < %s), b AS (DELETE FROM cds_shown "
+    "WHERE until < %s) DELETE FROM cds_issued WHERE until < %s"
+)
 _SCHEMA_LOCK = 0x62_7A_63_64  # "bzcd": one advisory lock id for creating the tables
 
 
@@ -61,11 +65,18 @@ class PostgresStore(CdsStore):
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self._pool_size = pool_size
         self._pool: Any = None
-        self._ready = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready: asyncio.Lock | None = None
         self._writes = 0
 
     async def _connection(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # Connections belong to the event loop that opened them (one per worker; a
+            # second loop in one process, as in some tests, opens its own).
+            self._pool, self._loop, self._ready = None, loop, asyncio.Lock()
         if self._pool is None:
+            assert self._ready is not None  # noqa: S101 - set just above for this loop
             async with self._ready:
                 if self._pool is None:
                     await self._open()
@@ -94,52 +105,35 @@ class PostgresStore(CdsStore):
             ) from exc
         self._pool = pool
 
-    async def _run(
-        self, statements: Sequence[tuple[str, Sequence[Any]]], many: bool = False
-    ) -> Any:
+    async def _run(self, sql: str, args: Sequence[Any]) -> Any:
+        """One statement (atomic by itself: the connections are in autocommit), its rows."""
         import psycopg
 
         try:
-            async with await self._connection() as conn, conn.transaction():
-                result = None
-                for sql, args in statements:
-                    if many:
-                        async with conn.cursor() as cur:
-                            await cur.executemany(sql, args)
-                    else:
-                        cursor = await conn.execute(sql, args)
-                        result = await cursor.fetchall() if cursor.description else None
-                return result
+            async with await self._connection() as conn:
+                cursor = await conn.execute(sql, args)
+                return await cursor.fetchall() if cursor.description else None
         except (psycopg.OperationalError, TimeoutError) as exc:
             raise Unavailable(f"the CDS state store {_redact(self.url)} failed: {exc}") from exc
 
     async def use_jti(self, jti: str, until: float) -> bool:
         now = time.time()
         self._writes += 1
-        statements: list[tuple[str, Sequence[Any]]] = []
         if self._writes % 1000 == 0:
-            for table in ("cds_jti", "cds_shown", "cds_issued"):
-                statements.append((f"DELETE FROM {table} WHERE until < %s", (now,)))  # noqa: S608
-        statements.append(
-            (
-                "INSERT INTO cds_jti AS t (jti, until) VALUES (%s, %s) ON CONFLICT (jti) "
-                "DO UPDATE SET until = excluded.until WHERE t.until < %s RETURNING 1",
-                (jti, until, now),
-            )
+            await self._run(_PURGE, (now, now, now))
+        rows = await self._run(
+            "INSERT INTO cds_jti AS t (jti, until) VALUES (%s, %s) ON CONFLICT (jti) "
+            "DO UPDATE SET until = excluded.until WHERE t.until < %s RETURNING 1",
+            (jti, until, now),
         )
-        rows = await self._run(statements)
         return bool(rows)
 
     async def already_shown(self, keys: Sequence[str]) -> set[str]:
         if not keys:
             return set()
         rows = await self._run(
-            [
-                (
-                    "SELECT key FROM cds_shown WHERE until >= %s AND key = ANY(%s)",
-                    (time.time(), list(keys)),
-                )
-            ]
+            "SELECT key FROM cds_shown WHERE until >= %s AND key = ANY(%s)",
+            (time.time(), list(keys)),
         )
         return {r[0] for r in rows or ()}
 
@@ -149,48 +143,34 @@ class PostgresStore(CdsStore):
         if not shown and not cards:
             return
         now = time.time()
-        statements: list[tuple[str, Sequence[Any]]] = []
-        if shown:
-            statements.append(
-                (
-                    "INSERT INTO cds_shown (key, until) SELECT unnest(%s::text[]), %s "
-                    "ON CONFLICT (key) DO UPDATE SET until = excluded.until",
-                    (list(shown), now + shown_ttl),
-                )
-            )
-        if cards:
-            statements.append(
-                (
-                    "INSERT INTO cds_issued (issuer, card, until) "
-                    "SELECT %s, unnest(%s::text[]), %s "
-                    "ON CONFLICT (issuer, card) DO UPDATE SET until = excluded.until",
-                    (issuer, list(cards), now + ttl),
-                )
-            )
-        await self._run(statements)
+        # Both writes in one statement: one round trip, and atomic.
+        await self._run(
+            "WITH shown AS (INSERT INTO cds_shown (key, until) "
+            "SELECT unnest(%s::text[]), %s ON CONFLICT (key) DO UPDATE SET until = excluded.until) "
+            "INSERT INTO cds_issued (issuer, card, until) SELECT %s, unnest(%s::text[]), %s "
+            "ON CONFLICT (issuer, card) DO UPDATE SET until = excluded.until",
+            (list(shown), now + shown_ttl, issuer, list(cards), now + ttl),
+        )
 
     async def issued(self, issuer: str, cards: Sequence[str]) -> set[str]:
         if not cards:
             return set()
         rows = await self._run(
-            [
-                (
-                    "SELECT card FROM cds_issued WHERE issuer = %s AND until >= %s "
-                    "AND card = ANY(%s)",
-                    (issuer, time.time(), list(cards)),
-                )
-            ]
+            "SELECT card FROM cds_issued WHERE issuer = %s AND until >= %s AND card = ANY(%s)",
+            (issuer, time.time(), list(cards)),
         )
         return {r[0] for r in rows or ()}
 
     async def add_feedback(self, issuer: str, service_id: str, items: list[dict[str, Any]]) -> int:
         rows = feedback_rows(issuer, service_id, items)
-        marks = ", ".join(["%s"] * (len(FEEDBACK_COLUMNS) + 1))
-        sql = (
-            f"INSERT INTO cds_feedback ({', '.join(FEEDBACK_COLUMNS)}, received_at) "  # noqa: S608
-            f"VALUES ({marks})"
+        columns = (*FEEDBACK_COLUMNS, "received_at")
+        # One statement for every item: stored all together or not at all.
+        await self._run(
+            f"INSERT INTO cds_feedback ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT * FROM unnest({', '.join(['%s::text[]'] * len(FEEDBACK_COLUMNS))}, "
+            "%s::float8[])",
+            [list(col) for col in zip(*rows, strict=True)],
         )
-        await self._run([(sql, rows)], many=True)
         return len(rows)
 
     async def feedback(self, service_id: str | None = None) -> list[dict[str, Any]]:
@@ -199,7 +179,7 @@ class PostgresStore(CdsStore):
         if service_id is not None:
             sql += " WHERE service_id = %s"
             args = (service_id,)
-        rows = await self._run([(sql + " ORDER BY id", args)])
+        rows = await self._run(sql + " ORDER BY id", args)
         return [feedback_dict(row) for row in rows or ()]
 
     async def close(self) -> None:
@@ -226,14 +206,18 @@ class RedisStore(CdsStore):
         self.url = urlunsplit(parts._replace(query=rest))
         self.prefix = prefix.rstrip(":") + ":"
         self._client: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _redis(self) -> Any:
-        if self._client is None:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
             import redis.asyncio
 
+            # Connections belong to the event loop that opened them (see PostgresStore).
             self._client = redis.asyncio.Redis.from_url(
                 self.url, socket_timeout=5.0, socket_connect_timeout=5.0
             )
+            self._loop = loop
         return self._client
 
     async def _call(self, action: Any) -> Any:
@@ -246,9 +230,10 @@ class RedisStore(CdsStore):
 
     async def use_jti(self, jti: str, until: float) -> bool:
         key = f"{self.prefix}jti:{_digest(jti)}"
-        # EXAT must lie ahead: a token already past its leeway would not get here.
-        at = max(int(until) + 1, int(time.time()) + 1)
-        done = await self._call(lambda r: r.set(key, b"1", nx=True, exat=at))
+        # Kept until the token's own end; one already past is kept a millisecond (as the SQL
+        # stores let an expired row be replaced).
+        ms = max(1, int((until - time.time()) * 1000))
+        done = await self._call(lambda r: r.set(key, b"1", nx=True, px=ms))
         return bool(done)
 
     async def already_shown(self, keys: Sequence[str]) -> set[str]:
