@@ -253,9 +253,9 @@ class RedisStore(CdsStore):
         async def write(r: Any) -> None:
             async with r.pipeline(transaction=True) as pipe:
                 for k in shown:
-                    pipe.set(f"{self.prefix}shown:{k}", b"1", ex=max(1, int(shown_ttl)))
+                    pipe.set(f"{self.prefix}shown:{k}", b"1", px=max(1, int(shown_ttl * 1000)))
                 for c in cards:
-                    pipe.set(f"{self.prefix}issued:{owner}:{c}", b"1", ex=max(1, int(ttl)))
+                    pipe.set(f"{self.prefix}issued:{owner}:{c}", b"1", px=max(1, int(ttl * 1000)))
                 await pipe.execute()
 
         await self._call(write)
