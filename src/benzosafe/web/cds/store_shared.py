@@ -230,9 +230,9 @@ class RedisStore(CdsStore):
 
     async def use_jti(self, jti: str, until: float) -> bool:
         key = f"{self.prefix}jti:{_digest(jti)}"
-        # Kept until the token's own end; one already past is kept a millisecond (as the SQL
-        # stores let an expired row be replaced).
-        ms = max(1, int((until - time.time()) * 1000))
+        ms = int((until - time.time()) * 1000)
+        if ms <= 0:
+            return True  # already past: nothing to remember (the SQL stores replace such rows)
         done = await self._call(lambda r: r.set(key, b"1", nx=True, px=ms))
         return bool(done)
 
