@@ -55,6 +55,16 @@ def _free_port() -> int:
         return port
 
 
+def _wait_for(port: int) -> None:
+    """Until a server listens on the port (15 s at most)."""
+    for _ in range(300):
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+
+
 def _keys(alg: str) -> tuple[bytes, dict[str, Any]]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -351,12 +361,7 @@ def _baseline(workers: int, requests: list[bytes], args: Any, service_rate: floa
     cmd += ["--lifespan", "off"]
     bare = subprocess.Popen(cmd)
     try:
-        for _ in range(300):
-            try:
-                with socket.create_connection((HOST, port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
+        _wait_for(port)
         _phase(port, requests[:200], None, 4, 1.0)
         result = _measured(
             "baseline, uvicorn alone (same client and bodies), saturation",
@@ -478,12 +483,7 @@ def main() -> None:
         requests = [_request(port, _body(i), tokens[i]) for i in range(total)]
         server = subprocess.Popen(cmd, stderr=subprocess.PIPE)
         try:
-            for _ in range(300):
-                try:
-                    with socket.create_connection((HOST, port), timeout=0.2):
-                        break
-                except OSError:
-                    time.sleep(0.05)
+            _wait_for(port)
             # warm up (first imports, knowledge load) with a few calls
             _phase(port, requests[-200:], None, 4, 2.0)
             print(

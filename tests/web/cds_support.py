@@ -7,11 +7,14 @@ test modules import the fixture they use.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -288,3 +291,33 @@ def clonazepam_with_opioid(
 
 def topics(cards: list[dict[str, Any]]) -> set[str]:
     return {c["source"].get("topic", {}).get("code", "not-evaluated") for c in cards}
+
+
+# --- other parties' HTTP servers on loopback (a FHIR server, a key-set host) ----------------
+
+
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """A handler for a test's own HTTP server that answers JSON and logs nothing."""
+
+    def answer(self, status: int, body: Any, media: str = "application/json") -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", media)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def loopback(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """An HTTP server with this handler on a free loopback port; its base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -7,22 +7,19 @@ service is called over HTTP with prefetch left out, so that it must fetch.
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import httpx
 import pytest
-from cds_support import Server, clonazepam_with_opioid, topics
+from cds_support import JsonHandler, Server, clonazepam_with_opioid, loopback, topics
 
 from benzosafe.web.cds.settings import CdsSettings
 
 TOKEN = "ehr-access-token"  # noqa: S105 - the test EHR's made-up FHIR token
 
 
-class _Fhir(http.server.BaseHTTPRequestHandler):
+class _Fhir(JsonHandler):
     seen: ClassVar[list[tuple[str, str | None]]] = []
     redirect_to: str | None = None
 
@@ -44,24 +41,13 @@ class _Fhir(http.server.BaseHTTPRequestHandler):
             body, status = full["medications"], 200
         elif path.endswith("/Condition"):
             body, status = full["conditions"], 200
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.answer(status, body, "application/fhir+json")
 
 
 @pytest.fixture(scope="module")
 def fhir() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Fhir)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback(_Fhir) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,6 @@ be slow, fail, or rotate its keys, and that counts how often it is asked."""
 
 from __future__ import annotations
 
-import http.server
-import json
 import threading
 import time
 import uuid
@@ -14,7 +12,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from cds_support import Ehr, Server
+from cds_support import Ehr, JsonHandler, Server, loopback
 
 from benzosafe.web.cds.keys import Issuer, TrustedIssuers
 from benzosafe.web.cds.settings import CdsSettings
@@ -25,7 +23,7 @@ STATIC = Ehr("https://static-ehr.example.org/")
 ROTATING = Ehr("https://jku-ehr.example.org/", kid="k1")
 
 
-class _KeyHost(http.server.BaseHTTPRequestHandler):
+class _KeyHost(JsonHandler):
     delay = 0.0
     status = 200
     keys: ClassVar[dict[str, Any]] = {}
@@ -36,24 +34,13 @@ class _KeyHost(http.server.BaseHTTPRequestHandler):
         _KeyHost.asked += 1
         _KeyHost.arrived.set()
         time.sleep(_KeyHost.delay)
-        data = json.dumps(_KeyHost.keys).encode()
-        self.send_response(_KeyHost.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        self.answer(_KeyHost.status, _KeyHost.keys)
 
 
 @pytest.fixture(scope="module")
 def jku() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeyHost)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback(_KeyHost) as url:
+        yield f"{url}/jwks.json"
 
 
 @pytest.fixture(autouse=True)

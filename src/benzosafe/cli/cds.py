@@ -124,7 +124,12 @@ def serve_cds_command(
         from benzosafe.web.cds.app import app_from_environment
 
         uvicorn.run(
-            app_from_environment(), host=host, port=port, log_level="warning", access_log=False
+            app_from_environment(),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,  # the JWT audience comes from --public-url, not from a proxy
         )
         return
     uvicorn.run(
@@ -135,4 +140,5 @@ def serve_cds_command(
         workers=workers,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
     )
