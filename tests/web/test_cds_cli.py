@@ -27,8 +27,21 @@ def _issuers(tmp_path: Path, body: str) -> str:
         (("--issuers", "ISSUERS_OK"), "--public-url"),
         (("--issuers", "ISSUERS_BAD", "--public-url", "https://cds.example.org"), "JWK set"),
         (("--dev-no-jwt", "--workers", "2", "--state", ":memory:"), "--state"),
+        (("--dev-no-jwt", "--fhir-server", "https://ehr.example.org/fhir/../admin"), "dot seg"),
+        (("--dev-no-jwt", "--fhir-server", "https://user:pw@ehr.example.org/fhir"), "user info"),
+        (("--dev-no-jwt", "--max-body-bytes", "0"), "--max-body-bytes"),
+        (("--dev-no-jwt", "--max-token-lifetime", "0"), "--max-token-lifetime"),
     ],
-    ids=["no-issuers", "no-public-url", "broken-jwks-file", "workers-in-memory"],
+    ids=[
+        "no-issuers",
+        "no-public-url",
+        "broken-jwks-file",
+        "workers-in-memory",
+        "fhir-server-dot-segment",
+        "fhir-server-user-info",
+        "no-body",
+        "no-token-lifetime",
+    ],
 )
 def test_serve_cds_refuses_bad_configuration(
     tmp_path: Path, args: tuple[str, ...], message: str

@@ -151,7 +151,8 @@ def test_413_comes_before_the_body_is_sent(server: Server) -> None:
 
 
 def test_a_huge_body_without_a_token_is_401_and_never_held_in_memory(tmp_path: Path) -> None:
-    """Finding 4: 148 MB without a JWT, against ``benzosafe serve-cds`` (its memory measured)."""
+    """Findings 4 and 6, against ``benzosafe serve-cds`` with its defaults: 148 MB without a
+    JWT (its memory measured), and 5 MB with one."""
     issuers = issuers_file(tmp_path, EHR)
     args = ("--issuers", str(issuers), "--public-url", PUBLIC, "--state", ":memory:")
     with CdsProcess(tmp_path, *args) as cds:
@@ -172,4 +173,10 @@ def test_a_huge_body_without_a_token_is_401_and_never_held_in_memory(tmp_path: P
         )
         assert response.status_code == 401
         grown = cds.memory_kb() - before
+        # With a valid token, 5 MB is over the default limit of 1 MB.
+        body = clonazepam_with_opioid("order-sign")
+        body["padding"] = "x" * 5_000_000
+        big = httpx.post(cds.url + SIGN, json=body, headers=EHR.headers(PUBLIC + SIGN), timeout=60)
+        assert big.status_code == 413
+        assert "at most 1000000" in big.json()["issue"][0]["diagnostics"]
     assert grown < 30 * 1024, f"peak memory grew {grown} kB while refusing a 148 MB body"

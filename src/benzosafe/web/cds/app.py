@@ -51,6 +51,8 @@ def app_from_environment() -> FastAPI:
 
     data = json.loads(os.environ["BENZOSAFE_CDS_SETTINGS"])
     issuers = data.pop("issuers_file")
+    if "state_path" in data:  # the name of the setting before it could be a URL
+        data["state"] = data.pop("state_path")
     if data.get("allowed_fhir_servers") is not None:
         data["allowed_fhir_servers"] = tuple(data["allowed_fhir_servers"])
     return create_cds_app(CdsSettings(issuers_file=Path(issuers) if issuers else None, **data))
