@@ -203,9 +203,18 @@ class CareRule(BaseLevel):
     cases: list[CareCase] = Field(min_length=2)
 
 
+class Alongside(Strict):
+    """Treatment the guideline recommends alongside the taper, at every level of care."""
+
+    id: str
+    text: str
+    sources: Cited = Field(min_length=1)
+
+
 class LevelOfCareData(Strict):
     never_abrupt: str
     never_abrupt_sources: Cited = Field(min_length=1)
+    alongside: list[Alongside] = Field(default_factory=list)
     base: BaseLevel
     dose_bands: DoseBands
     withdrawal_risk: WithdrawalRisk
