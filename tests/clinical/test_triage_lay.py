@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 
 from benzosafe.clinical.triage import MAX_PHRASE_CHARS, triage
-from benzosafe.docs_triage import held_out, measure, read_phrases, triage_measure_markdown
 from benzosafe.errors import InvalidInput
+from benzosafe.exports.triage_measure import (
+    held_out,
+    measure,
+    read_phrases,
+    triage_measure_markdown,
+)
 from benzosafe.knowledge import load
 
 KB = load()
@@ -117,7 +122,12 @@ def test_the_measure_page_is_current_and_made_by_the_project_command() -> None:
     assert PAGE.read_text(encoding="utf-8") == expected, "stale: run make docs"
     assert "emergency recall: 100.0%" in expected and "Held out" in expected
     out = subprocess.run(
-        [sys.executable, "-m", "benzosafe.docs_triage", "tests/clinical/data/lay_phrases.toml"],
+        [
+            sys.executable,
+            "-m",
+            "benzosafe.exports.triage_measure",
+            "tests/clinical/data/lay_phrases.toml",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -125,6 +135,9 @@ def test_the_measure_page_is_current_and_made_by_the_project_command() -> None:
     )
     assert out.stdout == expected
     bad = subprocess.run(
-        [sys.executable, "-m", "benzosafe.docs_triage"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "benzosafe.exports.triage_measure"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 2 and "usage" in bad.stderr

@@ -36,6 +36,7 @@ from benzosafe.knowledge.assessment import (
     CareRule,
     LevelFact,
 )
+from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields
 from benzosafe.knowledge.models import Citation
 from benzosafe.units import MAX_AGE_YEARS, format_mg, parse_daily_dose
 
@@ -175,6 +176,7 @@ class Recommendation:
     taper_note: str
     taper_note_sources: tuple[Citation, ...]
     knowledge_version: str
+    protocol: ProtocolInfo | None = None
     alongside: tuple[Alongside, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,6 +209,7 @@ class Recommendation:
                 for a in self.alongside
             ],
             "knowledge_version": self.knowledge_version,
+            **protocol_fields(self.protocol),
         }
 
 
@@ -395,5 +398,6 @@ def recommend_level_of_care(intake: Intake | Mapping[str, Any], kb: Knowledge) -
         taper_note=loc.never_abrupt,
         taper_note_sources=tuple(loc.never_abrupt_sources),
         knowledge_version=kb.assessment.version,
+        protocol=kb.protocol,
         alongside=tuple(loc.alongside),
     )

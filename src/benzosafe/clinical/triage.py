@@ -21,6 +21,7 @@ from benzosafe.clinical.triage_match import match
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.assessment import TRIAGE_LEVELS, Effect, TriageLevel
+from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields
 from benzosafe.knowledge.models import Citation
 
 MAX_PHRASE_CHARS = 500
@@ -49,6 +50,7 @@ class Triage:
     crisis: bool
     sources: tuple[Citation, ...]
     knowledge_version: str
+    protocol: ProtocolInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json`` and the web API)."""
@@ -70,6 +72,7 @@ class Triage:
             "crisis": self.crisis,
             "sources": citations_to_dict(self.sources),
             "knowledge_version": self.knowledge_version,
+            **protocol_fields(self.protocol),
         }
 
 
@@ -130,4 +133,5 @@ def triage(report: Sequence[str], kb: Knowledge) -> Triage:
         crisis=crisis,
         sources=unique_citations(*sources),
         knowledge_version=kb.assessment.version,
+        protocol=kb.protocol,
     )
