@@ -1,0 +1,583 @@
+"""Resolving what people write for a medication to the products and ingredients it means.
+
+One resolver for every face: free text as prescribers, pharmacies and patients write it
+("oxycodone/acetaminophen 5/325 mg q6h", "Norco 10/325", "Tylenol #3", "Suboxone 8/2 mg
+daily", "promethazine with codeine 5 mL q4h"), a brand or generic name, an NDC in any
+spelling or an RxNorm code. :func:`resolve` is pure: it is given the product index
+(:class:`~benzosafe.knowledge.products.ProductIndex`) as a value and returns a
+:class:`Resolved` (one drug: its ingredients, classes, the products the text fits, the dose
+written), an :class:`Ambiguous` (several drugs, each a candidate) or an :class:`Unresolved`
+(with the reason, and any ingredient it did recognise). Only a malformed code is an error
+(:class:`~benzosafe.errors.InvalidInput` naming the field); a name that is not found is a
+result, never an exception. :func:`mme_per_day` turns a resolution and its dose into CDC
+2022 morphine milligram equivalents, or says why it cannot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from benzosafe.errors import InvalidInput, UnitError
+from benzosafe.knowledge.products import Alias, Ingredient, Product, ProductIndex
+from benzosafe.knowledge.products_read import Display, parse_display, strength
+from benzosafe.knowledge.products_spelling import name_key as _name_key
+from benzosafe.knowledge.products_spelling import ndc11, number_signs, split_ingredients
+from benzosafe.units import Frequency, parse_frequency
+
+NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
+RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+OPIOIDS = "opioids"  # the class id of opioids in the knowledge base and the index
+
+Matched = Literal["ndc", "rxnorm", "name", "ingredients"]
+name_key = lru_cache(maxsize=1 << 16)(_name_key)  # the same spellings come back
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """The dose written after the name: strengths, an amount, a frequency (each optional)."""
+
+    strengths: tuple[Decimal, ...] = ()  # "5/325" -> (5, 325), in ``strength_unit``
+    strength_unit: str | None = None  # "mg", "mg/mL", "mcg/h", "mg/actuation" or None
+    amount: Decimal | None = None  # how many units per dose, or millilitres
+    amount_unit: Literal["unit", "mL"] | None = None
+    frequency: Frequency | None = None
+    frequency_text: str = ""  # as written, also when it could not be read
+    as_needed: bool = False
+    form_words: tuple[str, ...] = ()  # "tablet", "ER" ... written after the strength
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One drug: its ingredients and classes, and every product the text fits (none when only
+    the ingredients are known, e.g. "pregabalin" or a strength no product has)."""
+
+    text: str
+    matched: Matched
+    ingredients: tuple[str, ...]
+    classes: tuple[str, ...]
+    products: tuple[Product, ...]
+    dose: Dose
+    opioid_use_disorder_treatment: bool
+    mme_per_unit: Decimal | None  # per tablet, per mL, or per day for a patch
+    mme_note: str  # why there is no MME per unit; empty when there is one
+    alias: Alias | None = None  # the curated spelling used, with its sources
+    note: str = ""  # e.g. "no product of oxycodone 7 mg in the index"
+
+    @property
+    def product(self) -> Product | None:
+        """The product, when the text names exactly one."""
+        return self.products[0] if len(self.products) == 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One of the drugs an ambiguous text may mean."""
+
+    ingredients: tuple[str, ...]
+    classes: tuple[str, ...]
+    products: tuple[Product, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguous:
+    """A text that fits several drugs: each candidate with its products."""
+
+    text: str
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The classes every candidate has (an opioid whichever was meant)."""
+        common = set(self.candidates[0].classes)
+        for cand in self.candidates[1:]:
+            common &= set(cand.classes)
+        return tuple(sorted(common))
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A text that names no product or ingredient of the index, with the reason."""
+
+    text: str
+    reason: str
+    recognised: tuple[str, ...] = ()  # ingredients it did name ("codeine" of "codeine/xyz")
+
+
+Resolution = Resolved | Ambiguous | Unresolved
+
+
+# --- codes -------------------------------------------------------------------------------
+
+_PREFIX = re.compile(r"^(ndc|rxcui|rxnorm)\s*[:#]?\s*(.+)$", re.IGNORECASE)
+_NDC_ATTEMPT = re.compile(r"^[0-9A-Za-z]+(?:-[0-9A-Za-z]+)+$|^[0-9A-Za-z]{9,12}$")
+
+
+def _code(index: ProductIndex, raw: str, field: str) -> Resolution | None:
+    """The resolution of a code, None when the text is not a code; malformed NDCs raise."""
+    prefixed = _PREFIX.match(raw)
+    if prefixed:
+        system, code = prefixed[1].lower(), prefixed[2].strip()
+        if system == "ndc":
+            return _by_ndc(index, raw, code, field)
+        if not (code.isascii() and code.isdigit()):
+            raise InvalidInput(field, f"RxNorm code {code!r} must be digits")
+        return _by_rxnorm(index, raw, code)
+    if raw.isascii() and raw.isdigit():
+        if len(raw) <= 8:
+            return _by_rxnorm(index, raw, raw)
+        return _by_ndc(index, raw, raw, field)
+    if _NDC_ATTEMPT.match(raw) and sum(c.isdigit() for c in raw) >= 8:
+        return _by_ndc(index, raw, raw, field)  # letters in an NDC: ndc11 names the field
+    return None
+
+
+def _by_ndc(index: ProductIndex, raw: str, code: str, field: str) -> Resolution:
+    rows = [index.by_ndc[n] for n in ndc11(code, field) if n in index.by_ndc]
+    if not rows:
+        return Unresolved(raw, f"NDC {code} is not in the product index")
+    products = index.products(rows)
+    return _result(index, raw, "ndc", products, Dose(), drug=products[0].ingredient_ids)
+
+
+def _by_rxnorm(index: ProductIndex, raw: str, code: str) -> Resolution:
+    row = index.by_rxnorm.get(code)
+    if row is None:
+        return Unresolved(raw, f"RxNorm code {code} is not in the product index")
+    product = index.product(row)
+    return _result(index, raw, "rxnorm", (product,), Dose(), drug=product.ingredient_ids)
+
+
+def resolve_coding(index: ProductIndex, system: str, code: str, field: str) -> Resolution:
+    """A FHIR coding (NDC or RxNorm system) resolved; another system is unresolved."""
+    if system == NDC_SYSTEM:
+        return _by_ndc(index, code, code, field)
+    if system == RXNORM_SYSTEM:
+        if not (code.isascii() and code.isdigit()):
+            raise InvalidInput(field, f"RxNorm code {code!r} must be digits")
+        return _by_rxnorm(index, code, code)
+    return Unresolved(code, f"code system {system} is not read (NDC and RxNorm are)")
+
+
+# Words of a dose form or release written in a name ("oxycodone ER", "Xanax XR tab"): not
+# part of the name; they narrow the products when some fit them.
+_FORM_WORDS: dict[str, tuple[str | None, bool | None]] = {
+    "er": (None, True), "xr": (None, True), "sr": (None, True), "cr": (None, True),
+    "xl": (None, True), "la": (None, True), "ir": (None, False),
+    "tab": ("tablet", None), "tabs": ("tablet", None), "tablet": ("tablet", None),
+    "tablets": ("tablet", None), "cap": ("capsule", None), "caps": ("capsule", None),
+    "capsule": ("capsule", None), "capsules": ("capsule", None), "patch": ("patch", None),
+    "transdermal": ("patch", None), "film": ("film", None), "odt": ("tablet", None),
+    "solution": ("liquid", None), "soln": ("liquid", None), "liquid": ("liquid", None),
+    "syrup": ("liquid", None), "elixir": ("liquid", None), "suspension": ("liquid", None),
+    "oral": (None, None), "sublingual": (None, None), "buccal": (None, None),
+    "injection": ("injection", None), "inj": ("injection", None),
+}  # fmt: skip
+
+# --- the dose written after a name --------------------------------------------------------
+
+_NUMBER = r"\d*\.?\d+"
+_STRENGTH = re.compile(
+    rf"^(?P<nums>{_NUMBER}(?:\s*[/-]\s*{_NUMBER})*)\s*"
+    r"(?P<unit>(?:mg|mcg|µg|ug)\s*/\s*(?:\d*\.?\d+\s*)?ml|(?:mg|mcg|µg|ug)\s*/\s*(?:hr?|hour)"
+    r"|(?:mg|mcg|µg|ug)\s*/\s*(?:spray|actuation|actuat|puff)|mg|mcg|µg|ug)?(?![a-z])"
+)
+_AMOUNT = re.compile(
+    rf"^(?P<n>{_NUMBER})\s*(?P<unit>ml|tabs?|tablets?|caps?|capsules?|patch(?:es)?|films?"
+    r"|sprays?|lozenges?|suppositor(?:y|ies)|units?)\b"
+)
+_ROUTE = re.compile(r"\b(?:po|p\.o\.|by mouth|orally|sl|sublingually|td|topically)\b")
+_AS_NEEDED = re.compile(r"\b(?:prn|p\.r\.n\.|as needed)\b")
+_MASS = {"mg": Decimal(1), "mcg": Decimal("0.001"), "µg": Decimal("0.001"), "ug": Decimal("0.001")}
+
+
+def _strength_unit(unit: str) -> tuple[str, Decimal] | None:
+    """A written unit as the index's unit and the factor into it."""
+    unit = unit.replace(" ", "")
+    mass, _, per = unit.partition("/")
+    factor = _MASS[mass]
+    if not per:
+        return "mg", factor
+    if per.endswith("ml"):
+        volume = Decimal(per[:-2]) if per[:-2] else Decimal(1)
+        return "mg/mL", factor / volume
+    if per[0] in "ht":
+        return "mcg/h", factor * 1000  # per hour: patches are in mcg/h
+    return "mg/actuation", factor
+
+
+@lru_cache(maxsize=1 << 14)
+def parse_dose(text: str) -> Dose:
+    """The dose part of a medication: "5/325 mg q6h", "5 mL q4h", "75 mcg/h", "8/2 mg daily".
+
+    Remembered: a few hundred dose spellings make up most orders."""
+    rest = text.strip().lower()
+    strengths: tuple[Decimal, ...] = ()
+    unit: str | None = None
+    amount: Decimal | None = None
+    amount_unit: Literal["unit", "mL"] | None = None
+    if not _AMOUNT.match(rest):
+        found = _STRENGTH.match(rest)
+        if found:
+            numbers = [Decimal(n) for n in re.split(r"\s*[/-]\s*", found["nums"])]
+            scale = Decimal(1)
+            if found["unit"]:
+                unit, scale = _strength_unit(found["unit"]) or (None, Decimal(1))
+            strengths = tuple(n * scale for n in numbers)
+            rest = rest[found.end() :].strip()
+    counted = _AMOUNT.match(rest)
+    if counted:
+        amount = Decimal(counted["n"])
+        amount_unit = "mL" if counted["unit"] == "ml" else "unit"
+        rest = rest[counted.end() :].strip()
+    as_needed = bool(_AS_NEEDED.search(rest))
+    words = _AS_NEEDED.sub(" ", _ROUTE.sub(" ", rest)).split()
+    form_words = tuple(w for w in words if w in _FORM_WORDS)
+    rest = " ".join(w for w in words if w not in _FORM_WORDS)
+    frequency = None
+    if rest:
+        try:
+            frequency = parse_frequency(rest)
+        except UnitError:
+            frequency = None
+    return Dose(strengths, unit, amount, amount_unit, frequency, rest, as_needed, form_words)
+
+
+# --- names -------------------------------------------------------------------------------
+
+_SPLIT_NAME = re.compile(r"\s(?=[\d.])")
+_WITH = re.compile(r"\bw/\s*")
+
+
+def resolve(index: ProductIndex, text: str, field: str = "medication") -> Resolution:
+    """What a medication written as text, an NDC or an RxNorm code is (see the module).
+
+    Results are remembered (they are immutable, and the index never changes): dispensing
+    data and order streams repeat the same few thousand spellings millions of times.
+    """
+    return _resolve(index, " ".join(text.split()), field)
+
+
+@lru_cache(maxsize=1 << 16)
+def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
+    if not raw:
+        raise InvalidInput(field, "empty: write a medication name, an NDC or an RxNorm code")
+    coded = _code(index, raw, field)
+    if coded is not None:
+        return coded
+    whole = index.by_name.get(name_key(raw))
+    if whole:
+        group = _group(index, whole)
+        return _result(index, raw, "name", group.products, Dose(), group=group)
+    if " / " in raw or "[" in raw:
+        display = parse_display(raw.upper())
+        if display is not None:
+            return _rxnorm_name(index, raw, display)
+    low = number_signs(_WITH.sub("with ", raw.lower()))
+    alias = _alias(index, low)
+    if alias is not None:
+        low = alias.means + low[len(alias.text) :]
+    parts = _SPLIT_NAME.split(low, maxsplit=1)
+    name, dose = parts[0], parse_dose(parts[1]) if len(parts) > 1 else Dose()
+    words = name.split()
+    form_words = [*(w for w in words if w in _FORM_WORDS), *dose.form_words]
+    bare = " ".join(w for w in words if w not in _FORM_WORDS) or name
+    for key in dict.fromkeys((name_key(name), name_key(bare))):
+        rows = index.by_name.get(key)
+        if rows:
+            group = _group(index, rows)
+            products = _narrow(group, dose, form_words)
+            if not products and len(group.drugs) > 1:
+                products = group.products  # no strength fits the name, and it is ambiguous
+            return _result(index, raw, "name", products, dose, alias, group=group)
+    ids = [index.ingredient_id(p) for p in split_ingredients(bare)]
+    known = tuple(sorted({i for i in ids if i is not None}))
+    if not ids or None in ids:
+        reason = f"could not identify {bare!r}" + (
+            f" (it names {', '.join(known)}, and something else)" if known else ""
+        )
+        return Unresolved(raw, reason, known)
+    group = _group(index, index.by_drug.get(frozenset(known), ()))
+    products = _narrow(group, dose, form_words)
+    return _result(index, raw, "ingredients", products, dose, alias, group, frozenset(known))
+
+
+def _rxnorm_name(index: ProductIndex, raw: str, display: Display) -> Resolution:
+    """A name written the RxNorm way: "Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG
+    Oral Tablet [Percocet]" (the display of a FHIR coding whose code is not in the index)."""
+    ids = [index.ingredient_id(c.name) for c in display.components]
+    known = tuple(sorted({i for i in ids if i is not None}))
+    if None in ids:
+        names = ", ".join(c.name.lower() for c, i in zip(display.components, ids, strict=True)
+                          if i is None)  # fmt: skip
+        return Unresolved(raw, f"could not identify {names}", known)
+    amounts = [strength(c.value, c.unit) for c in display.components]
+    units = {a[1] for a in amounts if a is not None}
+    dose = Dose(
+        strengths=tuple(a[0] for a in amounts if a is not None),
+        strength_unit=units.pop() if len(units) == 1 else None,
+        form_words=tuple(w for w in display.form.lower().split() if w in _FORM_WORDS),
+    )
+    drug = frozenset(known)
+    rows = index.by_name.get(name_key(display.brand), ()) if display.brand else ()
+    named = tuple(n for n in rows if index.product(n).ingredient_ids == drug)
+    group = _group(index, named or index.by_drug.get(drug, ()))
+    products = _narrow(group, dose, list(dose.form_words))
+    return _result(index, raw, "name", products, dose, group=group, drug=drug)
+
+
+def _alias(index: ProductIndex, low: str) -> Alias | None:
+    for text, alias in index.names.items():
+        if low.startswith(text) and (len(low) == len(text) or low[len(text)] == " "):
+            return alias
+    return None
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
+class _Group:
+    """The products of one name or one set of ingredients, with what narrowing them needs."""
+
+    products: tuple[Product, ...]  # with a dose form when any has one (see _group)
+    drugs: frozenset[frozenset[str]]
+    by_value: dict[Decimal, tuple[int, ...]]  # a strength -> positions in products
+    # Positions of products with ingredients of no strength, and how many: any number fits
+    # those, so a product with as many as the numbers written fits without a match.
+    unknown: tuple[tuple[int, int], ...]
+
+
+@lru_cache(maxsize=1 << 13)
+def _group(index: ProductIndex, rows: tuple[int, ...]) -> _Group:
+    """RxNorm components (a strength without a dose form) are left out when products with a
+    dose form are there: a name written by a person means something one takes."""
+    everything = index.products(rows)
+    products = tuple(p for p in everything if p.form) or everything
+    by_value: dict[Decimal, list[int]] = {}
+    for n, product in enumerate(products):
+        for value, _unit in product.known_strengths:
+            by_value.setdefault(value, []).append(n)
+    return _Group(
+        products=products,
+        drugs=frozenset(p.ingredient_ids for p in everything),
+        by_value={v: tuple(dict.fromkeys(ns)) for v, ns in by_value.items()},
+        unknown=tuple(
+            (n, p.unknown_strengths) for n, p in enumerate(products) if p.unknown_strengths
+        ),
+    )
+
+
+def _narrow(group: _Group, dose: Dose, form_words: list[str]) -> tuple[Product, ...]:
+    """The products that fit the written strengths and form words (the best fits)."""
+    if not dose.strengths and not form_words:
+        return group.products
+    return _narrowed(group, dose.strengths, dose.strength_unit, tuple(form_words))
+
+
+@lru_cache(maxsize=1 << 14)
+def _narrowed(
+    group: _Group, strengths: tuple[Decimal, ...], unit: str | None, form_words: tuple[str, ...]
+) -> tuple[Product, ...]:
+    products = group.products
+    if form_words:
+        fitting = tuple(p for p in products if all(_fits_form(p, w) for w in form_words))
+        products = fitting or products
+    if not strengths:
+        return products
+    if products is group.products:  # only the products with one of the strengths
+        found = {n for n, free in group.unknown if free >= len(strengths)}
+        for number in strengths:
+            found.update(group.by_value.get(number, ()))
+        products = tuple(group.products[n] for n in sorted(found))
+    scored = [(s, p) for p in products if (s := _strength_score(p, strengths, unit)) is not None]
+    best = max((s for s, _ in scored), default=None)
+    return tuple(p for s, p in scored if s == best)
+
+
+def _fits_form(product: Product, word: str) -> bool:
+    group, extended = _FORM_WORDS[word]
+    if group is not None and product.form_group != group:
+        return False
+    return extended is None or product.extended_release == extended
+
+
+def _strength_score(
+    product: Product, strengths: tuple[Decimal, ...], unit: str | None
+) -> int | None:
+    """How many written strengths equal a strength of the product, or None when one of them
+    fits no ingredient (an ingredient without a strength on record fits any number)."""
+    known = list(product.known_strengths)
+    free = product.unknown_strengths
+    score = 0
+    for number in strengths:
+        for n, (value, value_unit) in enumerate(known):
+            if value == number and (unit is None or unit == value_unit):
+                del known[n]
+                score += 1
+                break
+        else:
+            if not free:
+                return None
+            free -= 1
+    return score
+
+
+def _result(
+    index: ProductIndex,
+    raw: str,
+    matched: Matched,
+    products: tuple[Product, ...],
+    dose: Dose,
+    alias: Alias | None = None,
+    group: _Group | None = None,
+    drug: frozenset[str] | None = None,
+) -> Resolution:
+    if group is not None and len(group.drugs) <= 1 and (drug is None or group.drugs <= {drug}):
+        drug = next(iter(group.drugs), drug or frozenset())  # one drug: no grouping
+    elif drug is None or any(p.ingredient_ids != drug for p in products):
+        drugs: dict[frozenset[str], list[Product]] = {}
+        for product in products:
+            drugs.setdefault(product.ingredient_ids, []).append(product)
+        if len(drugs) > 1:
+            return Ambiguous(raw, tuple(
+                Candidate(_drug(index, ids).ingredients, _drug(index, ids).classes, tuple(found))
+                for ids, found in sorted(drugs.items(), key=lambda kv: sorted(kv[0]))
+            ))  # fmt: skip
+        drug = next(iter(drugs)) if drugs else frozenset()
+    info = _drug(index, drug)
+    mme, note = _mme_per_unit(info, products, dose, group)
+    return Resolved(
+        text=raw,
+        matched=matched,
+        ingredients=info.ingredients,
+        classes=info.classes,
+        products=products,
+        dose=dose,
+        opioid_use_disorder_treatment=info.opioid_use_disorder_treatment,
+        mme_per_unit=mme,
+        mme_note=note,
+        alias=alias,
+        note=""
+        if products
+        else f"no product of {' / '.join(info.ingredients)} "
+        f"{_written(dose)}in the product index".replace("  ", " "),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Drug:
+    ingredients: tuple[str, ...]
+    classes: tuple[str, ...]
+    opioid_use_disorder_treatment: bool
+    opioids: tuple[Ingredient, ...]
+
+
+@lru_cache(maxsize=1 << 12)
+def _drug(index: ProductIndex, ids: frozenset[str]) -> _Drug:
+    ings = [index.ingredients[i] for i in sorted(ids)]
+    return _Drug(
+        ingredients=tuple(i.id for i in ings),
+        classes=tuple(sorted({c for i in ings for c in i.classes})),
+        opioid_use_disorder_treatment=any(i.opioid_use_disorder_treatment for i in ings),
+        opioids=tuple(i for i in ings if OPIOIDS in i.classes),
+    )
+
+
+def _written(dose: Dose) -> str:
+    if not dose.strengths:
+        return ""
+    numbers = "/".join(format(s.normalize(), "f") for s in dose.strengths)
+    return f"{numbers} {dose.strength_unit or ''} ".replace("  ", " ")
+
+
+def _mme_per_unit(
+    drug: _Drug, products: tuple[Product, ...], dose: Dose, group: _Group | None
+) -> tuple[Decimal | None, str]:
+    if not drug.opioids:
+        return None, ""
+    if products:
+        if group is not None and products is group.products:
+            return _group_mme(group)
+        return _products_mme(products)
+    # No product: a single opioid written with its strength ("oxycodone 7 mg").
+    opioid = drug.opioids[0]
+    if len(drug.ingredients) != 1 or opioid.mme_factor is None:
+        return None, opioid.mme_note or "no product of this strength in the index"
+    if len(dose.strengths) == 1 and _basis_fits(opioid.mme_basis, dose.strength_unit):
+        return dose.strengths[0] * opioid.mme_factor, ""
+    return None, f"no strength of {opioid.id} written in {opioid.mme_basis}"
+
+
+@lru_cache(maxsize=1 << 13)
+def _group_mme(group: _Group) -> tuple[Decimal | None, str]:
+    return _products_mme(group.products)
+
+
+def _products_mme(products: tuple[Product, ...]) -> tuple[Decimal | None, str]:
+    """The MME per unit the products agree on, or why there is none."""
+    values = {p.mme_per_unit for p in products}
+    if len(values) == 1 and None not in values:
+        if len({_per_ml(p) for p in products}) > 1:
+            return None, "tablets and liquids alike fit: write the strength's unit (mg or mg/mL)"
+        return values.pop(), ""
+    notes = {p.mme_note for p in products if p.mme_note}
+    if len(notes) == 1 and values == {None}:
+        return None, notes.pop()
+    strengths = sorted({s for p in products if (s := _opioid_strength(p)) is not None})
+    return None, (
+        f"the products differ in strength ({', '.join(strengths)}); give the strength"
+        if len(strengths) > 1 else "; ".join(sorted(notes)) or "no MME per unit"
+    )  # fmt: skip
+
+
+def _per_ml(product: Product) -> bool:
+    """Whether the product's opioid strength is per mL (its MME per unit is per mL)."""
+    found = product.strength_of(product.mme_ingredient) if product.mme_ingredient else None
+    return found is not None and found[1] == "mg/mL"
+
+
+def _basis_fits(basis: str | None, unit: str | None) -> bool:
+    return (basis, unit) in {("mg", "mg"), ("mg", "mg/mL"), ("mcg/h", "mcg/h")}
+
+
+def _opioid_strength(product: Product) -> str | None:
+    found = product.strength_of(product.mme_ingredient) if product.mme_ingredient else None
+    return f"{format(found[0].normalize(), 'f')} {found[1]}" if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class MmeEstimate:
+    """Morphine milligram equivalents per day (CDC 2022), or None with the reason."""
+
+    mme_per_day: Decimal | None
+    reason: str = ""
+
+
+def mme_per_day(resolved: Resolved) -> MmeEstimate:
+    """MME per day from the MME per unit and the dose written (units or mL, and frequency).
+
+    A strength written without an amount is one unit ("oxycodone 10 mg qid" is one 10 mg
+    tablet four times a day); "5 mL q4h" needs the product's concentration; a patch's MME is
+    per day worn, whatever the frequency.
+    """
+    if resolved.mme_per_unit is None:
+        return MmeEstimate(None, resolved.mme_note or "not an opioid")
+    dose = resolved.dose
+    product = resolved.products[0] if resolved.products else None
+    if product is not None and product.mme_basis == "mcg/h":
+        return MmeEstimate(resolved.mme_per_unit * (dose.amount or 1))
+    liquid = _per_ml(product) if product is not None else dose.strength_unit == "mg/mL"
+    if dose.amount_unit == "mL" and not liquid:
+        return MmeEstimate(None, "a dose in mL needs a liquid with a known concentration")
+    if dose.amount_unit == "unit" and liquid:
+        return MmeEstimate(None, "a liquid's dose must be written in mL")
+    if liquid and dose.amount is None:
+        return MmeEstimate(None, "a liquid's dose must be written in mL, e.g. '5 mL q4h'")
+    if dose.amount is None and not dose.strengths:
+        return MmeEstimate(None, "no dose written")
+    if dose.frequency is None:
+        return MmeEstimate(None, "no frequency written (e.g. q6h, bid)" if not dose.frequency_text
+                           else f"frequency {dose.frequency_text!r} not understood")  # fmt: skip
+    units = dose.amount if dose.amount is not None else Decimal(1)
+    return MmeEstimate(resolved.mme_per_unit * units * dose.frequency.times_per_day)
