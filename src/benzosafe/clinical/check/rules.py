@@ -36,6 +36,7 @@ from benzosafe.clinical.medications import (
     find_benzodiazepine,
     mme_per_day,
 )
+from benzosafe.knowledge.bundle import protocol_of
 from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase, Rule
 from benzosafe.units import format_mg
 
@@ -473,6 +474,7 @@ def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> Che
         diazepam_equivalent_mg_per_day=dz.normalize() if dz is not None else None,
         equivalence_table=table_used(drug) if drug else "none",
         knowledge_version=kb.version,
+        protocol=protocol_of(kb),
     )
 
 
