@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests bench
 
 pytest: $(STAMP)
 	$(BIN)/pytest
@@ -37,6 +37,7 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/benzosafe docs --out docs/rules.md
 	$(BIN)/benzosafe assess docs --out docs/assessment.md
+	$(BIN)/python -m benzosafe.exports.triage_measure tests/clinical/data/lay_phrases.toml --out docs/triage-measure.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,10 @@ def run(*args: str, protocol: Path | None = None) -> subprocess.CompletedProcess
     return subprocess.run([*BENZOSAFE, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
-def _json(result: subprocess.CompletedProcess[str]) -> dict:  # type: ignore[type-arg]
+def _json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def test_validate_accepts_the_example_and_lists_its_changes() -> None:

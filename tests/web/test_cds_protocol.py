@@ -55,7 +55,8 @@ def _cards(body: dict[str, Any]) -> list[dict[str, Any]]:
             f"{server.url}/cds-services/benzosafe-order-select", json=body, timeout=10
         )
     assert response.status_code == 200, response.text
-    return response.json()["cards"]  # type: ignore[no-any-return]
+    cards: list[dict[str, Any]] = response.json()["cards"]
+    return cards
 
 
 def test_a_lower_site_maximum_fires_and_the_card_names_the_protocol(
