@@ -316,7 +316,7 @@ def _measured(name: str, server_pid: int, run: Any, profile: str | None = None) 
     """Run a phase; report it with the server's CPU per response and the machine's load."""
     load, cpu = _load(), _cpu_seconds(server_pid)
     spy = _py_spy(server_pid, profile) if profile else None
-    result = run()
+    result: dict[str, Any] = run()
     used = _cpu_seconds(server_pid) - cpu
     _report(name, result)
     if result["done"]:
@@ -327,10 +327,10 @@ def _measured(name: str, server_pid: int, run: Any, profile: str | None = None) 
             f"core); load average before the phase {load}, after {_load()} "
             "(other processes share the 2 cores)"
         )
+        cores = os.cpu_count() or 1
         print(
-            f"    client CPU {client:.2f} ms per request; server + client on "
-            f"{os.cpu_count()} idle cores would allow at most "
-            f"{os.cpu_count() * 1000 / (per + client):.0f} requests/s"
+            f"    client CPU {client:.2f} ms per request; server + client on {cores} idle "
+            f"cores would allow at most {cores * 1000 / (per + client):.0f} requests/s"
         )
     if spy is not None and profile:
         spy.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits

@@ -174,9 +174,9 @@ def test_a_huge_body_without_a_token_is_401_and_never_held_in_memory(tmp_path: P
         assert response.status_code == 401
         grown = cds.memory_kb() - before
         # With a valid token, 5 MB is over the default limit of 1 MB.
-        body = clonazepam_with_opioid("order-sign")
-        body["padding"] = "x" * 5_000_000
-        big = httpx.post(cds.url + SIGN, json=body, headers=EHR.headers(PUBLIC + SIGN), timeout=60)
+        order = clonazepam_with_opioid("order-sign")
+        order["padding"] = "x" * 5_000_000
+        big = httpx.post(cds.url + SIGN, json=order, headers=EHR.headers(PUBLIC + SIGN), timeout=60)
         assert big.status_code == 413
         assert "at most 1000000" in big.json()["issue"][0]["diagnostics"]
     assert grown < 30 * 1024, f"peak memory grew {grown} kB while refusing a 148 MB body"

@@ -73,7 +73,7 @@ def test_shown_and_issued_expire_and_issued_cards_belong_to_their_issuer(url: st
 
 
 def test_feedback_is_stored_with_its_issuer_in_order(url: str) -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "card": "c1",
             "outcome": "overridden",
