@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from benzosafe.clinical import resolve as resolver
+from benzosafe.clinical import written_dose
 from benzosafe.knowledge.products import ProductIndex, load_products
 from benzosafe.knowledge.products_spelling import ndc_spellings
 
@@ -86,7 +87,7 @@ def first_pass_rate(index: ProductIndex, names: list[str]) -> float:
     """The distinct names once each, with every memo of the resolver and the index emptied
     first: the cost of names never seen before (the index itself already loaded)."""
     for cached in (resolver._resolve, resolver._group, resolver._narrowed, resolver._drug,
-                   resolver._group_mme, resolver.parse_dose, resolver.name_key):  # fmt: skip
+                   resolver._group_mme, written_dose.parse_dose, resolver.name_key):  # fmt: skip
         cached.cache_clear()
     index._ingredient_ids.clear()
     distinct = list(dict.fromkeys(names))

@@ -178,6 +178,7 @@ def load_base_from(root: Traversable) -> KnowledgeBase:
         rules=rules,
         populations=populations,
     )
+    kb._products_root = root  # read at first use (KnowledgeBase.products)
     validate(kb)
     return kb
 
@@ -229,6 +230,11 @@ def validate(kb: KnowledgeBase) -> None:
         for cls_id in rule.params.get("classes", []):
             if cls_id not in kb.depressant_classes:
                 problems.append(f"{where}: unknown class {cls_id!r}")
+        for ind_id in rule.params.get("exceptions", []):
+            if ind_id not in kb.indications:
+                problems.append(f"{where}: unknown indication {ind_id!r} among the exceptions")
+        if rule.params.get("exception_severity", "info") not in ("info", "warning", "critical"):
+            problems.append(f"{where}: exception_severity must be info, warning or critical")
         if not any(c.fires for c in rule.cases) or all(c.fires for c in rule.cases):
             problems.append(
                 f"{where}: needs at least one case that fires and one that stays silent"

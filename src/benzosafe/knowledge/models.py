@@ -10,9 +10,12 @@ suite rather than reach a patient.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.products import ProductIndex
 
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["V", "S", "U"]
@@ -202,8 +205,14 @@ RuleKind = Literal[
     "refill-window",
     "unknown-drug",
     "dose-coverage",
+    "maintenance-range",
+    "highest-maximum",
+    "not-established",
+    "oud-treatment",
+    "unknown-co-medication",
 ]
-Population = Literal["any", "adult", "older-adult", "non-paediatric", "paediatric"]
+# "non-adult": under the adult age (populations.toml); "paediatric": the label's children.
+Population = Literal["any", "adult", "non-adult", "older-adult", "non-paediatric", "paediatric"]
 
 
 class RuleIdentity(Strict):
@@ -264,8 +273,29 @@ class KnowledgeBase(Strict):
     indications: dict[str, IndicationDef]
     rules: dict[str, Rule]
     populations: Populations
+    # The data folder the product index is read from (None: the packaged one), and the index
+    # once read. Private, so copies (model_copy) share them.
+    _products_root: Any = PrivateAttr(default=None)
+    _products: Any = PrivateAttr(default=None)
 
     def __hash__(self) -> int:
         # Identity: a loaded knowledge base is immutable, and look-up indexes are cached per
         # instance (functools.cache) without hashing every rule.
         return id(self)
+
+    @property
+    def products(self) -> ProductIndex:
+        """The product index of this knowledge (``products/products.json``), read at its
+        first use: a command that resolves no medication name never pays for reading it."""
+        if self._products is None:
+            from benzosafe.knowledge.products import load_products_below
+
+            self._products = load_products_below(self._products_root)
+        index: ProductIndex = self._products
+        return index
+
+    def with_products(self, index: ProductIndex) -> KnowledgeBase:
+        """A copy of this knowledge with another product index (tests, a site's own index)."""
+        copy = self.model_copy()
+        copy._products = index
+        return copy

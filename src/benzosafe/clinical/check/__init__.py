@@ -14,7 +14,8 @@ from benzosafe.clinical.check.model import (
     Patient,
 )
 from benzosafe.clinical.check.parsing import parse_order, parse_patient, resolve_condition
-from benzosafe.clinical.check.rules import check_prescription, check_raw, paediatric_status
+from benzosafe.clinical.check.context import paediatric_status
+from benzosafe.clinical.check.rules import check_prescription, check_raw
 
 __all__ = [
     "FINDING_CODES",
