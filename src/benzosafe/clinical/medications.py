@@ -20,6 +20,7 @@ from functools import cache
 
 from benzosafe.clinical.mme import MmeEstimate, mme_per_day
 from benzosafe.clinical.resolve import Ambiguous, Resolution, Resolved, Unresolved, resolve
+from benzosafe.clinical.written_dose import Dose
 from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase
 from benzosafe.knowledge.products_spelling import name_key
 
@@ -111,15 +112,18 @@ def co_medication(
     classes = tuple(dict.fromkeys(c.class_id for c in found))
     if isinstance(resolution, Ambiguous):
         classes = tuple(c for c in classes if c in resolution.classes)
-    if mme is None:
-        if isinstance(resolution, Resolved):
-            mme = mme_per_day(resolution)
-        elif isinstance(resolution, Ambiguous):
-            mme = MmeEstimate(None, "the name fits several drugs: " + ", ".join(
-                "/".join(c.ingredients) for c in resolution.candidates))  # fmt: skip
-        else:
-            mme = MmeEstimate(None, resolution.reason)
-    return CoMedication(text, resolution, classes, found, mme)
+    return CoMedication(text, resolution, classes, found, mme or estimate_mme(resolution))
+
+
+def estimate_mme(resolution: Resolution, dose: Dose | None = None) -> MmeEstimate:
+    """The MME per day of a resolution and a dose (default: the one written after the name),
+    or why there is none (also for a name that fits several drugs or none)."""
+    if isinstance(resolution, Resolved):
+        return mme_per_day(resolution, dose)
+    if isinstance(resolution, Ambiguous):
+        return MmeEstimate(None, "the name fits several drugs: " + ", ".join(
+            "/".join(c.ingredients) for c in resolution.candidates))  # fmt: skip
+    return MmeEstimate(None, resolution.reason)
 
 
 def parse_co_medication(kb: KnowledgeBase, text: str, field: str) -> CoMedication:
@@ -145,7 +149,7 @@ class OrderedDrug:
         if self.entry is not None:
             return ""
         if isinstance(res, Unresolved):
-            return f"could not identify it ({res.reason})"
+            return res.reason
         if isinstance(res, Ambiguous):
             names = "; ".join("/".join(c.ingredients) for c in res.candidates)
             return f"it fits several drugs: {names}"

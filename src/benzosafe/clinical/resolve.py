@@ -134,6 +134,11 @@ def _by_ndc(index: ProductIndex, raw: str, code: str, field: str) -> Resolution:
 def _by_rxnorm(index: ProductIndex, raw: str, code: str) -> Resolution:
     row = index.by_rxnorm.get(code)
     if row is None:
+        ingredient = index.ingredient_by_rxnorm.get(code)
+        if ingredient is not None:  # an ingredient's code (RxNorm IN): every product of it
+            drug = frozenset((ingredient,))
+            group = _group(index, index.by_drug.get(drug, ()))
+            return _result(index, raw, "rxnorm", group.products, Dose(), group=group, drug=drug)
         return Unresolved(raw, f"RxNorm code {code} is not in the product index")
     product = index.product(row)
     return _result(index, raw, "rxnorm", (product,), Dose(), drug=product.ingredient_ids)

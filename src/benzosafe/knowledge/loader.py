@@ -217,6 +217,13 @@ def validate(kb: KnowledgeBase) -> None:
         for ing in cls.ingredients:
             if ing.rxnorm_ingredient and not ing.rxnorm_sources:
                 problems.append(f"{ing.id}: an RxNorm code without a source")
+    seen: dict[tuple[str, str], str] = {}
+    coded = [(i.id, c) for i in kb.indications.values() for c in i.codes]
+    coded += [(d.id, c) for d in kb.conditions.values() for c in d.codes]
+    for owner, code in coded:
+        key = (code.system, code.code)
+        if seen.setdefault(key, owner) != owner:
+            problems.append(f"{code.system} {code.code} means both {seen[key]} and {owner}")
     for rule in kb.rules.values():
         where = f"rule {rule.id}"
         if rule.drug and rule.drug not in kb.benzodiazepines:

@@ -52,11 +52,22 @@ class CitedText(Strict):
     sources: Cited = Field(min_length=1)
 
 
+class ConceptCode(Strict):
+    """A code that means an indication or a condition, with its source. An ICD-10-CM code
+    covers its subcodes (G40 is every epilepsy code); a SNOMED CT code is matched exactly."""
+
+    system: Literal["snomed", "icd-10-cm"]
+    code: str = Field(pattern=r"^[0-9]+$|^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+    display: str
+    sources: Cited = Field(min_length=1)
+
+
 class IndicationDef(Strict):
-    """A documented indication id accepted on input."""
+    """A documented indication id accepted on input, with the codes that mean it."""
 
     id: str
     name: str
+    codes: list[ConceptCode] = Field(default_factory=list)
 
 
 class Indication(Strict):
@@ -175,11 +186,13 @@ class DepressantClass(Strict):
 
 
 class Condition(Strict):
-    """A documented patient condition that a rule can look for."""
+    """A documented patient condition that a rule can look for, with its synonyms on input
+    and the codes (SNOMED CT, ICD-10-CM) that mean it in an EHR's Condition."""
 
     id: str
     name: str
     synonyms: list[str] = Field(default_factory=list)
+    codes: list[ConceptCode] = Field(default_factory=list)
 
 
 class RuleCase(Strict):

@@ -200,6 +200,7 @@ class ProductIndex:
         self.provenance = header.provenance
         self.sources = header.sources
         self.ingredients = {i.id: i for i in header.ingredients}
+        self.ingredient_by_rxnorm = {i.rxnorm: i.id for i in header.ingredients if i.rxnorm}
         self.names = {a.text: a for a in header.names}
         self.spelling = Spelling({a.text: a.means for a in header.abbreviations},
                                  header.descriptors)  # fmt: skip

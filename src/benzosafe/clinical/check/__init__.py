@@ -13,7 +13,13 @@ from benzosafe.clinical.check.model import (
     Order,
     Patient,
 )
-from benzosafe.clinical.check.parsing import parse_order, parse_patient, resolve_condition
+from benzosafe.clinical.check.parsing import (
+    coded_condition,
+    coded_indication,
+    parse_order,
+    parse_patient,
+    resolve_condition,
+)
 from benzosafe.clinical.check.context import paediatric_status
 from benzosafe.clinical.check.rules import check_prescription, check_raw
 
@@ -25,6 +31,8 @@ __all__ = [
     "Patient",
     "check_prescription",
     "check_raw",
+    "coded_condition",
+    "coded_indication",
     "paediatric_status",
     "parse_order",
     "parse_patient",

@@ -2,7 +2,8 @@
 
 :func:`parse_order` and :func:`parse_patient` refuse unknown keys and wrong types with an
 error naming the field; :func:`resolve_condition` maps a condition id or synonym to the
-documented id.
+documented id; :func:`coded_indication` and :func:`coded_condition` map a SNOMED CT or
+ICD-10-CM code (an EHR's reasonCode or Condition) to an indication or a condition.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from benzosafe.clinical.check.model import Order, Patient
@@ -112,6 +114,51 @@ def resolve_condition(kb: KnowledgeBase, text: str, field_name: str) -> str:
         if key == cond.id or key in cond.synonyms:
             return cond.id
     raise InvalidInput(field_name, f"unknown condition {text!r}", sorted(kb.conditions))
+
+
+SYSTEMS = {
+    "http://snomed.info/sct": "snomed",
+    "http://hl7.org/fhir/sid/icd-10-cm": "icd-10-cm",
+}
+
+
+@cache
+def _codes(kb: KnowledgeBase) -> dict[tuple[str, str], tuple[str, str]]:
+    """(system, code without its dot) -> ("indication" or "condition", id)."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for ind in kb.indications.values():
+        for c in ind.codes:
+            out[(c.system, c.code.replace(".", ""))] = ("indication", ind.id)
+    for cond in kb.conditions.values():
+        for c in cond.codes:
+            out[(c.system, c.code.replace(".", ""))] = ("condition", cond.id)
+    return out
+
+
+def _coded(kb: KnowledgeBase, system: str, code: str, kind: str) -> str | None:
+    """What a code means: SNOMED CT exactly; ICD-10-CM by the longest listed code that the
+    code starts with (a category covers its subcodes: G40.909 is under G40)."""
+    short = SYSTEMS.get(system.strip().rstrip("/"))
+    if short is None:
+        return None
+    key = code.strip().upper().replace(".", "")
+    table = _codes(kb)
+    lengths = range(len(key), 2, -1) if short == "icd-10-cm" else (len(key),)
+    for n in lengths:
+        found = table.get((short, key[:n]))
+        if found is not None:
+            return found[1] if found[0] == kind else None
+    return None
+
+
+def coded_indication(kb: KnowledgeBase, system: str, code: str) -> str | None:
+    """The indication id a SNOMED CT or ICD-10-CM code means, or None."""
+    return _coded(kb, system, code, "indication")
+
+
+def coded_condition(kb: KnowledgeBase, system: str, code: str) -> str | None:
+    """The condition id a SNOMED CT or ICD-10-CM code means, or None."""
+    return _coded(kb, system, code, "condition")
 
 
 def parse_patient(data: Mapping[str, Any], kb: KnowledgeBase) -> Patient:

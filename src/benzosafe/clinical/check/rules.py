@@ -41,7 +41,9 @@ _REGISTERED = (dose_rules, medication_rules)
 
 
 def _indications(ctx: Context, ids: list[str]) -> str:
-    return ", ".join(ctx.kb.indications[i].name.split(" (")[0].lower() for i in ids)
+    names = (ctx.kb.indications[i].name.split(" (")[0] for i in ids)
+    # "Seizure disorders" reads "seizure disorders" in a sentence; "REM ..." stays as it is.
+    return ", ".join(n if n[1:2].isupper() else n[:1].lower() + n[1:] for n in names)
 
 
 @handler("older-adult")
