@@ -83,17 +83,11 @@ def _class_ids(kb: KnowledgeBase) -> frozenset[str]:
     return frozenset({BENZODIAZEPINE, *kb.depressant_classes})
 
 
-def classified(kb: KnowledgeBase, resolution: Resolution) -> tuple[Classified, ...]:
-    """Every ingredient of a resolution that is of a class the rules know."""
+def classify_ingredients(kb: KnowledgeBase, ids: tuple[str, ...]) -> tuple[Classified, ...]:
+    """Every ingredient (of the product index) among ``ids`` that is of a class the rules
+    know, with that class."""
     known = _class_ids(kb)
     ingredients = kb.products.ingredients
-    if isinstance(resolution, Resolved):
-        ids: tuple[str, ...] = resolution.ingredients
-    elif isinstance(resolution, Unresolved):
-        ids = resolution.recognised
-    else:
-        shared = set.intersection(*(set(c.ingredients) for c in resolution.candidates))
-        ids = tuple(sorted(shared))
     return tuple(
         Classified(cls, i)
         for i in ids
@@ -101,6 +95,32 @@ def classified(kb: KnowledgeBase, resolution: Resolution) -> tuple[Classified, .
         for cls in ingredients[i].classes
         if cls in known
     )
+
+
+def classified(kb: KnowledgeBase, resolution: Resolution) -> tuple[Classified, ...]:
+    """Every ingredient of a resolution that is of a class the rules know (of the ingredients
+    it did name when unidentified, of those every candidate shares when ambiguous)."""
+    if isinstance(resolution, Resolved):
+        ids: tuple[str, ...] = resolution.ingredients
+    elif isinstance(resolution, Unresolved):
+        ids = resolution.recognised
+    else:
+        shared = set.intersection(*(set(c.ingredients) for c in resolution.candidates))
+        ids = tuple(sorted(shared))
+    return classify_ingredients(kb, ids)
+
+
+ORDER_CLASSES_BY_PRIORITY = (BENZODIAZEPINE, OPIOID)
+
+
+def primary(ingredients: tuple[Classified, ...]) -> Classified | None:
+    """The ingredient that decides what a medication is: a benzodiazepine, then an opioid,
+    then the first of a class (chlordiazepoxide in chlordiazepoxide/amitriptyline)."""
+    for cls in ORDER_CLASSES_BY_PRIORITY:
+        for ing in ingredients:
+            if ing.class_id == cls:
+                return ing
+    return ingredients[0] if ingredients else None
 
 
 def co_medication(
@@ -197,6 +217,30 @@ def find_benzodiazepine(
     """The class-table entry of a generic or brand name, a product name, an NDC or an
     RxNorm code, or None (see :func:`ordered_drug`)."""
     return ordered_drug(kb, name_or_code, field).entry
+
+
+def liquid_dose_mg(
+    kb: KnowledgeBase, drug: str, millilitres: Decimal, field: str
+) -> tuple[Decimal | None, str]:
+    """The mg of a dose in mL of the ordered drug, from the one concentration of the liquid
+    products its name fits ("diazepam 5 mg/5 mL oral solution"); else None and the reason,
+    so that the dose rules are reported as not evaluated."""
+    ordered = ordered_drug(kb, drug, field)
+    if ordered.entry is None:
+        return None, f"a dose in mL needs a known drug and concentration; {ordered.why_not()}"
+    resolution = ordered.resolution or resolve(kb.products, drug, field)
+    products = resolution.products if isinstance(resolution, Resolved) else ()
+    found = {p.strength_of(ordered.entry.id) for p in products if p.form_group == "liquid"}
+    per_ml = {f[0] for f in found if f is not None and f[1] == "mg/mL"}
+    if len(per_ml) == 1:
+        return millilitres * per_ml.pop(), ""
+    if len(per_ml) > 1:
+        listed = ", ".join(f"{format(c.normalize(), 'f')} mg/mL" for c in sorted(per_ml))
+        return None, f"the liquids of {drug!r} differ in concentration ({listed}): name one"
+    return None, (
+        f"a dose in mL needs the liquid's concentration, and no liquid of {drug!r} with one is "
+        "known (write it, e.g. 'diazepam 5 mg/5 mL oral solution')"
+    )
 
 
 def total_mme(meds: tuple[CoMedication, ...] | list[CoMedication]) -> Decimal | None:

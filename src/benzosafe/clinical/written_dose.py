@@ -44,6 +44,7 @@ FORM_WORDS: dict[str, tuple[str | None, bool | None]] = {
     "transdermal": ("patch", None), "film": ("film", None), "odt": ("tablet", None),
     "solution": ("liquid", None), "soln": ("liquid", None), "liquid": ("liquid", None),
     "syrup": ("liquid", None), "elixir": ("liquid", None), "suspension": ("liquid", None),
+    "concentrate": ("liquid", None),
     "oral": (None, None), "sublingual": (None, None), "buccal": (None, None),
     "injection": ("injection", None), "inj": ("injection", None),
 }  # fmt: skip

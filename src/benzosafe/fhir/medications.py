@@ -22,13 +22,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from benzosafe.clinical.medications import (
-    BENZODIAZEPINE,
-    OPIOID,
     Classified,
     CoMedication,
     classified,
     co_medication,
     estimate_mme,
+    primary,
 )
 from benzosafe.clinical.mme import MmeEstimate
 from benzosafe.clinical.resolve import (
@@ -58,7 +57,6 @@ _PERIOD_HOURS = {
     "wk": Fraction(24 * 7),
     "min": Fraction(1, 60),
 }
-ORDER_CLASSES_BY_PRIORITY = (BENZODIAZEPINE, OPIOID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,15 +184,6 @@ def resolve_medication(
     if ambiguous or others:
         return (ambiguous or others)[0]
     return Unresolved("(medication not named)", "the order names no medication")
-
-
-def primary(ingredients: tuple[Classified, ...]) -> Classified | None:
-    """The ingredient that decides what an order is: a benzodiazepine, then an opioid, ..."""
-    for cls in ORDER_CLASSES_BY_PRIORITY:
-        for ing in ingredients:
-            if ing.class_id == cls:
-                return ing
-    return ingredients[0] if ingredients else None
 
 
 def _date(value: Any) -> date | None:

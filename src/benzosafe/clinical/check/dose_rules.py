@@ -205,10 +205,11 @@ def _dose_coverage(rule: Rule, ctx: Context) -> None:
         if limit is not None
         else ""
     )
+    unknown = f"; {ctx.order.dose_note}" if ctx.daily_mg is None and ctx.order.dose_note else ""
     skip(
         ctx,
         rule,
         f"no labelled maximum daily dose of {ctx.drug.id} for {indication_name(ctx)} in this "
-        f"population is in the knowledge base{also}",
+        f"population is in the knowledge base{also}{unknown}",
         code="dose-above-maximum",
     )

@@ -109,24 +109,21 @@ def _unknown_co_medication(rule: Rule, ctx: Context) -> None:
     unknown = [m for m in ctx.patient.also_taking if not m.identified]
     if not unknown:
         return
+    tail = "check {} for opioids and CNS depressants by hand"
     if len(unknown) == 1:
         med = unknown[0]
-        what = (
-            f"{med.text} fits several drugs ({', '.join(med.candidates())})"
-            if isinstance(med.resolution, Ambiguous)
-            else f"Could not identify {med.text}"
-        )
-        summary = f"{what}: check it for opioids and CNS depressants by hand"
+        cands = med.candidates()
+        forms = (
+            [f"{med.text} fits {len(cands)} drugs ({', '.join(cands)}): " + tail.format("it"),
+             f"{med.text} fits {len(cands)} drugs: " + tail.format("it")]
+            if cands
+            else [f"Could not identify {med.text}: " + tail.format("it")]
+        )  # fmt: skip
     else:
         texts = ", ".join(m.text for m in unknown)
-        summary = (
-            f"Could not identify {len(unknown)} medications ({texts}): check them for opioids "
-            "and CNS depressants by hand"
-        )
-    if len(summary) >= 140:
-        short = "it" if len(unknown) == 1 else "them"
-        summary = f"Could not identify {len(unknown)} medication(s): check {short} for " \
-                  "opioids and CNS depressants by hand"  # fmt: skip
+        forms = [f"Could not identify {len(unknown)} medications ({texts}): " + tail.format("them")]
+    forms.append(f"Could not identify {len(unknown)} medication(s): " + tail.format("them"))
+    summary = next(f for f in forms if len(f) < 140)
     fire(ctx, rule, summary, " ".join(_why_unknown(m) for m in unknown))
 
 

@@ -8,6 +8,7 @@ ICD-10-CM code (an EHR's reasonCode or Condition) to an indication or a conditio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -15,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from benzosafe.clinical.check.model import Order, Patient
-from benzosafe.clinical.medications import parse_co_medication
+from benzosafe.clinical.medications import liquid_dose_mg, parse_co_medication
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import (
@@ -78,6 +79,9 @@ def _optional_int(data: Mapping[str, Any], key: str, where: str, low: int, high:
     return value
 
 
+_VOLUME = re.compile(r"(\d*\.?\d+)\s*ml")
+
+
 def parse_order(data: Mapping[str, Any], kb: KnowledgeBase) -> Order:
     """Parse the public JSON shape of an order; every field error names the field."""
     where = "order"
@@ -88,9 +92,17 @@ def parse_order(data: Mapping[str, Any], kb: KnowledgeBase) -> Order:
             f"{where}.indication", f"unknown indication {indication!r}", kb.indications
         )
     prior = data.get("prior_dose")
+    drug = _text(data, "drug", where)
+    dose_text = _text(data, "dose", where)
+    volume = _VOLUME.fullmatch(dose_text.strip().lower())
+    if volume:  # a liquid by volume: mg from the product's concentration, or not evaluated
+        dose_mg, dose_note = liquid_dose_mg(kb, drug, Decimal(volume[1]), f"{where}.drug")
+    else:
+        dose_mg, dose_note = parse_mass(dose_text, f"{where}.dose"), ""
     return Order(
-        drug=_text(data, "drug", where),
-        dose_mg=parse_mass(_text(data, "dose", where), f"{where}.dose"),
+        drug=drug,
+        dose_mg=dose_mg,
+        dose_note=dose_note,
         frequency=parse_frequency(_text(data, "frequency", where), f"{where}.frequency"),
         indication=indication,
         start=_optional_date(data, "start", where),
