@@ -79,7 +79,8 @@ def test_combination_mme_comes_from_the_opioids_strength_alone() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["Suboxone 8/2 mg daily", "Zubsolv", "Sublocade", "Butrans 10 mcg/h", "methadone 60 mg daily"]
+    "text",
+    ["Suboxone 8/2 mg daily", "Zubsolv", "Sublocade", "Butrans 10 mcg/h", "methadone 60 mg daily"],
 )
 def test_opioid_use_disorder_treatment_is_kept_and_naloxone_offered(text: str) -> None:
     report = check([text])

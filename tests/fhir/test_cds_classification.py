@@ -123,9 +123,7 @@ def test_a_combination_opioid_gives_its_mme_from_the_opioid_strength() -> None:
     facts = medication_facts(
         load(),
         {
-            **_request(
-                coding=[{"system": RXNORM, "code": "1049221"}]
-            ),
+            **_request(coding=[{"system": RXNORM, "code": "1049221"}]),
             "dosageInstruction": [
                 {
                     "timing": {"repeat": {"frequency": 4, "period": 1, "periodUnit": "d"}},

@@ -55,10 +55,10 @@ def mme_per_day(resolved: Resolved, dose: Dose | None = None) -> MmeEstimate:
     opioid = _factored(resolved)
     if dose.amount_unit == "mg":
         return _of_mg(resolved, opioid, dose)
-    if dose.amount_unit == "mL" and resolved.products:
-        if not any(p.mme_per_ml for p in resolved.products):
-            return MmeEstimate(None, "a dose in mL needs a liquid with a known concentration, "
-                               "and no liquid product with one fits the name")  # fmt: skip
+    liquids = any(p.mme_per_ml for p in resolved.products)
+    if dose.amount_unit == "mL" and resolved.products and not liquids:
+        return MmeEstimate(None, "a dose in mL needs a liquid with a known concentration, "
+                           "and no liquid product with one fits the name")  # fmt: skip
     if resolved.mme_per_unit is None:
         return MmeEstimate(None, resolved.mme_note or "no MME per unit")
     product = resolved.products[0] if resolved.products else None

@@ -18,6 +18,7 @@ from typing import Literal
 from benzosafe.errors import UnitError
 from benzosafe.units import Frequency, parse_frequency
 
+
 @dataclass(frozen=True, slots=True)
 class Dose:
     """The dose written after the name: strengths, an amount, a frequency (each optional)."""

@@ -179,7 +179,9 @@ def _indication_of_text(kb: KnowledgeBase, text: str) -> str | None:
     return None
 
 
-def _indication_of(kb: KnowledgeBase, codings: list[tuple[str, str]], texts: list[str]) -> str | None:
+def _indication_of(
+    kb: KnowledgeBase, codings: list[tuple[str, str]], texts: list[str]
+) -> str | None:
     for system, code in codings:
         found = coded_indication(kb, system, code)
         if found:

@@ -291,9 +291,9 @@ def medication_facts(
             coding = code.get("coding")
             for i, c in enumerate(coding if isinstance(coding, list) else []):
                 if isinstance(c, Mapping) and c.get("code"):
-                    system = c.get("system")
-                    codings.append((str(system) if system else None, str(c["code"]),
-                                    f"{where}.medicationReference.code.coding[{i}].code"))  # fmt: skip
+                    system = str(c["system"]) if c.get("system") else None
+                    field = f"{where}.medicationReference.code.coding[{i}].code"
+                    codings.append((system, str(c["code"]), field))
                 if isinstance(c, Mapping) and c.get("display"):
                     texts.append(str(c["display"]))
             if code.get("text"):

@@ -56,7 +56,9 @@ REASONS_KEY = "reasonReference-conditions"  # the prefetch key of fetched reason
 def missing_reasons(hook_request: HookRequest) -> list[str]:
     """The ids of Conditions that draft orders name in ``reasonReference`` and the request
     does not hold (contained ones are in the order itself)."""
-    have = {r.get("id") for r in all_resources(hook_request) if r.get("resourceType") == "Condition"}
+    have = {
+        r.get("id") for r in all_resources(hook_request) if r.get("resourceType") == "Condition"
+    }
     wanted: list[str] = []
     for draft in hook_request.draft_orders:
         refs = draft.get("reasonReference")
@@ -65,9 +67,9 @@ def missing_reasons(hook_request: HookRequest) -> list[str]:
             if not isinstance(reference, str) or reference.startswith("#"):
                 continue
             kind, _, ident = reference.rpartition("/")
-            if kind.rsplit("/", 1)[-1] == "Condition" and _FHIR_ID.match(ident):
-                if ident not in have and ident not in wanted:
-                    wanted.append(ident)
+            named = kind.rsplit("/", 1)[-1] == "Condition" and _FHIR_ID.match(ident)
+            if named and ident not in have and ident not in wanted:
+                wanted.append(ident)
     return wanted
 
 

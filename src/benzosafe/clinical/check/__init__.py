@@ -6,6 +6,7 @@
 not-evaluated rules are the shared vocabulary of :mod:`benzosafe.clinical.findings`.
 """
 
+from benzosafe.clinical.check.context import paediatric_status
 from benzosafe.clinical.check.model import (
     FINDING_CODES,
     NOT_EVALUATED_KINDS,
@@ -20,7 +21,6 @@ from benzosafe.clinical.check.parsing import (
     parse_patient,
     resolve_condition,
 )
-from benzosafe.clinical.check.context import paediatric_status
 from benzosafe.clinical.check.rules import check_prescription, check_raw
 
 __all__ = [
