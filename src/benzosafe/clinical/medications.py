@@ -16,13 +16,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from benzosafe.clinical.mme import MmeEstimate, mme_per_day
-from benzosafe.clinical.resolve import Ambiguous, Resolution, Resolved, Unresolved, resolve
+from benzosafe.clinical.resolve import (
+    Ambiguous,
+    Resolution,
+    Resolved,
+    Unresolved,
+    name_key,
+    resolve,
+)
 from benzosafe.clinical.written_dose import Dose
 from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase
-from benzosafe.knowledge.products_spelling import name_key
 
 BENZODIAZEPINE = "benzodiazepines"
 OPIOID = "opioids"  # the class id of opioids in depressants.toml and the product index
@@ -49,21 +55,14 @@ class CoMedication:
     classes: tuple[str, ...]
     ingredients: tuple[Classified, ...]
     mme: MmeEstimate
+    # What it is, for a report: "oxycodone/acetaminophen" (the ingredients of a class first,
+    # as prescribers write them), or the text as written.
+    name: str
 
     @property
     def identified(self) -> bool:
         """Whether the resolver found one drug (else it is a finding of its own)."""
         return isinstance(self.resolution, Resolved)
-
-    @property
-    def name(self) -> str:
-        """What it is, for a report: "oxycodone/acetaminophen" (the ingredients of a class
-        first, as prescribers write them), or the text as written."""
-        if isinstance(self.resolution, Resolved) and self.resolution.ingredients:
-            first = {c.ingredient_id for c in self.ingredients}
-            ordered = sorted(self.resolution.ingredients, key=lambda i: i not in first)
-            return "/".join(ordered)
-        return self.text
 
     @property
     def opioid_use_disorder_treatment(self) -> bool:
@@ -132,7 +131,11 @@ def co_medication(
     classes = tuple(dict.fromkeys(c.class_id for c in found))
     if isinstance(resolution, Ambiguous):
         classes = tuple(c for c in classes if c in resolution.classes)
-    return CoMedication(text, resolution, classes, found, mme or estimate_mme(resolution))
+    name = text
+    if isinstance(resolution, Resolved) and resolution.ingredients:
+        first = {c.ingredient_id for c in found}
+        name = "/".join(sorted(resolution.ingredients, key=lambda i: i not in first))
+    return CoMedication(text, resolution, classes, found, mme or estimate_mme(resolution), name)
 
 
 def estimate_mme(resolution: Resolution, dose: Dose | None = None) -> MmeEstimate:
@@ -151,7 +154,12 @@ def parse_co_medication(kb: KnowledgeBase, text: str, field: str) -> CoMedicatio
 
     A name that is not found is a result (a finding of the check), never an error; a
     malformed NDC or an empty text is an :class:`~benzosafe.errors.InvalidInput` naming
-    ``field``."""
+    ``field``. Remembered: the same few hundred medications come back in every check."""
+    return _co_medication(kb, text, field)
+
+
+@lru_cache(maxsize=1 << 14)
+def _co_medication(kb: KnowledgeBase, text: str, field: str) -> CoMedication:
     return co_medication(kb, text, resolve(kb.products, text, field))
 
 

@@ -104,31 +104,50 @@ _PREFIX = re.compile(r"^(ndc|rxcui|rxnorm)\s*[:#]?\s*(.+)$", re.IGNORECASE)
 _NDC_ATTEMPT = re.compile(r"^[0-9A-Za-z]+(?:-[0-9A-Za-z]+)+$|^[0-9A-Za-z]{9,12}$")
 
 
+_NO_DOSE = Dose()  # a code names a product, not a dose (one instance: made once)
+
+
 def _code(index: ProductIndex, raw: str, field: str) -> Resolution | None:
-    """The resolution of a code, None when the text is not a code; malformed NDCs raise."""
-    prefixed = _PREFIX.match(raw)
-    if prefixed:
+    """The resolution of a code, None when the text is not a code; malformed NDCs raise.
+
+    Only a text that starts with a digit, or with "ndc" / "rx", can be a code: a name
+    costs one character test (names are most of what is resolved)."""
+    first = raw[0]
+    if not first.isdigit():
+        if first not in "nNrR":
+            return None
+        prefixed = _PREFIX.match(raw)
+        if prefixed is None:
+            return None
         system, code = prefixed[1].lower(), prefixed[2].strip()
         if system == "ndc":
             return _by_ndc(index, raw, code, field)
         if not (code.isascii() and code.isdigit()):
             raise InvalidInput(field, f"RxNorm code {code!r} must be digits")
         return _by_rxnorm(index, raw, code)
-    if raw.isascii() and raw.isdigit():
+    if raw.isdigit() and raw.isascii():
         if len(raw) <= 8:
             return _by_rxnorm(index, raw, raw)
         return _by_ndc(index, raw, raw, field)
+    if len(raw) == 13 and raw[5] == "-" and raw[10] == "-":  # 5-4-2, the usual spelling
+        bare = raw[:5] + raw[6:10] + raw[11:]
+        if bare.isdigit() and bare.isascii():
+            return _by_ndc(index, raw, bare, field)
     if _NDC_ATTEMPT.match(raw) and sum(c.isdigit() for c in raw) >= 8:
         return _by_ndc(index, raw, raw, field)  # letters in an NDC: ndc11 names the field
     return None
 
 
 def _by_ndc(index: ProductIndex, raw: str, code: str, field: str) -> Resolution:
-    rows = [index.by_ndc[n] for n in ndc11(code, field) if n in index.by_ndc]
+    if len(code) == 11 and code.isdigit() and code.isascii():  # one NDC, nothing padded
+        row = index.by_ndc.get(code)
+        rows = [row] if row is not None else []
+    else:
+        rows = [index.by_ndc[n] for n in ndc11(code, field) if n in index.by_ndc]
     if not rows:
         return Unresolved(raw, f"NDC {code} is not in the product index")
     products = index.products(rows)
-    return _result(index, raw, "ndc", products, Dose(), drug=products[0].ingredient_ids)
+    return _result(index, raw, "ndc", products, _NO_DOSE, drug=products[0].ingredient_ids)
 
 
 def _by_rxnorm(index: ProductIndex, raw: str, code: str) -> Resolution:
@@ -138,10 +157,10 @@ def _by_rxnorm(index: ProductIndex, raw: str, code: str) -> Resolution:
         if ingredient is not None:  # an ingredient's code (RxNorm IN): every product of it
             drug = frozenset((ingredient,))
             group = _group(index, index.by_drug.get(drug, ()))
-            return _result(index, raw, "rxnorm", group.products, Dose(), group=group, drug=drug)
+            return _result(index, raw, "rxnorm", group.products, _NO_DOSE, group=group, drug=drug)
         return Unresolved(raw, f"RxNorm code {code} is not in the product index")
     product = index.product(row)
-    return _result(index, raw, "rxnorm", (product,), Dose(), drug=product.ingredient_ids)
+    return _result(index, raw, "rxnorm", (product,), _NO_DOSE, drug=product.ingredient_ids)
 
 
 def resolve_coding(index: ProductIndex, system: str, code: str, field: str) -> Resolution:
@@ -179,8 +198,11 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
         return coded
     whole = index.by_name.get(name_key(raw))
     if whole:
+        if len(whole) == 1:  # one product: nothing to group or narrow
+            product = index.product(whole[0])
+            return _result(index, raw, "name", (product,), _NO_DOSE, drug=product.ingredient_ids)
         group = _group(index, whole)
-        return _result(index, raw, "name", group.products, Dose(), group=group)
+        return _result(index, raw, "name", group.products, _NO_DOSE, group=group)
     if " / " in raw or "[" in raw:
         display = parse_display(raw.upper())
         if display is not None:
@@ -190,12 +212,16 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
     if alias is not None:
         low = alias.means + low[len(alias.text) :]
     parts = _SPLIT_NAME.split(low, maxsplit=1)
-    name, dose = parts[0], parse_dose(parts[1]) if len(parts) > 1 else Dose()
+    name, dose = parts[0], parse_dose(parts[1]) if len(parts) > 1 else _NO_DOSE
     words = name.split()
     form_words = [*(w for w in words if w in FORM_WORDS), *dose.form_words]
     bare = " ".join(w for w in words if w not in FORM_WORDS) or name
     for key in dict.fromkeys((name_key(name), name_key(bare))):
         rows = index.by_name.get(key)
+        if rows and len(rows) == 1 and not dose.strengths and not form_words:
+            product = index.product(rows[0])
+            return _result(index, raw, "name", (product,), dose, alias,
+                           drug=product.ingredient_ids)  # fmt: skip
         if rows:
             group = _group(index, rows)
             products = _narrow(group, dose, form_words)
@@ -288,27 +314,35 @@ def _narrow(group: _Group, dose: Dose, form_words: list[str]) -> tuple[Product, 
 def _narrowed(
     group: _Group, strengths: tuple[Decimal, ...], unit: str | None, form_words: tuple[str, ...]
 ) -> tuple[Product, ...]:
-    products = group.products
-    if form_words:
-        fitting = tuple(p for p in products if all(_fits_form(p, w) for w in form_words))
-        products = fitting or products
-    if not strengths:
-        return products
-    if products is group.products:  # only the products with one of the strengths
+    # By strength first, through the group's index of strengths (a few products), then by
+    # form words; the same products as filtering all by form words first.
+    if strengths:
         found = {n for n, free in group.unknown if free >= len(strengths)}
         for number in strengths:
             found.update(group.by_value.get(number, ()))
         products = tuple(group.products[n] for n in sorted(found))
+    else:
+        products = group.products
+    if form_words:
+        wanted = [FORM_WORDS[w] for w in form_words]
+
+        def fits(p: Product) -> bool:
+            return all(
+                (kind is None or p.form_group == kind)
+                and (extended is None or p.extended_release == extended)
+                for kind, extended in wanted
+            )
+
+        fitting = tuple(p for p in products if fits(p))
+        if fitting:
+            products = fitting
+        elif strengths and any(fits(p) for p in group.products):
+            return ()  # the form words fit products of other strengths only
+    if not strengths:
+        return products
     scored = [(s, p) for p in products if (s := _strength_score(p, strengths, unit)) is not None]
     best = max((s for s, _ in scored), default=None)
     return tuple(p for s, p in scored if s == best)
-
-
-def _fits_form(product: Product, word: str) -> bool:
-    group, extended = FORM_WORDS[word]
-    if group is not None and product.form_group != group:
-        return False
-    return extended is None or product.extended_release == extended
 
 
 def _strength_score(
@@ -426,6 +460,11 @@ def _group_mme(group: _Group) -> tuple[Decimal | None, str]:
 
 def _products_mme(products: tuple[Product, ...]) -> tuple[Decimal | None, str]:
     """The MME per unit the products agree on, or why there is none."""
+    if len(products) == 1:  # one product (an NDC, an RxNorm code): its own
+        only = products[0]
+        if only.mme_per_unit is not None:
+            return only.mme_per_unit, ""
+        return None, only.mme_note or "no MME per unit"
     values = {p.mme_per_unit for p in products}
     if len(values) == 1 and None not in values:
         if len({p.mme_per_ml for p in products}) > 1:
@@ -451,5 +490,5 @@ def _basis_fits(basis: str | None, unit: str | None) -> bool:
 
 
 def _opioid_strength(product: Product) -> str | None:
-    found = product.strength_of(product.mme_ingredient) if product.mme_ingredient else None
+    found = product.mme_strength
     return f"{format(found[0].normalize(), 'f')} {found[1]}" if found else None

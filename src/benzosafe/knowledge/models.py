@@ -300,11 +300,15 @@ class KnowledgeBase(Strict):
     def products(self) -> ProductIndex:
         """The product index of this knowledge (``products/products.json``), read at its
         first use: a command that resolves no medication name never pays for reading it."""
-        if self._products is None:
+        # Read through the private dict: pydantic's attribute hook costs microseconds, and the
+        # check asks for the index once per co-medication.
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        index: ProductIndex | None = private["_products"]
+        if index is None:
             from benzosafe.knowledge.products import load_products_below
 
-            self._products = load_products_below(self._products_root)
-        index: ProductIndex = self._products
+            index = load_products_below(private["_products_root"])
+            private["_products"] = index
         return index
 
     def with_products(self, index: ProductIndex) -> KnowledgeBase:

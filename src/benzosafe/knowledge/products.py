@@ -88,6 +88,8 @@ class Product:
     ingredient_ids: frozenset[str] = field(init=False, repr=False, compare=False)
     mme_per_unit: Decimal | None = field(init=False, repr=False, compare=False)
     mme_per_ml: bool = field(init=False, repr=False, compare=False)  # the opioid is per mL
+    # The strength of the ingredient whose factor is used (the opioid), when known.
+    mme_strength: tuple[Decimal, Unit] | None = field(init=False, repr=False, compare=False)
     known_strengths: tuple[tuple[Decimal, Unit], ...] = field(init=False, repr=False, compare=False)
     unknown_strengths: int = field(init=False, repr=False, compare=False)
 
@@ -98,6 +100,7 @@ class Product:
         object.__setattr__(self, "known_strengths", known)
         object.__setattr__(self, "unknown_strengths", len(self.ingredients) - len(known))
         found = self.strength_of(self.mme_ingredient) if self.mme_ingredient else None
+        object.__setattr__(self, "mme_strength", found)
         object.__setattr__(self, "mme_per_ml", found is not None and found[1] == "mg/mL")
         # MME per tablet, per mL or (patches) per day worn, from the opioid's strength.
         per_unit = found[0] * self.mme_factor if found and self.mme_factor is not None else None

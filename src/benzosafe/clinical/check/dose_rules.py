@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import cache
 
 from benzosafe.clinical.check.context import (
     Context,
@@ -22,7 +23,7 @@ from benzosafe.clinical.check.context import (
     population_matches,
     skip,
 )
-from benzosafe.knowledge.models import Rule
+from benzosafe.knowledge.models import KnowledgeBase, Rule
 from benzosafe.units import format_mg
 
 
@@ -109,6 +110,17 @@ def _maintenance_range(rule: Rule, ctx: Context, daily: Decimal) -> None:
         )
 
 
+@cache
+def _limits(
+    kb: KnowledgeBase, drug: str | None, indication: str | None, kinds: tuple[str, ...]
+) -> tuple[Rule, ...]:
+    return tuple(
+        r
+        for r in kb.rules.values()
+        if r.kind in kinds and r.drug == drug and indication in r.indications
+    )
+
+
 def _covering(ctx: Context, kinds: tuple[str, ...], sure: bool) -> list[Rule]:
     """The dose-limit rules of these kinds for the ordered drug, its indication and the
     patient's population (``sure``: only those whose population surely matches)."""
@@ -116,11 +128,8 @@ def _covering(ctx: Context, kinds: tuple[str, ...], sure: bool) -> list[Rule]:
     wanted = (True,) if sure else (True, None)
     return [
         r
-        for r in ctx.kb.rules.values()
-        if r.kind in kinds
-        and r.drug == drug
-        and ctx.order.indication in r.indications
-        and population_matches(r, ctx) in wanted
+        for r in _limits(ctx.kb, drug, ctx.order.indication, kinds)
+        if population_matches(r, ctx) in wanted
     ]
 
 
@@ -196,9 +205,7 @@ def _dose_coverage(rule: Rule, ctx: Context) -> None:
         return
     if _covering(ctx, ("max-daily-dose", "maintenance-range"), False):
         return
-    highest = [
-        r for r in ctx.kb.rules.values() if r.kind == "highest-maximum" and r.drug == ctx.drug.id
-    ]
+    highest = _limits(ctx.kb, ctx.drug.id, None, ("highest-maximum",))
     limit = param(highest[0], "max_mg_per_day") if highest else None
     also = (
         f"; only the drug's highest labelled maximum ({format_mg(limit)}/day) was checked"

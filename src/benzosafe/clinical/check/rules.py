@@ -23,6 +23,7 @@ from benzosafe.clinical.check import dose_rules, medication_rules
 from benzosafe.clinical.check.context import (
     HANDLERS,
     Context,
+    Handler,
     fire,
     handler,
     paediatric_status,
@@ -41,7 +42,12 @@ _REGISTERED = (dose_rules, medication_rules)
 
 
 def _indications(ctx: Context, ids: list[str]) -> str:
-    names = (ctx.kb.indications[i].name.split(" (")[0] for i in ids)
+    return _indication_names(ctx.kb, tuple(ids))
+
+
+@cache
+def _indication_names(kb: KnowledgeBase, ids: tuple[str, ...]) -> str:
+    names = (kb.indications[i].name.split(" (")[0] for i in ids)
     # "Seizure disorders" reads "seizure disorders" in a sentence; "REM ..." stays as it is.
     return ", ".join(n if n[1:2].isupper() else n[:1].lower() + n[1:] for n in names)
 
@@ -174,6 +180,24 @@ def _rules_in_order(kb: KnowledgeBase) -> tuple[Rule, ...]:
     return tuple(sorted(kb.rules.values(), key=lambda r: r.id))
 
 
+@cache
+def _applicable(
+    kb: KnowledgeBase, drug: str | None, indication: str | None
+) -> tuple[tuple[Rule, Handler], ...]:
+    """The rules of a drug (None: not a known benzodiazepine) and an indication, in order,
+    with their handlers: worked out once per pair, not per check."""
+    out = []
+    for rule in _rules_in_order(kb):
+        if drug is None and rule.kind != "unknown-drug":
+            continue
+        if rule.drug and rule.drug != drug:
+            continue
+        if rule.indications and indication not in rule.indications:
+            continue
+        out.append((rule, HANDLERS[rule.kind]))
+    return tuple(out)
+
+
 def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> CheckReport:
     """Check one order for one patient against every applicable rule."""
     ordered = ordered_drug(kb, order.drug, "order.drug")
@@ -186,13 +210,7 @@ def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> Che
         daily_mg=order.daily_mg,
         paediatric=paediatric_status(kb, patient),
     )
-    for rule in _rules_in_order(kb):
-        if drug is None and rule.kind != "unknown-drug":
-            continue
-        if rule.drug and (drug is None or rule.drug != drug.id):
-            continue
-        if rule.indications and order.indication not in rule.indications:
-            continue
+    for rule, run in _applicable(kb, drug.id if drug else None, order.indication):
         matches = population_matches(rule, ctx)
         if matches is False:
             continue
@@ -200,7 +218,7 @@ def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> Che
             unknown = "age" if patient.age_years is None else "body weight"
             skip(ctx, rule, f"whether this population applies depends on the {unknown}")
             continue
-        HANDLERS[rule.kind](rule, ctx)
+        run(rule, ctx)
     daily = order.daily_mg
     dz = diazepam_equivalent(drug, daily) if drug and daily is not None else None
     return CheckReport(
