@@ -20,7 +20,7 @@ from benzosafe.population.screen import ScreenOptions, flag_rows, screen
 VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors"
 WORKBOOK = VECTORS / "cdc-mme" / "CDC_Oral_Morphine_Milligram_Equivalents_Sept_2018.xlsx"
 HEADER = (
-    "fill_id,patient_id,birth_date,fill_date,drug,quantity,days_supply,prescriber_id,pharmacy_id\n"  # noqa: E501
+    "fill_id,patient_id,birth_date,fill_date,drug,quantity,days_supply,prescriber_id,pharmacy_id\n"
 )
 
 
