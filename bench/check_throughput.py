@@ -24,7 +24,7 @@ from typing import Any
 from benzosafe.clinical.check import check_prescription, parse_order, parse_patient
 from benzosafe.knowledge import load
 
-ORDERS = [
+ORDERS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     (
         {"drug": "clonazepam", "dose": "0.5 mg", "frequency": "tid",
          "indication": "seizure-disorder", "duration_days": 120, "refills": 2,

@@ -27,7 +27,7 @@ def to_omop(records: Path, folder: Path) -> int:
     """The documented table as OMOP tables; ids are renumbered as integers."""
     table = pq.read_table(records)
     folder.mkdir()
-    n = table.num_rows
+    n: int = table.num_rows
 
     def numbers(column: str) -> pa.Array:
         return pc.index_in(table[column], value_set=pc.unique(table[column]))

@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -133,7 +134,9 @@ def screen(df: pd.DataFrame) -> dict[str, set[str]]:
         isl[isl.drug_class == "opioids"], on="patient_id"
     )
     j = j[(j.s_x <= j.e_y) & (j.s_y <= j.e_x)]
-    days = (np.minimum(j.e_x, j.e_y) - np.maximum(j.s_x, j.s_y) + 1).groupby(j.patient_id).sum()
+    # numpy's stubs type a ufunc on Series as an array; pandas dispatches it to a Series
+    overlap = cast(pd.Series, np.minimum(j.e_x, j.e_y) - np.maximum(j.s_x, j.s_y) + 1)
+    days = overlap.groupby(j.patient_id).sum()
     out["SCR-COB"] = set(days[days >= p.min_overlap_days].index)
 
     # multiple-provider episodes
@@ -222,7 +225,8 @@ def _text(s: pd.Series) -> pd.Series:
 def _date(s: pd.Series) -> pd.Series:
     """ISO text (YYYY-MM-DD, spaces trimmed), dates or timestamps as dates; NaT when not one."""
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.normalize()
+        normalized: pd.Series = s.dt.normalize()
+        return normalized
     first = s.dropna().head(1)
     if len(first) and isinstance(first.iloc[0], str):
         t = s.str.strip()
@@ -375,7 +379,8 @@ def cob(f: pd.DataFrame, m: Measure, excluded: pd.Index) -> Measured:
         spans[spans["cls"] == OPIOIDS], on="pid", suffixes=("_b", "_o")
     )
     j = j[(j["s_b"] <= j["e_o"]) & (j["s_o"] <= j["e_b"])]
-    days = np.minimum(j["e_b"], j["e_o"]) - np.maximum(j["s_b"], j["s_o"]) + 1
+    # numpy's stubs type a ufunc on Series as an array; pandas dispatches it to a Series
+    days = cast(pd.Series, np.minimum(j["e_b"], j["e_o"]) - np.maximum(j["s_b"], j["s_o"]) + 1)
     total = days.groupby(j["pid"]).sum()
     value = total[total >= p.min_overlap_days].astype("float64")
     # evidence: the fills whose supply overlaps a run of the other class
@@ -536,7 +541,7 @@ def screen_full(df: pd.DataFrame, exclusions: Iterable[tuple[str, str]] = ()) ->
         if m.kind == "cob":
             reasons = set(m.typed_params().exclusion_reasons)
             ids = {pid for pid, reason in exclusions if reason in reasons}
-            excluded = pd.Index(patients.get_indexer(list(ids))).difference([-1])
+            excluded = pd.Index(patients.get_indexer(pd.Index(list(ids)))).difference([-1])
             results[m.id] = cob(f, m, excluded)
         elif m.kind == "multiple-provider":
             results[m.id] = multiple_provider(f, m)

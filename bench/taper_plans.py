@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from benzosafe.clinical.taper import TaperPlan, parse_taper_request, plan_taper
 from benzosafe.exports.taper_chart import plan_chart
 from benzosafe.exports.taper_ics import plan_to_ics
 from benzosafe.exports.taper_pdf import plan_to_pdf
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge, load
 
 CASES = {
     "clonazepam 2 mg, tablets + ODT": {"forms": "tablet:0.5 odt:0.125"},
@@ -26,22 +28,26 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return (time.perf_counter() - start) / repeat * 1000
 
 
+def plan_from(kb: Knowledge, args: dict[str, Any]) -> TaperPlan:
+    return plan_taper(parse_taper_request(kb, **args), kb)
+
+
 def main() -> None:
     kb = load()
     for name, extra in CASES.items():
-        args = {
+        args: dict[str, Any] = {
             "drug": "clonazepam",
             "dose": "2 mg/day",
             "split": "1 mg bid",
             "start": "2026-12-01",
             **extra,
         }
-        plan: TaperPlan = plan_taper(parse_taper_request(kb, **args), kb)  # type: ignore[arg-type]
-        ms = timed(lambda a=args: plan_taper(parse_taper_request(kb, **a), kb), 20)  # type: ignore[misc]
+        plan = plan_from(kb, args)
+        ms = timed(partial(plan_from, kb, args), 20)
         print(f"{name}: {len(plan.steps)} steps, {plan.total_days} days; plan {ms:.1f} ms")
-        print(f"  pdf {timed(lambda p=plan: plan_to_pdf(p, kb), 3):.0f} ms, "
-              f"ics {timed(lambda p=plan: plan_to_ics(p, datetime.now(UTC)), 5):.1f} ms, "
-              f"png {timed(lambda p=plan: plan_chart(p), 3):.0f} ms")  # fmt: skip
+        print(f"  pdf {timed(partial(plan_to_pdf, plan, kb), 3):.0f} ms, "
+              f"ics {timed(partial(plan_to_ics, plan, datetime.now(UTC)), 5):.1f} ms, "
+              f"png {timed(partial(plan_chart, plan), 3):.0f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

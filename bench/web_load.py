@@ -132,7 +132,7 @@ Results = tuple[dict[str, list[float]], dict[str, int], float]
 async def drive(base: str, sessions: int, patients: int, seconds: float, think: float) -> Results:
     lat: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
-    start, ready = asyncio.Event(), []
+    start, ready = asyncio.Event(), list[int]()
     tasks = [
         asyncio.create_task(
             run_session(base, n, patients, start, seconds, think, lat, errors, ready)

@@ -125,3 +125,30 @@ def test_demo_runs() -> None:
     result = run("demo")
     assert result.returncode == 0, result.stderr
     assert "Example check" in result.stdout and "BZD-OPIOID" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["assess", "questionnaire", "nosuch"], "instrument: unknown instrument 'nosuch'"),
+        (["triage", ""], "report: give one or more non-empty descriptions"),
+        (["level-of-care", "--input", "LIST"], "intake: expected an object"),
+        (["synth", "dispensing", "--patients", "5", "--out", "pop.txt"], "out: pop.txt: unknown"),
+        (["screen", "missing.parquet"], "input: missing.parquet does not exist"),
+        (["drug-map", "import-cdc", "missing.xlsx", "--out", "map.csv"], "workbook: cannot read"),
+    ],
+    ids=["assess", "triage", "level-of-care", "synth", "screen", "drug-map"],
+)
+def test_every_command_group_reports_errors_the_same_way(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """One line on stderr, exit 2, nothing on stdout and nothing written, whichever command."""
+    (tmp_path / "list.json").write_text("[]", encoding="utf-8")
+    args = [str(tmp_path / "list.json") if a == "LIST" else a for a in args]
+    result = subprocess.run(
+        [*BENZOSAFE, *args], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"benzosafe: {message}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.json"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benzosafe.docs import rules_markdown
+from benzosafe.exports.rule_catalogue import rules_markdown
 from benzosafe.knowledge import load
 
 RULES_MD = Path(__file__).resolve().parents[1] / "docs" / "rules.md"

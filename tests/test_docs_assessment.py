@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benzosafe.docs_assessment import assessment_markdown
+from benzosafe.exports.assessment_catalogue import assessment_markdown
 from benzosafe.knowledge import load
 
 ASSESSMENT_MD = Path(__file__).resolve().parents[1] / "docs" / "assessment.md"

@@ -146,7 +146,7 @@ def test_partial_scores_only_where_the_instrument_allows_them(tmp_path: Path) ->
             'status = "validated"\n', 'status = "validated"\nallows_partial = true\n', 1
         )
     )
-    partial_data = load_assessment_from(data, KB)  # type: ignore[arg-type]
+    partial_data = load_assessment_from(data, KB)
     result = score("sds", [1, 1], KB.model_copy(update={"assessment": partial_data}))
     assert result.partial and result.band is None and result.total == 2
     assert result.missing == ("sds-3", "sds-4", "sds-5")

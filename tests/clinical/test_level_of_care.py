@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benzosafe.clinical.level_of_care import INTAKE_FIELDS, SUBSTANCES, recommend_level_of_care
-from benzosafe.errors import InvalidInput, UnitError, UnknownDrug
+from benzosafe.errors import BenzosafeError, InvalidInput, UnitError, UnknownDrug
 from benzosafe.knowledge import load
 from benzosafe.knowledge.assessment import CARE_LEVELS
 
@@ -169,7 +169,9 @@ def test_ciwa_b_total_is_recorded_but_never_used_as_a_band() -> None:
         ({"daily_dose": "2 mg"}, UnitError, "daily_dose"),
     ],
 )
-def test_bad_intake_names_the_field(intake: dict[str, Any], error: type, field: str) -> None:
+def test_bad_intake_names_the_field(
+    intake: dict[str, Any], error: type[BenzosafeError], field: str
+) -> None:
     with pytest.raises(error) as exc:
         recommend_level_of_care(intake, KB)
     assert exc.value.field == field

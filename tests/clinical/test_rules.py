@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benzosafe.clinical.check import FINDING_CODES, NOT_EVALUATED_KINDS, check_raw
+from benzosafe.clinical.findings import Finding, NotEvaluated
 from benzosafe.knowledge import load
 from benzosafe.knowledge.models import Rule, RuleCase
 
@@ -19,6 +20,7 @@ CASES = [
 @pytest.mark.parametrize(("rule", "case"), CASES)
 def test_rule_case(rule: Rule, case: RuleCase) -> None:
     report = check_raw(case.order, case.patient, KB)
+    reported: list[NotEvaluated] | list[Finding]
     if rule.kind in NOT_EVALUATED_KINDS:
         reported = [n for n in report.not_evaluated if n.rule == rule.id]
     else:

@@ -25,7 +25,7 @@ from benzosafe.clinical.taper import (
     parse_taper_request,
     plan_taper,
 )
-from benzosafe.errors import InvalidInput, PlanInfeasible, UnitError, UnknownDrug
+from benzosafe.errors import BenzosafeError, InvalidInput, PlanInfeasible, UnitError, UnknownDrug
 from benzosafe.knowledge import load
 
 D = Decimal
@@ -238,10 +238,12 @@ def test_override_allows_a_faster_plan_and_is_recorded() -> None:
         ({"forms": None, "liquid": "0.1 mg step 0.1 mL"}, UnitError, "liquid"),
     ],
 )
-def test_bad_input_names_the_field(kwargs: dict[str, object], error: type, field: str) -> None:
+def test_bad_input_names_the_field(
+    kwargs: dict[str, object], error: type[BenzosafeError], field: str
+) -> None:
     with pytest.raises(error) as err:
         plan(**kwargs)
-    assert err.value.field == field  # type: ignore[attr-defined]
+    assert err.value.field == field
 
 
 def test_forms_too_coarse_above_the_low_band_are_refused() -> None:

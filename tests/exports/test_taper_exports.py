@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from icalendar import Calendar
@@ -107,8 +108,8 @@ def test_pdf_is_reproducible() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])
-def test_chart(fmt: str) -> None:
-    data = plan_chart(golden_plan(), fmt)  # type: ignore[arg-type]
+def test_chart(fmt: Literal["png", "svg"]) -> None:
+    data = plan_chart(golden_plan(), fmt)
     if fmt == "png":
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
         width = int.from_bytes(data[16:20], "big")

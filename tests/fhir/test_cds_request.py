@@ -23,7 +23,7 @@ CONTEXT_KEYS = st.sampled_from(["patientId", "userId", "user", "draftOrders", "s
 @st.composite
 def hook_requests(draw: st.DrawFn) -> Any:
     context = draw(st.dictionaries(CONTEXT_KEYS, JSON | st.text(max_size=12), max_size=5))
-    body = {
+    body: dict[str, Any] = {
         "hook": draw(st.sampled_from(["order-select", "patient-view", "x"])),
         "hookInstance": draw(st.text(max_size=6)),
         "context": context,

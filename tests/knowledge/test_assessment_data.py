@@ -57,4 +57,4 @@ def test_broken_assessment_data_is_refused(
 ) -> None:
     data = _broken(tmp_path, name, old, new)
     with pytest.raises(KnowledgeError, match=message):
-        load_assessment_from(data, load())  # type: ignore[arg-type]
+        load_assessment_from(data, load())

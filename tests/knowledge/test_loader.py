@@ -32,7 +32,7 @@ def test_unknown_key_is_an_error(tmp_path: Path) -> None:
     path = data / "populations.toml"
     path.write_text(path.read_text() + '\n[surprise]\nx = "1"\n')
     with pytest.raises(KnowledgeError, match="surprise"):
-        load_from(data)  # type: ignore[arg-type]
+        load_from(data)
 
 
 def test_citation_to_unknown_source_is_an_error(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_citation_to_unknown_source_is_an_error(tmp_path: Path) -> None:
     path = data / "rules" / "csa.toml"
     path.write_text(path.read_text().replace('ref = "C2"', 'ref = "NOPE"', 1))
     with pytest.raises(KnowledgeError, match="NOPE"):
-        load_from(data)  # type: ignore[arg-type]
+        load_from(data)
 
 
 def test_rule_without_citation_does_not_load(tmp_path: Path) -> None:
@@ -51,4 +51,4 @@ def test_rule_without_citation_does_not_load(tmp_path: Path) -> None:
     )
     path.write_text(text)
     with pytest.raises(KnowledgeError, match="sources"):
-        load_from(data)  # type: ignore[arg-type]
+        load_from(data)

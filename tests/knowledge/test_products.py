@@ -119,11 +119,11 @@ def test_mme_factors_are_the_knowledge_bases_and_the_cdc_2022_codesystem() -> No
             assert cls.id in index.ingredients[ing.id].classes
     codesystem = json.loads(vector(CODESYSTEM).read_text(encoding="utf-8"))
     for concept in codesystem["concept"]:
-        ing = index.ingredients[concept["display"].lower()]
-        assert ing.rxnorm == concept["code"]
+        indexed = index.ingredients[concept["display"].lower()]
+        assert indexed.rxnorm == concept["code"]
         plain = [p["valueDecimal"] for p in concept["property"] if p["code"] == "conversion-factor"]
-        if ing.mme_basis == "mg":
-            assert ing.mme_factor == Decimal(str(plain[0]))
+        if indexed.mme_basis == "mg":
+            assert indexed.mme_factor == Decimal(str(plain[0]))
 
 
 def test_buprenorphine_has_no_mme_factor_and_it_and_methadone_treat_opioid_use_disorder() -> None:

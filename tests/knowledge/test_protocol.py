@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge, load
 from benzosafe.knowledge.protocol import (
     PROTOCOL_SOURCE,
+    Change,
     apply_protocol,
     parse_protocol,
     protocol_changes,
@@ -36,7 +37,7 @@ bands = [
 """
 
 
-def _apply(body: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def _apply(body: str, tmp_path: Path) -> tuple[Knowledge, list[Change]]:
     path = tmp_path / "protocol.toml"
     path.write_text(HEAD + body, encoding="utf-8")
     protocol, info = read_protocol(path)

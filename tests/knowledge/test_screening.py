@@ -55,4 +55,4 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
 def test_broken_screening_data_is_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
     root = _broken(tmp_path, old, new)
     with pytest.raises(KnowledgeError, match=message):
-        load_screening_from(root, load())  # type: ignore[arg-type]
+        load_screening_from(root, load())

@@ -11,7 +11,13 @@ import duckdb
 import pytest
 
 from benzosafe.knowledge import load
-from benzosafe.population.engines import ROWS_PER_PART, DuckDBEngine, Engine, SparkEngine
+from benzosafe.population.engines import (
+    ROWS_PER_PART,
+    DuckDBEngine,
+    Engine,
+    FileFormat,
+    SparkEngine,
+)
 from benzosafe.population.screen import (
     ScreenOptions,
     ScreenResult,
@@ -23,11 +29,14 @@ from benzosafe.population.screen import (
 from benzosafe.population.synth import write_population
 
 
+def _format(path: Path) -> FileFormat:
+    return "csv" if path.suffix == ".csv" else "parquet"
+
+
 def _run(
     engine: Engine, path: Path, options: ScreenOptions
 ) -> tuple[ScreenResult, list[tuple[str, str, float, list[str]]]]:
-    fmt = "csv" if path.suffix == ".csv" else "parquet"
-    result = screen(engine, path, fmt, load(), options)
+    result = screen(engine, path, _format(path), load(), options)
     rows = flag_rows(engine)
     engine.close()
     return result, rows
@@ -110,7 +119,7 @@ def test_screening_in_parts_gives_the_result_of_one_pass(
     whole, whole_rows = _run(DuckDBEngine(), path, options)
     steps: list[str] = []
     engine = DuckDBEngine(parts=parts)
-    in_parts = screen(engine, path, path.suffix.lstrip("."), load(), options, progress=steps.append)
+    in_parts = screen(engine, path, _format(path), load(), options, progress=steps.append)
     parts_rows = flag_rows(engine)
     engine.close()
     _same(whole, in_parts)

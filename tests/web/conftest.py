@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -28,7 +27,7 @@ def app(database_url: str) -> Iterator[FastAPI]:
 
 
 @pytest.fixture
-def as_role(app: FastAPI) -> Any:
+def as_role(app: FastAPI) -> Callable[[str], Api]:
     def make(role: str) -> Api:
         api = Api(app)
         assert api.sign_in(f"test-{role}").status_code == 200
@@ -38,7 +37,7 @@ def as_role(app: FastAPI) -> Any:
 
 
 @pytest.fixture
-def clinician(as_role: Any) -> Api:
+def clinician(as_role: Callable[[str], Api]) -> Api:
     return as_role("clinician")
 
 

@@ -253,6 +253,7 @@ def test_every_unsafe_route_refuses_a_request_without_csrf_token(
         api = as_role(role)
         before = row_counts(app)
         for method, path in routes:
+            kwargs: dict[str, Any]
             for kwargs in ({"json": {}}, {"data": {"x": "1"}}, {"data": {"csrf_token": "forged"}}):
                 response = api.client.request(method, path, **kwargs)
                 assert_error(response, 403, "csrf")

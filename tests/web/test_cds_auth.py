@@ -133,7 +133,8 @@ def test_a_jku_on_the_allow_list_is_fetched(server: Server, jku_url: str) -> Non
 
 
 def _unsigned(claims: dict[str, Any]) -> str:
-    return jwt.encode(claims, None, algorithm="none", headers={"kid": "ec-1"})
+    # PyJWT's typed spelling of "no key" for alg none ("" is read as None)
+    return jwt.encode(claims, "", algorithm="none", headers={"kid": "ec-1"})
 
 
 def _hmac(alg: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -25,6 +26,6 @@ def base_url() -> Iterator[str]:
 
 @SCHEMA.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case: schemathesis.Case, base_url: str) -> None:
+def test_no_server_errors(case: schemathesis.Case[Any], base_url: str) -> None:
     response = case.call(base_url=base_url, timeout=10)
     assert response.status_code < 500, response.text

@@ -19,6 +19,7 @@ from benzosafe.clinical.findings import citations_to_dict, unique_citations
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.assessment import Band, Instrument
+from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields
 from benzosafe.knowledge.models import Citation
 from benzosafe.units import MAX_AGE_YEARS
 
@@ -55,6 +56,7 @@ class Score:
     cutoff: str | None
     sources: tuple[Citation, ...]
     knowledge_version: str
+    protocol: ProtocolInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json`` and the web API)."""
@@ -76,6 +78,7 @@ class Score:
             "cutoff": self.cutoff,
             "sources": citations_to_dict(self.sources),
             "knowledge_version": self.knowledge_version,
+            **protocol_fields(self.protocol),
         }
 
 
@@ -187,7 +190,7 @@ def score(
     older_from = kb.populations.older_adult.min_age_years
     bands, cutoff = _bands_for(inst, age, older_from)
     band: Band | None = None
-    if inst.status == "draft":
+    if inst.status == "draft" and not bands:
         interpretation = f"DRAFT instrument: {inst.draft_reason} Total {total} of {inst.max_total}."
     elif missing:
         interpretation = (
@@ -197,6 +200,8 @@ def score(
     else:
         band = next(b for b in bands if b.low <= total <= b.high)
         interpretation = band.interpretation
+        if inst.status == "draft":  # bands a site protocol gave to a draft instrument
+            interpretation += ". The instrument's items are a draft: see draft_reason."
     return Score(
         instrument=inst.id,
         name=inst.name,
@@ -212,4 +217,5 @@ def score(
         cutoff=cutoff if band else None,
         sources=unique_citations(inst.sources, band.sources if band else []),
         knowledge_version=kb.assessment.version,
+        protocol=kb.protocol,
     )

@@ -35,6 +35,7 @@ from benzosafe.knowledge.assessment import (
     CareRule,
     LevelFact,
 )
+from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields
 from benzosafe.knowledge.models import Citation
 from benzosafe.units import MAX_AGE_YEARS, format_mg, parse_daily_dose
 
@@ -174,6 +175,7 @@ class Recommendation:
     taper_note: str
     taper_note_sources: tuple[Citation, ...]
     knowledge_version: str
+    protocol: ProtocolInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json`` and the web API)."""
@@ -201,6 +203,7 @@ class Recommendation:
             "taper_note": self.taper_note,
             "taper_note_sources": citations_to_dict(self.taper_note_sources),
             "knowledge_version": self.knowledge_version,
+            **protocol_fields(self.protocol),
         }
 
 
@@ -395,4 +398,5 @@ def recommend_level_of_care(intake: Intake | Mapping[str, Any], kb: Knowledge) -
         taper_note=loc.never_abrupt,
         taper_note_sources=tuple(loc.never_abrupt_sources),
         knowledge_version=kb.assessment.version,
+        protocol=kb.protocol,
     )

@@ -21,6 +21,7 @@ from benzosafe.clinical.findings import citations_to_dict, unique_citations
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.assessment import TRIAGE_LEVELS, Effect, TriageData, TriageLevel
+from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields
 from benzosafe.knowledge.models import Citation
 
 MAX_PHRASE_CHARS = 500
@@ -51,6 +52,7 @@ class Triage:
     crisis: bool
     sources: tuple[Citation, ...]
     knowledge_version: str
+    protocol: ProtocolInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json`` and the web API)."""
@@ -72,6 +74,7 @@ class Triage:
             "crisis": self.crisis,
             "sources": citations_to_dict(self.sources),
             "knowledge_version": self.knowledge_version,
+            **protocol_fields(self.protocol),
         }
 
 
@@ -204,4 +207,5 @@ def triage(report: Sequence[str], kb: Knowledge) -> Triage:
         crisis=crisis,
         sources=unique_citations(*sources),
         knowledge_version=kb.assessment.version,
+        protocol=kb.protocol,
     )

@@ -20,6 +20,7 @@ from benzosafe.clinical.taper import (
     TaperPlan,
     TaperStep,
 )
+from benzosafe.knowledge.bundle import protocol_fields
 
 CSV_COLUMNS = (
     "step",
@@ -119,6 +120,7 @@ def plan_to_dict(plan: TaperPlan) -> dict[str, Any]:
         "override_reason": plan.override_reason,
         "version": plan.version,
         "knowledge_version": plan.knowledge_version,
+        **protocol_fields(plan.protocol),
         "bounds": [
             {
                 "rule": b.rule,

@@ -31,6 +31,7 @@ from benzosafe.clinical.findings import SourceRef
 from benzosafe.clinical.taper import TIMES_OF_DAY, TaperPlan, TaperStep, daily_series
 from benzosafe.exports.taper_data import step_drug
 from benzosafe.knowledge import Knowledge
+from benzosafe.knowledge.bundle import knowledge_text
 from benzosafe.units import format_mg
 
 _BASE = getSampleStyleSheet()
@@ -251,7 +252,8 @@ def _clinician(plan: TaperPlan) -> list[Flowable]:
             )
         )
     out.append(Spacer(1, 8))
-    out.append(Paragraph(f"Knowledge version {_esc(plan.knowledge_version)}.", SMALL))
+    provenance = knowledge_text(plan.knowledge_version, plan.protocol)
+    out.append(Paragraph(f"{_esc(provenance)}.", SMALL))
     return out
 
 

@@ -35,6 +35,7 @@ from benzosafe.clinical.medications import BENZODIAZEPINE
 from benzosafe.errors import InvalidInput
 from benzosafe.fhir.medications import MedicationFacts, medication_facts
 from benzosafe.fhir.request import HookRequest, all_resources
+from benzosafe.knowledge.bundle import knowledge_text, protocol_of
 from benzosafe.knowledge.cds import CdsKnowledge, CdsService
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import MAX_AGE_YEARS, format_mg
@@ -477,7 +478,7 @@ def render_cards(
     by_summary: dict[str, dict[str, Any]] = {}
     seen: set[tuple[str, str]] = set()
     footer = (
-        f"\n\nKnowledge version {kb.version}. "
+        f"\n\n{knowledge_text(kb.version, protocol_of(kb))}. "
         "benzosafe supports, never replaces, clinical judgement."
     )
     ordered = sorted(evaluation.findings, key=lambda f: -SEVERITY_RANK[f[0].severity])
@@ -544,7 +545,7 @@ def render_cards(
                     "summary": summary,
                     "indicator": "info",
                     "detail": "\n".join(f"- {item}" for item in unique)
-                    + f"\n\nKnowledge version {kb.version}.",
+                    + f"\n\n{knowledge_text(kb.version, protocol_of(kb))}.",
                     "source": {"label": "benzosafe (what could not be checked)"},
                 },
             )

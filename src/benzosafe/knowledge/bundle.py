@@ -48,6 +48,23 @@ class ProtocolInfo:
         return f"{self.name}, version {self.version} (sha256 {self.sha256[:12]})"
 
 
+def protocol_fields(protocol: ProtocolInfo | None) -> dict[str, dict[str, str]]:
+    """``{"protocol": ...}`` for the JSON of a result a site protocol changed, else nothing:
+    without a protocol every output stays exactly what the cited defaults give."""
+    return {"protocol": protocol.to_dict()} if protocol is not None else {}
+
+
+def knowledge_text(version: str, protocol: ProtocolInfo | None) -> str:
+    """ "Knowledge version X", and the site protocol beside it when one changed the result."""
+    text = f"Knowledge version {version}"
+    return f"{text}; site protocol {protocol.label()}" if protocol is not None else text
+
+
+def protocol_of(kb: KnowledgeBase) -> ProtocolInfo | None:
+    """The site protocol laid over ``kb``, if it is a :class:`Knowledge` that has one."""
+    return kb.protocol if isinstance(kb, Knowledge) else None
+
+
 class Knowledge(KnowledgeBase):
     """Every validated knowledge file: the core tables and the parts built on them.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from benzosafe.knowledge.bundle import protocol_fields, protocol_of
 from benzosafe.knowledge.models import BenzodiazepineEntry, Citation, KnowledgeBase, Rule
 
 _DOSE_KINDS = ("initial-daily-dose", "titration", "max-daily-dose")
@@ -66,6 +67,7 @@ def monograph(kb: KnowledgeBase, entry: BenzodiazepineEntry) -> dict[str, Any]:
             ],
         },
         "knowledge_version": kb.version,
+        **protocol_fields(protocol_of(kb)),
     }
     rules = [r for r in kb.rules.values() if r.drug == entry.id]
     out["dosing"] = [_rule_summary(r) for r in rules if r.kind in _DOSE_KINDS]

@@ -14,6 +14,7 @@ source ``PROTOCOL`` wherever it changed a value, and leaves the cited defaults u
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge.assessment import CARE_LEVELS, TRIAGE_LEVELS, Band, CareLevel, TriageLevel
-from benzosafe.knowledge.bundle import Knowledge, ProtocolInfo
+from benzosafe.knowledge.bundle import Knowledge, ProtocolInfo, load
 from benzosafe.knowledge.models import Citation, Equivalence, Source
 from benzosafe.units import parse_daily_dose
 
@@ -397,3 +398,29 @@ def _dose_limits(kb: Knowledge, limits: dict[str, str], changes: list[Change]) -
         )
         changes.append(Change(where, f"{_num(cited)} mg/day", f"{_num(mg)} mg/day"))
     return rules
+
+
+def protocol_path(given: str | Path | None = None) -> Path | None:
+    """The protocol a face was asked for: ``given``, else ``BENZOSAFE_PROTOCOL``, else none."""
+    text = str(given) if given else os.environ.get(ENV_VAR, "")
+    return Path(text) if text.strip() else None
+
+
+def load_active(given: str | Path | None = None) -> Knowledge:
+    """The knowledge a face works with: :func:`load` with the site protocol laid over it.
+
+    The protocol is ``given`` or the file ``BENZOSAFE_PROTOCOL`` names; without either, the
+    cited defaults exactly. The file is read at each call (it is small) and the result kept by
+    path and content hash, so a changed file is never served from a stale copy.
+    """
+    path = protocol_path(given)
+    if path is None:
+        return load()
+    protocol, info = read_protocol(path)
+    if info not in _APPLIED:
+        _APPLIED[info] = apply_protocol(load(), protocol, info)
+    return _APPLIED[info]
+
+
+# The protocols laid over the knowledge in this process, by path and content hash.
+_APPLIED: dict[ProtocolInfo, Knowledge] = {}

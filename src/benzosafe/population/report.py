@@ -1,5 +1,5 @@
 """The screening summary as a self-contained HTML page with charts (the terminal table is drawn
-by the command line, :mod:`benzosafe.console_screen`).
+by the command line, :mod:`benzosafe.cli.render.screen`).
 
 The HTML has no scripts and no external files: inline SVG bar charts of the per-measure
 rates and of the malformed rows by reason, the tables behind them, each measure's rule id,

@@ -1,10 +1,10 @@
 """One ``benzosafe screen`` run: parse the options, pick the engine, read, screen, write.
 
-Kept out of ``cli.py`` so the command stays thin; everything here raises
+Kept out of ``cli/`` so the command stays thin; everything here raises
 :class:`~benzosafe.errors.InvalidInput` for bad options, which the CLI turns into exit 2.
 Nothing here draws: the face passes a :class:`ScreenDisplay`, told when the input is being
 read, each step of the screen, and the result (the command line draws them with Rich, in
-:mod:`benzosafe.console_screen`).
+:mod:`benzosafe.cli.render.screen`).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Any
 
 from benzosafe.clinical.findings import SEVERITY_RANK, Finding, NotEvaluated, Severity
 from benzosafe.clinical.medications import CoMedication
+from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields
 from benzosafe.units import Frequency
 
 # The public finding codes (a contract: stable, documented in docs/rules.md).
@@ -91,6 +92,7 @@ class CheckReport:
     diazepam_equivalent_mg_per_day: Decimal | None
     equivalence_table: str
     knowledge_version: str
+    protocol: ProtocolInfo | None = None
 
     def worst(self) -> Severity | None:
         """The highest severity among the findings, or None when there are none."""
@@ -108,4 +110,5 @@ class CheckReport:
             "diazepam_equivalent_mg_per_day": float(dz) if dz is not None else None,
             "equivalence_table": self.equivalence_table,
             "knowledge_version": self.knowledge_version,
+            **protocol_fields(self.protocol),
         }

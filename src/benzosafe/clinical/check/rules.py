@@ -35,6 +35,7 @@ from benzosafe.clinical.check.parsing import parse_order, parse_patient
 from benzosafe.clinical.equivalence import diazepam_equivalent, table_used
 from benzosafe.clinical.findings import SEVERITY_RANK
 from benzosafe.clinical.medications import ordered_drug
+from benzosafe.knowledge.bundle import protocol_of
 from benzosafe.knowledge.models import KnowledgeBase, Rule
 
 # The handlers of these modules register themselves on import.
@@ -229,6 +230,7 @@ def check_prescription(order: Order, patient: Patient, kb: KnowledgeBase) -> Che
         diazepam_equivalent_mg_per_day=dz.normalize() if dz is not None else None,
         equivalence_table=table_used(drug) if drug else "none",
         knowledge_version=kb.version,
+        protocol=protocol_of(kb),
     )
 
 

@@ -15,6 +15,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
 from benzosafe.clinical.findings import Finding, SourceRef
+from benzosafe.knowledge.bundle import ProtocolInfo
 from benzosafe.units import format_mg
 
 StrategyKind = Literal["percent", "amount", "steps", "label-panic"]
@@ -226,6 +227,7 @@ class TaperPlan:
     override_reason: str | None
     knowledge_version: str
     history: tuple[PlanVersion, ...] = field(default=())
+    protocol: ProtocolInfo | None = None
 
     @property
     def version(self) -> int:

@@ -280,6 +280,7 @@ def plan_taper(request: TaperRequest, kb: Knowledge) -> TaperPlan:
         override_reason=req.override_reason.strip() if req.override_reason else None,
         knowledge_version=kb.version,
         history=history,
+        protocol=kb.protocol,
     )
 
 

@@ -23,9 +23,9 @@ from benzosafe.errors import AuthError, InvalidInput
 from benzosafe.fhir.cards import evaluate, render_cards
 from benzosafe.fhir.prefetch import PREFETCH_TEMPLATES, complete_prefetch
 from benzosafe.fhir.request import parse_hook_request
-from benzosafe.knowledge import load
 from benzosafe.knowledge.cds import CdsKnowledge, CdsService
 from benzosafe.knowledge.models import KnowledgeBase
+from benzosafe.knowledge.protocol import load_active
 from benzosafe.web.cds.auth import TokenVerifier, TrustedIssuers
 from benzosafe.web.cds.errors import operation_outcome
 from benzosafe.web.cds.settings import CdsSettings
@@ -90,8 +90,9 @@ _HOOK_REQUEST_SCHEMA: dict[str, Any] = {
 class _Service:
     def __init__(self, settings: CdsSettings) -> None:
         self.settings = settings
-        self.kb: KnowledgeBase = load()
-        self.cds: CdsKnowledge = load().cds
+        # The cited defaults, with the site protocol of BENZOSAFE_PROTOCOL laid over them.
+        self.kb: KnowledgeBase = load_active()
+        self.cds: CdsKnowledge = load_active().cds
         self.store = CdsStore(settings.state_path)
         trusted = settings.trusted
         if trusted is None and settings.issuers_file is not None:

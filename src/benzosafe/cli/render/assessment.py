@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from benzosafe.cli.render import JUDGEMENT, cited, knowledge_line
 from benzosafe.clinical.findings import SourceRef
 from benzosafe.clinical.instruments import Score
 from benzosafe.clinical.level_of_care import Recommendation
 from benzosafe.clinical.triage import Triage
 from benzosafe.knowledge.models import Citation
 
-DISCLAIMER = "benzosafe supports, never replaces, clinical judgement."
-
 
 def _refs(sources: Sequence[Citation | SourceRef]) -> str:
-    return "; ".join(f"[{c.ref}] {c.section}".strip() for c in sources)
+    return cited((c.ref, c.section) for c in sources)
 
 
 def score_text(result: Score) -> str:
@@ -32,8 +31,11 @@ def score_text(result: Score) -> str:
         mark = "" if item.counted else f"  ({item.note})"
         value = "-" if item.value is None else str(item.value)
         lines.append(f"  {item.id:>10}  {value}  {item.text}{mark}")
-    lines += [f"sources: {_refs(result.sources)}", f"knowledge {result.knowledge_version}"]
-    lines.append(DISCLAIMER)
+    lines += [
+        f"sources: {_refs(result.sources)}",
+        knowledge_line(result.knowledge_version, result.protocol),
+    ]
+    lines.append(JUDGEMENT)
     return "\n".join(lines)
 
 
@@ -44,8 +46,11 @@ def triage_text(result: Triage) -> str:
         lines.append(f"matched: {m.name} [{m.level}] from {m.reported!r} ({m.how})")
     for phrase in result.unrecognised:
         lines.append(f"NOT RECOGNISED: {phrase!r}")
-    lines += [f"sources: {_refs(result.sources)}", f"knowledge {result.knowledge_version}"]
-    lines.append(DISCLAIMER)
+    lines += [
+        f"sources: {_refs(result.sources)}",
+        knowledge_line(result.knowledge_version, result.protocol),
+    ]
+    lines.append(JUDGEMENT)
     return "\n".join(lines)
 
 
@@ -68,5 +73,5 @@ def recommendation_text(result: Recommendation) -> str:
     if result.not_assessed:
         lines.append("not assessed: " + ", ".join(result.not_assessed))
     lines += [f"would change: {w}" for w in result.would_change]
-    lines += [f"knowledge {result.knowledge_version}", DISCLAIMER]
+    lines += [knowledge_line(result.knowledge_version, result.protocol), JUDGEMENT]
     return "\n".join(lines)

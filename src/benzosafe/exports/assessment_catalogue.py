@@ -7,7 +7,7 @@ with its level and synonyms, and every level-of-care rule with its cases and sou
 
 from __future__ import annotations
 
-from benzosafe.docs import cite
+from benzosafe.exports.rule_catalogue import cite
 from benzosafe.knowledge.assessment import AssessmentKnowledge
 from benzosafe.knowledge.models import KnowledgeBase
 

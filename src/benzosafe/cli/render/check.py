@@ -1,4 +1,4 @@
-"""Rich rendering of monographs and check reports for people at a terminal."""
+"""Rich rendering of check reports and drug monographs for people at a terminal."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from benzosafe.cli.render import JUDGEMENT, cited, knowledge_line
 from benzosafe.clinical.check import CheckReport
 
 SEVERITY_STYLE = {
@@ -17,13 +18,12 @@ SEVERITY_STYLE = {
     "info": "cyan",
 }
 DISCLAIMER = (
-    "benzosafe supports, never replaces, clinical judgement. Check every finding against the "
-    "cited source and the patient in front of you."
+    f"{JUDGEMENT} Check every finding against the cited source and the patient in front of you."
 )
 
 
 def _refs(sources: list[dict[str, str]]) -> str:
-    return "; ".join(f"[{s['ref']}] {s['section']}".strip() for s in sources)
+    return cited((s["ref"], s["section"]) for s in sources)
 
 
 def _range(low: float, high: float, unit: str) -> str:
@@ -55,7 +55,7 @@ def render_check(report: CheckReport, console: Console) -> None:
                 Text(f.severity.upper(), style=SEVERITY_STYLE[f.severity]),
                 Text.assemble((f.summary, "bold"), "\n", (f.code, "dim")),
                 f"{f.rule} v{f.rule_version}",
-                _refs([s.to_dict() for s in f.sources]),
+                cited((s.ref, s.section) for s in f.sources),
             )
         console.print(table)
     else:
@@ -68,7 +68,8 @@ def render_check(report: CheckReport, console: Console) -> None:
         for n in report.not_evaluated:
             table.add_row(n.code, n.rule, n.reason)
         console.print(table)
-    console.print(Text(f"knowledge {report.knowledge_version}. {DISCLAIMER}", style="dim"))
+    line = knowledge_line(report.knowledge_version, report.protocol)
+    console.print(Text(f"{line}. {DISCLAIMER}", style="dim"))
 
 
 def render_monograph(mono: dict[str, Any], console: Console) -> None:
@@ -185,4 +186,5 @@ def render_monograph(mono: dict[str, Any], console: Console) -> None:
         ["guidance", "sources"],
         [[d["text"], _refs(d["sources"])] for d in mono.get("discontinuation", [])],
     )
-    console.print(Text(f"knowledge {mono['knowledge_version']}. {DISCLAIMER}", style="dim"))
+    line = knowledge_line(mono["knowledge_version"], mono.get("protocol"))
+    console.print(Text(f"{line}. {DISCLAIMER}", style="dim"))

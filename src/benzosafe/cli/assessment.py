@@ -1,0 +1,186 @@
+"""``benzosafe assess``, ``triage`` and ``level-of-care``: the treatment team's assessment.
+
+One ``assess`` subcommand per instrument scores answers given as options or a JSON file;
+``assess questionnaire`` and ``assess response`` speak FHIR R4; ``assess docs`` writes the
+assessment catalogue. ``triage`` says how urgent a reported side effect is, ``level-of-care``
+recommends where a taper can be done. The clinical core and the renderers are imported inside
+the commands, so that other commands do not pay for them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from benzosafe.cli.root import app, fail, read_json
+
+assess_app = typer.Typer(
+    help="Assessment instruments: CIWA-B (draft), BWSQ (draft), SDS, DSM-5.", no_args_is_help=True
+)
+app.add_typer(assess_app, name="assess")
+_ASSESS_KEYS = {"answers", "age", "medical_supervision"}
+
+
+def _assess_input(answers: str | None, input_path: Path | None) -> dict[str, Any]:
+    if answers is not None and input_path is None:
+        values: list[int] = []
+        for position, text in enumerate(answers.split(","), start=1):
+            try:
+                values.append(int(text.strip()))
+            except ValueError:
+                fail(f"--answers: answer {position} ({text.strip()!r}) is not a whole number")
+        return {"answers": values}
+    if input_path is None or answers is not None:
+        fail("give the answers with exactly one of --answers 0,1,2,... or --input answers.json")
+    data = read_json(input_path)
+    if isinstance(data, list):
+        return {"answers": data}
+    if not isinstance(data, dict) or "answers" not in data or set(data) - _ASSESS_KEYS:
+        fail(f"--input: expected a list of answers or an object with keys {sorted(_ASSESS_KEYS)}")
+    return data
+
+
+def _assess_command(instrument_id: str) -> None:
+    def command(
+        answers: Annotated[
+            str | None, typer.Option(help="Answers in item order, e.g. 0,1,2,3,0.")
+        ] = None,
+        input_path: Annotated[
+            Path | None,
+            typer.Option("--input", help="JSON: a list, or {answers, age, medical_supervision}."),
+        ] = None,
+        age: Annotated[int | None, typer.Option(help="Age in years (SDS cut-off).")] = None,
+        medical_supervision: Annotated[
+            bool | None,
+            typer.Option(
+                "--medical-supervision/--no-medical-supervision",
+                help="DSM-5: taken solely as prescribed under medical supervision?",
+            ),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        from benzosafe.cli.render.assessment import score_text
+        from benzosafe.cli.root import knowledge
+        from benzosafe.clinical.instruments import score
+
+        data = _assess_input(answers, input_path)
+        if age is not None:
+            data["age"] = age
+        if medical_supervision is not None:
+            data["medical_supervision"] = medical_supervision
+        result = score(
+            instrument_id,
+            data["answers"],
+            knowledge(),
+            age=data.get("age"),
+            medical_supervision=data.get("medical_supervision"),
+        )
+        typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else score_text(result))
+
+    command.__doc__ = f"Score the {instrument_id} instrument from its cited data."
+    assess_app.command(instrument_id)(command)
+
+
+for _instrument_id in ("ciwa-b", "bwsq", "sds", "dsm5"):
+    _assess_command(_instrument_id)
+
+
+@assess_app.command("list")
+def assess_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The instruments, their status (validated or draft), items and total range."""
+    from benzosafe.cli.root import knowledge
+
+    rows = [
+        {
+            "id": i.id,
+            "name": i.name,
+            "status": i.status,
+            "items": len(i.items),
+            "max_total": i.max_total,
+            "draft_reason": i.draft_reason or None,
+        }
+        for i in knowledge().assessment.instruments.values()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['id']:<7} {row['status']:<9} {row['items']:>2} items, total 0-{row['max_total']}"
+            f"  {row['name']}"
+        )
+
+
+@assess_app.command("questionnaire")
+def assess_questionnaire(instrument_id: Annotated[str, typer.Argument(help="e.g. sds")]) -> None:
+    """Print the instrument as a FHIR R4 Questionnaire (JSON)."""
+    from benzosafe.cli.root import knowledge
+    from benzosafe.fhir.instruments import questionnaire
+
+    typer.echo(json.dumps(questionnaire(instrument_id, knowledge()), indent=2))
+
+
+@assess_app.command("response")
+def assess_response(
+    input_path: Annotated[
+        Path, typer.Option("--input", help="A FHIR R4 QuestionnaireResponse (JSON).")
+    ],
+) -> None:
+    """Score a FHIR QuestionnaireResponse; print the FHIR Observation (JSON)."""
+    from benzosafe.cli.root import knowledge
+    from benzosafe.fhir.instruments import score_questionnaire_response
+
+    data = read_json(input_path)
+    if not isinstance(data, dict):
+        fail("--input: expected a QuestionnaireResponse object")
+    _, observation = score_questionnaire_response(data, knowledge())
+    typer.echo(json.dumps(observation, indent=2))
+
+
+@assess_app.command("docs")
+def assess_docs(
+    out: Annotated[Path, typer.Option(help="Where to write the catalogue.")] = Path(
+        "docs/assessment.md"
+    ),
+) -> None:
+    """Write the assessment catalogue (docs/assessment.md) from the assessment data."""
+    from benzosafe.cli.root import knowledge
+    from benzosafe.exports.assessment_catalogue import assessment_markdown
+
+    kb = knowledge()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(assessment_markdown(kb, kb.assessment), encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+@app.command("triage")
+def triage_command(
+    report: Annotated[list[str], typer.Argument(help='What happened, e.g. "chest pain" "dizzy".')],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """How urgent is a reported side effect? Level, advice and sources."""
+    from benzosafe.cli.render.assessment import triage_text
+    from benzosafe.cli.root import knowledge
+    from benzosafe.clinical.triage import triage
+
+    result = triage(report, knowledge())
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else triage_text(result))
+
+
+@app.command("level-of-care")
+def level_of_care_command(
+    input_path: Annotated[Path, typer.Option("--input", help="The intake (JSON object).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Outpatient taper, intensive outpatient or inpatient: every reason with its rule."""
+    from benzosafe.cli.render.assessment import recommendation_text
+    from benzosafe.cli.root import knowledge
+    from benzosafe.clinical.level_of_care import recommend_level_of_care
+
+    result = recommend_level_of_care(read_json(input_path), knowledge())
+    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else recommendation_text(result))

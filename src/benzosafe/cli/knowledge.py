@@ -1,0 +1,23 @@
+"""``benzosafe knowledge``: the cited clinical knowledge base, checked as a whole."""
+
+from __future__ import annotations
+
+import typer
+
+from benzosafe.cli.root import app
+
+knowledge_app = typer.Typer(help="The cited clinical knowledge base.", no_args_is_help=True)
+app.add_typer(knowledge_app, name="knowledge")
+
+
+@knowledge_app.command("validate")
+def knowledge_validate() -> None:
+    """Load and check every knowledge data file; exit 2 with the problems if any."""
+    from benzosafe.knowledge import load
+
+    kb = load()
+    typer.echo(
+        f"knowledge {kb.version}: {len(kb.rules)} rules, {len(kb.sources)} sources, "
+        f"{len(kb.benzodiazepines)} benzodiazepines, {len(kb.depressant_classes)} "
+        f"depressant classes: valid"
+    )

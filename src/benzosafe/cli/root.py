@@ -1,0 +1,110 @@
+"""The root ``benzosafe`` command group and what every command module shares.
+
+:data:`app` is the Typer application the command modules add their commands and groups to.
+Its group class, :class:`BenzosafeGroup`, is the one place a :class:`BenzosafeError` is
+caught: whatever command raised it, the user sees ``benzosafe: <message>`` on stderr and the
+process exits 2, with no traceback. :func:`fail` does the same for usage errors the commands
+find themselves; :func:`read_json` and :func:`read_text` read an input file or fail with the
+option's name; :func:`knowledge` is the knowledge every command works with (the cited
+defaults, with the site protocol of ``--protocol`` or ``BENZOSAFE_PROTOCOL`` laid over
+them). Only Typer and the standard library are imported here: this module is loaded by every
+run, ``--help`` included.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from benzosafe.errors import BenzosafeError
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge import Knowledge
+
+#: Exit status of invalid input or usage (1 is kept for ``check --fail-on``).
+USAGE_EXIT = 2
+
+
+def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
+    """Print a clear message on stderr and exit (2: invalid input or usage)."""
+    sys.stderr.write(f"benzosafe: {message}\n")
+    raise typer.Exit(code)
+
+
+class BenzosafeGroup(TyperGroup):
+    """The root group; every subcommand runs inside its :meth:`invoke`, so an error of the
+    exception tree raised anywhere below ends here as one line and exit status 2."""
+
+    # ctx is the Click Context that Typer vendors in a private module (typer._click); Any keeps
+    # this override independent of where a Typer release keeps it
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BenzosafeError as exc:
+            fail(str(exc))
+
+
+app = typer.Typer(
+    name="benzosafe",
+    cls=BenzosafeGroup,
+    help="Clinical decision support for clonazepam and the benzodiazepines. "
+    "It supports, never replaces, clinical judgement.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Options:
+    """What the root command was given, for every command below it."""
+
+    protocol: Path | None = None
+
+
+OPTIONS = Options()
+PROTOCOL_ENV = "BENZOSAFE_PROTOCOL"  # the same name as knowledge.protocol.ENV_VAR
+
+
+@app.callback()
+def _root(
+    protocol: Annotated[
+        Path | None,
+        typer.Option(
+            "--protocol",
+            envvar=PROTOCOL_ENV,
+            help="A site protocol (TOML) laid over the cited defaults; it may only tighten them.",
+            show_envvar=True,
+        ),
+    ] = None,
+) -> None:
+    OPTIONS.protocol = protocol
+
+
+def knowledge() -> Knowledge:
+    """The knowledge this run works with: the cited defaults, and the site protocol if set."""
+    from benzosafe.knowledge.protocol import load_active
+
+    return load_active(OPTIONS.protocol)
+
+
+def read_json(path: Path) -> Any:
+    """The JSON document of an ``--input`` file, or exit 2 saying why it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"--input: cannot read {path}: {exc.strerror}")
+    except json.JSONDecodeError as exc:
+        fail(f"--input: {path} is not valid JSON: {exc}")
+
+
+def read_text(path: Path, field: str) -> str:
+    """The text of the file an option names, or exit 2 naming the option."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{field}: cannot read {path}: {exc.strerror}")
