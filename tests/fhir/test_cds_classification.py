@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from benzosafe.clinical.medications import BENZODIAZEPINE, classified
+from benzosafe.clinical.medications import BENZODIAZEPINE, classified, primary
 from benzosafe.clinical.resolve import NDC_SYSTEM, Resolved
 from benzosafe.errors import InvalidInput
-from benzosafe.fhir.medications import RXNORM, medication_facts, primary, resolve_medication
+from benzosafe.fhir.medications import RXNORM, medication_facts, resolve_medication
 from benzosafe.knowledge import load
 
 VECTORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "vectors" / "cdc-opioid-cds"

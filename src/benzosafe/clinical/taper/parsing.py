@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 from benzosafe.clinical.medications import ordered_drug
+from benzosafe.clinical.resolve import Unresolved
 from benzosafe.clinical.taper.model import (
     HUNDRED,
     TIMES_OF_DAY,
@@ -218,12 +219,10 @@ def _drug(kb: KnowledgeBase, name: str, field_name: str) -> str:
         raise UnknownDrug(field_name, "no drug given", sorted(kb.benzodiazepines))
     found = ordered_drug(kb, name, field_name)
     if found.entry is None:
-        why = found.why_not()
-        raise UnknownDrug(
-            field_name,
-            f"unknown benzodiazepine {name!r}" + (f": {why}" if why else ""),
-            sorted(kb.benzodiazepines),
-        )
+        # A name that is another drug says which ("Percocet": oxycodone/acetaminophen).
+        known = found.resolution is not None and not isinstance(found.resolution, Unresolved)
+        why = f": {found.why_not()}" if known else ""
+        raise UnknownDrug(field_name, f"unknown drug {name!r}{why}", sorted(kb.benzodiazepines))
     return found.entry.id
 
 
