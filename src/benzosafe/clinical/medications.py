@@ -227,6 +227,20 @@ def find_benzodiazepine(
     return ordered_drug(kb, name_or_code, field).entry
 
 
+def shared_strength(
+    resolution: Resolution, ingredient: str, units: tuple[str, ...]
+) -> Decimal | None:
+    """The one strength of ``ingredient`` (in one of ``units``) that every product the
+    resolution fits has; None when they differ, none is known, or it is not one drug."""
+    if not isinstance(resolution, Resolved) or not resolution.products:
+        return None
+    found = {p.strength_of(ingredient) for p in resolution.products}
+    if len(found) != 1:
+        return None
+    only = found.pop()
+    return only[0] if only is not None and only[1] in units else None
+
+
 def liquid_dose_mg(
     kb: KnowledgeBase, drug: str, millilitres: Decimal, field: str
 ) -> tuple[Decimal | None, str]:

@@ -28,6 +28,7 @@ from benzosafe.clinical.medications import (
     co_medication,
     estimate_mme,
     primary,
+    shared_strength,
 )
 from benzosafe.clinical.mme import MmeEstimate
 from benzosafe.clinical.resolve import (
@@ -228,17 +229,6 @@ def _dose(dosage: Any) -> tuple[Decimal | None, str | None]:
     return None, None
 
 
-def _strength(resolution: Resolution, ingredient: str, unit: str) -> Decimal | None:
-    """The one strength (in ``unit``) of an ingredient that every product the order fits has."""
-    if not isinstance(resolution, Resolved) or not resolution.products:
-        return None
-    found = {p.strength_of(ingredient) for p in resolution.products}
-    if len(found) != 1:
-        return None
-    only = found.pop()
-    return only[0] if only is not None and only[1] == unit else None
-
-
 def _dose_mg(
     resolution: Resolution, deciding: Classified | None, amount: Decimal | None, kind: str | None
 ) -> Decimal | None:
@@ -250,7 +240,8 @@ def _dose_mg(
         return amount
     if deciding is None:
         return None
-    per = _strength(resolution, deciding.ingredient_id, "mg" if kind == "unit" else "mg/mL")
+    unit = "mg" if kind == "unit" else "mg/mL"
+    per = shared_strength(resolution, deciding.ingredient_id, (unit,))
     return amount * per if per is not None else None
 
 

@@ -27,8 +27,9 @@ from benzosafe.clinical.medications import (
     classified,
     classify_ingredients,
     primary,
+    shared_strength,
 )
-from benzosafe.clinical.resolve import Ambiguous, Resolution, Resolved, resolve
+from benzosafe.clinical.resolve import Ambiguous, resolve
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.models import KnowledgeBase
@@ -122,18 +123,6 @@ def _class_table_keys(kb: KnowledgeBase) -> dict[str, str]:
     return out
 
 
-def _strength_mg(resolution: Resolution, ingredient: str) -> Decimal | None:
-    """The one strength in mg (per unit, or per mL of a liquid) of an ingredient that every
-    product a record's drug fits has; None when they differ or none is known."""
-    if not isinstance(resolution, Resolved) or not resolution.products:
-        return None
-    found = {p.strength_of(ingredient) for p in resolution.products}
-    if len(found) != 1:
-        return None
-    only = found.pop()
-    return only[0] if only is not None and only[1] in ("mg", "mg/mL") else None
-
-
 def resolve_value(kb: KnowledgeBase, value: str) -> tuple[Classified, Decimal | None] | None:
     """What one drug value of the records is for screening: the ingredient that decides
     (a benzodiazepine, then an opioid ...) and its strength; None when it names nothing
@@ -149,7 +138,8 @@ def resolve_value(kb: KnowledgeBase, value: str) -> tuple[Classified, Decimal | 
     found = primary(classified(kb, resolution))
     if found is None:
         return None
-    return found, _strength_mg(resolution, found.ingredient_id)
+    # Per unit, or per mL of a liquid (a fill's quantity of a liquid is in mL).
+    return found, shared_strength(resolution, found.ingredient_id, ("mg", "mg/mL"))
 
 
 def drug_keys(
