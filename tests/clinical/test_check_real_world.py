@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benzosafe.clinical.check import CheckReport, Order, Patient, check_prescription, check_raw
 from benzosafe.clinical.medications import find_benzodiazepine, ordered_drug
 from benzosafe.clinical.resolve import Resolved, resolve
+from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import load
 from benzosafe.units import parse_frequency
 
@@ -225,3 +228,27 @@ def test_benzodiazepine_ndcs_of_the_workbook_are_the_ordered_drug(
             assert found.entry is not None and found.entry.id == drug, row
         else:
             assert found.entry is None and found.why_not(), row
+
+
+# --- hostile input ---------------------------------------------------------------------------
+
+NAMEISH = st.one_of(
+    st.text(max_size=40),
+    st.from_regex(r"[0-9A-Za-z]{1,6}([- /#.][0-9A-Za-z]{1,6}){0,4}( [0-9.]{1,4} ?(mg|mL|mcg/h))?"
+                  r"( (q[0-9]h|bid|tid|daily|prn))?", fullmatch=True),
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(NAMEISH)
+def test_any_co_medication_text_is_a_finding_or_an_error_naming_the_field(text: str) -> None:
+    """Whatever is written: a report in which an unidentified name is a finding of its own,
+    or an InvalidInput naming the field (an empty text, a malformed NDC); nothing else."""
+    try:
+        report = check([text])
+    except InvalidInput as exc:
+        assert exc.field == "patient.also_taking[0]"
+        return
+    unknown = [f for f in report.findings if f.code == "unknown-co-medication"]
+    resolution = resolve(KB.products, text)
+    assert bool(unknown) is (not isinstance(resolution, Resolved))
