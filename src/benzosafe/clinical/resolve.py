@@ -129,10 +129,11 @@ def _code(index: ProductIndex, raw: str, field: str) -> Resolution | None:
         if len(raw) <= 8:
             return _by_rxnorm(index, raw, raw)
         return _by_ndc(index, raw, raw, field)
-    if len(raw) == 13 and raw[5] == "-" and raw[10] == "-":  # 5-4-2, the usual spelling
-        bare = raw[:5] + raw[6:10] + raw[11:]
-        if bare.isdigit() and bare.isascii():
+    bare = raw.replace("-", "")
+    if len(bare) >= 8 and bare.isdigit() and bare.isascii():  # digits and hyphens
+        if len(raw) == 13 and raw[5] == "-" and raw[10] == "-":  # 5-4-2, the usual spelling
             return _by_ndc(index, raw, bare, field)
+        return _by_ndc(index, raw, raw, field)  # ndc11 reads (or refuses) the segments
     if _NDC_ATTEMPT.match(raw) and sum(c.isdigit() for c in raw) >= 8:
         return _by_ndc(index, raw, raw, field)  # letters in an NDC: ndc11 names the field
     return None
