@@ -81,6 +81,14 @@ def test_combination_mme_comes_from_the_opioids_strength_alone() -> None:
     assert "codeine 180 mg/day = 27 MME/day" in finding.detail
 
 
+def test_a_combination_counts_every_ingredient() -> None:
+    """Fioricet with Codeine: butalbital (a barbiturate) and codeine (an opioid)."""
+    report = check(["Fioricet with Codeine 1 cap q4h"])
+    assert {"concurrent-opioid", "concurrent-cns-depressant"} <= codes(report)
+    (opioid,) = [f for f in report.findings if f.code == "concurrent-opioid"]
+    assert "27 MME/day" in opioid.summary  # codeine 30 mg x 6 x 0.15
+
+
 @pytest.mark.parametrize(
     "text",
     ["Suboxone 8/2 mg daily", "Zubsolv", "Sublocade", "Butrans 10 mcg/h", "methadone 60 mg daily"],
