@@ -17,18 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
-from benzosafe.clinical.mme import MmeEstimate, mme_per_day
-from benzosafe.clinical.resolve import (
-    Ambiguous,
-    Resolution,
-    Resolved,
-    Unresolved,
-    name_key,
-    resolve,
-)
-from benzosafe.clinical.written_dose import Dose
 from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase
+from benzosafe.knowledge.products_spelling import name_key
+
+# The resolver and its product model are imported where a medication is resolved, not here:
+# a check of a class-table drug with no co-medications never needs them, and importing them
+# is a twentieth of the command line's cold start.
+if TYPE_CHECKING:
+    from benzosafe.clinical.mme import MmeEstimate
+    from benzosafe.clinical.resolve import Resolution
+    from benzosafe.clinical.written_dose import Dose
 
 BENZODIAZEPINE = "benzodiazepines"
 OPIOID = "opioids"  # the class id of opioids in depressants.toml and the product index
@@ -62,16 +62,22 @@ class CoMedication:
     @property
     def identified(self) -> bool:
         """Whether the resolver found one drug (else it is a finding of its own)."""
+        from benzosafe.clinical.resolve import Resolved
+
         return isinstance(self.resolution, Resolved)
 
     @property
     def opioid_use_disorder_treatment(self) -> bool:
+        from benzosafe.clinical.resolve import Resolved
+
         return isinstance(self.resolution, Resolved) and (
             self.resolution.opioid_use_disorder_treatment
         )
 
     def candidates(self) -> tuple[str, ...]:
         """The drugs an ambiguous name may be ("propoxyphene/acetaminophen", ...)."""
+        from benzosafe.clinical.resolve import Ambiguous
+
         if not isinstance(self.resolution, Ambiguous):
             return ()
         return tuple("/".join(c.ingredients) for c in self.resolution.candidates)
@@ -99,6 +105,8 @@ def classify_ingredients(kb: KnowledgeBase, ids: tuple[str, ...]) -> tuple[Class
 def classified(kb: KnowledgeBase, resolution: Resolution) -> tuple[Classified, ...]:
     """Every ingredient of a resolution that is of a class the rules know (of the ingredients
     it did name when unidentified, of those every candidate shares when ambiguous)."""
+    from benzosafe.clinical.resolve import Resolved, Unresolved
+
     if isinstance(resolution, Resolved):
         ids: tuple[str, ...] = resolution.ingredients
     elif isinstance(resolution, Unresolved):
@@ -127,6 +135,8 @@ def co_medication(
 ) -> CoMedication:
     """A current medication from its resolution; ``mme`` when the dose came from elsewhere
     (a structured order), else from the dose written after the name."""
+    from benzosafe.clinical.resolve import Ambiguous, Resolved
+
     found = classified(kb, resolution)
     classes = tuple(dict.fromkeys(c.class_id for c in found))
     if isinstance(resolution, Ambiguous):
@@ -141,6 +151,9 @@ def co_medication(
 def estimate_mme(resolution: Resolution, dose: Dose | None = None) -> MmeEstimate:
     """The MME per day of a resolution and a dose (default: the one written after the name),
     or why there is none (also for a name that fits several drugs or none)."""
+    from benzosafe.clinical.mme import MmeEstimate, mme_per_day
+    from benzosafe.clinical.resolve import Ambiguous, Resolved
+
     if isinstance(resolution, Resolved):
         return mme_per_day(resolution, dose)
     if isinstance(resolution, Ambiguous):
@@ -160,6 +173,8 @@ def parse_co_medication(kb: KnowledgeBase, text: str, field: str) -> CoMedicatio
 
 @lru_cache(maxsize=1 << 14)
 def _co_medication(kb: KnowledgeBase, text: str, field: str) -> CoMedication:
+    from benzosafe.clinical.resolve import resolve
+
     return co_medication(kb, text, resolve(kb.products, text, field))
 
 
@@ -173,6 +188,8 @@ class OrderedDrug:
 
     def why_not(self) -> str:
         """Why the name is not a benzodiazepine of the class table (empty when it is)."""
+        from benzosafe.clinical.resolve import Ambiguous, Resolved, Unresolved
+
         res = self.resolution
         if self.entry is not None:
             return ""
@@ -197,6 +214,11 @@ def _class_table_names(kb: KnowledgeBase) -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=1 << 12)
+def _class_table_name(kb: KnowledgeBase, text: str) -> str | None:
+    return _class_table_names(kb).get(name_key(" ".join(text.split())))
+
+
 def _benzodiazepine_of(kb: KnowledgeBase, ingredients: tuple[str, ...]) -> str | None:
     found = [i for i in ingredients if i in kb.benzodiazepines]
     return found[0] if len(found) == 1 else None
@@ -206,9 +228,11 @@ def ordered_drug(kb: KnowledgeBase, text: str, field: str = "drug") -> OrderedDr
     """The class-table benzodiazepine of an ordered drug's name, brand, NDC or RxNorm code
     ("clonazepam", "Klonopin 0.5 mg", "00004-0068-01"): by its class-table name when it is
     one, else through the resolver. A malformed NDC is an InvalidInput naming ``field``."""
-    direct = _class_table_names(kb).get(name_key(" ".join(text.split())))
+    direct = _class_table_name(kb, text)
     if direct is not None:
         return OrderedDrug(kb.benzodiazepines[direct], None, text)
+    from benzosafe.clinical.resolve import Ambiguous, Resolved, resolve
+
     resolution = resolve(kb.products, text, field)
     found: str | None = None
     if isinstance(resolution, Resolved):
@@ -232,6 +256,8 @@ def shared_strength(
 ) -> Decimal | None:
     """The one strength of ``ingredient`` (in one of ``units``) that every product the
     resolution fits has; None when they differ, none is known, or it is not one drug."""
+    from benzosafe.clinical.resolve import Resolved
+
     if not isinstance(resolution, Resolved) or not resolution.products:
         return None
     found = {p.strength_of(ingredient) for p in resolution.products}
@@ -247,6 +273,8 @@ def liquid_dose_mg(
     """The mg of a dose in mL of the ordered drug, from the one concentration of the liquid
     products its name fits ("diazepam 5 mg/5 mL oral solution"); else None and the reason,
     so that the dose rules are reported as not evaluated."""
+    from benzosafe.clinical.resolve import Resolved, resolve
+
     ordered = ordered_drug(kb, drug, field)
     if ordered.entry is None:
         return None, f"a dose in mL needs a known drug and concentration; {ordered.why_not()}"

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 from benzosafe.clinical.check.context import Context, fire, handler, skip
 from benzosafe.clinical.medications import BENZODIAZEPINE, OPIOID, CoMedication
-from benzosafe.clinical.resolve import Ambiguous, Unresolved
 from benzosafe.knowledge.models import Rule
 
 
@@ -92,6 +91,8 @@ def _duplicate(rule: Rule, ctx: Context) -> None:
 
 
 def _why_unknown(med: CoMedication) -> str:
+    from benzosafe.clinical.resolve import Ambiguous, Unresolved  # only for such a name
+
     res = med.resolution
     if isinstance(res, Ambiguous):
         return f"{med.text!r} fits several drugs: " + "; ".join(med.candidates()) + "."
@@ -112,7 +113,7 @@ def _unknown_co_medication(rule: Rule, ctx: Context) -> None:
     tail = "check {} for opioids and CNS depressants by hand"
     if len(unknown) == 1:
         med = unknown[0]
-        cands = med.candidates()
+        cands = med.candidates()  # empty unless the name fits several drugs
         forms = (
             [f"{med.text} fits {len(cands)} drugs ({', '.join(cands)}): " + tail.format("it"),
              f"{med.text} fits {len(cands)} drugs: " + tail.format("it")]
