@@ -37,6 +37,7 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/benzosafe docs --out docs/rules.md
 	$(BIN)/benzosafe assess docs --out docs/assessment.md
+	$(BIN)/python -m benzosafe.exports.triage_measure tests/clinical/data/lay_phrases.toml --out docs/triage-measure.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

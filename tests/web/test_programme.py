@@ -171,3 +171,24 @@ def test_taper_link_from_the_ehr_card_leads_to_the_patients_taper(
     form = clinician.get(link.replace("&amp;", "&"), headers=html)
     assert form.status_code == 200 and 'value="2 mg/day"' in form.text
     assert as_role("admissions").get("/taper/new", headers=html).status_code == 403
+
+
+def test_issue_16_taper_pace_seed_claims_and_alongside_treatment(
+    clinician: Api, patient_id: int
+) -> None:
+    fast = {**TAPER, "reduce": "20%", "forms": "tablet:0.5 odt:0.125"}
+    preview = clinician.post("/api/taper/preview", fast).json()
+    assert "taper-faster-than-starting-pace" in [f["code"] for f in preview["findings"]]
+    page = clinician.form(f"/patients/{patient_id}/taper", {**fast, "intent": "preview"})
+    assert page.status_code == 200 and "starting pace" in page.text, page.text[:500]
+    assert "TAPER-START-PACE" in page.text
+    drug = clinician.get("/drugs/clonazepam", headers={"accept": "text/html"}).text
+    assert "differs from the label" in drug and "muscle relaxant" in drug
+    assert "Illicit market" in drug
+    intake = clinician.post(
+        f"/api/patients/{patient_id}/intakes", {"drug": "clonazepam", "daily_dose": "1 mg/day"}
+    ).json()
+    assert [a["id"] for a in intake["recommendation"]["alongside_taper"]] == [
+        "psychological-support",
+        "co-occurring-use-disorders",
+    ]

@@ -104,5 +104,10 @@ def taper_command(
         from benzosafe.exports.taper_data import plan_to_csv
 
         typer.echo(plan_to_csv(plan), nl=False)
+    if not as_json:
+        # the CSV and the files carry no findings of their own: say the warnings here
+        for f in plan.findings:
+            if f.severity != "info":
+                sys.stderr.write(f"{f.severity}: {f.summary} [{f.rule}]\n")
     for path, _ in files:
         sys.stderr.write(f"wrote {path}\n")

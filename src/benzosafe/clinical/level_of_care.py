@@ -30,6 +30,7 @@ from benzosafe.errors import InvalidInput, UnknownDrug
 from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.assessment import (
     CARE_LEVELS,
+    Alongside,
     BaseLevel,
     CareLevel,
     CareRule,
@@ -176,6 +177,7 @@ class Recommendation:
     taper_note_sources: tuple[Citation, ...]
     knowledge_version: str
     protocol: ProtocolInfo | None = None
+    alongside: tuple[Alongside, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json`` and the web API)."""
@@ -202,6 +204,10 @@ class Recommendation:
             "withdrawal_risk": self.withdrawal_risk,
             "taper_note": self.taper_note,
             "taper_note_sources": citations_to_dict(self.taper_note_sources),
+            "alongside_taper": [
+                {"id": a.id, "text": a.text, "sources": citations_to_dict(a.sources)}
+                for a in self.alongside
+            ],
             "knowledge_version": self.knowledge_version,
             **protocol_fields(self.protocol),
         }
@@ -399,4 +405,5 @@ def recommend_level_of_care(intake: Intake | Mapping[str, Any], kb: Knowledge) -
         taper_note_sources=tuple(loc.never_abrupt_sources),
         knowledge_version=kb.assessment.version,
         protocol=kb.protocol,
+        alongside=tuple(loc.alongside),
     )

@@ -70,4 +70,7 @@ def assessment_markdown(kb: KnowledgeBase, data: AssessmentKnowledge) -> str:
             out.append(f"- case ({verb}): {case.name}")
         out.append("")
     out.append(f"Every recommendation adds: {loc.never_abrupt}")
+    if loc.alongside:
+        out += ["", "And names the treatment the guideline recommends alongside the taper:", ""]
+        out += [f"- {a.text} ({cite(kb, a.sources)})" for a in loc.alongside]
     return "\n".join(out) + "\n"

@@ -107,17 +107,26 @@ class Spelling(Strict):
 
 
 class Effect(Strict):
+    """A reportable effect: its level, its names (``synonyms``: every word present, in any
+    order, within one clause) and lay ``patterns`` (words or ``@class`` slots of the
+    lexicon, ``word*`` for a prefix, all within ``window_words`` of one clause)."""
+
     id: str
     name: str
     group: Literal["common", "less-common", "serious", "overdose"]
     level: TriageLevel
     crisis: bool = False
     synonyms: list[str] = Field(min_length=1)
+    patterns: list[str] = Field(default_factory=list)
     sources: Cited = Field(min_length=1)
 
 
 class TriageData(Strict):
-    fuzzy_min_ratio: Decimal = Field(gt=0, le=1)
+    window_words: int = Field(ge=1, le=20)
+    negation_words: int = Field(ge=0, le=5)
+    english_min_count: int = Field(ge=0)
+    lexicon: dict[str, list[str]] = Field(default_factory=dict)
+    stop_words: list[str] = Field(default_factory=list)
     level: list[LevelAdvice]
     crisis: CitedAdvice
     unrecognised: CitedAdvice
@@ -194,9 +203,18 @@ class CareRule(BaseLevel):
     cases: list[CareCase] = Field(min_length=2)
 
 
+class Alongside(Strict):
+    """Treatment the guideline recommends alongside the taper, at every level of care."""
+
+    id: str
+    text: str
+    sources: Cited = Field(min_length=1)
+
+
 class LevelOfCareData(Strict):
     never_abrupt: str
     never_abrupt_sources: Cited = Field(min_length=1)
+    alongside: list[Alongside] = Field(default_factory=list)
     base: BaseLevel
     dose_bands: DoseBands
     withdrawal_risk: WithdrawalRisk
@@ -255,6 +273,13 @@ def _check(data: AssessmentKnowledge, kb: KnowledgeBase) -> None:
         problems.append("triage: duplicate effect ids")
     if not any(e.crisis for e in data.triage.effect):
         problems.append("triage: no effect carries the crisis advice")
+    if "neg" not in data.triage.lexicon:
+        problems.append("triage: the lexicon needs a 'neg' class (negation words)")
+    for effect in data.triage.effect:
+        for pattern in effect.patterns:
+            for slot in pattern.split():
+                if slot.startswith("@") and slot[1:] not in data.triage.lexicon:
+                    problems.append(f"triage: {effect.id} pattern {pattern!r}: no class {slot}")
     for drug_band in data.level_of_care.dose_bands.per_drug:
         if drug_band.drug not in kb.benzodiazepines:
             problems.append(f"level of care: dose band for unknown drug {drug_band.drug!r}")

@@ -14,12 +14,14 @@ it too, read at its first use: the command line's cold start does not pay for it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.abc import Traversable
 
 from benzosafe.knowledge.assessment import AssessmentKnowledge, load_assessment_from
 from benzosafe.knowledge.cds import CdsKnowledge, load_cds_from
+from benzosafe.knowledge.english import english_word_counts
 from benzosafe.knowledge.loader import data_root, load_base_from
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.knowledge.screening import Screening, load_screening_from
@@ -77,6 +79,10 @@ class Knowledge(KnowledgeBase):
     cds: CdsKnowledge
     screening: Screening
     protocol: ProtocolInfo | None = None
+
+    def english_word_counts(self) -> Mapping[str, int]:
+        """English word frequencies (read at first use: only triage needs them)."""
+        return english_word_counts()
 
 
 def load_from(root: Traversable) -> Knowledge:

@@ -149,6 +149,15 @@ class BenzodiazepineEntry(Strict):
     equivalence: Equivalence
 
 
+class SourceDifference(Strict):
+    """Where the project's source page (the seed) says something the label does not."""
+
+    claim: str
+    label: str
+    verdict: str
+    sources: Cited = Field(min_length=1)
+
+
 class Monograph(Strict):
     """The full cited monograph of one drug (clonazepam first)."""
 
@@ -163,6 +172,8 @@ class Monograph(Strict):
     interactions: list[Warning] = Field(default_factory=list)
     discontinuation: list[CitedText] = Field(min_length=1)
     pharmacokinetics: list[CitedText] = Field(default_factory=list)
+    source_differences: list[SourceDifference] = Field(default_factory=list)
+    illicit_market: list[CitedText] = Field(default_factory=list)
 
 
 class Ingredient(Strict):

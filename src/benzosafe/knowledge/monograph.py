@@ -1,6 +1,8 @@
 """The monograph of a benzodiazepine assembled from the data: class-table facts, the cited
 monograph where one exists (clonazepam first), and the rules that state its dose limits,
-contraindications and cautions. One dict, used by the CLI, the web page and the JSON API.
+contraindications and cautions, where the project's source page (the seed) differs from the
+label, and its presence on the illicit market. One dict, used by the CLI, the web page and the
+JSON API.
 """
 
 from __future__ import annotations
@@ -130,5 +132,12 @@ def monograph(kb: KnowledgeBase, entry: BenzodiazepineEntry) -> dict[str, Any]:
     ]
     out["pharmacokinetics"] = [
         {"text": d.text, "sources": _cites(d.sources)} for d in mono.pharmacokinetics
+    ]
+    out["source_differences"] = [
+        {"claim": d.claim, "label": d.label, "verdict": d.verdict, "sources": _cites(d.sources)}
+        for d in mono.source_differences
+    ]
+    out["illicit_market"] = [
+        {"text": d.text, "sources": _cites(d.sources)} for d in mono.illicit_market
     ]
     return out

@@ -17,7 +17,9 @@ from benzosafe.errors import KnowledgeError
 from benzosafe.knowledge.loader import check_citations, read_toml, validated
 from benzosafe.knowledge.models import Cited, KnowledgeBase, RuleHeader, Strict
 
-TaperRuleKind = Literal["window-bound", "tail-step", "fixed-share", "short-course", "rounded-step"]
+TaperRuleKind = Literal[
+    "window-bound", "tail-step", "fixed-share", "short-course", "rounded-step", "starting-pace"
+]
 
 
 class Pace(Strict):

@@ -56,6 +56,8 @@ def triage_text(result: Triage) -> str:
 
 def recommendation_text(result: Recommendation) -> str:
     lines = [f"level of care: {result.level.upper()}", result.taper_note]
+    for a in result.alongside:
+        lines.append(f"alongside the taper: {a.text} ({_refs(a.sources)})")
     if result.diazepam_equivalent:
         lines.append(f"diazepam equivalent: {result.diazepam_equivalent}")
     if result.dose_band:

@@ -186,5 +186,18 @@ def render_monograph(mono: dict[str, Any], console: Console) -> None:
         ["guidance", "sources"],
         [[d["text"], _refs(d["sources"])] for d in mono.get("discontinuation", [])],
     )
+    table(
+        "Where the project's source page differs from the label",
+        ["source page says", "label", "verdict", "sources"],
+        [
+            [d["claim"], d["label"], d["verdict"], _refs(d["sources"])]
+            for d in mono.get("source_differences", [])
+        ],
+    )
+    table(
+        "Illicit market",
+        ["fact", "sources"],
+        [[d["text"], _refs(d["sources"])] for d in mono.get("illicit_market", [])],
+    )
     line = knowledge_line(mono["knowledge_version"], mono.get("protocol"))
     console.print(Text(f"{line}. {DISCLAIMER}", style="dim"))

@@ -3,12 +3,15 @@
 :func:`window_bound` reads the cited bound (no more than a percent of the dose within any
 window of days) from the taper knowledge and :func:`window_violations` finds the days a
 series of doses breaks it; :func:`in_low_band` says whether a dose is in the guideline's low
-band, where the forms may force a larger step. :func:`rule_fires` evaluates each taper rule
+band, where the forms may force a larger step. :func:`starting_pace_cut` measures a strategy's
+own pace against the guideline's starting pace (a warning, not a bound). :func:`rule_fires`
+evaluates each taper rule
 on its documented cases, so that the data's cases test the same code the planner runs.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -44,6 +47,46 @@ def window_violations(
     return bad
 
 
+def starting_pace_limit(tk: TaperKnowledge) -> tuple[Decimal, int]:
+    """The starting pace as (largest fraction of the dose cut without a warning, window days)."""
+    rule = tk.rule("starting-pace")
+    return Decimal(str(rule.params["max_reduction_percent"])) / HUNDRED, int(
+        rule.params["window_days"]
+    )
+
+
+def cuts_within(every_days: int, window_days: int) -> int:
+    """How many cuts, one every ``every_days``, can fall within one window of days."""
+    return math.ceil((window_days - 1) / every_days)
+
+
+def starting_pace_cut(
+    kind: str,
+    every_days: int,
+    window_days: int,
+    daily_mg: Decimal,
+    percent: Decimal | None = None,
+    amount_mg: Decimal | None = None,
+) -> Decimal:
+    """The fraction of the dose a strategy cuts within one window at its own pace: a percent
+    of the current dose compounds; a fixed amount (or the label's schedule, an amount per
+    period) counts against the starting daily dose."""
+    cuts = cuts_within(every_days, window_days)
+    if kind == "percent" and percent is not None:
+        return 1 - (1 - percent / HUNDRED) ** cuts
+    if amount_mg is not None and daily_mg > 0:
+        return min(amount_mg * cuts / daily_mg, Decimal(1))
+    return ZERO
+
+
+def steps_pace_violations(
+    daily: Sequence[Decimal], max_fraction: Decimal, window_days: int
+) -> list[int]:
+    """Days of explicit steps cut faster than ``max_fraction`` within a window; the final stop
+    is left aside (the low-dose tail has its own rule)."""
+    return [j for j in window_violations(daily, max_fraction, window_days) if daily[j] > 0]
+
+
 def in_low_band(kb: Knowledge, drug: str, daily_mg: Decimal) -> bool:
     """Whether a daily dose is within the guideline's low dose band (per-drug mg as printed,
     else diazepam-equivalent), as held in the assessment data's dose bands."""
@@ -71,6 +114,22 @@ def rule_fires(rule: TaperRule, case_input: dict[str, Any], kb: Knowledge) -> bo
     if rule.kind == "fixed-share":
         limit = Decimal(str(rule.params["max_reduction_percent"])) / HUNDRED
         return parse_mass(case_input["amount"]) > parse_mass(case_input["current"]) * limit
+    if rule.kind == "starting-pace":
+        limit, window = starting_pace_limit(tk)
+        if "doses" in case_input:
+            daily = []
+            for dose, days in case_input["doses"]:
+                daily += [_mass_or_zero(dose)] * int(days)
+            return bool(steps_pace_violations(daily, limit, window))
+        cut = starting_pace_cut(
+            case_input["strategy"],
+            int(case_input["every_days"]),
+            window,
+            parse_mass(case_input["dose"]),
+            percent=Decimal(case_input["percent"]) if "percent" in case_input else None,
+            amount_mg=parse_mass(case_input["amount"]) if "amount" in case_input else None,
+        )
+        return cut > limit
     if rule.kind == "short-course":
         return bool(case_input["strategy"] == "label-panic")
     return parse_mass(case_input["target"]) != parse_mass(case_input["made"])

@@ -20,6 +20,9 @@ from benzosafe.clinical.findings import Finding, source_refs
 from benzosafe.clinical.taper.bounds import (
     diazepam_equivalent_mg,
     in_low_band,
+    starting_pace_cut,
+    starting_pace_limit,
+    steps_pace_violations,
     used_mg,
     window_bound,
 )
@@ -253,6 +256,7 @@ def plan_taper(request: TaperRequest, kb: Knowledge) -> TaperPlan:
                 "makeable dose nearest to it within the bound (see the step notes).",
             )
         )
+    _pace_warning(b)
     bounds = _bounds_info(kb, req)
     if req.override_reason is not None:
         bounds += (
@@ -281,6 +285,54 @@ def plan_taper(request: TaperRequest, kb: Knowledge) -> TaperPlan:
         knowledge_version=kb.version,
         history=history,
         protocol=kb.protocol,
+    )
+
+
+def _pace_warning(b: _Builder) -> None:
+    """Warn when the chosen pace is faster than the guideline's starting pace (not a bound)."""
+    kb, req = b.kb, b.request
+    rule = kb.taper.rule("starting-pace")
+    limit, window = starting_pace_limit(kb.taper)
+    s = req.strategy
+    if s.kind == "steps":
+        # a cut the forms force in the low band is the tail rule's, not the chosen pace
+        forced: set[int] = set()
+        for step in b.steps:
+            if any(n.startswith("low-dose step") for n in step.notes):
+                first = (step.start - req.start).days
+                forced.update(range(first, first + step.days))
+        late = [d for d in steps_pace_violations(b.timeline, limit, window) if d not in forced]
+        if not late:
+            return
+        day = late[0]
+        earlier = max(b.timeline[max(0, day - window + 1) : day])
+        cut = 1 - b.timeline[day] / earlier
+        how = f"the steps given cut {_pct(cut, Decimal(1))}% within {window} days"
+    else:
+        panic = s.kind == "label-panic"
+        lp = kb.taper.label_panic
+        cut = starting_pace_cut(
+            s.kind,
+            lp.every_days if panic else s.every_days,
+            window,
+            req.daily_dose_mg,
+            percent=s.percent,
+            amount_mg=lp.reduce_per_dose_mg * lp.doses_per_day if panic else s.amount_mg,
+        )
+        if cut <= limit:
+            return
+        how = f"{s.text} cuts {_pct(cut, Decimal(1))}% within {window} days"
+    pace, ceiling = rule.params["guideline_pace"], rule.params["guideline_ceiling"]
+    b.findings.append(
+        _finding(
+            kb,
+            rule,
+            f"Faster than the guideline's starting pace ({pace}): "
+            f"{_pct(cut, Decimal(1))}% within {window} days",
+            f"This plan: {how}. The Joint guideline starts with reductions of {pace} "
+            f"({ceiling}, the hard bound here). A faster start can suit lower doses taken for a "
+            "short time; watch for withdrawal at each reduction and slow or pause if it emerges.",
+        )
     )
 
 
