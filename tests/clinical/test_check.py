@@ -41,7 +41,9 @@ BASE = {
         (BASE, {"age": 300}, "patient.age"),
         (BASE, {}, "patient.age"),
         (BASE, {"age": 40, "conditions": ["gout"]}, "patient.conditions[0]"),
-        (BASE, {"age": 40, "also_taking": ["oxycodone 10 mg"]}, "patient.also_taking[0]"),
+        (BASE, {"age": 40, "also_taking": ["0054-01A6-13"]}, "patient.also_taking[0]"),
+        (BASE, {"age": 40, "also_taking": ["zolpidem", "  "]}, "patient.also_taking[1]"),
+        ({**BASE, "drug": "0054-01A6-13"}, {"age": 40}, "order.drug"),
     ],
 )
 def test_bad_input_names_the_field(
@@ -83,7 +85,8 @@ def test_child_without_weight_is_never_reported_safe() -> None:
     report = run({**BASE, "dose": "5 mg"}, {"age": 6})
     codes = {n.code for n in report.not_evaluated}
     assert "paediatric-dose-needs-weight" in codes
-    assert "dose-above-maximum" in codes
+    assert "above-maintenance-range" in codes  # per kg: not evaluated without a weight
+    assert "initial-dose-above-recommended" in codes
 
 
 daily_doses = st.decimals(min_value=Decimal("0.125"), max_value=Decimal(40), places=3)

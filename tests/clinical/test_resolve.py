@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benzosafe.clinical.mme import mme_per_day
 from benzosafe.clinical.resolve import (
     NDC_SYSTEM,
     RXNORM_SYSTEM,
@@ -23,7 +24,6 @@ from benzosafe.clinical.resolve import (
     Resolution,
     Resolved,
     Unresolved,
-    mme_per_day,
     resolve,
     resolve_coding,
 )

@@ -162,14 +162,27 @@ def test_liquids_have_their_concentration_in_mg_per_ml() -> None:
     }
 
 
-def test_every_source_cited_is_in_sources_toml_or_the_curated_file() -> None:
+def test_every_source_cited_is_in_sources_toml_the_one_place_for_sources() -> None:
     index = load_products()
-    curated = read_curated(Path(str(products_path())).with_name("aliases.toml"))
     kb = load()
     for ref, source in index.sources.items():
-        assert source == (curated.sources.get(ref) or kb.sources[ref])
+        assert source == kb.sources[ref]
+    assert {"CDC-NDC-MME", "DM-TYLENOL-CODEINE", "DM-PROMETHAZINE-CODEINE", "PT-APAP"} <= set(
+        kb.sources
+    )
     for alias in (*index.header.abbreviations, *index.header.names):
         assert alias.sources and all(c.ref in index.sources for c in alias.sources)
+
+
+def test_the_curated_file_holds_no_sources_of_its_own(tmp_path: Path) -> None:
+    aliases = Path(str(products_path())).with_name("aliases.toml")
+    read_curated(aliases)
+    extra = tmp_path / "aliases.toml"
+    extra.write_text(
+        aliases.read_text(encoding="utf-8") + '\n[source.X]\ntitle = "x"\n', encoding="utf-8"
+    )
+    with pytest.raises(KnowledgeError, match="source"):
+        read_curated(extra)
 
 
 # --- a damaged file is refused -------------------------------------------------------------

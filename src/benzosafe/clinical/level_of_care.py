@@ -25,7 +25,7 @@ from benzosafe.clinical.findings import (
     source_refs,
 )
 from benzosafe.clinical.instruments import instrument
-from benzosafe.clinical.medications import find_benzodiazepine
+from benzosafe.clinical.medications import ordered_drug
 from benzosafe.errors import InvalidInput, UnknownDrug
 from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.assessment import (
@@ -232,9 +232,15 @@ class _Dose:
 def _dose(intake: Intake, kb: Knowledge) -> _Dose | None:
     # Both are checked whenever given, even when the other is missing.
     mg = None if intake.daily_dose is None else parse_daily_dose(intake.daily_dose, "daily_dose")
-    entry = None if intake.drug is None else find_benzodiazepine(kb, intake.drug)
-    if intake.drug is not None and entry is None:
-        raise UnknownDrug("drug", f"unknown benzodiazepine {intake.drug!r}", kb.benzodiazepines)
+    found = None if intake.drug is None else ordered_drug(kb, intake.drug, "drug")
+    entry = found.entry if found else None
+    if found is not None and entry is None:
+        why = found.why_not()
+        raise UnknownDrug(
+            "drug",
+            f"unknown benzodiazepine {intake.drug!r}" + (f": {why}" if why else ""),
+            kb.benzodiazepines,
+        )
     if entry is None or mg is None:
         return None
     used = entry.equivalence.used_mg

@@ -1,29 +1,42 @@
-"""Recognising medications: benzodiazepines by name, brand or code, and co-medications.
+"""Medications as the check sees them, each through the one resolver.
 
-Classification is at the ingredient level (generic name, brand name, RxNorm ingredient
-code, or a clonazepam product code from the monograph), so that a product code missing
-from a value set is still recognised. Co-medications are written as "oxycodone 10 mg qid",
-"fentanyl 75 mcg/h", or a bare name ("zolpidem", "alcohol") when the dose is unknown.
+The ordered drug (:func:`ordered_drug`, :func:`find_benzodiazepine`) and every current
+medication (:func:`parse_co_medication`, :func:`co_medication`) are resolved by
+:mod:`benzosafe.clinical.resolve` over the knowledge's product index (``kb.products``):
+brands, generics, combinations ("oxycodone/acetaminophen 5/325 mg q6h"), NDCs, RxNorm codes.
+A :class:`CoMedication` keeps its resolution (one drug, several candidates, or unidentified
+with the reason), its classes (of every ingredient: a combination counts them all) and its
+morphine milligram equivalents. A name of the class table ("clonazepam", "Klonopin") is the
+same benzodiazepine the resolver would find (the index is built from those names, and a test
+holds the two together); it is looked up directly, so that a check of a named drug with no
+co-medications does not read the index on a cold start.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
-from benzosafe.errors import InvalidInput
-from benzosafe.knowledge.models import BenzodiazepineEntry, Ingredient, KnowledgeBase
-from benzosafe.units import Frequency, parse_frequency, parse_mass
+from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase
+from benzosafe.knowledge.products_spelling import name_key
+
+# The resolver and its product model are imported where a medication is resolved, not here:
+# a check of a class-table drug with no co-medications never needs them, and importing them
+# is a twentieth of the command line's cold start.
+if TYPE_CHECKING:
+    from benzosafe.clinical.mme import MmeEstimate
+    from benzosafe.clinical.resolve import Resolution
+    from benzosafe.clinical.written_dose import Dose
 
 BENZODIAZEPINE = "benzodiazepines"
-OPIOID = "opioids"  # the class id of opioids in depressants.toml
+OPIOID = "opioids"  # the class id of opioids in depressants.toml and the product index
 
 
 @dataclass(frozen=True, slots=True)
 class Classified:
-    """What an ingredient name or code is: its class id and ingredient id."""
+    """One ingredient of a medication with a class the rules know: (class id, ingredient)."""
 
     class_id: str
     ingredient_id: str
@@ -31,115 +44,256 @@ class Classified:
 
 @dataclass(frozen=True, slots=True)
 class CoMedication:
-    """A current medication as written, parsed and classified (None when unknown)."""
+    """A current medication as written (or read from an order), resolved.
+
+    ``classes`` are the classes of its ingredients (of the ingredients it did name when it
+    is not identified, of those every candidate shares when it is ambiguous); ``mme`` its
+    MME per day, or None with the reason (not an opioid, no factor, no frequency ...)."""
 
     text: str
+    resolution: Resolution
+    classes: tuple[str, ...]
+    ingredients: tuple[Classified, ...]
+    mme: MmeEstimate
+    # What it is, for a report: "oxycodone/acetaminophen" (the ingredients of a class first,
+    # as prescribers write them), or the text as written.
     name: str
-    classified: Classified | None
-    dose_mg: Decimal | None = None
-    rate_mcg_per_h: Decimal | None = None
-    frequency: Frequency | None = None
 
+    @property
+    def identified(self) -> bool:
+        """Whether the resolver found one drug (else it is a finding of its own)."""
+        from benzosafe.clinical.resolve import Resolved
 
-@dataclass(frozen=True, slots=True)
-class _Index:
-    benzodiazepines: dict[str, str]
-    everything: dict[str, Classified]
-    ingredients: dict[str, Ingredient]
+        return isinstance(self.resolution, Resolved)
 
+    @property
+    def opioid_use_disorder_treatment(self) -> bool:
+        from benzosafe.clinical.resolve import Resolved
 
-def _key(text: str) -> str:
-    return " ".join(text.strip().lower().split())
+        return isinstance(self.resolution, Resolved) and (
+            self.resolution.opioid_use_disorder_treatment
+        )
+
+    def candidates(self) -> tuple[str, ...]:
+        """The drugs an ambiguous name may be ("propoxyphene/acetaminophen", ...)."""
+        from benzosafe.clinical.resolve import Ambiguous
+
+        if not isinstance(self.resolution, Ambiguous):
+            return ()
+        return tuple("/".join(c.ingredients) for c in self.resolution.candidates)
 
 
 @cache
-def _index(kb: KnowledgeBase) -> _Index:
-    benzos: dict[str, str] = {}
-    for entry in kb.benzodiazepines.values():
-        for name in (entry.id, *entry.names, *entry.brands):
-            benzos[_key(name)] = entry.id
-        if entry.rxnorm_ingredient:
-            benzos[entry.rxnorm_ingredient] = entry.id
-    for mono in kb.monographs.values():
-        for product in mono.products:
-            benzos[product.rxnorm] = mono.id
-    everything = {k: Classified(BENZODIAZEPINE, v) for k, v in benzos.items()}
-    ingredients: dict[str, Ingredient] = {}
-    for cls in kb.depressant_classes.values():
-        for ing in cls.ingredients:
-            ingredients[ing.id] = ing
-            for name in (ing.id, *ing.names):
-                everything[_key(name)] = Classified(cls.id, ing.id)
-            if ing.rxnorm_ingredient:
-                everything[ing.rxnorm_ingredient] = Classified(cls.id, ing.id)
-    return _Index(benzos, everything, ingredients)
+def _class_ids(kb: KnowledgeBase) -> frozenset[str]:
+    return frozenset({BENZODIAZEPINE, *kb.depressant_classes})
 
 
-def recognised_keys(kb: KnowledgeBase) -> dict[str, Classified]:
-    """Every name, brand and code benzosafe recognises (lower case), and what it is."""
-    return dict(_index(kb).everything)
-
-
-def find_benzodiazepine(kb: KnowledgeBase, name_or_code: str) -> BenzodiazepineEntry | None:
-    """The class-table entry for a generic name, brand name or RxNorm code, or None."""
-    found = _index(kb).benzodiazepines.get(_key(name_or_code))
-    return kb.benzodiazepines[found] if found else None
-
-
-def classify(kb: KnowledgeBase, name_or_code: str) -> Classified | None:
-    """The class (benzodiazepines, opioids, gabapentinoids, ...) of a name or code, or None."""
-    return _index(kb).everything.get(_key(name_or_code))
-
-
-def ingredient(kb: KnowledgeBase, ingredient_id: str) -> Ingredient | None:
-    """A non-benzodiazepine ingredient (with its MME factor for opioids), or None."""
-    return _index(kb).ingredients.get(ingredient_id)
-
-
-_CO_MED = re.compile(
-    r"^(?P<name>[^\d]+?)\s*(?:(?P<amount>\d[\d.]*\s*[a-zµ]+)(?P<per_hour>\s*/\s*(?:h|hr|hour))?"
-    r"\s*(?P<freq>.*))?$",
-    re.IGNORECASE,
-)
-
-
-def parse_co_medication(kb: KnowledgeBase, text: str, field: str) -> CoMedication:
-    """Parse and classify one current medication ("oxycodone 10 mg qid", "zolpidem")."""
-    match = _CO_MED.match(text.strip())
-    if match is None or not match.group("name").strip():
-        raise InvalidInput(
-            field,
-            f"{text!r} is not a medication; write a name, optionally with a dose and a "
-            "frequency, e.g. 'oxycodone 10 mg qid' or 'fentanyl 75 mcg/h'",
-        )
-    name = match.group("name").strip()
-    classified = classify(kb, name)
-    amount = match.group("amount")
-    if amount is None:
-        return CoMedication(text, name, classified)
-    if match.group("per_hour"):
-        rate = parse_mass(amount, field) * 1000
-        if match.group("freq").strip():
-            raise InvalidInput(field, f"{text!r}: a rate per hour takes no frequency")
-        return CoMedication(text, name, classified, rate_mcg_per_h=rate)
-    dose = parse_mass(amount, field)
-    freq_text = match.group("freq").strip()
-    if not freq_text:
-        raise InvalidInput(field, f"{text!r} gives a dose without a frequency, e.g. '10 mg qid'")
-    return CoMedication(
-        text, name, classified, dose_mg=dose, frequency=parse_frequency(freq_text, field)
+def classify_ingredients(kb: KnowledgeBase, ids: tuple[str, ...]) -> tuple[Classified, ...]:
+    """Every ingredient (of the product index) among ``ids`` that is of a class the rules
+    know, with that class."""
+    known = _class_ids(kb)
+    ingredients = kb.products.ingredients
+    return tuple(
+        Classified(cls, i)
+        for i in ids
+        if i in ingredients
+        for cls in ingredients[i].classes
+        if cls in known
     )
 
 
-def mme_per_day(kb: KnowledgeBase, med: CoMedication) -> Decimal | None:
-    """Morphine milligram equivalents per day (CDC 2022 factors), or None when unknown."""
-    if med.classified is None:
+def classified(kb: KnowledgeBase, resolution: Resolution) -> tuple[Classified, ...]:
+    """Every ingredient of a resolution that is of a class the rules know (of the ingredients
+    it did name when unidentified, of those every candidate shares when ambiguous)."""
+    from benzosafe.clinical.resolve import Resolved, Unresolved
+
+    if isinstance(resolution, Resolved):
+        ids: tuple[str, ...] = resolution.ingredients
+    elif isinstance(resolution, Unresolved):
+        ids = resolution.recognised
+    else:
+        shared = set.intersection(*(set(c.ingredients) for c in resolution.candidates))
+        ids = tuple(sorted(shared))
+    return classify_ingredients(kb, ids)
+
+
+ORDER_CLASSES_BY_PRIORITY = (BENZODIAZEPINE, OPIOID)
+
+
+def primary(ingredients: tuple[Classified, ...]) -> Classified | None:
+    """The ingredient that decides what a medication is: a benzodiazepine, then an opioid,
+    then the first of a class (chlordiazepoxide in chlordiazepoxide/amitriptyline)."""
+    for cls in ORDER_CLASSES_BY_PRIORITY:
+        for ing in ingredients:
+            if ing.class_id == cls:
+                return ing
+    return ingredients[0] if ingredients else None
+
+
+def co_medication(
+    kb: KnowledgeBase, text: str, resolution: Resolution, mme: MmeEstimate | None = None
+) -> CoMedication:
+    """A current medication from its resolution; ``mme`` when the dose came from elsewhere
+    (a structured order), else from the dose written after the name."""
+    from benzosafe.clinical.resolve import Ambiguous, Resolved
+
+    found = classified(kb, resolution)
+    classes = tuple(dict.fromkeys(c.class_id for c in found))
+    if isinstance(resolution, Ambiguous):
+        classes = tuple(c for c in classes if c in resolution.classes)
+    name = text
+    if isinstance(resolution, Resolved) and resolution.ingredients:
+        first = {c.ingredient_id for c in found}
+        name = "/".join(sorted(resolution.ingredients, key=lambda i: i not in first))
+    return CoMedication(text, resolution, classes, found, mme or estimate_mme(resolution), name)
+
+
+def estimate_mme(resolution: Resolution, dose: Dose | None = None) -> MmeEstimate:
+    """The MME per day of a resolution and a dose (default: the one written after the name),
+    or why there is none (also for a name that fits several drugs or none)."""
+    from benzosafe.clinical.mme import MmeEstimate, mme_per_day
+    from benzosafe.clinical.resolve import Ambiguous, Resolved
+
+    if isinstance(resolution, Resolved):
+        return mme_per_day(resolution, dose)
+    if isinstance(resolution, Ambiguous):
+        return MmeEstimate(None, "the name fits several drugs: " + ", ".join(
+            "/".join(c.ingredients) for c in resolution.candidates))  # fmt: skip
+    return MmeEstimate(None, resolution.reason)
+
+
+def parse_co_medication(kb: KnowledgeBase, text: str, field: str) -> CoMedication:
+    """Resolve one current medication as written ("Norco 10/325 q6h", "zolpidem", an NDC).
+
+    A name that is not found is a result (a finding of the check), never an error; a
+    malformed NDC or an empty text is an :class:`~benzosafe.errors.InvalidInput` naming
+    ``field``. Remembered: the same few hundred medications come back in every check."""
+    return _co_medication(kb, text, field)
+
+
+@lru_cache(maxsize=1 << 14)
+def _co_medication(kb: KnowledgeBase, text: str, field: str) -> CoMedication:
+    from benzosafe.clinical.resolve import resolve
+
+    return co_medication(kb, text, resolve(kb.products, text, field))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedDrug:
+    """The benzodiazepine an order names, or None with what the name is instead."""
+
+    entry: BenzodiazepineEntry | None
+    resolution: Resolution | None  # None when found by its class-table name
+    text: str
+
+    def why_not(self) -> str:
+        """Why the name is not a benzodiazepine of the class table (empty when it is)."""
+        from benzosafe.clinical.resolve import Ambiguous, Resolved, Unresolved
+
+        res = self.resolution
+        if self.entry is not None:
+            return ""
+        if isinstance(res, Unresolved):
+            return res.reason
+        if isinstance(res, Ambiguous):
+            names = "; ".join("/".join(c.ingredients) for c in res.candidates)
+            return f"it fits several drugs: {names}"
+        if isinstance(res, Resolved):
+            return f"it is {'/'.join(res.ingredients) or 'not a drug of the index'}"
+        return ""
+
+
+@cache
+def _class_table_names(kb: KnowledgeBase) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for entry in kb.benzodiazepines.values():
+        for name in (entry.id, *entry.names, *entry.brands):
+            out[name_key(name)] = entry.id
+        if entry.rxnorm_ingredient:
+            out[entry.rxnorm_ingredient] = entry.id
+    return out
+
+
+@lru_cache(maxsize=1 << 12)
+def _class_table_name(kb: KnowledgeBase, text: str) -> str | None:
+    return _class_table_names(kb).get(name_key(" ".join(text.split())))
+
+
+def _benzodiazepine_of(kb: KnowledgeBase, ingredients: tuple[str, ...]) -> str | None:
+    found = [i for i in ingredients if i in kb.benzodiazepines]
+    return found[0] if len(found) == 1 else None
+
+
+def ordered_drug(kb: KnowledgeBase, text: str, field: str = "drug") -> OrderedDrug:
+    """The class-table benzodiazepine of an ordered drug's name, brand, NDC or RxNorm code
+    ("clonazepam", "Klonopin 0.5 mg", "00004-0068-01"): by its class-table name when it is
+    one, else through the resolver. A malformed NDC is an InvalidInput naming ``field``."""
+    direct = _class_table_name(kb, text)
+    if direct is not None:
+        return OrderedDrug(kb.benzodiazepines[direct], None, text)
+    from benzosafe.clinical.resolve import Ambiguous, Resolved, resolve
+
+    resolution = resolve(kb.products, text, field)
+    found: str | None = None
+    if isinstance(resolution, Resolved):
+        found = _benzodiazepine_of(kb, resolution.ingredients)
+    elif isinstance(resolution, Ambiguous):
+        each = {_benzodiazepine_of(kb, c.ingredients) for c in resolution.candidates}
+        found = each.pop() if len(each) == 1 else None  # the same benzodiazepine in each
+    return OrderedDrug(kb.benzodiazepines[found] if found else None, resolution, text)
+
+
+def find_benzodiazepine(
+    kb: KnowledgeBase, name_or_code: str, field: str = "drug"
+) -> BenzodiazepineEntry | None:
+    """The class-table entry of a generic or brand name, a product name, an NDC or an
+    RxNorm code, or None (see :func:`ordered_drug`)."""
+    return ordered_drug(kb, name_or_code, field).entry
+
+
+def shared_strength(
+    resolution: Resolution, ingredient: str, units: tuple[str, ...]
+) -> Decimal | None:
+    """The one strength of ``ingredient`` (in one of ``units``) that every product the
+    resolution fits has; None when they differ, none is known, or it is not one drug."""
+    from benzosafe.clinical.resolve import Resolved
+
+    if not isinstance(resolution, Resolved) or not resolution.products:
         return None
-    ing = ingredient(kb, med.classified.ingredient_id)
-    if ing is None or ing.mme_factor is None:
+    found = {p.strength_of(ingredient) for p in resolution.products}
+    if len(found) != 1:
         return None
-    if ing.mme_unit == "mcg/h":
-        return med.rate_mcg_per_h * ing.mme_factor if med.rate_mcg_per_h is not None else None
-    if med.dose_mg is None or med.frequency is None:
-        return None
-    return med.dose_mg * med.frequency.times_per_day * ing.mme_factor
+    only = found.pop()
+    return only[0] if only is not None and only[1] in units else None
+
+
+def liquid_dose_mg(
+    kb: KnowledgeBase, drug: str, millilitres: Decimal, field: str
+) -> tuple[Decimal | None, str]:
+    """The mg of a dose in mL of the ordered drug, from the one concentration of the liquid
+    products its name fits ("diazepam 5 mg/5 mL oral solution"); else None and the reason,
+    so that the dose rules are reported as not evaluated."""
+    from benzosafe.clinical.resolve import Resolved, resolve
+
+    ordered = ordered_drug(kb, drug, field)
+    if ordered.entry is None:
+        return None, f"a dose in mL needs a known drug and concentration; {ordered.why_not()}"
+    resolution = ordered.resolution or resolve(kb.products, drug, field)
+    products = resolution.products if isinstance(resolution, Resolved) else ()
+    found = {p.strength_of(ordered.entry.id) for p in products if p.form_group == "liquid"}
+    per_ml = {f[0] for f in found if f is not None and f[1] == "mg/mL"}
+    if len(per_ml) == 1:
+        return millilitres * per_ml.pop(), ""
+    if len(per_ml) > 1:
+        listed = ", ".join(f"{format(c.normalize(), 'f')} mg/mL" for c in sorted(per_ml))
+        return None, f"the liquids of {drug!r} differ in concentration ({listed}): name one"
+    return None, (
+        f"a dose in mL needs the liquid's concentration, and no liquid of {drug!r} with one is "
+        "known (write it, e.g. 'diazepam 5 mg/5 mL oral solution')"
+    )
+
+
+def total_mme(meds: tuple[CoMedication, ...] | list[CoMedication]) -> Decimal | None:
+    """The MME per day of the medications whose MME is known (None when none is)."""
+    known = [m.mme.mme_per_day for m in meds if m.mme.mme_per_day is not None]
+    return sum(known, Decimal(0)) if known else None

@@ -9,8 +9,9 @@ spelling or an RxNorm code. :func:`resolve` is pure: it is given the product ind
 written), an :class:`Ambiguous` (several drugs, each a candidate) or an :class:`Unresolved`
 (with the reason, and any ingredient it did recognise). Only a malformed code is an error
 (:class:`~benzosafe.errors.InvalidInput` naming the field); a name that is not found is a
-result, never an exception. :func:`mme_per_day` turns a resolution and its dose into CDC
-2022 morphine milligram equivalents, or says why it cannot.
+result, never an exception. The dose written after a name is read by
+:mod:`benzosafe.clinical.written_dose`; :mod:`benzosafe.clinical.mme` turns a resolution and
+its dose into CDC 2022 morphine milligram equivalents, or says why it cannot.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from benzosafe.errors import InvalidInput, UnitError
+from benzosafe.clinical.written_dose import FORM_WORDS, Dose, parse_dose
+from benzosafe.errors import InvalidInput
 from benzosafe.knowledge.products import Alias, Ingredient, Product, ProductIndex
 from benzosafe.knowledge.products_read import Display, parse_display, strength
 from benzosafe.knowledge.products_spelling import name_key as _name_key
 from benzosafe.knowledge.products_spelling import ndc11, number_signs, split_ingredients
-from benzosafe.units import Frequency, parse_frequency
 
 NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
 RXNORM_SYSTEM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -34,20 +35,6 @@ OPIOIDS = "opioids"  # the class id of opioids in the knowledge base and the ind
 
 Matched = Literal["ndc", "rxnorm", "name", "ingredients"]
 name_key = lru_cache(maxsize=1 << 16)(_name_key)  # the same spellings come back
-
-
-@dataclass(frozen=True, slots=True)
-class Dose:
-    """The dose written after the name: strengths, an amount, a frequency (each optional)."""
-
-    strengths: tuple[Decimal, ...] = ()  # "5/325" -> (5, 325), in ``strength_unit``
-    strength_unit: str | None = None  # "mg", "mg/mL", "mcg/h", "mg/actuation" or None
-    amount: Decimal | None = None  # how many units per dose, or millilitres
-    amount_unit: Literal["unit", "mL"] | None = None
-    frequency: Frequency | None = None
-    frequency_text: str = ""  # as written, also when it could not be read
-    as_needed: bool = False
-    form_words: tuple[str, ...] = ()  # "tablet", "ER" ... written after the strength
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +49,7 @@ class Resolved:
     products: tuple[Product, ...]
     dose: Dose
     opioid_use_disorder_treatment: bool
+    opioids: tuple[Ingredient, ...]  # its opioid ingredients, with their CDC 2022 factors
     mme_per_unit: Decimal | None  # per tablet, per mL, or per day for a patch
     mme_note: str  # why there is no MME per unit; empty when there is one
     alias: Alias | None = None  # the curated spelling used, with its sources
@@ -116,39 +104,64 @@ _PREFIX = re.compile(r"^(ndc|rxcui|rxnorm)\s*[:#]?\s*(.+)$", re.IGNORECASE)
 _NDC_ATTEMPT = re.compile(r"^[0-9A-Za-z]+(?:-[0-9A-Za-z]+)+$|^[0-9A-Za-z]{9,12}$")
 
 
+_NO_DOSE = Dose()  # a code names a product, not a dose (one instance: made once)
+
+
 def _code(index: ProductIndex, raw: str, field: str) -> Resolution | None:
-    """The resolution of a code, None when the text is not a code; malformed NDCs raise."""
-    prefixed = _PREFIX.match(raw)
-    if prefixed:
+    """The resolution of a code, None when the text is not a code; malformed NDCs raise.
+
+    Only a text that starts with a digit, or with "ndc" / "rx", can be a code: a name
+    costs one character test (names are most of what is resolved)."""
+    first = raw[0]
+    if not first.isdigit():
+        if first not in "nNrR":
+            return None
+        prefixed = _PREFIX.match(raw)
+        if prefixed is None:
+            return None
         system, code = prefixed[1].lower(), prefixed[2].strip()
         if system == "ndc":
             return _by_ndc(index, raw, code, field)
         if not (code.isascii() and code.isdigit()):
             raise InvalidInput(field, f"RxNorm code {code!r} must be digits")
         return _by_rxnorm(index, raw, code)
-    if raw.isascii() and raw.isdigit():
+    if raw.isdigit() and raw.isascii():
         if len(raw) <= 8:
             return _by_rxnorm(index, raw, raw)
         return _by_ndc(index, raw, raw, field)
+    bare = raw.replace("-", "")
+    if len(bare) >= 8 and bare.isdigit() and bare.isascii():  # digits and hyphens
+        if len(raw) == 13 and raw[5] == "-" and raw[10] == "-":  # 5-4-2, the usual spelling
+            return _by_ndc(index, raw, bare, field)
+        return _by_ndc(index, raw, raw, field)  # ndc11 reads (or refuses) the segments
     if _NDC_ATTEMPT.match(raw) and sum(c.isdigit() for c in raw) >= 8:
         return _by_ndc(index, raw, raw, field)  # letters in an NDC: ndc11 names the field
     return None
 
 
 def _by_ndc(index: ProductIndex, raw: str, code: str, field: str) -> Resolution:
-    rows = [index.by_ndc[n] for n in ndc11(code, field) if n in index.by_ndc]
+    if len(code) == 11 and code.isdigit() and code.isascii():  # one NDC, nothing padded
+        row = index.by_ndc.get(code)
+        rows = [row] if row is not None else []
+    else:
+        rows = [index.by_ndc[n] for n in ndc11(code, field) if n in index.by_ndc]
     if not rows:
         return Unresolved(raw, f"NDC {code} is not in the product index")
     products = index.products(rows)
-    return _result(index, raw, "ndc", products, Dose(), drug=products[0].ingredient_ids)
+    return _result(index, raw, "ndc", products, _NO_DOSE, drug=products[0].ingredient_ids)
 
 
 def _by_rxnorm(index: ProductIndex, raw: str, code: str) -> Resolution:
     row = index.by_rxnorm.get(code)
     if row is None:
+        ingredient = index.ingredient_by_rxnorm.get(code)
+        if ingredient is not None:  # an ingredient's code (RxNorm IN): every product of it
+            drug = frozenset((ingredient,))
+            group = _group(index, index.by_drug.get(drug, ()))
+            return _result(index, raw, "rxnorm", group.products, _NO_DOSE, group=group, drug=drug)
         return Unresolved(raw, f"RxNorm code {code} is not in the product index")
     product = index.product(row)
-    return _result(index, raw, "rxnorm", (product,), Dose(), drug=product.ingredient_ids)
+    return _result(index, raw, "rxnorm", (product,), _NO_DOSE, drug=product.ingredient_ids)
 
 
 def resolve_coding(index: ProductIndex, system: str, code: str, field: str) -> Resolution:
@@ -160,90 +173,6 @@ def resolve_coding(index: ProductIndex, system: str, code: str, field: str) -> R
             raise InvalidInput(field, f"RxNorm code {code!r} must be digits")
         return _by_rxnorm(index, code, code)
     return Unresolved(code, f"code system {system} is not read (NDC and RxNorm are)")
-
-
-# Words of a dose form or release written in a name ("oxycodone ER", "Xanax XR tab"): not
-# part of the name; they narrow the products when some fit them.
-_FORM_WORDS: dict[str, tuple[str | None, bool | None]] = {
-    "er": (None, True), "xr": (None, True), "sr": (None, True), "cr": (None, True),
-    "xl": (None, True), "la": (None, True), "ir": (None, False),
-    "tab": ("tablet", None), "tabs": ("tablet", None), "tablet": ("tablet", None),
-    "tablets": ("tablet", None), "cap": ("capsule", None), "caps": ("capsule", None),
-    "capsule": ("capsule", None), "capsules": ("capsule", None), "patch": ("patch", None),
-    "transdermal": ("patch", None), "film": ("film", None), "odt": ("tablet", None),
-    "solution": ("liquid", None), "soln": ("liquid", None), "liquid": ("liquid", None),
-    "syrup": ("liquid", None), "elixir": ("liquid", None), "suspension": ("liquid", None),
-    "oral": (None, None), "sublingual": (None, None), "buccal": (None, None),
-    "injection": ("injection", None), "inj": ("injection", None),
-}  # fmt: skip
-
-# --- the dose written after a name --------------------------------------------------------
-
-_NUMBER = r"\d*\.?\d+"
-_STRENGTH = re.compile(
-    rf"^(?P<nums>{_NUMBER}(?:\s*[/-]\s*{_NUMBER})*)\s*"
-    r"(?P<unit>(?:mg|mcg|µg|ug)\s*/\s*(?:\d*\.?\d+\s*)?ml|(?:mg|mcg|µg|ug)\s*/\s*(?:hr?|hour)"
-    r"|(?:mg|mcg|µg|ug)\s*/\s*(?:spray|actuation|actuat|puff)|mg|mcg|µg|ug)?(?![a-z])"
-)
-_AMOUNT = re.compile(
-    rf"^(?P<n>{_NUMBER})\s*(?P<unit>ml|tabs?|tablets?|caps?|capsules?|patch(?:es)?|films?"
-    r"|sprays?|lozenges?|suppositor(?:y|ies)|units?)\b"
-)
-_ROUTE = re.compile(r"\b(?:po|p\.o\.|by mouth|orally|sl|sublingually|td|topically)\b")
-_AS_NEEDED = re.compile(r"\b(?:prn|p\.r\.n\.|as needed)\b")
-_MASS = {"mg": Decimal(1), "mcg": Decimal("0.001"), "µg": Decimal("0.001"), "ug": Decimal("0.001")}
-
-
-def _strength_unit(unit: str) -> tuple[str, Decimal] | None:
-    """A written unit as the index's unit and the factor into it."""
-    unit = unit.replace(" ", "")
-    mass, _, per = unit.partition("/")
-    factor = _MASS[mass]
-    if not per:
-        return "mg", factor
-    if per.endswith("ml"):
-        volume = Decimal(per[:-2]) if per[:-2] else Decimal(1)
-        return "mg/mL", factor / volume
-    if per[0] in "ht":
-        return "mcg/h", factor * 1000  # per hour: patches are in mcg/h
-    return "mg/actuation", factor
-
-
-@lru_cache(maxsize=1 << 14)
-def parse_dose(text: str) -> Dose:
-    """The dose part of a medication: "5/325 mg q6h", "5 mL q4h", "75 mcg/h", "8/2 mg daily".
-
-    Remembered: a few hundred dose spellings make up most orders."""
-    rest = text.strip().lower()
-    strengths: tuple[Decimal, ...] = ()
-    unit: str | None = None
-    amount: Decimal | None = None
-    amount_unit: Literal["unit", "mL"] | None = None
-    if not _AMOUNT.match(rest):
-        found = _STRENGTH.match(rest)
-        if found:
-            numbers = [Decimal(n) for n in re.split(r"\s*[/-]\s*", found["nums"])]
-            scale = Decimal(1)
-            if found["unit"]:
-                unit, scale = _strength_unit(found["unit"]) or (None, Decimal(1))
-            strengths = tuple(n * scale for n in numbers)
-            rest = rest[found.end() :].strip()
-    counted = _AMOUNT.match(rest)
-    if counted:
-        amount = Decimal(counted["n"])
-        amount_unit = "mL" if counted["unit"] == "ml" else "unit"
-        rest = rest[counted.end() :].strip()
-    as_needed = bool(_AS_NEEDED.search(rest))
-    words = _AS_NEEDED.sub(" ", _ROUTE.sub(" ", rest)).split()
-    form_words = tuple(w for w in words if w in _FORM_WORDS)
-    rest = " ".join(w for w in words if w not in _FORM_WORDS)
-    frequency = None
-    if rest:
-        try:
-            frequency = parse_frequency(rest)
-        except UnitError:
-            frequency = None
-    return Dose(strengths, unit, amount, amount_unit, frequency, rest, as_needed, form_words)
 
 
 # --- names -------------------------------------------------------------------------------
@@ -270,8 +199,11 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
         return coded
     whole = index.by_name.get(name_key(raw))
     if whole:
+        if len(whole) == 1:  # one product: nothing to group or narrow
+            product = index.product(whole[0])
+            return _result(index, raw, "name", (product,), _NO_DOSE, drug=product.ingredient_ids)
         group = _group(index, whole)
-        return _result(index, raw, "name", group.products, Dose(), group=group)
+        return _result(index, raw, "name", group.products, _NO_DOSE, group=group)
     if " / " in raw or "[" in raw:
         display = parse_display(raw.upper())
         if display is not None:
@@ -281,12 +213,16 @@ def _resolve(index: ProductIndex, raw: str, field: str) -> Resolution:
     if alias is not None:
         low = alias.means + low[len(alias.text) :]
     parts = _SPLIT_NAME.split(low, maxsplit=1)
-    name, dose = parts[0], parse_dose(parts[1]) if len(parts) > 1 else Dose()
+    name, dose = parts[0], parse_dose(parts[1]) if len(parts) > 1 else _NO_DOSE
     words = name.split()
-    form_words = [*(w for w in words if w in _FORM_WORDS), *dose.form_words]
-    bare = " ".join(w for w in words if w not in _FORM_WORDS) or name
+    form_words = [*(w for w in words if w in FORM_WORDS), *dose.form_words]
+    bare = " ".join(w for w in words if w not in FORM_WORDS) or name
     for key in dict.fromkeys((name_key(name), name_key(bare))):
         rows = index.by_name.get(key)
+        if rows and len(rows) == 1 and not dose.strengths and not form_words:
+            product = index.product(rows[0])
+            return _result(index, raw, "name", (product,), dose, alias,
+                           drug=product.ingredient_ids)  # fmt: skip
         if rows:
             group = _group(index, rows)
             products = _narrow(group, dose, form_words)
@@ -319,7 +255,7 @@ def _rxnorm_name(index: ProductIndex, raw: str, display: Display) -> Resolution:
     dose = Dose(
         strengths=tuple(a[0] for a in amounts if a is not None),
         strength_unit=units.pop() if len(units) == 1 else None,
-        form_words=tuple(w for w in display.form.lower().split() if w in _FORM_WORDS),
+        form_words=tuple(w for w in display.form.lower().split() if w in FORM_WORDS),
     )
     drug = frozenset(known)
     rows = index.by_name.get(name_key(display.brand), ()) if display.brand else ()
@@ -379,27 +315,35 @@ def _narrow(group: _Group, dose: Dose, form_words: list[str]) -> tuple[Product, 
 def _narrowed(
     group: _Group, strengths: tuple[Decimal, ...], unit: str | None, form_words: tuple[str, ...]
 ) -> tuple[Product, ...]:
-    products = group.products
-    if form_words:
-        fitting = tuple(p for p in products if all(_fits_form(p, w) for w in form_words))
-        products = fitting or products
-    if not strengths:
-        return products
-    if products is group.products:  # only the products with one of the strengths
+    # By strength first, through the group's index of strengths (a few products), then by
+    # form words; the same products as filtering all by form words first.
+    if strengths:
         found = {n for n, free in group.unknown if free >= len(strengths)}
         for number in strengths:
             found.update(group.by_value.get(number, ()))
         products = tuple(group.products[n] for n in sorted(found))
+    else:
+        products = group.products
+    if form_words:
+        wanted = [FORM_WORDS[w] for w in form_words]
+
+        def fits(p: Product) -> bool:
+            return all(
+                (kind is None or p.form_group == kind)
+                and (extended is None or p.extended_release == extended)
+                for kind, extended in wanted
+            )
+
+        fitting = tuple(p for p in products if fits(p))
+        if fitting:
+            products = fitting
+        elif strengths and any(fits(p) for p in group.products):
+            return ()  # the form words fit products of other strengths only
+    if not strengths:
+        return products
     scored = [(s, p) for p in products if (s := _strength_score(p, strengths, unit)) is not None]
     best = max((s for s, _ in scored), default=None)
     return tuple(p for s, p in scored if s == best)
-
-
-def _fits_form(product: Product, word: str) -> bool:
-    group, extended = _FORM_WORDS[word]
-    if group is not None and product.form_group != group:
-        return False
-    return extended is None or product.extended_release == extended
 
 
 def _strength_score(
@@ -455,6 +399,7 @@ def _result(
         products=products,
         dose=dose,
         opioid_use_disorder_treatment=info.opioid_use_disorder_treatment,
+        opioids=info.opioids,
         mme_per_unit=mme,
         mme_note=note,
         alias=alias,
@@ -516,9 +461,14 @@ def _group_mme(group: _Group) -> tuple[Decimal | None, str]:
 
 def _products_mme(products: tuple[Product, ...]) -> tuple[Decimal | None, str]:
     """The MME per unit the products agree on, or why there is none."""
+    if len(products) == 1:  # one product (an NDC, an RxNorm code): its own
+        only = products[0]
+        if only.mme_per_unit is not None:
+            return only.mme_per_unit, ""
+        return None, only.mme_note or "no MME per unit"
     values = {p.mme_per_unit for p in products}
     if len(values) == 1 and None not in values:
-        if len({_per_ml(p) for p in products}) > 1:
+        if len({p.mme_per_ml for p in products}) > 1:
             return None, "tablets and liquids alike fit: write the strength's unit (mg or mg/mL)"
         return values.pop(), ""
     notes = {p.mme_note for p in products if p.mme_note}
@@ -531,10 +481,9 @@ def _products_mme(products: tuple[Product, ...]) -> tuple[Decimal | None, str]:
     )  # fmt: skip
 
 
-def _per_ml(product: Product) -> bool:
+def per_ml(product: Product) -> bool:
     """Whether the product's opioid strength is per mL (its MME per unit is per mL)."""
-    found = product.strength_of(product.mme_ingredient) if product.mme_ingredient else None
-    return found is not None and found[1] == "mg/mL"
+    return product.mme_per_ml
 
 
 def _basis_fits(basis: str | None, unit: str | None) -> bool:
@@ -542,42 +491,5 @@ def _basis_fits(basis: str | None, unit: str | None) -> bool:
 
 
 def _opioid_strength(product: Product) -> str | None:
-    found = product.strength_of(product.mme_ingredient) if product.mme_ingredient else None
+    found = product.mme_strength
     return f"{format(found[0].normalize(), 'f')} {found[1]}" if found else None
-
-
-@dataclass(frozen=True, slots=True)
-class MmeEstimate:
-    """Morphine milligram equivalents per day (CDC 2022), or None with the reason."""
-
-    mme_per_day: Decimal | None
-    reason: str = ""
-
-
-def mme_per_day(resolved: Resolved) -> MmeEstimate:
-    """MME per day from the MME per unit and the dose written (units or mL, and frequency).
-
-    A strength written without an amount is one unit ("oxycodone 10 mg qid" is one 10 mg
-    tablet four times a day); "5 mL q4h" needs the product's concentration; a patch's MME is
-    per day worn, whatever the frequency.
-    """
-    if resolved.mme_per_unit is None:
-        return MmeEstimate(None, resolved.mme_note or "not an opioid")
-    dose = resolved.dose
-    product = resolved.products[0] if resolved.products else None
-    if product is not None and product.mme_basis == "mcg/h":
-        return MmeEstimate(resolved.mme_per_unit * (dose.amount or 1))
-    liquid = _per_ml(product) if product is not None else dose.strength_unit == "mg/mL"
-    if dose.amount_unit == "mL" and not liquid:
-        return MmeEstimate(None, "a dose in mL needs a liquid with a known concentration")
-    if dose.amount_unit == "unit" and liquid:
-        return MmeEstimate(None, "a liquid's dose must be written in mL")
-    if liquid and dose.amount is None:
-        return MmeEstimate(None, "a liquid's dose must be written in mL, e.g. '5 mL q4h'")
-    if dose.amount is None and not dose.strengths:
-        return MmeEstimate(None, "no dose written")
-    if dose.frequency is None:
-        return MmeEstimate(None, "no frequency written (e.g. q6h, bid)" if not dose.frequency_text
-                           else f"frequency {dose.frequency_text!r} not understood")  # fmt: skip
-    units = dose.amount if dose.amount is not None else Decimal(1)
-    return MmeEstimate(resolved.mme_per_unit * units * dose.frequency.times_per_day)

@@ -26,6 +26,8 @@ from benzosafe.clinical.check import (
     Order,
     Patient,
     check_prescription,
+    coded_condition,
+    coded_indication,
     resolve_condition,
 )
 from benzosafe.clinical.findings import SEVERITY_RANK, Finding, NotEvaluated
@@ -57,6 +59,8 @@ class PatientFacts:
     conditions: tuple[str, ...]
     medications: list[MedicationFacts]
     notes: list[str] = field(default_factory=list)
+    # Every Condition of the request by id (active or not): what a reasonReference names.
+    condition_resources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _age(birth: Any, today: date) -> Decimal | None:
@@ -66,6 +70,30 @@ def _age(birth: Any, today: date) -> Decimal | None:
         return None
     years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     return Decimal(years) if 0 <= years <= MAX_AGE_YEARS else None
+
+
+def _codings(concept: Any) -> list[tuple[str, str]]:
+    """The (system, code) pairs of a CodeableConcept given as JSON."""
+    coding = concept.get("coding") if isinstance(concept, dict) else None
+    return [
+        (str(c.get("system") or ""), str(c["code"]))
+        for c in (coding if isinstance(coding, list) else [])
+        if isinstance(c, dict) and c.get("code")
+    ]
+
+
+def _conditions_of(kb: KnowledgeBase, concept: Any) -> list[str]:
+    """The conditions a Condition's code means: by its SNOMED CT or ICD-10-CM codings, else
+    by its text or displays."""
+    found = [c for s, code in _codings(concept) if (c := coded_condition(kb, s, code))]
+    if found:
+        return list(dict.fromkeys(found))
+    for name in _texts(concept):
+        try:
+            return [resolve_condition(kb, name, "condition")]
+        except InvalidInput:
+            continue
+    return []
 
 
 def _texts(concept: Any) -> list[str]:
@@ -95,9 +123,7 @@ def _condition_active(resource: Mapping[str, Any]) -> bool:
     return not codes or any(c in ("active", "recurrence", "relapse") for c in codes)
 
 
-def patient_facts(
-    kb: KnowledgeBase, cds: CdsKnowledge, request: HookRequest, today: date
-) -> PatientFacts:
+def patient_facts(kb: KnowledgeBase, request: HookRequest, today: date) -> PatientFacts:
     """The patient's age, recognised conditions and medications, from every prefetched resource."""
     found = all_resources(request)
     patients = [r for r in found if r.get("resourceType") == "Patient"]
@@ -106,18 +132,14 @@ def patient_facts(
         patient = patients[0]
     age = _age(patient.get("birthDate"), today) if patient else None
     conditions: list[str] = []
+    by_id: dict[str, dict[str, Any]] = {}
     for res in found:
-        if res.get("resourceType") != "Condition" or not _condition_active(res):
+        if res.get("resourceType") != "Condition":
             continue
-        names = _texts(res.get("code"))
-        for name in names:
-            try:
-                cond = resolve_condition(kb, name, "condition")
-            except InvalidInput:
-                continue
-            if cond not in conditions:
-                conditions.append(cond)
-            break
+        if isinstance(res.get("id"), str):
+            by_id[res["id"]] = res
+        if _condition_active(res):
+            conditions += [c for c in _conditions_of(kb, res.get("code")) if c not in conditions]
     meds_by_id = {
         str(r["id"]): r for r in found if r.get("resourceType") == "Medication" and r.get("id")
     }
@@ -128,7 +150,7 @@ def patient_facts(
         if isinstance(res.get("id"), str) and res["id"] in draft_ids:
             continue
         try:
-            facts = medication_facts(kb, cds, res, f"prefetch.MedicationRequest[{i}]", meds_by_id)
+            facts = medication_facts(kb, res, f"prefetch.MedicationRequest[{i}]", meds_by_id)
         except InvalidInput as exc:
             unreadable.append(
                 f"A current MedicationRequest ({res.get('id') or 'no id'}) could not be read "
@@ -137,7 +159,7 @@ def patient_facts(
             continue
         if facts.is_active(today):
             medications.append(facts)
-    facts_out = PatientFacts(age, tuple(conditions), medications, unreadable)
+    facts_out = PatientFacts(age, tuple(conditions), medications, unreadable, by_id)
     if age is None:
         facts_out.notes.append(
             "The patient's birth date is not on record: age-dependent rules (dose limits, "
@@ -150,13 +172,60 @@ def _drug_id(facts: MedicationFacts) -> str:
     return facts.classified.ingredient_id if facts.classified else facts.text
 
 
-def _indication(kb: KnowledgeBase, facts: MedicationFacts) -> str | None:
-    for text in facts.reasons:
-        key = "-".join(text.strip().lower().replace("_", " ").split())
-        for ind in kb.indications.values():
-            if key == ind.id or text.strip().lower() == ind.name.lower():
-                return ind.id
+def _indication_of_text(kb: KnowledgeBase, text: str) -> str | None:
+    key = "-".join(text.strip().lower().replace("_", " ").split())
+    for ind in kb.indications.values():
+        if key == ind.id or text.strip().lower() == ind.name.lower():
+            return ind.id
     return None
+
+
+def _indication_of(
+    kb: KnowledgeBase, codings: list[tuple[str, str]], texts: list[str]
+) -> str | None:
+    for system, code in codings:
+        found = coded_indication(kb, system, code)
+        if found:
+            return found
+    return next((i for t in texts if (i := _indication_of_text(kb, t))), None)
+
+
+def _referenced(
+    facts: MedicationFacts, patient: PatientFacts, reference: str
+) -> dict[str, Any] | None:
+    """The Condition a reasonReference names: contained in the order, or in the request."""
+    if reference.startswith("#"):
+        contained = facts.resource.get("contained")
+        for res in contained if isinstance(contained, list) else []:
+            if isinstance(res, dict) and res.get("id") == reference[1:]:
+                return res
+        return None
+    kind, _, ident = reference.rpartition("/")
+    if kind.rsplit("/", 1)[-1] not in ("Condition", ""):
+        return None
+    return patient.condition_resources.get(ident)
+
+
+def _indication(
+    kb: KnowledgeBase, facts: MedicationFacts, patient: PatientFacts
+) -> tuple[str | None, list[str]]:
+    """The indication from reasonCode (codes, then texts), else from the Conditions that
+    reasonReference names; with a note for each reference that could not be read."""
+    found = _indication_of(kb, list(facts.reason_codes), list(facts.reasons))
+    notes: list[str] = []
+    for reference in facts.reason_references:
+        if found:
+            break
+        condition = _referenced(facts, patient, reference)
+        if condition is None:
+            notes.append(
+                f"{facts.text}: the reason {reference} was not in the request and could not "
+                "be fetched; it was not read."
+            )
+            continue
+        concept = condition.get("code")
+        found = _indication_of(kb, _codings(concept), _texts(concept))
+    return found, notes
 
 
 def _planned_days(facts: MedicationFacts) -> int | None:
@@ -168,14 +237,17 @@ def _planned_days(facts: MedicationFacts) -> int | None:
 
 
 def _order(
-    kb: KnowledgeBase, facts: MedicationFacts, prior: MedicationFacts | None, today: date
+    kb: KnowledgeBase,
+    facts: MedicationFacts,
+    prior: MedicationFacts | None,
+    patient: PatientFacts,
+    today: date,
 ) -> tuple[Order, list[str]]:
-    notes: list[str] = []
-    indication = _indication(kb, facts)
+    indication, notes = _indication(kb, facts, patient)
     if indication is None:
         notes.append(
-            f"{facts.text}: no indication that benzosafe recognises (reasonCode), so "
-            "indication-specific dose limits were not checked."
+            f"{facts.text}: no indication that benzosafe recognises (reasonCode or "
+            "reasonReference), so indication-specific dose limits were not checked."
         )
     order = Order(
         drug=_drug_id(facts),
@@ -215,8 +287,8 @@ def _run(
     interaction_only: bool = False,
     draft: MedicationFacts | None = None,
 ) -> None:
-    order, notes = _order(kb, facts, prior, today)
-    also = tuple(m.co_medication() for m in others)
+    order, notes = _order(kb, facts, prior, patient, today)
+    also = tuple(m.co_medication(kb) for m in others)
     report = check_prescription(
         order, Patient(patient.age_years, None, patient.conditions, also), kb
     )
@@ -245,7 +317,7 @@ def evaluate(
     today: date,
 ) -> tuple[_Evaluation, PatientFacts, list[MedicationFacts]]:
     """Run the checks a service's hook calls for; no I/O."""
-    patient = patient_facts(kb, cds, request, today)
+    patient = patient_facts(kb, request, today)
     out = _Evaluation()
     out.not_evaluated.extend(patient.notes)
     codes = service.codes
@@ -253,7 +325,7 @@ def evaluate(
         m for m in patient.medications if m.classified and m.classified.class_id == BENZODIAZEPINE
     ]
     drafts = [
-        medication_facts(kb, cds, d, f"context.draftOrders[{i}]")
+        medication_facts(kb, d, f"context.draftOrders[{i}]")
         for i, d in enumerate(request.draft_orders)
         if d.get("resourceType") == "MedicationRequest"
     ]
@@ -264,33 +336,36 @@ def evaluate(
         return out, patient, drafts
     for draft in _selected(drafts, request.selections):
         cls = draft.classified
-        if cls is None:
-            out.not_evaluated.append(
-                f"{draft.text}: not recognised as a benzodiazepine, opioid or other CNS "
-                "depressant (by RxNorm code or ingredient name); it was not checked."
-            )
-            continue
-        if cls.class_id == BENZODIAZEPINE:
+        if cls is not None and cls.class_id == BENZODIAZEPINE:
             same = [m for m in benzos if m.classified == cls]
             prior = max(same, key=lambda m: m.start or date.min) if same else None
             others = [m for m in patient.medications if m is not prior]
-            others += [d for d in drafts if d is not draft and d.classified]
+            others += [d for d in drafts if d is not draft]
             _run(kb, draft, others, patient, codes, today, out, prior=prior, draft=draft)
             continue
-        finding_code = _class_finding(kb, cls.class_id)
-        for med in benzos:
-            _run(
-                kb,
-                med,
-                [draft],
-                patient,
-                [finding_code],
-                today,
-                out,
-                interaction_only=True,
-                draft=draft,
+        if cls is None and (not benzos or draft.identified):
+            out.not_evaluated.append(
+                f"{draft.text}: not recognised as a benzodiazepine, opioid or other CNS "
+                "depressant (by NDC, RxNorm code or name); it was not checked."
             )
+            continue
+        # A draft opioid, other CNS depressant or unidentified medication against each
+        # current benzodiazepine: only that interaction is shown.
+        wanted = _interaction_codes(kb, cls.class_id if cls else None)
+        for med in benzos:
+            _run(kb, med, [draft], patient, [c for c in wanted if c in codes], today, out,
+                 interaction_only=True, draft=draft)  # fmt: skip
     return out, patient, drafts
+
+
+def _interaction_codes(kb: KnowledgeBase, class_id: str | None) -> list[str]:
+    """The finding codes of a draft of this class (None: not identified) beside a current
+    benzodiazepine."""
+    if class_id is None:
+        return ["unknown-co-medication"]
+    cls = kb.depressant_classes.get(class_id)
+    found = cls.finding if cls else "concurrent-cns-depressant"
+    return [found, "opioid-use-disorder-treatment"] if found == "concurrent-opioid" else [found]
 
 
 def _selected(drafts: list[MedicationFacts], selections: Sequence[str]) -> list[MedicationFacts]:
@@ -299,11 +374,6 @@ def _selected(drafts: list[MedicationFacts], selections: Sequence[str]) -> list[
     wanted = {s.removeprefix("MedicationRequest/") for s in selections}
     chosen = [d for d in drafts if d.resource_id in wanted]
     return chosen or drafts
-
-
-def _class_finding(kb: KnowledgeBase, class_id: str) -> str:
-    cls = kb.depressant_classes.get(class_id)
-    return cls.finding if cls else "concurrent-cns-depressant"
 
 
 def _markdown_sources(finding: Finding) -> str:

@@ -76,6 +76,7 @@ class OrderJson:
     repeats: int | None
     supply: Dose | None
     reasons: tuple[Concept, ...]
+    reason_references: tuple[str, ...]  # reasonReference ("Condition/123", "#c1")
 
 
 def _absent(value: Any) -> bool:
@@ -218,4 +219,7 @@ def read_medication_request(resource: dict[str, Any], where: str) -> OrderJson:
         repeats=dispense.integer("numberOfRepeatsAllowed", 0) if dispense else None,
         supply=_quantity(dispense.obj("expectedSupplyDuration")) if dispense else None,
         reasons=tuple(c for c in (_concept(r) for r in at.objs("reasonCode")) if c),
+        reason_references=tuple(
+            ref for ref in (r.text("reference") for r in at.objs("reasonReference")) if ref
+        ),
     )

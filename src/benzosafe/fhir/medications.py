@@ -1,61 +1,63 @@
-"""MedicationRequest resources as classified medication facts (ingredient level).
+"""MedicationRequest resources as medication facts, resolved by the one resolver.
 
 A MedicationRequest is normalised from STU3 where needed, the elements benzosafe reads are
-type-checked (:mod:`.medication_json`) and read into :class:`MedicationFacts`: what it is
-(classified by RxNorm ingredient code, by product code, and by the ingredient names in its
-display text, so a product code missing from a value set is still recognised), the dose in
-mg when it can be known, how often, and when. What cannot be known is left None, never guessed.
+type-checked (:mod:`.medication_json`; the rest is neither copied nor checked) and read into
+:class:`MedicationFacts`: what it is (its NDC or RxNorm
+codings, else the names in its display texts, through
+:mod:`benzosafe.clinical.resolve`; a product code missing from the value sets is still found
+by its display), the dose (in mg of the ordered drug when it can be known, and as written:
+units, millilitres or mg), how often, when, its MME per day when it is an opioid, and its
+reason (reasonCode codings and texts, reasonReference references). What cannot be known is
+left None, never guessed; a malformed NDC is an error naming the coding.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from benzosafe.clinical.medications import (
-    BENZODIAZEPINE,
-    OPIOID,
     Classified,
     CoMedication,
-    classify,
+    classified,
+    co_medication,
+    estimate_mme,
+    primary,
+    shared_strength,
 )
-from benzosafe.fhir.medication_json import Concept, Dosage, Dose, read_medication_request
-from benzosafe.knowledge.cds import CdsKnowledge
+from benzosafe.clinical.mme import MmeEstimate
+from benzosafe.clinical.resolve import (
+    NDC_SYSTEM,
+    RXNORM_SYSTEM,
+    Resolution,
+    Resolved,
+    Unresolved,
+    resolve,
+    resolve_coding,
+)
+from benzosafe.clinical.written_dose import Dose
+from benzosafe.fhir.medication_json import Concept, Dosage, read_medication_request
+from benzosafe.fhir.medication_json import Dose as DoseJson
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import Frequency
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-_WORD = re.compile(r"[a-z]+")
-_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(MG|MCG)\b(?!\s*/)", re.IGNORECASE)
-_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(MG|MCG)\s*/\s*(?:HR|H)\b", re.IGNORECASE)
+RXNORM = RXNORM_SYSTEM
 _UNIT_FORMS = {
-    "tablet",
-    "tab",
-    "{tablet}",
-    "{tab}",
-    "capsule",
-    "cap",
-    "{capsule}",
-    "{cap}",
-    "patch",
-    "{patch}",
-    "each",
-    "{each}",
-    "1",
-}
+    "tablet", "tab", "{tablet}", "{tab}", "capsule", "cap", "{capsule}", "{cap}", "patch",
+    "{patch}", "each", "{each}", "1", "film", "{film}", "lozenge", "{lozenge}",
+}  # fmt: skip
+_ML = {"ml", "milliliter", "millilitre", "{ml}"}
 _PERIOD_HOURS = {
     "h": Fraction(1),
     "d": Fraction(24),
     "wk": Fraction(24 * 7),
     "min": Fraction(1, 60),
 }
-ORDER_CLASSES_BY_PRIORITY = (BENZODIAZEPINE, OPIOID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +67,21 @@ class MedicationFacts:
     resource_id: str | None
     status: str
     text: str
-    classified: Classified | None
+    resolution: Resolution
+    classified: Classified | None  # the ingredient that decides what the order is
     ingredients: tuple[Classified, ...]
-    dose_mg: Decimal | None
+    dose_mg: Decimal | None  # of the deciding ingredient, per administration
     dose_from_mg: bool  # the order gave its dose in mg (so an update can say mg too)
+    dose: Dose  # as the order gives it: units, mL or mg, and the frequency
     frequency: Frequency | None
-    rate_mcg_per_h: Decimal | None
     start: date | None
     end: date | None
     refills: int
     days_supply: int | None
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...]  # reasonCode texts and displays
+    reason_codes: tuple[tuple[str, str], ...]  # reasonCode (system, code)
+    reason_references: tuple[str, ...]  # reasonReference ("Condition/123", "#c1")
+    mme: MmeEstimate
     resource: dict[str, Any]
 
     @property
@@ -84,16 +90,13 @@ class MedicationFacts:
             return None
         return self.dose_mg * self.frequency.times_per_day
 
-    def co_medication(self) -> CoMedication:
-        name = self.classified.ingredient_id if self.classified else self.text
-        return CoMedication(
-            text=self.text,
-            name=name,
-            classified=self.classified,
-            dose_mg=self.dose_mg,
-            rate_mcg_per_h=self.rate_mcg_per_h,
-            frequency=self.frequency,
-        )
+    @property
+    def identified(self) -> bool:
+        """Whether the order names one drug the resolver knows."""
+        return isinstance(self.resolution, Resolved)
+
+    def co_medication(self, kb: KnowledgeBase) -> CoMedication:
+        return co_medication(kb, self.text, self.resolution, self.mme)
 
     def is_active(self, today: date) -> bool:
         if self.status not in ("active", "draft"):
@@ -106,7 +109,7 @@ class MedicationFacts:
 _READ = frozenset(
     {"resourceType", "id", "status", "intent", "medicationCodeableConcept", "subject"}
     | {"medicationReference", "authoredOn", "dosageInstruction", "dispenseRequest"}
-    | {"reasonCode", "contained"}
+    | {"reasonCode", "reasonReference", "contained"}
 )
 
 
@@ -135,61 +138,43 @@ def stu3_to_r4(resource: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-@cache
-def _extra_index(cds: CdsKnowledge) -> dict[str, Classified]:
-    return {
-        name.lower(): Classified(ing.knowledge_class, ing.id)
-        for ing in cds.ingredients
-        for name in ing.names
-    }
+def _system(system: str | None, code: str) -> str | None:
+    """The resolver's system of a coding: RxNorm (also a bare digit code, as older senders
+    write them), NDC, or None for a system the index does not hold."""
+    low = (system or "").lower()
+    if "rxnorm" in low or (not low and code.isdigit()):
+        return RXNORM_SYSTEM
+    if low.rstrip("/").endswith("/ndc") or low == "ndc":
+        return NDC_SYSTEM
+    return None
 
 
-# (kb, cds, codes, texts) -> ingredients: the same product names come in call after call,
-# and classifying them is knowledge work that need not be done again (kept small).
-_CLASSIFIED: dict[tuple[int, int, tuple[str, ...], tuple[str, ...]], tuple[Any, ...]] = {}
-_CLASSIFIED_MAX = 4096
-
-
-def classify_texts(
-    kb: KnowledgeBase, cds: CdsKnowledge, codes: Iterable[str], texts: Iterable[str]
-) -> tuple[Classified, ...]:
-    """Every ingredient recognised in codes (RxNorm) and names inside display texts."""
-    key = (id(kb), id(cds), tuple(codes), tuple(texts))
-    hit = _CLASSIFIED.get(key)
-    if hit is not None and hit[0] is kb and hit[1] is cds:
-        found: tuple[Classified, ...] = hit[2]
-        return found
-    result = _classify_texts(kb, cds, key[2], key[3])
-    if len(_CLASSIFIED) >= _CLASSIFIED_MAX:
-        _CLASSIFIED.clear()
-    _CLASSIFIED[key] = (kb, cds, result)  # the objects too: an id is only unique while alive
-    return result
-
-
-def _classify_texts(
-    kb: KnowledgeBase, cds: CdsKnowledge, codes: tuple[str, ...], texts: tuple[str, ...]
-) -> tuple[Classified, ...]:
-    found: list[Classified] = []
-    for code in codes:
-        hit = classify(kb, code)
-        if hit and hit not in found:
-            found.append(hit)
-    extra = _extra_index(cds)
+def resolve_medication(
+    kb: KnowledgeBase, codings: list[tuple[str | None, str, str]], texts: list[str], where: str
+) -> Resolution:
+    """One drug from codings ``(system, code, field)`` first, then the texts: the first that
+    resolves to one drug wins; else the ambiguity, else the first reason."""
+    index = kb.products
+    others: list[Resolution] = []
+    for system, code, field in codings:
+        known = _system(system, code)
+        if known is None:
+            continue
+        found = resolve_coding(index, known, code.strip(), field)
+        if isinstance(found, Resolved):
+            return found
+        others.append(found)
     for text in texts:
-        for word in _WORD.findall(text.lower()):
-            hit = classify(kb, word) or extra.get(word)
-            if hit and hit not in found:
-                found.append(hit)
-    return tuple(found)
-
-
-def primary(ingredients: tuple[Classified, ...]) -> Classified | None:
-    """The ingredient that decides what an order is: a benzodiazepine, then an opioid, ..."""
-    for cls in ORDER_CLASSES_BY_PRIORITY:
-        for ing in ingredients:
-            if ing.class_id == cls:
-                return ing
-    return ingredients[0] if ingredients else None
+        if not text.strip():
+            continue
+        found = resolve(index, text, where)
+        if isinstance(found, Resolved):
+            return found
+        others.append(found)
+    ambiguous = [o for o in others if not isinstance(o, Unresolved)]
+    if ambiguous or others:
+        return (ambiguous or others)[0]
+    return Unresolved("(medication not named)", "the order names no medication")
 
 
 def _date(value: Any) -> date | None:
@@ -223,40 +208,46 @@ def _per_day(times_per_period: int, period: Decimal, unit: str) -> Frequency | N
     return Frequency(f"{n}/d", n, "once a day" if n == 1 else f"{n} times a day")
 
 
-def _dose(dosage: Dosage, strengths: list[Decimal]) -> tuple[Decimal | None, bool]:
+def _dose(dosage: Dosage) -> tuple[Decimal | None, str | None]:
+    """The first dose quantity: its value and kind ("mg", "unit", "mL"), or None."""
     for qty in dosage.doses:
         if qty.value is None:
             continue
         unit = (qty.code or qty.unit or "").strip().lower()
         if unit == "mg":
-            return qty.value, True
+            return qty.value, "mg"
         if unit in ("ug", "mcg", "µg"):
-            return qty.value / 1000, False
-        if unit in _UNIT_FORMS and len(set(strengths)) == 1:
-            return qty.value * strengths[0], False
-    return None, False
+            return qty.value / 1000, "mg"
+        if unit in _UNIT_FORMS:
+            return qty.value, "unit"
+        if unit in _ML:
+            return qty.value, "mL"
+    return None, None
 
 
-def _supply_days(supply: Dose | None) -> int | None:
+def _dose_mg(
+    resolution: Resolution, deciding: Classified | None, amount: Decimal | None, kind: str | None
+) -> Decimal | None:
+    """The dose of the deciding ingredient in mg: given in mg, or units or mL times the one
+    strength or concentration of the products the order fits."""
+    if amount is None or kind is None:
+        return None
+    if kind == "mg":
+        return amount
+    if deciding is None:
+        return None
+    unit = "mg" if kind == "unit" else "mg/mL"
+    per = shared_strength(resolution, deciding.ingredient_id, (unit,))
+    return amount * per if per is not None else None
+
+
+def _supply_days(supply: DoseJson | None) -> int | None:
     if supply is None or supply.value is None or (supply.code or supply.unit or "d")[:1] != "d":
         return None
     try:
         return int(supply.value)
     except (InvalidOperation, ValueError, OverflowError):
         return None
-
-
-def _named(concept: Concept | None, codes: list[str], texts: list[str]) -> None:
-    if concept is None:
-        return
-    for coding in concept.coding:
-        system = coding.system
-        if coding.code and (system in (None, RXNORM) or "rxnorm" in (system or "")):
-            codes.append(coding.code)
-        if coding.display:
-            texts.append(coding.display)
-    if concept.text:
-        texts.append(concept.text)
 
 
 def _referenced(
@@ -273,16 +264,27 @@ def _referenced(
 
 def medication_facts(
     kb: KnowledgeBase,
-    cds: CdsKnowledge,
     resource: Mapping[str, Any],
     where: str,
     medications: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> MedicationFacts:
     """Read one MedicationRequest; ``medications`` resolves medicationReference by id."""
     order = read_medication_request(stu3_to_r4(resource), where)
-    codes: list[str] = []
+    codings: list[tuple[str | None, str, str]] = []
     texts: list[str] = []
-    _named(order.medication, codes, texts)
+
+    def concept(cc: Concept | None, field: str) -> None:
+        if cc is None:
+            return
+        for i, coding in enumerate(cc.coding):
+            if coding.code:
+                codings.append((coding.system, coding.code, f"{field}.coding[{i}].code"))
+            if coding.display:
+                texts.append(coding.display)
+        if cc.text:
+            texts.append(cc.text)
+
+    concept(order.medication, f"{where}.medicationCodeableConcept")
     if order.reference is not None or order.reference_display is not None:
         if order.reference_display:
             texts.append(order.reference_display)
@@ -290,48 +292,48 @@ def medication_facts(
         code = med.get("code") if isinstance(med, Mapping) else None
         if isinstance(code, Mapping):
             coding = code.get("coding")
-            for c in coding if isinstance(coding, list) else []:
+            for i, c in enumerate(coding if isinstance(coding, list) else []):
                 if isinstance(c, Mapping) and c.get("code"):
-                    codes.append(str(c["code"]))
+                    system = str(c["system"]) if c.get("system") else None
+                    field = f"{where}.medicationReference.code.coding[{i}].code"
+                    codings.append((system, str(c["code"]), field))
                 if isinstance(c, Mapping) and c.get("display"):
                     texts.append(str(c["display"]))
             if code.get("text"):
                 texts.append(str(code["text"]))
-    ingredients = classify_texts(kb, cds, codes, texts)
-    strengths: list[Decimal] = []
-    rate = None
-    for text in texts:
-        for match in _RATE.finditer(text):
-            amount = Decimal(match.group(1))
-            rate = amount * 1000 if match.group(2).lower() == "mg" else amount
-        for match in _STRENGTH.finditer(_RATE.sub("", text)):
-            amount = Decimal(match.group(1))
-            strengths.append(amount if match.group(2).lower() == "mg" else amount / 1000)
-    dose: Decimal | None = None
-    from_mg = False
+    resolution = resolve_medication(kb, codings, texts, f"{where}.medicationCodeableConcept")
+    ingredients = classified(kb, resolution)
+    deciding = primary(ingredients)
+    amount: Decimal | None = None
+    kind: str | None = None
     frequency = None
     if order.dosages:
-        dose, from_mg = _dose(order.dosages[0], strengths)
+        amount, kind = _dose(order.dosages[0])
         frequency = _frequency(order.dosages[0])
-    start = _date(order.validity_start) or _date(order.authored_on)
+    dose = Dose(amount=amount, amount_unit=kind, frequency=frequency)  # type: ignore[arg-type]
     supply = _supply_days(order.supply)
     reasons = [
         text for cc in order.reasons for text in [cc.text, *(c.display for c in cc.coding)] if text
     ]
+    reason_codes = [(c.system or "", c.code) for cc in order.reasons for c in cc.coding if c.code]
     return MedicationFacts(
         resource_id=order.id,
         status=order.status,
-        text=texts[0] if texts else "(medication not named)",
-        classified=primary(ingredients),
+        text=texts[0] if texts else (codings[0][1] if codings else "(medication not named)"),
+        resolution=resolution,
+        classified=deciding,
         ingredients=ingredients,
-        dose_mg=dose,
-        dose_from_mg=from_mg,
+        dose_mg=_dose_mg(resolution, deciding, amount, kind),
+        dose_from_mg=kind == "mg",
+        dose=dose,
         frequency=frequency,
-        rate_mcg_per_h=rate,
-        start=start,
+        start=_date(order.validity_start) or _date(order.authored_on),
         end=_date(order.validity_end),
         refills=order.repeats or 0,
         days_supply=supply if supply and 1 <= supply <= 365 else None,
         reasons=tuple(reasons),
+        reason_codes=tuple(reason_codes),
+        reason_references=order.reason_references,
+        mme=estimate_mme(resolution, dose),
         resource=dict(resource),
     )

@@ -10,7 +10,10 @@ a redirect is followed only to a place that passes the same test; no allow-list 
 fetching, unless the development switch ``allow_any_server`` was given. When fetching is
 impossible (no server or token, a server not allowed, a failed or non-resource answer) the
 error is a :class:`~benzosafe.errors.Precondition` naming the place, which the CDS service
-answers with 412 and an OperationOutcome.
+answers with 412 and an OperationOutcome. A Condition that a draft order names as its reason
+(``reasonReference``) and the request does not hold is fetched too, under the same rules,
+when a server is at hand; when it cannot be, the evaluation says that the reason was not read
+(it is a hint, never a reason to refuse the call).
 """
 
 from __future__ import annotations
@@ -201,6 +204,50 @@ async def _get(
     raise Precondition(f"the FHIR server redirected {key} too many times", f"prefetch.{key}")
 
 
+REASONS_KEY = "reasonReference-conditions"  # the prefetch key of fetched reason Conditions
+
+
+def missing_reasons(hook_request: HookRequest) -> list[str]:
+    """The ids of Conditions that draft orders name in ``reasonReference`` and the request
+    does not hold (contained ones are in the order itself)."""
+    have = {
+        r.get("id") for r in all_resources(hook_request) if r.get("resourceType") == "Condition"
+    }
+    wanted: list[str] = []
+    for draft in hook_request.draft_orders:
+        refs = draft.get("reasonReference")
+        for ref in refs if isinstance(refs, list) else []:
+            reference = ref.get("reference") if isinstance(ref, dict) else None
+            if not isinstance(reference, str) or reference.startswith("#"):
+                continue
+            kind, _, ident = reference.rpartition("/")
+            named = kind.rsplit("/", 1)[-1] == "Condition" and _FHIR_ID.fullmatch(ident)
+            if named and ident not in (".", "..") and ident not in have and ident not in wanted:
+                wanted.append(ident)
+    return wanted
+
+
+async def _fetch_reasons(
+    client: httpx.AsyncClient,
+    base: FhirBase,
+    headers: dict[str, str],
+    bounds: tuple[FhirBase, ...],
+    ids: list[str],
+) -> dict[str, Any]:
+    """The reason Conditions that could be read, as a Bundle; the others are left out."""
+    import httpx
+
+    entries = []
+    for ident in ids:
+        try:
+            status, data = await _get(client, f"{base.url}/Condition/{ident}", headers, bounds, "")
+        except (httpx.HTTPError, ValueError, Precondition):
+            continue
+        if status == 200 and isinstance(data, dict) and data.get("resourceType") == "Condition":
+            entries.append({"resource": data})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
 async def complete_prefetch(
     hook_request: HookRequest,
     *,
@@ -217,18 +264,25 @@ async def complete_prefetch(
     (404) is recorded as "no data", as a client may send.
     """
     missing = missing_prefetch(hook_request)
-    if not missing:
+    if not missing and not missing_reasons(hook_request):
         return hook_request
     server, auth = hook_request.fhir_server, hook_request.fhir_authorization
     if not server or auth is None:
+        if not missing:
+            return hook_request  # a reason not held is said by the evaluation, not refused
         raise Precondition(
             f"prefetch lacks {', '.join(missing)} and the request gives no fhirServer "
             "with fhirAuthorization to fetch it",
             f"prefetch.{missing[0]}",
         )
-    base, bounds = _server(server, allowed_bases(allowed_servers), allow_any_server)
+    try:
+        base, bounds = _server(server, allowed_bases(allowed_servers), allow_any_server)
+    except Precondition:
+        if not missing:
+            return hook_request
+        raise
     patient = hook_request.patient_id
-    if not _FHIR_ID.fullmatch(patient) or patient in (".", ".."):
+    if missing and (not _FHIR_ID.fullmatch(patient) or patient in (".", "..")):
         raise Precondition(
             f"context.patientId {patient!r} is not a FHIR id, so it cannot be fetched",
             "context.patientId",
@@ -264,4 +318,7 @@ async def complete_prefetch(
                     f"the FHIR server answered {key} with an error", f"prefetch.{key}"
                 )
             fetched[key] = data
+        reasons = missing_reasons(replace(hook_request, prefetch=fetched))
+        if reasons:
+            fetched[REASONS_KEY] = await _fetch_reasons(client, base, headers, bounds, reasons)
     return replace(hook_request, prefetch=fetched)

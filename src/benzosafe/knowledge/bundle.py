@@ -7,7 +7,9 @@ different knowledge builds an altered copy (``kb.model_copy(update={...})``) and
 :class:`Knowledge` is the core :class:`~benzosafe.knowledge.models.KnowledgeBase` (sources,
 drugs, classes, conditions, indications, prescription rules) with the parts that build on
 it: taper pace and bounds, assessment (instruments, triage, level of care), CDS Hooks
-services, screening measures. Each part is checked against the core tables when loaded.
+services, screening measures. Each part is checked against the core tables when loaded. The
+product index (``kb.products``, every NDC and RxNorm product the resolver knows) is part of
+it too, read at its first use: the command line's cold start does not pay for it.
 """
 
 from __future__ import annotations
@@ -87,13 +89,15 @@ def load_from(root: Traversable) -> Knowledge:
     """Load, validate and cross-check every knowledge file below ``root``."""
     base = load_base_from(root)
     # Each part was validated on its own and against ``base``: no second validation pass.
-    return Knowledge.model_construct(
+    kb = Knowledge.model_construct(
         **{name: getattr(base, name) for name in KnowledgeBase.model_fields},
         taper=load_taper_from(root, base),
         assessment=load_assessment_from(root, base),
         cds=load_cds_from(root, base),
         screening=load_screening_from(root, base),
     )
+    kb._products_root = root  # the product index is read at its first use (kb.products)
+    return kb
 
 
 @cache

@@ -178,6 +178,7 @@ def load_base_from(root: Traversable) -> KnowledgeBase:
         rules=rules,
         populations=populations,
     )
+    kb._products_root = root  # read at first use (KnowledgeBase.products)
     validate(kb)
     return kb
 
@@ -216,6 +217,13 @@ def validate(kb: KnowledgeBase) -> None:
         for ing in cls.ingredients:
             if ing.rxnorm_ingredient and not ing.rxnorm_sources:
                 problems.append(f"{ing.id}: an RxNorm code without a source")
+    seen: dict[tuple[str, str], str] = {}
+    coded = [(i.id, c) for i in kb.indications.values() for c in i.codes]
+    coded += [(d.id, c) for d in kb.conditions.values() for c in d.codes]
+    for owner, code in coded:
+        key = (code.system, code.code)
+        if seen.setdefault(key, owner) != owner:
+            problems.append(f"{code.system} {code.code} means both {seen[key]} and {owner}")
     for rule in kb.rules.values():
         where = f"rule {rule.id}"
         if rule.drug and rule.drug not in kb.benzodiazepines:
@@ -229,6 +237,11 @@ def validate(kb: KnowledgeBase) -> None:
         for cls_id in rule.params.get("classes", []):
             if cls_id not in kb.depressant_classes:
                 problems.append(f"{where}: unknown class {cls_id!r}")
+        for ind_id in rule.params.get("exceptions", []):
+            if ind_id not in kb.indications:
+                problems.append(f"{where}: unknown indication {ind_id!r} among the exceptions")
+        if rule.params.get("exception_severity", "info") not in ("info", "warning", "critical"):
+            problems.append(f"{where}: exception_severity must be info, warning or critical")
         if not any(c.fires for c in rule.cases) or all(c.fires for c in rule.cases):
             problems.append(
                 f"{where}: needs at least one case that fires and one that stays silent"

@@ -10,9 +10,12 @@ suite rather than reach a patient.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.products import ProductIndex
 
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["V", "S", "U"]
@@ -49,11 +52,22 @@ class CitedText(Strict):
     sources: Cited = Field(min_length=1)
 
 
+class ConceptCode(Strict):
+    """A code that means an indication or a condition, with its source. An ICD-10-CM code
+    covers its subcodes (G40 is every epilepsy code); a SNOMED CT code is matched exactly."""
+
+    system: Literal["snomed", "icd-10-cm"]
+    code: str = Field(pattern=r"^[0-9]+$|^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+    display: str
+    sources: Cited = Field(min_length=1)
+
+
 class IndicationDef(Strict):
-    """A documented indication id accepted on input."""
+    """A documented indication id accepted on input, with the codes that mean it."""
 
     id: str
     name: str
+    codes: list[ConceptCode] = Field(default_factory=list)
 
 
 class Indication(Strict):
@@ -183,11 +197,13 @@ class DepressantClass(Strict):
 
 
 class Condition(Strict):
-    """A documented patient condition that a rule can look for."""
+    """A documented patient condition that a rule can look for, with its synonyms on input
+    and the codes (SNOMED CT, ICD-10-CM) that mean it in an EHR's Condition."""
 
     id: str
     name: str
     synonyms: list[str] = Field(default_factory=list)
+    codes: list[ConceptCode] = Field(default_factory=list)
 
 
 class RuleCase(Strict):
@@ -213,8 +229,14 @@ RuleKind = Literal[
     "refill-window",
     "unknown-drug",
     "dose-coverage",
+    "maintenance-range",
+    "highest-maximum",
+    "not-established",
+    "oud-treatment",
+    "unknown-co-medication",
 ]
-Population = Literal["any", "adult", "older-adult", "non-paediatric", "paediatric"]
+# "non-adult": under the adult age (populations.toml); "paediatric": the label's children.
+Population = Literal["any", "adult", "non-adult", "older-adult", "non-paediatric", "paediatric"]
 
 
 class RuleIdentity(Strict):
@@ -275,8 +297,33 @@ class KnowledgeBase(Strict):
     indications: dict[str, IndicationDef]
     rules: dict[str, Rule]
     populations: Populations
+    # The data folder the product index is read from (None: the packaged one), and the index
+    # once read. Private, so copies (model_copy) share them.
+    _products_root: Any = PrivateAttr(default=None)
+    _products: Any = PrivateAttr(default=None)
 
     def __hash__(self) -> int:
         # Identity: a loaded knowledge base is immutable, and look-up indexes are cached per
         # instance (functools.cache) without hashing every rule.
         return id(self)
+
+    @property
+    def products(self) -> ProductIndex:
+        """The product index of this knowledge (``products/products.json``), read at its
+        first use: a command that resolves no medication name never pays for reading it."""
+        # Read through the private dict: pydantic's attribute hook costs microseconds, and the
+        # check asks for the index once per co-medication.
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        index: ProductIndex | None = private["_products"]
+        if index is None:
+            from benzosafe.knowledge.products import load_products_below
+
+            index = load_products_below(private["_products_root"])
+            private["_products"] = index
+        return index
+
+    def with_products(self, index: ProductIndex) -> KnowledgeBase:
+        """A copy of this knowledge with another product index (tests, a site's own index)."""
+        copy = self.model_copy()
+        copy._products = index
+        return copy

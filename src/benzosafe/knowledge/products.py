@@ -87,6 +87,9 @@ class Product:
     # Worked out once from the fields above, for the resolver.
     ingredient_ids: frozenset[str] = field(init=False, repr=False, compare=False)
     mme_per_unit: Decimal | None = field(init=False, repr=False, compare=False)
+    mme_per_ml: bool = field(init=False, repr=False, compare=False)  # the opioid is per mL
+    # The strength of the ingredient whose factor is used (the opioid), when known.
+    mme_strength: tuple[Decimal, Unit] | None = field(init=False, repr=False, compare=False)
     known_strengths: tuple[tuple[Decimal, Unit], ...] = field(init=False, repr=False, compare=False)
     unknown_strengths: int = field(init=False, repr=False, compare=False)
 
@@ -96,14 +99,12 @@ class Product:
         object.__setattr__(self, "ingredient_ids", frozenset(i.id for i in self.ingredients))
         object.__setattr__(self, "known_strengths", known)
         object.__setattr__(self, "unknown_strengths", len(self.ingredients) - len(known))
-        object.__setattr__(self, "mme_per_unit", self._mme_per_unit())
-
-    def _mme_per_unit(self) -> Decimal | None:
-        """MME per tablet, per mL or (patches) per day worn, from the opioid's strength."""
-        if self.mme_factor is None or self.mme_ingredient is None:
-            return None
-        found = self.strength_of(self.mme_ingredient)
-        return found[0] * self.mme_factor if found else None
+        found = self.strength_of(self.mme_ingredient) if self.mme_ingredient else None
+        object.__setattr__(self, "mme_strength", found)
+        object.__setattr__(self, "mme_per_ml", found is not None and found[1] == "mg/mL")
+        # MME per tablet, per mL or (patches) per day worn, from the opioid's strength.
+        per_unit = found[0] * self.mme_factor if found and self.mme_factor is not None else None
+        object.__setattr__(self, "mme_per_unit", per_unit)
 
     def strength_of(self, ingredient_id: str) -> tuple[Decimal, Unit] | None:
         """The strength of one ingredient (two salts of it add up), or None when not given."""
@@ -202,6 +203,7 @@ class ProductIndex:
         self.provenance = header.provenance
         self.sources = header.sources
         self.ingredients = {i.id: i for i in header.ingredients}
+        self.ingredient_by_rxnorm = {i.rxnorm: i.id for i in header.ingredients if i.rxnorm}
         self.names = {a.text: a for a in header.names}
         self.spelling = Spelling({a.text: a.means for a in header.abbreviations},
                                  header.descriptors)  # fmt: skip
@@ -465,6 +467,14 @@ def load_products_from(path: Traversable | Path) -> ProductIndex:
 
 def products_path() -> Traversable:
     return data_root().joinpath("products").joinpath("products.json")
+
+
+def load_products_below(root: Traversable | None) -> ProductIndex:
+    """The product index of a knowledge data folder: the packaged one (``root`` None or the
+    packaged folder) is read once and shared by every copy of the knowledge."""
+    if root is None or str(root) == str(data_root()):
+        return load_products()
+    return load_products_from(root.joinpath("products").joinpath("products.json"))
 
 
 @cache

@@ -143,7 +143,7 @@ def build(vectors: Path) -> tuple[Header, list[Product]]:
     cited |= {c.ref for i in ingredients.values() for c in i.sources}
     cited |= {c.ref for p in products for c in p.sources}
     cited |= {c.ref for o in origins.values() for c in o.sources}
-    sources = _sources(cited, kb.sources, curated.sources)
+    sources = _sources(cited, kb.sources)
     header = Header(
         format=FORMAT,
         provenance=Provenance(
@@ -472,12 +472,10 @@ def _origins(curated: Curated) -> dict[str, Origin]:
     return dict(sorted(out.items()))
 
 
-def _sources(
-    cited: set[str], known: dict[str, Source], local: dict[str, Source]
-) -> dict[str, Source]:
+def _sources(cited: set[str], known: dict[str, Source]) -> dict[str, Source]:
     out = {}
     for ref in sorted(cited):
-        found = local.get(ref) or known.get(ref)
+        found = known.get(ref)
         if found is None:
             raise KnowledgeError(f"citation to unknown source {ref!r}")
         out[ref] = found

@@ -1,9 +1,9 @@
 """The curated input of the product index: ``knowledge/data/products/aliases.toml``, validated.
 
 Abbreviations (APAP), names written for a product ("Tylenol #3"), products the CDC files
-leave out (promethazine with codeine), facts about ingredients (buprenorphine and methadone
-treat opioid use disorder) and the documents first cited there. Strict models: an unknown key
-or an entry without a source fails the build, not a patient.
+leave out (promethazine with codeine) and facts about ingredients (buprenorphine and methadone
+treat opioid use disorder). Every entry cites ``sources.toml``, the one place for sources.
+Strict models: an unknown key or an entry without a source fails the build, not a patient.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import Field, ValidationError
 
 from benzosafe.errors import KnowledgeError
-from benzosafe.knowledge.models import Cited, Source, Strict
+from benzosafe.knowledge.models import Cited, Strict
 from benzosafe.knowledge.products import Alias, Unit
 from benzosafe.knowledge.products_read import strength
 
@@ -73,7 +73,6 @@ class AliasesFile(Strict):
     name: tuple[Alias, ...] = ()
     product: tuple[CuratedProduct, ...] = ()
     ingredient: tuple[IngredientFact, ...] = ()
-    source: dict[str, Source] = Field(default_factory=dict)
 
 
 class Curated:
@@ -89,14 +88,11 @@ class Curated:
         self.names = data.name
         self.products = data.product
         self.ingredients = data.ingredient
-        self.sources = data.source
 
 
 def read_curated(path: Path) -> Curated:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        for sid, body in raw.get("source", {}).items():
-            body["id"] = sid
         return Curated(AliasesFile.model_validate(raw))
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         raise KnowledgeError(f"{path.name}: {exc}") from exc

@@ -1,11 +1,15 @@
 """Drug classification for screening: the look-up table from a record's drug to an ingredient.
 
-Ingredients, names, brands and RxNorm ingredient codes come from the knowledge base; the
-dose bands from the shared Joint guideline bands (``assessment/level_of_care.toml``) and
-diazepam equivalents through :mod:`benzosafe.clinical.equivalence`. Product
-codes (NDCs, RxNorm product codes) are not in the package: the user supplies a mapping
-table (``code,ingredient[,strength_mg]``), and :func:`import_cdc_workbook` makes one from
-the CDC NDC/MME workbook.
+The table (:func:`drug_keys`) holds the class table's names, brands and RxNorm ingredient
+codes, the user's own product codes (``code,ingredient[,strength_mg]``; explicit, so they
+win), and each distinct drug value of the records resolved once by the one resolver
+(:mod:`benzosafe.clinical.resolve`: NDCs in any spelling, RxNorm codes, product, brand and
+generic names, combinations), with its strength when the products it fits agree on one. The
+screening SQL joins the records to this table, so a million fills cost one resolution per
+distinct value. Dose bands come from the shared Joint guideline bands
+(``assessment/level_of_care.toml``) and diazepam equivalents through
+:mod:`benzosafe.clinical.equivalence`; :func:`import_cdc_workbook` still makes a mapping
+table from the CDC NDC/MME workbook for those who keep one.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from benzosafe.clinical.equivalence import diazepam_equivalent
-from benzosafe.clinical.medications import BENZODIAZEPINE, recognised_keys
+from benzosafe.clinical.medications import (
+    BENZODIAZEPINE,
+    Classified,
+    classified,
+    classify_ingredients,
+    primary,
+    shared_strength,
+)
+from benzosafe.clinical.resolve import Ambiguous, resolve
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.models import KnowledgeBase
@@ -91,8 +103,52 @@ def _float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def drug_keys(kb: Knowledge, products: Sequence[ProductCode] = ()) -> list[DrugKey]:
-    """Every key a record's drug may match: names, brands, RxNorm codes, user product codes."""
+def _class_table_keys(kb: KnowledgeBase) -> dict[str, str]:
+    """Every name, brand and RxNorm ingredient code of the knowledge's ingredients."""
+    out: dict[str, str] = {}
+    for entry in kb.benzodiazepines.values():
+        for name in (entry.id, *entry.names, *entry.brands):
+            out[name] = entry.id
+        if entry.rxnorm_ingredient:
+            out[entry.rxnorm_ingredient] = entry.id
+    for mono in kb.monographs.values():
+        for product in mono.products:
+            out[product.rxnorm] = mono.id
+    for cls in kb.depressant_classes.values():
+        for ing in cls.ingredients:
+            for name in (ing.id, *ing.names):
+                out[name] = ing.id
+            if ing.rxnorm_ingredient:
+                out[ing.rxnorm_ingredient] = ing.id
+    return out
+
+
+def resolve_value(kb: KnowledgeBase, value: str) -> tuple[Classified, Decimal | None] | None:
+    """What one drug value of the records is for screening: the ingredient that decides
+    (a benzodiazepine, then an opioid ...) and its strength; None when it names nothing
+    the measures count (also a malformed NDC: the row is counted as an unknown drug)."""
+    try:
+        resolution = resolve(kb.products, value, "drug")
+    except InvalidInput:
+        return None
+    if isinstance(resolution, Ambiguous):  # counted when every candidate is the same drug
+        deciding = {primary(classify_ingredients(kb, c.ingredients)) for c in resolution.candidates}
+        one = deciding.pop() if len(deciding) == 1 else None
+        return (one, None) if one is not None else None
+    found = primary(classified(kb, resolution))
+    if found is None:
+        return None
+    # Per unit, or per mL of a liquid (a fill's quantity of a liquid is in mL).
+    return found, shared_strength(resolution, found.ingredient_id, ("mg", "mg/mL"))
+
+
+def drug_keys(
+    kb: Knowledge, products: Sequence[ProductCode] = (), values: Sequence[str] = ()
+) -> list[DrugKey]:
+    """Every key a record's drug may match: the class table's names, brands and codes, the
+    user's product codes, and ``values`` (the distinct drug values of the records), each
+    resolved once. A value whose spelling is another's (they compare alike) is resolved
+    once; the user's codes and the class table win over a resolution."""
     by_ingredient = _ingredients(kb)
     keys: dict[str, DrugKey] = {}
 
@@ -116,8 +172,8 @@ def drug_keys(kb: Knowledge, products: Sequence[ProductCode] = ()) -> list[DrugK
             )
         keys[norm] = row
 
-    for name, classified in recognised_keys(kb).items():
-        add(name, by_ingredient[classified.ingredient_id])
+    for name, ingredient in _class_table_keys(kb).items():
+        add(name, by_ingredient[ingredient])
     for product in products:
         if product.ingredient not in by_ingredient:
             raise InvalidInput(
@@ -126,6 +182,13 @@ def drug_keys(kb: Knowledge, products: Sequence[ProductCode] = ()) -> list[DrugK
                 sorted(by_ingredient),
             )
         add(product.code, by_ingredient[product.ingredient], product.strength_mg)
+    for value in values:
+        norm = normalise_key(value)
+        if not norm or norm in keys:
+            continue
+        found = resolve_value(kb, value)
+        if found is not None and found[0].ingredient_id in by_ingredient:
+            add(value, by_ingredient[found[0].ingredient_id], found[1])
     return sorted(keys.values(), key=lambda k: k.drug_key)
 
 

@@ -165,7 +165,9 @@ def register_input(engine: Engine, path: Path, fmt: FileFormat) -> dict[str, str
 def _register_lookups(
     engine: Engine, options: ScreenOptions, measures: list[Measure], kb: Knowledge
 ) -> None:
-    keys = drug_keys(kb, options.products)
+    # Each distinct drug value of the input, resolved once (NDCs, RxNorm codes, names).
+    values = [str(v) for (v,) in engine.fetch("SELECT DISTINCT CAST(drug AS STRING) FROM raw")]
+    keys = drug_keys(kb, options.products, [v for v in values if v != "None"])
     codes = ingredient_codes(kb)
     engine.register_rows(
         "drug_map",

@@ -6,6 +6,7 @@
 not-evaluated rules are the shared vocabulary of :mod:`benzosafe.clinical.findings`.
 """
 
+from benzosafe.clinical.check.context import paediatric_status
 from benzosafe.clinical.check.model import (
     FINDING_CODES,
     NOT_EVALUATED_KINDS,
@@ -13,8 +14,14 @@ from benzosafe.clinical.check.model import (
     Order,
     Patient,
 )
-from benzosafe.clinical.check.parsing import parse_order, parse_patient, resolve_condition
-from benzosafe.clinical.check.rules import check_prescription, check_raw, paediatric_status
+from benzosafe.clinical.check.parsing import (
+    coded_condition,
+    coded_indication,
+    parse_order,
+    parse_patient,
+    resolve_condition,
+)
+from benzosafe.clinical.check.rules import check_prescription, check_raw
 
 __all__ = [
     "FINDING_CODES",
@@ -24,6 +31,8 @@ __all__ = [
     "Patient",
     "check_prescription",
     "check_raw",
+    "coded_condition",
+    "coded_indication",
     "paediatric_status",
     "parse_order",
     "parse_patient",

@@ -30,6 +30,10 @@ FINDING_CODES = (
     "long-term-use",
     "refills-not-allowed",
     "unknown-drug",
+    "above-maintenance-range",
+    "safety-not-established",
+    "opioid-use-disorder-treatment",
+    "unknown-co-medication",
 )
 
 
@@ -57,6 +61,7 @@ class Order:
     days_supply: int | None = None
     prior_daily_mg: Decimal | None = None
     prior_start: date | None = None
+    dose_note: str = ""  # why the dose in mg is not known, when it is not (a dose in mL ...)
 
     @property
     def daily_mg(self) -> Decimal | None:

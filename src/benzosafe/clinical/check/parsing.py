@@ -2,18 +2,21 @@
 
 :func:`parse_order` and :func:`parse_patient` refuse unknown keys and wrong types with an
 error naming the field; :func:`resolve_condition` maps a condition id or synonym to the
-documented id.
+documented id; :func:`coded_indication` and :func:`coded_condition` map a SNOMED CT or
+ICD-10-CM code (an EHR's reasonCode or Condition) to an indication or a condition.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from benzosafe.clinical.check.model import Order, Patient
-from benzosafe.clinical.medications import parse_co_medication
+from benzosafe.clinical.medications import liquid_dose_mg, parse_co_medication
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import (
@@ -76,6 +79,9 @@ def _optional_int(data: Mapping[str, Any], key: str, where: str, low: int, high:
     return value
 
 
+_VOLUME = re.compile(r"(\d*\.?\d+)\s*ml")
+
+
 def parse_order(data: Mapping[str, Any], kb: KnowledgeBase) -> Order:
     """Parse the public JSON shape of an order; every field error names the field."""
     where = "order"
@@ -86,9 +92,17 @@ def parse_order(data: Mapping[str, Any], kb: KnowledgeBase) -> Order:
             f"{where}.indication", f"unknown indication {indication!r}", kb.indications
         )
     prior = data.get("prior_dose")
+    drug = _text(data, "drug", where)
+    dose_text = _text(data, "dose", where)
+    volume = _VOLUME.fullmatch(dose_text.strip().lower())
+    if volume:  # a liquid by volume: mg from the product's concentration, or not evaluated
+        dose_mg, dose_note = liquid_dose_mg(kb, drug, Decimal(volume[1]), f"{where}.drug")
+    else:
+        dose_mg, dose_note = parse_mass(dose_text, f"{where}.dose"), ""
     return Order(
-        drug=_text(data, "drug", where),
-        dose_mg=parse_mass(_text(data, "dose", where), f"{where}.dose"),
+        drug=drug,
+        dose_mg=dose_mg,
+        dose_note=dose_note,
         frequency=parse_frequency(_text(data, "frequency", where), f"{where}.frequency"),
         indication=indication,
         start=_optional_date(data, "start", where),
@@ -112,6 +126,51 @@ def resolve_condition(kb: KnowledgeBase, text: str, field_name: str) -> str:
         if key == cond.id or key in cond.synonyms:
             return cond.id
     raise InvalidInput(field_name, f"unknown condition {text!r}", sorted(kb.conditions))
+
+
+SYSTEMS = {
+    "http://snomed.info/sct": "snomed",
+    "http://hl7.org/fhir/sid/icd-10-cm": "icd-10-cm",
+}
+
+
+@cache
+def _codes(kb: KnowledgeBase) -> dict[tuple[str, str], tuple[str, str]]:
+    """(system, code without its dot) -> ("indication" or "condition", id)."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for ind in kb.indications.values():
+        for c in ind.codes:
+            out[(c.system, c.code.replace(".", ""))] = ("indication", ind.id)
+    for cond in kb.conditions.values():
+        for c in cond.codes:
+            out[(c.system, c.code.replace(".", ""))] = ("condition", cond.id)
+    return out
+
+
+def _coded(kb: KnowledgeBase, system: str, code: str, kind: str) -> str | None:
+    """What a code means: SNOMED CT exactly; ICD-10-CM by the longest listed code that the
+    code starts with (a category covers its subcodes: G40.909 is under G40)."""
+    short = SYSTEMS.get(system.strip().rstrip("/"))
+    if short is None:
+        return None
+    key = code.strip().upper().replace(".", "")
+    table = _codes(kb)
+    lengths = range(len(key), 2, -1) if short == "icd-10-cm" else (len(key),)
+    for n in lengths:
+        found = table.get((short, key[:n]))
+        if found is not None:
+            return found[1] if found[0] == kind else None
+    return None
+
+
+def coded_indication(kb: KnowledgeBase, system: str, code: str) -> str | None:
+    """The indication id a SNOMED CT or ICD-10-CM code means, or None."""
+    return _coded(kb, system, code, "indication")
+
+
+def coded_condition(kb: KnowledgeBase, system: str, code: str) -> str | None:
+    """The condition id a SNOMED CT or ICD-10-CM code means, or None."""
+    return _coded(kb, system, code, "condition")
 
 
 def parse_patient(data: Mapping[str, Any], kb: KnowledgeBase) -> Patient:

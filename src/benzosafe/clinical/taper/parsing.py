@@ -13,6 +13,8 @@ import re
 from datetime import date
 from decimal import Decimal
 
+from benzosafe.clinical.medications import ordered_drug
+from benzosafe.clinical.resolve import Unresolved
 from benzosafe.clinical.taper.model import (
     HUNDRED,
     TIMES_OF_DAY,
@@ -211,11 +213,17 @@ def parse_percent(text: str, field_name: str = "reduce") -> Decimal:
 
 
 def _drug(kb: KnowledgeBase, name: str, field_name: str) -> str:
-    key = name.strip().lower()
-    for entry in kb.benzodiazepines.values():
-        if key == entry.id or key in (n.lower() for n in entry.names + entry.brands):
-            return entry.id
-    raise UnknownDrug(field_name, f"unknown drug {name!r}", sorted(kb.benzodiazepines))
+    """The benzodiazepine of a name, brand, product name, NDC or RxNorm code (the one
+    resolver, :func:`~benzosafe.clinical.medications.ordered_drug`)."""
+    if not name.strip():
+        raise UnknownDrug(field_name, "no drug given", sorted(kb.benzodiazepines))
+    found = ordered_drug(kb, name, field_name)
+    if found.entry is None:
+        # A name that is another drug says which ("Percocet": oxycodone/acetaminophen).
+        known = found.resolution is not None and not isinstance(found.resolution, Unresolved)
+        why = f": {found.why_not()}" if known else ""
+        raise UnknownDrug(field_name, f"unknown drug {name!r}{why}", sorted(kb.benzodiazepines))
+    return found.entry.id
 
 
 def parse_taper_request(
