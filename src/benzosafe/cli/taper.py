@@ -65,7 +65,9 @@ def taper_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     out: Annotated[
         list[Path] | None,
-        typer.Option(help="Write the plan: .pdf .ics .csv .json .png .svg (repeatable)."),
+        typer.Option(
+            help="Write the plan: .pdf .ics .csv .json .fhir.json (FHIR R4) .png .svg; repeat.",
+        ),
     ] = None,
 ) -> None:
     """Make a supervised taper plan within the cited bounds, from doses the patient can take."""
