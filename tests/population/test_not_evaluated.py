@@ -121,3 +121,27 @@ def test_both_engines_count_the_same_patients_not_evaluated(
     assert _accounted(result.to_dict()["rates"]) == EXPECTED
     # the midazolam patient is an older adult: flagged, with no dose band needed
     assert rows == [("midazolam", "SCR-BZD-OLDER-ADULT", 74.0, ["midazolam/0", "midazolam/1"])]
+
+
+def test_the_screen_names_the_site_protocol_only_when_one_is_set(
+    issue_file: Path, tmp_path: Path
+) -> None:
+    """#20: the JSON summary, the terminal and the report name the protocol the knowledge
+    was laid over (name, version, content hash); without one they are unchanged."""
+    example = Path(__file__).resolve().parents[2] / "docs" / "protocols" / "example-clinic.toml"
+    outputs = {}
+    for name, args in (("none", []), ("protocol", ["--protocol", str(example)])):
+        summary, report = tmp_path / f"{name}.json", tmp_path / f"{name}.html"
+        done = run_cli(
+            *args, "screen", str(issue_file), "--json", str(summary), "--report", str(report)
+        )
+        assert done.returncode == 0, done.stderr
+        outputs[name] = (json.loads(summary.read_text()), done.stdout, report.read_text())
+    plain, named = outputs["none"], outputs["protocol"]
+    assert "protocol" not in plain[0] and "site protocol" not in plain[1] + plain[2]
+    protocol = named[0]["protocol"]
+    assert set(protocol) == {"name", "version", "source", "sha256"}
+    terminal = " ".join(named[1].split())
+    assert f"site protocol {protocol['name']}, version {protocol['version']}" in terminal
+    assert protocol["sha256"][:12] in terminal and protocol["sha256"][:12] in named[2]
+    assert "<th>site protocol</th>" in named[2]
