@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from benzosafe.clinical.level_of_care import Intake
-from benzosafe.errors import InvalidInput
+from benzosafe.errors import BenzosafeError, InvalidInput
 from benzosafe.knowledge import load
 from benzosafe.store import records
 from benzosafe.store.models import (
@@ -281,6 +281,26 @@ def build_plan(
     return plan, plan_to_dict(plan)
 
 
+def dose_mismatch(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> str | None:
+    """A warning when the plan's starting dose differs from the last dose recorded as taken."""
+    last = records.last_recorded_dose(ctx.db, patient.id)
+    text = str(data.get("dose") or "").strip()
+    if last is None or not text:
+        return None
+    try:
+        start = parse_daily_dose(text, "dose")
+    except BenzosafeError:
+        return None  # the planner names the field
+    recorded = Decimal(last.daily_mg)
+    if start == recorded:
+        return None
+    return (
+        f"The starting dose {format_mg(start)}/day differs from the last dose recorded as "
+        f"taken, {format_mg(recorded)}/day on {last.day.isoformat()}. Check the dose the "
+        "patient takes now before planning from it."
+    )
+
+
 def preview_taper(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
     """A plan for these fields, not kept."""
     return build_plan(taper_request_from(data), [], ctx.user.display_name)[1]
@@ -321,12 +341,17 @@ def adjust_taper(
     )
 
 
+#: The files of a saved plan: the patient's PDF, the calendar, the FHIR R4 Bundle.
+TAPER_FILES = (".pdf", ".ics", ".fhir.json")
+
+
 def taper_file(ctx: Ctx, row: TaperPlanRow, suffix: str) -> bytes:
-    """The saved plan (latest version) as a PDF or ICS file, rebuilt from what was stored."""
+    """The saved plan (latest version) as a PDF, ICS or FHIR file, rebuilt from what was
+    stored; the FHIR Bundle names the patient by the record's MRN."""
     from benzosafe.exports.taper_files import render
 
-    if suffix not in (".pdf", ".ics"):
-        raise InvalidInput("format", f"unknown file kind {suffix!r}", (".pdf", ".ics"))
+    if suffix not in TAPER_FILES:
+        raise InvalidInput("format", f"unknown file kind {suffix!r}", TAPER_FILES)
     latest = row.versions[-1].plan
     plan, plan_json = build_plan(latest["request"], latest["adjustments"], ctx.user.display_name)
     if plan_json != latest["plan"]:
@@ -335,4 +360,22 @@ def taper_file(ctx: Ctx, row: TaperPlanRow, suffix: str) -> bytes:
             "the knowledge changed since this plan was saved, so its file would differ from "
             "the saved plan; make a new plan",
         )
+    if suffix == ".fhir.json":
+        from benzosafe.exports.taper_fhir import plan_to_fhir_json
+
+        patient = records.get_patient(ctx.db, ctx.actor, row.patient_id, "patient.read-summary")
+        subject = {
+            "identifier": {
+                "type": {"coding": [{"system": MR_SYSTEM, "code": "MR"}]},
+                "value": patient.mrn,
+            },
+            "display": patient.name,
+        }
+        return plan_to_fhir_json(
+            plan, load(), subject, "active" if row.status == "active" else "draft"
+        )
     return render(plan, suffix, load())
+
+
+# The HL7 v2 identifier type of a medical record number (Identifier.type "MR").
+MR_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
