@@ -99,3 +99,20 @@ def test_taper_chart_has_a_legend_and_reads_on_a_tablet(
     page.locator("#doses").screenshot(path=shots / "chart-768.png")
     at_widths(page, shots, "patient-chart")
     page.close()
+
+
+def test_patient_list_searches_and_pages(browser: Browser, server: Server, shots: Path) -> None:
+    page = signed_in(browser, server, "clinician")
+    expect(page.get_by_role("heading", name="Patients")).to_be_visible()
+    expect(page.locator("#patients-caption")).to_have_text("Patients 1 to 50 of 60")
+    at_widths(page, shots, "patients-page-1", full_page=False)
+    page.get_by_role("link", name="Next page").click()
+    expect(page.locator("#patients-caption")).to_have_text("Patients 51 to 60 of 60")
+    expect(page.get_by_text("Page 2 of 2")).to_be_visible()
+    at_widths(page, shots, "patients-page-2")
+    page.get_by_label("Search by name or MRN").fill("demo-000007")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#patients-caption")).to_contain_text("Patients 1 to 1 of 1")
+    expect(page.get_by_role("cell", name="DEMO-000007")).to_be_visible()
+    expect(page.get_by_role("link", name="Next page")).to_have_count(0)
+    page.close()

@@ -11,7 +11,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
@@ -126,11 +126,36 @@ def sign_out(request: Request) -> Response:
 # ----------------------------------------------------------------------------- patients
 
 
+PAGE_SIZE = 50
+
+
 @router.get("/patients")
-def patients(q: str = "", c: Ctx = PATIENTS) -> HTMLResponse:
-    found = records.search_patients(c.db, c.actor, q, 50)
+def patients(q: str = "", page_number: int = Query(1, alias="page"), c: Ctx = PATIENTS) -> Response:
+    """The patient list, searched by name or MRN, a page of ``PAGE_SIZE`` at a time."""
+    q = q.strip()[:128]
+    total = records.count_patients(c.db, q)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if not 1 <= page_number <= pages:
+        return see_other(
+            "/patients?" + urlencode({"q": q, "page": min(max(page_number, 1), pages)})
+        )
+    first = (page_number - 1) * PAGE_SIZE
+    found = records.search_patients(c.db, c.actor, q, PAGE_SIZE, first)
     c.commit()
-    return page(c, "patients.html", {"patients": found, "q": q})
+
+    def link(number: int) -> str:
+        return "/patients?" + urlencode({"q": q, "page": number} if q else {"page": number})
+
+    paging = {
+        "page": page_number,
+        "pages": pages,
+        "total": total,
+        "first": first + 1 if found else 0,
+        "last": first + len(found),
+        "previous": link(page_number - 1) if page_number > 1 else None,
+        "next": link(page_number + 1) if page_number < pages else None,
+    }
+    return page(c, "patients.html", {"patients": found, "q": q, "paging": paging})
 
 
 @router.get("/patients/new")

@@ -92,6 +92,7 @@ class PatientOut(Out):
 
 class PatientList(Out):
     patients: list[PatientOut]
+    total: int = Field(description="how many patients match, over every page")
 
 
 class IntakeOut(Out):

@@ -1,0 +1,38 @@
+"""The clinic's workflow over HTTP (#18): the patient list's search and paging, the taper
+builder's prefill and dose warning, findings merged, sources linked to a reference list."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from support import Api
+
+
+def _register(api: Api, prefix: str, n: int) -> None:
+    body = {"family_name": f"{prefix}-{n:03d}", "given_name": "Paging", "birth_date": "1970-01-01"}
+    response = api.post("/api/patients", {**body, "mrn": f"{prefix}-{n:03d}"})
+    assert response.status_code == 201, response.text
+
+
+def test_patient_list_searches_and_pages(clinician: Api) -> None:
+    prefix = f"PG{uuid.uuid4().hex[:6]}"
+    for n in range(57):
+        _register(clinician, prefix, n)
+    first = clinician.get("/patients", params={"q": prefix.lower()})
+    assert first.status_code == 200
+    assert f'Patients 1 to 50 of 57 matching "{prefix.lower()}"' in first.text
+    assert first.text.count(f">{prefix}-") == 50 * 2  # name and MRN cells
+    assert "Page 1 of 2" in first.text and "Previous page" not in first.text
+    link = re.search(r'href="([^"]+)">Next page', first.text)
+    assert link is not None
+    second = clinician.get(link.group(1).replace("&amp;", "&"))
+    assert "Patients 51 to 57 of 57" in second.text and "Next page" not in second.text
+    assert f">{prefix}-056<" in second.text and f">{prefix}-000<" not in second.text
+    # a page past the end goes to the last page; a search by MRN finds one
+    beyond = clinician.get("/patients", params={"q": prefix, "page": 9}, follow_redirects=False)
+    assert beyond.status_code == 303 and beyond.headers["location"].endswith("page=2")
+    one = clinician.get("/patients", params={"q": f"{prefix}-013"})
+    assert "Patients 1 to 1 of 1" in one.text and "Page 1 of" not in one.text
+    api = clinician.get("/api/patients", params={"q": prefix, "limit": 10, "offset": 50})
+    assert api.json()["total"] == 57 and len(api.json()["patients"]) == 7
