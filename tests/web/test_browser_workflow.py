@@ -116,3 +116,27 @@ def test_patient_list_searches_and_pages(browser: Browser, server: Server, shots
     expect(page.get_by_role("cell", name="DEMO-000007")).to_be_visible()
     expect(page.get_by_role("link", name="Next page")).to_have_count(0)
     page.close()
+
+
+def test_taper_builder_prefills_and_warns(browser: Browser, server: Server, shots: Path) -> None:
+    page = signed_in(browser, server, "clinician")
+    first_demo_patient(page, server)
+    page.get_by_role("link", name="Taper builder").click()
+    # the last dose recorded as taken (the demo's 10% cut from 1 mg/day), the protocol's pace
+    expect(page.get_by_label("Current daily dose")).to_have_value("0.9 mg/day")
+    expect(page.get_by_label("Reduce by percent of the current dose")).to_have_value("5%")
+    page.get_by_label("Current daily dose").fill("2 mg/day")
+    page.get_by_label("How it is taken").fill("1 mg bid")
+    page.get_by_label("Forms (mg)").fill("tablet:0.5 odt:0.125")
+    page.get_by_role("button", name="Save plan").click()
+    warning = page.locator("#dose-warning")
+    expect(warning).to_contain_text("differs from the last dose recorded as taken, 0.9 mg/day")
+    expect(warning).to_contain_text("The plan was not saved")
+    expect(page.locator("svg.chart path.planned")).to_have_count(1)
+    at_widths(page, shots, "taper-warning")
+    page.get_by_label("The starting dose is right").check()
+    page.get_by_role("button", name="Save plan").click()
+    expect(page.get_by_role("heading", name="Taper plan 1, version 1")).to_be_visible()
+    expect(page.locator("#doses ul.legend")).to_contain_text("Plan (daily dose)")
+    page.locator("#doses").screenshot(path=shots / "chart-with-plan.png")
+    page.close()

@@ -36,3 +36,34 @@ def test_patient_list_searches_and_pages(clinician: Api) -> None:
     assert "Patients 1 to 1 of 1" in one.text and "Page 1 of" not in one.text
     api = clinician.get("/api/patients", params={"q": prefix, "limit": 10, "offset": 50})
     assert api.json()["total"] == 57 and len(api.json()["patients"]) == 7
+
+
+def test_taper_builder_prefills_the_last_dose_and_warns_on_a_mismatch(
+    clinician: Api, patient_id: int
+) -> None:
+    for day, dose in (("2026-11-01", "1.5 mg/day"), ("2026-11-02", "1 mg/day"),
+                      ("2026-11-03", "0 mg/day")):  # fmt: skip
+        response = clinician.form(f"/patients/{patient_id}/doses", {"day": day, "daily_dose": dose})
+        assert response.status_code == 303
+    form = clinician.get(f"/patients/{patient_id}/taper").text
+    # the hold's zero is not the dose the patient takes
+    assert 'name="dose" value="1 mg/day"' in form
+    assert "Last recorded as taken: 1 mg/day on 2026-11-02" in form
+    plan = {"drug": "clonazepam", "split": "1 mg bid", "start": "2026-12-01",
+            "reduce": "10%", "every": "14d", "forms": "tablet:0.5 odt:0.125"}  # fmt: skip
+    preview = clinician.form(f"/patients/{patient_id}/taper", {**plan, "dose": "2 mg/day"})
+    assert preview.status_code == 200 and 'id="dose-warning"' in preview.text
+    assert "2 mg/day differs from the last dose recorded as taken, 1 mg/day" in preview.text
+    unsaved = clinician.form(
+        f"/patients/{patient_id}/taper", {**plan, "dose": "2 mg/day", "intent": "save"}
+    )
+    assert unsaved.status_code == 200 and "The plan was not saved" in unsaved.text
+    assert clinician.get(f"/api/patients/{patient_id}/chart").json()["taper_plans"] == []
+    saved = clinician.form(
+        f"/patients/{patient_id}/taper",
+        {**plan, "dose": "2 mg/day", "intent": "save", "dose_confirmed": "yes"},
+    )
+    assert saved.status_code == 303
+    same = {**plan, "dose": "1 mg/day", "split": "0.5 mg bid"}
+    matching = clinician.form(f"/patients/{patient_id}/taper", same)
+    assert matching.status_code == 200 and 'id="dose-warning"' not in matching.text

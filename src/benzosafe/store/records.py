@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -502,3 +503,14 @@ def intakes(session: Session, patient_id: int) -> Sequence[IntakeRow]:
     return session.scalars(
         select(IntakeRow).where(IntakeRow.patient_id == patient_id).order_by(IntakeRow.id)
     ).all()
+
+
+def last_recorded_dose(session: Session, patient_id: int) -> DoseRecordRow | None:
+    """The patient's latest recorded daily dose that was taken (a hold's zero is not a dose)."""
+    rows = session.scalars(
+        select(DoseRecordRow)
+        .where(DoseRecordRow.patient_id == patient_id)
+        .order_by(DoseRecordRow.day.desc(), DoseRecordRow.id.desc())
+        .limit(60)
+    ).all()
+    return next((r for r in rows if Decimal(r.daily_mg) > 0), None)

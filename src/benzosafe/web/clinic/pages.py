@@ -7,6 +7,7 @@ every page that shows a patient's data writes an audit event through the records
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
@@ -17,8 +18,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge, load
 from benzosafe.store import records
+from benzosafe.units import format_mg
 from benzosafe.web.clinic import actions, charts
 from benzosafe.web.clinic.auth import csrf_token, current_user, may, sign_in_session
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
@@ -301,7 +303,15 @@ def side_effects(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
 
 def _taper_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
     return {"patient": patient, "form": form, "drugs": sorted(load().benzodiazepines),
-            "plan": None, "svg": None, "error": None}  # fmt: skip
+            "plan": None, "svg": None, "error": None, "dose_warning": None,
+            "last_dose": None, "unconfirmed": False}  # fmt: skip
+
+
+def _kb() -> Knowledge:
+    """The knowledge results are computed with: the site protocol laid over the defaults."""
+    from benzosafe.knowledge.protocol import load_active
+
+    return load_active()
 
 
 @router.get("/taper/new")
@@ -323,22 +333,32 @@ def taper_new(
 def taper_form(
     patient_id: int, drug: str = "clonazepam", daily_dose: str = "", c: Ctx = CLINICAL
 ) -> HTMLResponse:
+    """The builder, its dose prefilled from the link or else the last dose recorded as taken."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    last = records.last_recorded_dose(c.db, patient_id)
     c.commit()
-    pace = load().taper.pace  # the cited default pace, not a copy of its numbers
+    if not daily_dose and last is not None:
+        daily_dose = f"{format_mg(Decimal(last.daily_mg))}/day"
+    pace = _kb().taper.pace  # the cited default (or the site protocol's), not a copy
     form = {"drug": drug, "dose": daily_dose, "start": date.today().isoformat(),
             "reduce": f"{pace.percent}%", "every": f"{pace.every_days}d"}  # fmt: skip
-    return page(c, "taper.html", _taper_context(patient, form))
+    context = _taper_context(patient, form)
+    if last is not None:
+        context["last_dose"] = last
+    return page(c, "taper.html", context)
 
 
 @router.post("/patients/{patient_id}/taper")
 def taper_build(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
-    """Preview (nothing kept) or save the plan, by the button pressed."""
+    """Preview (nothing kept) or save the plan, by the button pressed. A starting dose other
+    than the last one recorded is warned about, and saved only once the clinician confirms it."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     intent = form.pop("intent", "preview")
+    confirmed = form.pop("dose_confirmed", "") == "yes"
     context = _taper_context(patient, form)
     try:
-        if intent == "save":
+        context["dose_warning"] = actions.dose_mismatch(c, patient, form)
+        if intent == "save" and (confirmed or not context["dose_warning"]):
             actions.save_taper(c, patient, form)
             c.commit()
             return see_other(f"/patients/{patient_id}#taper")
@@ -349,6 +369,7 @@ def taper_build(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL)
         return page(c, "taper.html", context, status_code=422)
     c.commit()
     context["plan"] = plan
+    context["unconfirmed"] = intent == "save"
     context["svg"] = charts.dose_svg(charts.planned_steps({"plan": plan}), [])
     return page(c, "taper.html", context)
 
