@@ -67,3 +67,19 @@ def test_taper_builder_prefills_the_last_dose_and_warns_on_a_mismatch(
     same = {**plan, "dose": "1 mg/day", "split": "0.5 mg bid"}
     matching = clinician.form(f"/patients/{patient_id}/taper", same)
     assert matching.status_code == 200 and 'id="dose-warning"' not in matching.text
+
+
+def test_identical_findings_merged_and_sources_linked(clinician: Api) -> None:
+    order = {"drug": "clonazepam", "dose": "0.5 mg", "frequency": "bid",
+             "indication": "panic-disorder", "start": "2026-12-01", "age": "80"}  # fmt: skip
+    page = clinician.form("/check", order).text
+    summary = "clonazepam 1 mg/day is above the 0.5 mg/day recommended initial dose"
+    assert page.count(summary) == 1  # two rules, one finding shown
+    assert "CLZ-INIT-PANIC" in page and "CLZ-INIT-OLDER-ADULT" in page
+    assert "2 rules agree" in page
+    cited = set(re.findall(r'href="#ref-([^"]+)"', page))
+    listed = set(re.findall(r'<li id="ref-([^"]+)"><strong>', page))
+    assert "L2" in cited and cited == listed
+    assert 'id="references"' in page and '<h2 id="references-h">References</h2>' in page
+    # a page that cites nothing has no reference list
+    assert 'id="references"' not in clinician.get("/patients").text

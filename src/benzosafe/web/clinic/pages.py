@@ -21,9 +21,10 @@ from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused
 from benzosafe.knowledge import Knowledge, load
 from benzosafe.store import records
 from benzosafe.units import format_mg
-from benzosafe.web.clinic import actions, charts
+from benzosafe.web.clinic import actions, charts, present
 from benzosafe.web.clinic.auth import csrf_token, current_user, may, sign_in_session
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic.present import with_references
 
 router = APIRouter(include_in_schema=False)
 PATIENTS = Depends(ctx("patients"))
@@ -38,6 +39,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["merge_findings"] = present.merge_findings
 
 
 def render(
@@ -51,7 +53,7 @@ def render(
         csrf=csrf_token(request),
         **context,
     )
-    return HTMLResponse(page, status_code=status_code)
+    return HTMLResponse(with_references(page, _kb().sources), status_code=status_code)
 
 
 def page(c: Ctx, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
