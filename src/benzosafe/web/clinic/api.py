@@ -441,6 +441,27 @@ def preview_taper(body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     return actions.preview_taper(c, body.model_dump(exclude_none=True))
 
 
+@router.get(
+    "/taper/preview.fhir.json",
+    tags=["taper"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A FHIR R4 Bundle: a CarePlan and one MedicationRequest per step",
+            "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+def preview_taper_fhir(c: Ctx = CLINICAL) -> Response:
+    """The plan for the taper fields given as query parameters (``start`` today when not
+    given), not kept, as a FHIR R4 Bundle in draft: where a CDS Hooks patient-view card links
+    for a taper plan proposal."""
+    data = dict(c.request.query_params)
+    data.setdefault("start", date.today().isoformat())
+    content = actions.preview_taper_fhir(c, data)
+    return Response(content, media_type="application/fhir+json")
+
+
 @router.post(
     "/patients/{patient_id}/taper-plans",
     status_code=201,
