@@ -330,7 +330,7 @@ def preview_taper_fhir(ctx: Ctx, data: dict[str, Any]) -> bytes:
     from benzosafe.exports.taper_fhir import plan_to_fhir_json
 
     plan, _ = build_plan(taper_request_from(data), [], ctx.user.display_name)
-    return plan_to_fhir_json(plan, load())
+    return plan_to_fhir_json(plan, knowledge())
 
 
 def save_taper(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> TaperPlanRow:
