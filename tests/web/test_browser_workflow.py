@@ -133,6 +133,9 @@ def test_taper_builder_prefills_and_warns(browser: Browser, server: Server, shot
     expect(warning).to_contain_text("differs from the last dose recorded as taken, 0.9 mg/day")
     expect(warning).to_contain_text("The plan was not saved")
     expect(page.locator("svg.chart path.planned")).to_have_count(1)
+    # one product per time where the forms allow; where not, the step says why
+    expect(page.get_by_text("morning: 0.875 mg takes 2 products in 3 pieces").first).to_be_visible()
+    expect(page.locator(".provenance")).to_contain_text("site protocol Example Clinic")
     at_widths(page, shots, "taper-warning")
     page.get_by_label("The starting dose is right").check()
     page.get_by_role("button", name="Save plan").click()

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from support import PASSWORD, Api
 
+from benzosafe.knowledge import load
 from benzosafe.store import records
 from benzosafe.store.models import AuditEventRow
 from benzosafe.web.clinic.app import create_app
@@ -60,6 +61,18 @@ def test_protocol_shown_named_and_audited(tmp_path: Path, monkeypatch: pytest.Mo
     report = clinician.form("/check", order).text
     assert "site protocol <strong>Example Clinic benzodiazepine protocol</strong>" in report
     assert "(va-dod table)" in report
+    # a CIWA-B score gets the protocol's band, and the patient page names the protocol
+    patient = clinician.post(
+        "/api/patients",
+        {"mrn": "P-1", "family_name": "Protocol", "given_name": "Pat", "birth_date": "1970-01-01"},
+    ).json()["id"]
+    items = len(load().assessment.instruments["ciwa-b"].items)
+    scored = clinician.post(
+        f"/api/patients/{patient}/assessments", {"instrument": "ciwa-b", "answers": [1] * items}
+    )
+    assert scored.status_code == 201, scored.text
+    chart = clinician.get(f"/patients/{patient}").text
+    assert "<td>mild</td>" in chart and "site protocol <strong>Example Clinic" in chart
 
     # the clinic edits its protocol: the reload sees a new hash and audits it
     protocol.write_text(
