@@ -38,6 +38,12 @@ docs: $(STAMP)
 	$(BIN)/benzosafe docs --out docs/rules.md
 	$(BIN)/benzosafe assess docs --out docs/assessment.md
 	$(BIN)/python -m benzosafe.exports.triage_measure tests/clinical/data/lay_phrases.toml --out docs/triage-measure.md
+	$(BIN)/python -m benzosafe.exports.safety_case --hazards docs/hazards.toml --out docs/safety-case.md
+	$(BIN)/python -m benzosafe.exports.sources_page --out docs/sources.md
+	$(BIN)/python -m benzosafe.cli.reference --out docs/cli.md
+	$(BIN)/python -m benzosafe.web.api_reference --out docs/api.md
+	$(BIN)/python -m benzosafe.web.cds.examples --out docs/guides/cds-hooks-examples.md
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) site .mypy_cache .pytest_cache .ruff_cache

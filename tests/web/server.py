@@ -21,11 +21,23 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, cwd: Path, *, demo: bool = False) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        cwd: Path,
+        *,
+        demo: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
-        env = {**os.environ, "BENZOSAFE_DATABASE_URL": database_url, "BENZOSAFE_ENV": "development"}
+        env = {
+            **os.environ,
+            "BENZOSAFE_DATABASE_URL": database_url,
+            "BENZOSAFE_ENV": "development",
+            **(env or {}),
+        }
         args = [str(BENZOSAFE), "serve", "--port", str(self.port)] + (["--demo"] if demo else [])
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(

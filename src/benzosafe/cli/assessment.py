@@ -18,7 +18,8 @@ import typer
 from benzosafe.cli.root import app, fail, read_json
 
 assess_app = typer.Typer(
-    help="Assessment instruments: CIWA-B (draft), BWSQ (draft), SDS, DSM-5.", no_args_is_help=True
+    help="Score an assessment instrument. CIWA-B (draft), BWSQ (draft), SDS, DSM-5.",
+    no_args_is_help=True,
 )
 app.add_typer(assess_app, name="assess")
 _ASSESS_KEYS = {"answers", "age", "medical_supervision"}
@@ -163,7 +164,7 @@ def triage_command(
     report: Annotated[list[str], typer.Argument(help='What happened, e.g. "chest pain" "dizzy".')],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """How urgent is a reported side effect? Level, advice and sources."""
+    """Say how urgent a reported side effect is. The level, advice and sources."""
     from benzosafe.cli.render.assessment import triage_text
     from benzosafe.cli.root import knowledge
     from benzosafe.clinical.triage import triage
@@ -177,7 +178,8 @@ def level_of_care_command(
     input_path: Annotated[Path, typer.Option("--input", help="The intake (JSON object).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Outpatient taper, intensive outpatient or inpatient: every reason with its rule."""
+    """Recommend where to taper. Outpatient, intensive outpatient or inpatient, from an
+    intake; every reason with its rule."""
     from benzosafe.cli.render.assessment import recommendation_text
     from benzosafe.cli.root import knowledge
     from benzosafe.clinical.level_of_care import recommend_level_of_care

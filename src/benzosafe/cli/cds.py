@@ -69,7 +69,7 @@ def serve_cds_command(
         float, typer.Option(help="Clock skew tolerated on exp, iat and nbf, in seconds.")
     ] = 30.0,
 ) -> None:
-    """Serve the CDS Hooks service (discovery, order-select, order-sign, patient-view)."""
+    """Serve CDS Hooks to an EHR. Discovery, order-select, order-sign and patient-view."""
     import os
 
     import uvicorn

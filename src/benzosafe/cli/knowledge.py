@@ -6,7 +6,7 @@ import typer
 
 from benzosafe.cli.root import app
 
-knowledge_app = typer.Typer(help="The cited clinical knowledge base.", no_args_is_help=True)
+knowledge_app = typer.Typer(help="Check the cited knowledge base.", no_args_is_help=True)
 app.add_typer(knowledge_app, name="knowledge")
 
 

@@ -2,8 +2,9 @@
 
 ``check`` checks a benzodiazepine order for a patient and exits 1 at the ``--fail-on``
 severity; ``drug`` prints the cited monograph; ``docs`` writes the rule catalogue; ``demo``
-shows both on the clonazepam example. ``check --json`` imports only the check core and the
-knowledge: Rich and the renderers are imported when a person is to read the output.
+shows a monograph and a check on the clonazepam example. ``check --json`` imports only the
+check core and the knowledge: Rich and the renderers are imported when a person is to read
+the output.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def drug_command(
     name: Annotated[str, typer.Argument(help="Generic or brand name, or RxNorm code.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """Print the cited monograph of a benzodiazepine (e.g. clonazepam, Klonopin)."""
+    """Print a benzodiazepine's cited monograph. By generic or brand name (clonazepam,
+    Klonopin) or RxNorm code."""
     from benzosafe.cli.root import knowledge
     from benzosafe.clinical.medications import find_benzodiazepine
     from benzosafe.knowledge.monograph import monograph
@@ -87,7 +89,8 @@ def check_command(
         FailOn.warning
     ),
 ) -> None:
-    """Check a benzodiazepine order for a patient; every finding with its rule and source."""
+    """Check a benzodiazepine order for a patient. Every finding with its rule and source;
+    exit 1 at the --fail-on severity."""
     from benzosafe.cli.root import knowledge
     from benzosafe.clinical.check import check_raw
     from benzosafe.clinical.findings import SEVERITY_RANK
@@ -149,7 +152,7 @@ def docs_command(
         "docs/rules.md"
     ),
 ) -> None:
-    """Write the rule catalogue (docs/rules.md) from the knowledge data."""
+    """Write the rule catalogue. Markdown (docs/rules.md) from the knowledge data."""
     from benzosafe.exports.rule_catalogue import rules_markdown
     from benzosafe.knowledge import load
 
@@ -160,7 +163,7 @@ def docs_command(
 
 @app.command("demo")
 def demo_command() -> None:
-    """The main job until the web app exists: the clonazepam monograph and an example check."""
+    """Show what benzosafe does. The clonazepam monograph and an example check."""
     from rich.console import Console
 
     from benzosafe.cli.render.check import render_check, render_monograph

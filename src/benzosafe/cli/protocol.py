@@ -17,7 +17,7 @@ import typer
 from benzosafe.cli.root import OPTIONS, app
 
 protocol_app = typer.Typer(
-    help="A clinic's site protocol over the cited defaults: validate it, show what it changes.",
+    help="Validate or show a site protocol. A clinic's tightening of the cited defaults.",
     no_args_is_help=True,
 )
 app.add_typer(protocol_app, name="protocol")

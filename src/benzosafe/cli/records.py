@@ -15,8 +15,11 @@ import typer
 
 from benzosafe.cli.root import app, fail
 
-db_app = typer.Typer(help="The records database (SQLite file or BENZOSAFE_DATABASE_URL).")
-user_app = typer.Typer(help="Users of the web app.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Migrate the records database. An SQLite file, or BENZOSAFE_DATABASE_URL.",
+    no_args_is_help=True,
+)
+user_app = typer.Typer(help="Add users of the web app.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 
@@ -74,7 +77,8 @@ def serve(
     ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
-    """Run the web app (migrates the database first); see http://HOST:PORT/docs for the API."""
+    """Run the clinician web app. It migrates the database first; the API is described at
+    http://HOST:PORT/docs."""
     import copy
 
     import uvicorn

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -36,9 +37,35 @@ def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
     raise typer.Exit(code)
 
 
+#: The sections of ``benzosafe --help``, by workflow, and the commands in each, in order.
+WORKFLOWS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Check and plan", ("check", "drug", "taper")),
+    ("Assess", ("assess", "triage", "level-of-care")),
+    ("Programme (the clinic's records and web app)", ("serve", "db", "user")),
+    ("Integrate (CDS Hooks for an EHR)", ("serve-cds",)),
+    ("Screen (dispensing records)", ("screen", "synth", "drug-map")),
+    ("Knowledge", ("knowledge", "protocol", "docs", "demo")),
+)
+
+
 class BenzosafeGroup(TyperGroup):
     """The root group; every subcommand runs inside its :meth:`invoke`, so an error of the
-    exception tree raised anywhere below ends here as one line and exit status 2."""
+    exception tree raised anywhere below ends here as one line and exit status 2; its help
+    lists the commands by workflow (:data:`WORKFLOWS`)."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        shown = {n: c for n in self.list_commands(ctx) if (c := self.get_command(ctx, n))}
+        shown = {n: c for n, c in shown.items() if not c.hidden}
+        if not shown:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in shown)
+        placed = {n for _, names in WORKFLOWS for n in names}
+        sections = [*WORKFLOWS, ("Other", tuple(n for n in shown if n not in placed))]
+        for title, names in sections:
+            rows = [(n, shown[n].get_short_help_str(limit)) for n in names if n in shown]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
     # ctx is the Click Context that Typer vendors in a private module (typer._click); Any keeps
     # this override independent of where a Typer release keeps it
@@ -57,6 +84,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help, so that the commands are listed by workflow (format_commands) and --help
+    # does not import Rich
+    rich_markup_mode=None,
 )
 
 
@@ -83,6 +113,31 @@ def _root(
     ] = None,
 ) -> None:
     OPTIONS.protocol = protocol
+
+
+class Output(StrEnum):
+    """What a tabular command prints (``--format``)."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def output_format(
+    given: Output | None, as_json: bool = False, printed_by_default: bool = True
+) -> Output | None:
+    """The format to print: ``--format`` if given (``--json`` is ``--format json``); else a
+    table for a person at a terminal and CSV for a pipe or file, or nothing when the command
+    wrote files and was not asked to print (``printed_by_default`` False)."""
+    if as_json and given not in (None, Output.json):
+        fail(f"--json and --format {given.value if given else ''}: give one of them")
+    if as_json:
+        return Output.json
+    if given is not None:
+        return given
+    if not printed_by_default:
+        return None
+    return Output.table if sys.stdout.isatty() else Output.csv
 
 
 def knowledge() -> Knowledge:

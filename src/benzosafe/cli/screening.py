@@ -15,12 +15,11 @@ import typer
 from benzosafe.cli.root import app
 
 synth_app = typer.Typer(
-    help="Synthetic data with planted patterns, for testing.", no_args_is_help=True
+    help="Make synthetic dispensing records. With planted patterns, for testing.",
+    no_args_is_help=True,
 )
 app.add_typer(synth_app, name="synth")
-drug_map_app = typer.Typer(
-    help="Product-code (NDC) mapping tables for screening.", no_args_is_help=True
-)
+drug_map_app = typer.Typer(help="Make product-code (NDC) maps for screening.", no_args_is_help=True)
 app.add_typer(drug_map_app, name="drug-map")
 
 
@@ -57,7 +56,8 @@ def screen_command(
         None, "--omop-dir", help="Folder of OMOP tables as <table>.csv or <table>.parquet"
     ),
 ) -> None:
-    """Screen dispensing records for risky patterns; flags, rates and a report."""
+    """Screen dispensing records for risky patterns. Flags, rates and a report, on DuckDB
+    or Spark."""
     from benzosafe.cli.render.screen import ConsoleScreenDisplay
     from benzosafe.cli.root import knowledge
     from benzosafe.population.run import run_screen

@@ -1,5 +1,6 @@
 """``benzosafe taper``: a supervised taper plan within the cited bounds, from doses the
-patient can take, printed as CSV or JSON or written as PDF, ICS, CSV, JSON, PNG or SVG.
+patient can take, printed as a table (on a terminal), CSV (when piped) or JSON (``--format``),
+or written as PDF, ICS, CSV, JSON, a FHIR Bundle, PNG or SVG (``--out``).
 
 The planning core and the file exports (ReportLab, the chart) are imported inside the command.
 """
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from benzosafe.cli.root import app, read_text
+from benzosafe.cli.root import Output, app, output_format, read_text
 
 
 @app.command("taper")
@@ -62,13 +63,24 @@ def taper_command(
     contact: Annotated[
         str, typer.Option(help="Whom the patient should call (printed on the schedule).")
     ] = "your prescriber",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    output: Annotated[
+        Output | None,
+        typer.Option(
+            "--format",
+            help="What to print: a table, CSV or JSON (default: a table on a terminal, CSV "
+            "when piped).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (--format json).")] = False,
     out: Annotated[
         list[Path] | None,
-        typer.Option(help="Write the plan: .pdf .ics .csv .json .png .svg (repeatable)."),
+        typer.Option(
+            help="Write the plan: .pdf .ics .csv .json .fhir.json (FHIR R4) .png .svg; repeat.",
+        ),
     ] = None,
 ) -> None:
-    """Make a supervised taper plan within the cited bounds, from doses the patient can take."""
+    """Plan a supervised taper. Within the cited bounds, from doses the patient can take;
+    printed as a table on a terminal, CSV when piped, or written to files with --out."""
     from benzosafe.cli.root import knowledge
     from benzosafe.clinical.taper import parse_taper_request, plan_taper
     from benzosafe.exports.taper_files import render_outputs
@@ -96,15 +108,22 @@ def taper_command(
     files = render_outputs(plan, out or [], kb, contact)
     for path, data in files:
         path.write_bytes(data)
-    if as_json:
+    shown = output_format(output, as_json, printed_by_default=not files)
+    if shown is Output.json:
         from benzosafe.exports.taper_data import plan_to_dict
 
         typer.echo(json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False))
-    elif not files:
+    elif shown is Output.csv:
         from benzosafe.exports.taper_data import plan_to_csv
 
         typer.echo(plan_to_csv(plan), nl=False)
-    if not as_json:
+    elif shown is Output.table:
+        from rich.console import Console
+
+        from benzosafe.cli.render.taper import render_taper
+
+        render_taper(plan, Console())
+    if shown is not Output.json:
         # the CSV and the files carry no findings of their own: say the warnings here
         for f in plan.findings:
             if f.severity != "info":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -67,7 +68,7 @@ def project_decisions(kb: Knowledge) -> Iterator[tuple[str, str, str]]:
         if any(c.ref == PROJECT for c in rule.sources):
             yield "prescription check", f"{rule.id}: {rule.title}", _project_sections(rule.sources)
     if any(c.ref == PROJECT for c in kb.taper.pace.sources):
-        yield "taper", "default pace", _project_sections(kb.taper.pace.sources)
+        yield "taper", "default pace (`taper.pace`)", _project_sections(kb.taper.pace.sources)
     for taper_rule in kb.taper.rules.values():
         if any(c.ref == PROJECT for c in taper_rule.sources):
             where = f"{taper_rule.id}: {taper_rule.title}"
@@ -84,6 +85,67 @@ def project_decisions(kb: Knowledge) -> Iterator[tuple[str, str, str]]:
         if any(c.ref == PROJECT for c in measure.sources):
             where = f"{measure.id}: {measure.title}"
             yield "screening", where, _project_sections(measure.sources)
+    listed = {id(x) for x in _listed(kb)}
+    for part, path, item in cited_items(kb):
+        if id(item) not in listed and any(c.ref == PROJECT for c in item.sources):
+            yield part, _label(path, item), _project_sections(item.sources)
+
+
+def _listed(kb: Knowledge) -> list[object]:
+    """The items :func:`project_decisions` names by their own titles (before the walk)."""
+    loc = kb.assessment.level_of_care
+    return [
+        *kb.rules.values(),
+        kb.taper.pace,
+        *kb.taper.rules.values(),
+        loc.base,
+        *loc.rule,
+        *kb.assessment.triage.effect,
+        *kb.screening.measure,
+    ]
+
+
+PARTS = {
+    "taper": "taper",
+    "assessment": "assessment",
+    "screening": "screening",
+    "cds": "CDS Hooks",
+}
+
+
+def cited_items(kb: Knowledge) -> Iterator[tuple[str, str, Any]]:
+    """(part, path, item) of every value in the knowledge that carries ``sources``."""
+
+    def walk(obj: Any, path: str) -> Iterator[tuple[str, Any]]:
+        if isinstance(obj, BaseModel):
+            if isinstance(getattr(obj, "sources", None), list):
+                yield path, obj
+            for name in type(obj).model_fields:
+                yield from walk(getattr(obj, name), f"{path}.{name}")
+        elif isinstance(obj, dict):
+            for key, value in obj.items():
+                yield from walk(value, f"{path}[{key}]")
+        elif isinstance(obj, list | tuple):
+            for i, value in enumerate(obj):
+                yield from walk(value, f"{path}[{i}]")
+
+    for key, part in [("rules", "prescription check"), *PARTS.items()]:
+        for path, item in walk(getattr(kb, key), key):
+            yield part, path, item
+
+
+def _label(path: str, item: Any) -> str:
+    name = next(
+        (
+            str(getattr(item, a))
+            for a in ("title", "summary", "name", "label")
+            if getattr(item, a, None)
+        ),
+        "",
+    )
+    ident = getattr(item, "id", None)
+    head = f"{ident}" if ident else f"`{path}`"
+    return f"{head}: {name}" if name else head
 
 
 def _cell(text: str) -> str:
@@ -154,3 +216,27 @@ def safety_case_markdown(kb: Knowledge, hazards: list[Hazard]) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m benzosafe.exports.safety_case [--hazards docs/hazards.toml] [--out PAGE.md]``."""
+    import argparse
+
+    from benzosafe.knowledge import load
+
+    parser = argparse.ArgumentParser(prog="python -m benzosafe.exports.safety_case")
+    parser.add_argument("--hazards", type=Path, default=Path("docs/hazards.toml"))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    text = safety_case_markdown(load(), read_hazards(args.hazards))
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

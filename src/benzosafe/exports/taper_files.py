@@ -1,5 +1,8 @@
 """Render a taper plan to the files asked for, chosen by suffix, all in memory first.
 
+``plan.fhir.json`` is a FHIR R4 Bundle (:mod:`benzosafe.exports.taper_fhir`); any other
+``.json`` the plan's own JSON shape.
+
 Every file is rendered before any is written, so a failure leaves nothing half-written.
 """
 
@@ -14,7 +17,13 @@ from benzosafe.clinical.taper import TaperPlan
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import Knowledge
 
-SUFFIXES = (".pdf", ".ics", ".csv", ".json", ".png", ".svg")
+SUFFIXES = (".pdf", ".ics", ".csv", ".json", ".fhir.json", ".png", ".svg")
+
+
+def file_kind(path: Path) -> str:
+    """The kind of file a path asks for: its suffix, or ``.fhir.json`` (a FHIR Bundle)."""
+    name = path.name.lower()
+    return ".fhir.json" if name.endswith(".fhir.json") else path.suffix.lower()
 
 
 def render(plan: TaperPlan, suffix: str, kb: Knowledge, contact: str = "your prescriber") -> bytes:
@@ -31,6 +40,10 @@ def render(plan: TaperPlan, suffix: str, kb: Knowledge, contact: str = "your pre
         from benzosafe.exports.taper_chart import plan_chart
 
         return plan_chart(plan, "png" if suffix == ".png" else "svg")
+    if suffix == ".fhir.json":
+        from benzosafe.exports.taper_fhir import plan_to_fhir_json
+
+        return plan_to_fhir_json(plan, kb)
     from benzosafe.exports.taper_data import plan_to_csv, plan_to_dict
 
     if suffix == ".csv":
@@ -45,8 +58,8 @@ def render_outputs(
 ) -> list[tuple[Path, bytes]]:
     """Render every requested file; raise InvalidInput before writing anything."""
     for path in paths:
-        if path.suffix.lower() not in SUFFIXES:
+        if file_kind(path) not in SUFFIXES:
             raise InvalidInput("out", f"{path.name}: unknown file kind", SUFFIXES)
         if not path.parent.is_dir():
             raise InvalidInput("out", f"{path.parent} is not a folder")
-    return [(path, render(plan, path.suffix.lower(), kb, contact)) for path in paths]
+    return [(path, render(plan, file_kind(path), kb, contact)) for path in paths]

@@ -1,7 +1,10 @@
 """A synthetic clinic for demonstrations and load tests: clearly fake people, real checks.
 
 Every patient is named ``Demo-...`` with an MRN starting ``DEMO-``; nothing here is a real
-person. Prescriptions are checked with the real clinical core, so their reports are real.
+person. Prescriptions are checked and intakes recommended with the real clinical core, so
+their reports are real, and each patient's status follows their intake: "admitted" and
+"referred" patients have an intake decided that way, "intake" patients one awaiting a
+decision or none yet.
 """
 
 from __future__ import annotations
@@ -13,9 +16,16 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from benzosafe.knowledge.models import KnowledgeBase
+from benzosafe.knowledge.bundle import Knowledge
 from benzosafe.store import accounts, records
-from benzosafe.store.models import AuditEventRow, DoseRecordRow, PatientRow, UserRow, utcnow
+from benzosafe.store.models import (
+    AuditEventRow,
+    DoseRecordRow,
+    IntakeRow,
+    PatientRow,
+    UserRow,
+    utcnow,
+)
 
 DEMO_USERS = (
     ("admin", "admin", "Demo Admin", "demo-admin-password"),
@@ -53,6 +63,21 @@ _ORDERS: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = (
 )
 
 
+# Intake answers by the status they lead to: an outpatient taper the team admits, a history of
+# withdrawal seizures the team refers on, and one awaiting the team's decision.
+_INTAKE_FACTS: dict[str, dict[str, Any]] = {
+    "admitted": {
+        "withdrawal_seizure_history": False,
+        "withdrawal_delirium_history": False,
+        "suicidality": False,
+        "support_at_home": True,
+    },
+    "referred": {"withdrawal_seizure_history": True, "support_at_home": False},
+    "intake": {"withdrawal_seizure_history": False, "support_at_home": True},
+}
+_DECISION = {"admitted": "admit", "referred": "refer"}
+
+
 def is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count()).select_from(UserRow))
 
@@ -67,22 +92,28 @@ def add_demo_users(session: Session) -> list[tuple[str, str, str]]:
 
 
 def add_demo_patients(
-    session: Session, count: int, kb: KnowledgeBase, *, detailed: int = 12, seed: int = 7
+    session: Session, count: int, kb: Knowledge, *, detailed: int = 12, seed: int = 7
 ) -> None:
-    """``count`` synthetic patients, bulk-inserted; the first ``detailed`` get a chart whose
-    prescriptions are checked against ``kb``."""
+    """``count`` synthetic patients, bulk-inserted with intakes their status follows; the first
+    ``detailed`` are admitted and get a chart whose prescriptions are checked against ``kb``."""
+    from benzosafe.clinical.level_of_care import recommend_level_of_care
     from benzosafe.store.records import Actor
 
     rng = random.Random(seed)
     start = session.scalar(select(func.count()).select_from(PatientRow)) or 0
     today = date.today()
+    statuses = [
+        "admitted" if i < detailed else rng.choice(("intake", "admitted", "admitted", "referred"))
+        for i in range(count)
+    ]
+    births = [today - timedelta(days=rng.randint(18 * 365, 85 * 365)) for _ in range(count)]
     rows = [
         {
             "mrn": f"DEMO-{start + i + 1:06d}",
             "family_name": f"Demo-{rng.choice(_FAMILY)}",
             "given_name": rng.choice(_GIVEN),
-            "birth_date": today - timedelta(days=rng.randint(18 * 365, 85 * 365)),
-            "status": rng.choice(("intake", "admitted", "admitted", "referred")),
+            "birth_date": births[i],
+            "status": statuses[i],
             "created_at": utcnow(),
         }
         for i in range(count)
@@ -96,6 +127,49 @@ def add_demo_patients(
     clinician = session.scalar(select(UserRow).where(UserRow.role == "clinician"))
     if clinician is None:
         return
+    ids = session.scalars(
+        select(PatientRow.id).where(PatientRow.id > start).order_by(PatientRow.id)
+    ).all()
+    recommended: dict[tuple[str, str, int], dict[str, Any]] = {}
+    intakes = []
+    for i, (patient_id, row) in enumerate(zip(ids, rows, strict=True)):
+        status = str(row["status"])
+        if status == "intake" and rng.random() < 0.5:
+            continue  # registered, intake not yet taken
+        # the detailed patients' doses below alternate 1 and 3 mg/day, as their orders do
+        dose = (
+            ("1 mg/day" if i % 2 == 0 else "3 mg/day")
+            if i < detailed
+            else rng.choice(("0.5 mg/day", "1 mg/day", "2 mg/day", "3 mg/day"))
+        )
+        birth = births[i]
+        age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+        key = (status, dose, age)
+        if key not in recommended:
+            answers: dict[str, Any] = {
+                "drug": "clonazepam",
+                "daily_dose": dose,
+                "duration_of_use_months": "24",
+            }
+            answers.update(_INTAKE_FACTS[status], age=age)
+            recommended[key] = {
+                "answers": answers,
+                "recommendation": recommend_level_of_care(answers, kb).to_dict(),
+            }
+        decision = _DECISION.get(status)
+        intakes.append(
+            {
+                "patient_id": patient_id,
+                "recorded_by": clinician.id,
+                "recorded_at": utcnow(),
+                **recommended[key],
+                "decision": decision,
+                "decided_by": clinician.id if decision else None,
+                "decided_at": utcnow() if decision else None,
+            }
+        )
+    for chunk in range(0, len(intakes), 2000):
+        session.execute(insert(IntakeRow), intakes[chunk : chunk + 2000])
     actor = Actor(clinician.id, clinician.username, clinician.role)
     patients = session.scalars(
         select(PatientRow).where(PatientRow.id > start).order_by(PatientRow.id).limit(detailed)
@@ -110,7 +184,6 @@ def add_demo_patients(
         records.add_prescription(
             session, actor, patient, order, facts, report.to_dict(), report.worst()
         )
-        patient.status = "admitted"
         daily = 1.0 if n % 2 == 0 else 3.0
         for day in range(14):
             mg = daily if day < 7 else daily * 0.9

@@ -321,12 +321,17 @@ def adjust_taper(
     )
 
 
+#: The files of a saved plan: the patient's PDF, the calendar, the FHIR R4 Bundle.
+TAPER_FILES = (".pdf", ".ics", ".fhir.json")
+
+
 def taper_file(ctx: Ctx, row: TaperPlanRow, suffix: str) -> bytes:
-    """The saved plan (latest version) as a PDF or ICS file, rebuilt from what was stored."""
+    """The saved plan (latest version) as a PDF, ICS or FHIR file, rebuilt from what was
+    stored; the FHIR Bundle names the patient by the record's MRN."""
     from benzosafe.exports.taper_files import render
 
-    if suffix not in (".pdf", ".ics"):
-        raise InvalidInput("format", f"unknown file kind {suffix!r}", (".pdf", ".ics"))
+    if suffix not in TAPER_FILES:
+        raise InvalidInput("format", f"unknown file kind {suffix!r}", TAPER_FILES)
     latest = row.versions[-1].plan
     plan, plan_json = build_plan(latest["request"], latest["adjustments"], ctx.user.display_name)
     if plan_json != latest["plan"]:
@@ -335,4 +340,22 @@ def taper_file(ctx: Ctx, row: TaperPlanRow, suffix: str) -> bytes:
             "the knowledge changed since this plan was saved, so its file would differ from "
             "the saved plan; make a new plan",
         )
+    if suffix == ".fhir.json":
+        from benzosafe.exports.taper_fhir import plan_to_fhir_json
+
+        patient = records.get_patient(ctx.db, ctx.actor, row.patient_id, "patient.read-summary")
+        subject = {
+            "identifier": {
+                "type": {"coding": [{"system": MR_SYSTEM, "code": "MR"}]},
+                "value": patient.mrn,
+            },
+            "display": patient.name,
+        }
+        return plan_to_fhir_json(
+            plan, load(), subject, "active" if row.status == "active" else "draft"
+        )
     return render(plan, suffix, load())
+
+
+# The HL7 v2 identifier type of a medical record number (Identifier.type "MR").
+MR_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"

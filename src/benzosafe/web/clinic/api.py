@@ -390,12 +390,13 @@ def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> 
 
 @router.get("/taper-plans/{taper_plan_id}/plan.{kind}", tags=["taper"])
 def taper_plan_file(taper_plan_id: int, kind: str, c: Ctx = CLINICAL) -> Response:
-    """The saved plan's latest version as ``pdf`` (patient schedule + clinician summary) or
-    ``ics`` (one event per step)."""
+    """The saved plan's latest version as ``pdf`` (patient schedule + clinician summary),
+    ``ics`` (one event per step) or ``fhir.json`` (a FHIR R4 Bundle: the CarePlan and one
+    MedicationRequest per step)."""
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     content = actions.taper_file(c, row, f".{kind}")
     c.commit()
-    media = "application/pdf" if kind == "pdf" else "text/calendar"
+    media = {"pdf": "application/pdf", "ics": "text/calendar"}.get(kind, "application/fhir+json")
     name = f"taper-plan-{row.id}-v{row.version}.{kind}"
     return Response(
         content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}

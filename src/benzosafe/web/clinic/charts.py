@@ -1,7 +1,10 @@
 """Server-drawn SVG charts for the patient page: planned vs recorded doses, the CIWA-B trend.
 
 Plain SVG strings (no JavaScript, no build step), each with a title and description for
-screen readers; the page shows the same numbers in a table beside it.
+screen readers; the page shows the same numbers in a table beside it. The dose chart comes in
+a figure with an HTML legend (plan line, recorded doses, recorded holds, planned holds) that
+stays the page's size whatever the chart is scaled to; the chart's own text is drawn large
+enough to read when a tablet (768 px) scales it down.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from benzosafe.store.records import Chart
 
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 260, 48, 24, 30, 36
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 300, 58, 28, 34, 44
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,29 +49,48 @@ def _axes(x0: float, x1: float, y1: float, y_label: str, x_labels: list[tuple[fl
     parts = [
         f'<line x1="{PAD_L}" y1="{H - PAD_B}" x2="{W - PAD_R}" y2="{H - PAD_B}" class="axis"/>',
         f'<line x1="{PAD_L}" y1="{PAD_T}" x2="{PAD_L}" y2="{H - PAD_B}" class="axis"/>',
-        f'<text x="4" y="14" class="label">{escape(y_label)}</text>',
+        f'<text x="4" y="20" class="label">{escape(y_label)}</text>',
     ]
     for frac in (0.0, 0.5, 1.0):
         y = H - PAD_B - frac * (H - PAD_T - PAD_B)
         parts.append(
-            f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
+            f'<text x="{PAD_L - 8}" y="{y + 6:.1f}" class="tick" text-anchor="end">'
             f"{y1 * frac:g}</text>"
         )
     for i, (x, text) in enumerate(x_labels):
-        anchor = "start" if i == 0 else "end"
+        anchor = "start" if i == 0 else "end" if i == len(x_labels) - 1 else "middle"
         parts.append(
-            f'<text x="{x:.1f}" y="{H - PAD_B + 16}" class="tick" text-anchor="{anchor}">'
+            f'<text x="{x:.1f}" y="{H - PAD_B + 26}" class="tick" text-anchor="{anchor}">'
             f"{escape(text)}</text>"
         )
     return "".join(parts)
 
 
-def _svg(title: str, desc: str, body: str) -> str:
+def _svg(name: str, title: str, desc: str, body: str) -> str:
     return (
-        f'<svg viewBox="0 0 {W} {H}" role="img" aria-labelledby="t d" class="chart" '
-        f'xmlns="http://www.w3.org/2000/svg"><title id="t">{escape(title)}</title>'
-        f'<desc id="d">{escape(desc)}</desc>{body}</svg>'
+        f'<svg viewBox="0 0 {W} {H}" role="img" aria-labelledby="{name}-t {name}-d" '
+        f'class="chart" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{name}-t">{escape(title)}</title>'
+        f'<desc id="{name}-d">{escape(desc)}</desc>{body}</svg>'
     )
+
+
+# The legend's entries: the CSS class of the mark, the swatch drawn, and what it means.
+_LEGEND = {
+    "planned": ('<line x1="2" y1="9" x2="26" y2="9" class="planned"/>', "Plan (daily dose)"),
+    "recorded": ('<circle cx="14" cy="9" r="6" class="recorded"/>', "Dose recorded"),
+    "hold": ('<circle cx="14" cy="9" r="6" class="hold"/>', "Hold recorded (0 mg or noted)"),
+    "holdband": ('<rect x="2" y="1" width="24" height="16" class="holdband"/>', "Hold in the plan"),
+}
+
+
+def _legend(shown: list[str]) -> str:
+    items = "".join(
+        f'<li><svg viewBox="0 0 28 18" width="28" height="18" aria-hidden="true">{_LEGEND[k][0]}'
+        f"</svg> {escape(_LEGEND[k][1])}</li>"
+        for k in shown
+    )
+    return f'<ul class="legend" aria-label="Legend">{items}</ul>'
 
 
 def _scale(days: list[date], top: float) -> tuple[Any, Any, list[tuple[float, str]]]:
@@ -82,6 +104,9 @@ def _scale(days: list[date], top: float) -> tuple[Any, Any, list[tuple[float, st
         return H - PAD_B - (value / top if top else 0) * (H - PAD_T - PAD_B)
 
     labels = [(sx(first), first.isoformat())]
+    if span > 20:
+        middle = first + timedelta(days=span // 2)
+        labels.append((sx(middle), middle.isoformat()))
     if last != first:
         labels.append((sx(last), last.isoformat()))
     return sx, sy, labels
@@ -98,7 +123,7 @@ def dose_chart(chart: Chart) -> str | None:
 def dose_svg(
     planned: list[tuple[date, date, float, bool]], recorded: list[tuple[date, float, str]]
 ) -> str | None:
-    """The dose chart of planned steps and recorded doses."""
+    """The dose chart of planned steps and recorded doses, in a figure with its legend."""
     if not planned and not recorded:
         return None
     days = [s[0] for s in planned] + [s[1] for s in planned] + [r[0] for r in recorded]
@@ -123,7 +148,7 @@ def dose_svg(
         cls = "hold" if hold else "recorded"
         label = f"{day.isoformat()}: {mg:g} mg/day{' (hold)' if hold else ''}"
         body += (
-            f'<circle cx="{sx(day):.1f}" cy="{sy(mg):.1f}" r="4" class="{cls}">'
+            f'<circle cx="{sx(day):.1f}" cy="{sy(mg):.1f}" r="5" class="{cls}">'
             f"<title>{escape(label)}</title></circle>"
         )
     holds = sum(1 for s in planned if s[3])
@@ -131,7 +156,19 @@ def dose_svg(
         f"{len(planned)} planned steps ({holds} held) and {len(recorded)} recorded doses, "
         f"up to {top:g} mg/day"
     )
-    return _svg("Daily dose: planned (line) and recorded (dots)", desc, body)
+    held = [mg == 0 or "hold" in note.lower() for _, mg, note in recorded]
+    shown = [
+        key
+        for key, present in (
+            ("planned", bool(planned)),
+            ("recorded", not all(held)),
+            ("hold", any(held)),
+            ("holdband", holds > 0),
+        )
+        if present
+    ]
+    svg = _svg("dose", "Daily dose: planned (line) and recorded (dots)", desc, body)
+    return f'<figure class="chart">{svg}<figcaption>{_legend(shown)}</figcaption></figure>'
 
 
 def ciwa_b_trend(chart: Chart) -> str | None:
@@ -151,7 +188,7 @@ def ciwa_b_trend(chart: Chart) -> str | None:
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" class="recorded">'
             f"<title>{escape(_aware(moment).date().isoformat())}: {total}</title></circle>"
         )
-    return _svg("CIWA-B total over time", f"{len(points)} CIWA-B scores", body)
+    return _svg("ciwa", "CIWA-B total over time", f"{len(points)} CIWA-B scores", body)
 
 
 def timeline(chart: Chart) -> list[Event]:

