@@ -14,6 +14,7 @@ run, ``--help`` included.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -142,6 +143,10 @@ def output_format(
 
 def knowledge() -> Knowledge:
     """The knowledge this run works with: the cited defaults, and the site protocol if set."""
+    if OPTIONS.protocol is None and not os.environ.get(PROTOCOL_ENV):
+        from benzosafe.knowledge.bundle import load
+
+        return load()
     from benzosafe.knowledge.protocol import load_active
 
     return load_active(OPTIONS.protocol)

@@ -102,5 +102,8 @@ def load_from(root: Traversable) -> Knowledge:
 
 @cache
 def load() -> Knowledge:
-    """The packaged knowledge, loaded and validated once, at first use."""
-    return load_from(data_root())
+    """The packaged knowledge, loaded and validated once, at first use (kept validated on disk
+    by its content hash, :mod:`benzosafe.knowledge.cache`, for the next process)."""
+    from benzosafe.knowledge.cache import cache_dir, load_cached
+
+    return load_cached(data_root(), load_from, cache_dir())

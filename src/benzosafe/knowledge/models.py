@@ -22,7 +22,9 @@ Status = Literal["V", "S", "U"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built when it first validates, so a process that
+    # takes its knowledge from the cache (knowledge/cache.py) never builds one
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Source(Strict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select
@@ -116,28 +117,44 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
     return patient
 
 
+def _patient_search(text: str) -> Any:
+    """The condition "name or MRN contains ``text``" (none when empty)."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    like = f"%{text}%"
+    return or_(
+        func.lower(PatientRow.family_name).like(like),
+        func.lower(PatientRow.given_name).like(like),
+        func.lower(PatientRow.mrn).like(like),
+    )
+
+
 def search_patients(
-    session: Session, actor: Actor, text: str = "", limit: int = 50
+    session: Session, actor: Actor, text: str = "", limit: int = 50, offset: int = 0
 ) -> Sequence[PatientRow]:
-    """Patients whose name or MRN contains ``text`` (all when empty), by name."""
+    """Patients whose name or MRN contains ``text`` (all when empty), by name; ``limit`` of
+    them from the ``offset``-th."""
     query = select(PatientRow).order_by(
         PatientRow.family_name, PatientRow.given_name, PatientRow.id
     )
-    text = text.strip().lower()
-    if text:
-        like = f"%{text}%"
-        query = query.where(
-            or_(
-                func.lower(PatientRow.family_name).like(like),
-                func.lower(PatientRow.given_name).like(like),
-                func.lower(PatientRow.mrn).like(like),
-            )
-        )
-    found = session.scalars(query.limit(limit)).all()
+    condition = _patient_search(text)
+    if condition is not None:
+        query = query.where(condition)
+    found = session.scalars(query.offset(max(offset, 0)).limit(limit)).all()
     # One event per search: it names the patients shown, not the search text (a name).
     shown = ",".join(str(p.id) for p in found[:50])
     audit(session, actor, "patient.search", None, f"{len(found)} shown: {shown}")
     return found
+
+
+def count_patients(session: Session, text: str = "") -> int:
+    """How many patients the search finds (for paging; names no patient)."""
+    query = select(func.count()).select_from(PatientRow)
+    condition = _patient_search(text)
+    if condition is not None:
+        query = query.where(condition)
+    return session.scalar(query) or 0
 
 
 def get_patient(session: Session, actor: Actor, patient_id: int, action: str) -> PatientRow:
@@ -368,3 +385,14 @@ def intakes(session: Session, patient_id: int) -> Sequence[IntakeRow]:
     return session.scalars(
         select(IntakeRow).where(IntakeRow.patient_id == patient_id).order_by(IntakeRow.id)
     ).all()
+
+
+def last_recorded_dose(session: Session, patient_id: int) -> DoseRecordRow | None:
+    """The patient's latest recorded daily dose that was taken (a hold's zero is not a dose)."""
+    rows = session.scalars(
+        select(DoseRecordRow)
+        .where(DoseRecordRow.patient_id == patient_id)
+        .order_by(DoseRecordRow.day.desc(), DoseRecordRow.id.desc())
+        .limit(60)
+    ).all()
+    return next((r for r in rows if Decimal(r.daily_mg) > 0), None)

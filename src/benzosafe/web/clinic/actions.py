@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from benzosafe.clinical.level_of_care import Intake
-from benzosafe.errors import InvalidInput
+from benzosafe.errors import BenzosafeError, InvalidInput
 from benzosafe.knowledge import load
 from benzosafe.store import records
 from benzosafe.store.models import (
@@ -279,6 +279,26 @@ def build_plan(
             slow_every_days=adj.get("slow_every_days"),
         )
     return plan, plan_to_dict(plan)
+
+
+def dose_mismatch(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> str | None:
+    """A warning when the plan's starting dose differs from the last dose recorded as taken."""
+    last = records.last_recorded_dose(ctx.db, patient.id)
+    text = str(data.get("dose") or "").strip()
+    if last is None or not text:
+        return None
+    try:
+        start = parse_daily_dose(text, "dose")
+    except BenzosafeError:
+        return None  # the planner names the field
+    recorded = Decimal(last.daily_mg)
+    if start == recorded:
+        return None
+    return (
+        f"The starting dose {format_mg(start)}/day differs from the last dose recorded as "
+        f"taken, {format_mg(recorded)}/day on {last.day.isoformat()}. Check the dose the "
+        "patient takes now before planning from it."
+    )
 
 
 def preview_taper(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:

@@ -254,11 +254,15 @@ def sign_out(request: Request) -> dict[str, Any]:
 
 
 @router.get("/patients", tags=["patients"])
-def list_patients(q: str = "", limit: int = 50, c: Ctx = PATIENTS) -> dict[str, Any]:
-    """Patients whose name or MRN contains ``q``."""
-    found = records.search_patients(c.db, c.actor, q, max(1, min(limit, 200)))
+def list_patients(
+    q: str = "", limit: int = 50, offset: int = 0, c: Ctx = PATIENTS
+) -> dict[str, Any]:
+    """Patients whose name or MRN contains ``q``, ``limit`` of them from ``offset``; ``total``
+    is how many match."""
+    total = records.count_patients(c.db, q)
+    found = records.search_patients(c.db, c.actor, q, max(1, min(limit, 200)), max(offset, 0))
     c.commit()
-    return {"patients": [patient_to_dict(p) for p in found]}
+    return {"patients": [patient_to_dict(p) for p in found], "total": total}
 
 
 @router.post("/patients", status_code=201, tags=["patients"])

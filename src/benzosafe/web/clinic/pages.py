@@ -7,21 +7,24 @@ every page that shows a patient's data writes an audit event through the records
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused, TooManyAttempts
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge, load
 from benzosafe.store import accounts, records
-from benzosafe.web.clinic import actions, charts
+from benzosafe.units import format_mg
+from benzosafe.web.clinic import actions, charts, present
 from benzosafe.web.clinic.auth import csrf_token, current_user, may, sign_in_user
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic.present import with_references
 
 router = APIRouter(include_in_schema=False)
 PATIENTS = Depends(ctx("patients"))
@@ -36,6 +39,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["merge_findings"] = present.merge_findings
 
 
 def render(
@@ -49,7 +53,7 @@ def render(
         csrf=csrf_token(request),
         **context,
     )
-    return HTMLResponse(page, status_code=status_code)
+    return HTMLResponse(with_references(page, _kb().sources), status_code=status_code)
 
 
 def page(c: Ctx, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
@@ -116,11 +120,36 @@ def sign_out(request: Request) -> Response:
 # ----------------------------------------------------------------------------- patients
 
 
+PAGE_SIZE = 50
+
+
 @router.get("/patients")
-def patients(q: str = "", c: Ctx = PATIENTS) -> HTMLResponse:
-    found = records.search_patients(c.db, c.actor, q, 50)
+def patients(q: str = "", page_number: int = Query(1, alias="page"), c: Ctx = PATIENTS) -> Response:
+    """The patient list, searched by name or MRN, a page of ``PAGE_SIZE`` at a time."""
+    q = q.strip()[:128]
+    total = records.count_patients(c.db, q)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if not 1 <= page_number <= pages:
+        return see_other(
+            "/patients?" + urlencode({"q": q, "page": min(max(page_number, 1), pages)})
+        )
+    first = (page_number - 1) * PAGE_SIZE
+    found = records.search_patients(c.db, c.actor, q, PAGE_SIZE, first)
     c.commit()
-    return page(c, "patients.html", {"patients": found, "q": q})
+
+    def link(number: int) -> str:
+        return "/patients?" + urlencode({"q": q, "page": number} if q else {"page": number})
+
+    paging = {
+        "page": page_number,
+        "pages": pages,
+        "total": total,
+        "first": first + 1 if found else 0,
+        "last": first + len(found),
+        "previous": link(page_number - 1) if page_number > 1 else None,
+        "next": link(page_number + 1) if page_number < pages else None,
+    }
+    return page(c, "patients.html", {"patients": found, "q": q, "paging": paging})
 
 
 @router.get("/patients/new")
@@ -266,7 +295,15 @@ def side_effects(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
 
 def _taper_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
     return {"patient": patient, "form": form, "drugs": sorted(load().benzodiazepines),
-            "plan": None, "svg": None, "error": None}  # fmt: skip
+            "plan": None, "svg": None, "error": None, "dose_warning": None,
+            "last_dose": None, "unconfirmed": False}  # fmt: skip
+
+
+def _kb() -> Knowledge:
+    """The knowledge results are computed with: the site protocol laid over the defaults."""
+    from benzosafe.knowledge.protocol import load_active
+
+    return load_active()
 
 
 @router.get("/taper/new")
@@ -288,22 +325,32 @@ def taper_new(
 def taper_form(
     patient_id: int, drug: str = "clonazepam", daily_dose: str = "", c: Ctx = CLINICAL
 ) -> HTMLResponse:
+    """The builder, its dose prefilled from the link or else the last dose recorded as taken."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
+    last = records.last_recorded_dose(c.db, patient_id)
     c.commit()
-    pace = load().taper.pace  # the cited default pace, not a copy of its numbers
+    if not daily_dose and last is not None:
+        daily_dose = f"{format_mg(Decimal(last.daily_mg))}/day"
+    pace = _kb().taper.pace  # the cited default (or the site protocol's), not a copy
     form = {"drug": drug, "dose": daily_dose, "start": date.today().isoformat(),
             "reduce": f"{pace.percent}%", "every": f"{pace.every_days}d"}  # fmt: skip
-    return page(c, "taper.html", _taper_context(patient, form))
+    context = _taper_context(patient, form)
+    if last is not None:
+        context["last_dose"] = last
+    return page(c, "taper.html", context)
 
 
 @router.post("/patients/{patient_id}/taper")
 def taper_build(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
-    """Preview (nothing kept) or save the plan, by the button pressed."""
+    """Preview (nothing kept) or save the plan, by the button pressed. A starting dose other
+    than the last one recorded is warned about, and saved only once the clinician confirms it."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     intent = form.pop("intent", "preview")
+    confirmed = form.pop("dose_confirmed", "") == "yes"
     context = _taper_context(patient, form)
     try:
-        if intent == "save":
+        context["dose_warning"] = actions.dose_mismatch(c, patient, form)
+        if intent == "save" and (confirmed or not context["dose_warning"]):
             actions.save_taper(c, patient, form)
             c.commit()
             return see_other(f"/patients/{patient_id}#taper")
@@ -314,6 +361,7 @@ def taper_build(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL)
         return page(c, "taper.html", context, status_code=422)
     c.commit()
     context["plan"] = plan
+    context["unconfirmed"] = intent == "save"
     context["svg"] = charts.dose_svg(charts.planned_steps({"plan": plan}), [])
     return page(c, "taper.html", context)
 

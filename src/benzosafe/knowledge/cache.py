@@ -1,0 +1,135 @@
+"""The validated knowledge kept on disk, so that a command line's cold start does not validate it.
+
+:func:`load_cached` returns the :class:`~benzosafe.knowledge.bundle.Knowledge` of a data folder
+from a cache file named by the **content hash** of every ``.toml`` file below it (their paths
+and bytes) with the versions of benzosafe, pydantic and Python: change any data file and the
+name changes, so the knowledge is loaded, validated and cross-checked again and a new file is
+written. The product index (``products/products.json``) is not in the cache: it is read from its
+own file at its first use, as without the cache.
+
+The file is a pickle read by a restricted unpickler: it builds only the knowledge models of
+``benzosafe.knowledge`` and a few plain value types (Decimal, date), never any other class, so
+a file someone else wrote can at worst fail to load. Anything wrong with the file (missing,
+truncated, another format, a class not allowed, a stale key) is ignored and the knowledge is
+rebuilt; a cache folder that cannot be written is skipped silently. The folder is
+``$BENZOSAFE_CACHE_DIR``, else ``$XDG_CACHE_HOME/benzosafe``, else ``~/.cache/benzosafe``;
+``BENZOSAFE_CACHE_DIR=off`` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle  # read only through the restricted unpickler below
+import sys
+import tempfile
+from collections.abc import Callable
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.bundle import Knowledge
+
+ENV_VAR = "BENZOSAFE_CACHE_DIR"
+_MAGIC = b"benzosafe-knowledge-cache/1\n"
+# Plain value types a knowledge model may hold, besides the models themselves.
+_VALUES = {("decimal", "Decimal"), ("datetime", "date"), ("copyreg", "_reconstructor"),
+           ("builtins", "object"), ("builtins", "set"), ("builtins", "frozenset")}  # fmt: skip
+
+
+def cache_dir() -> Path | None:
+    """Where the cache lives, or None when turned off (``BENZOSAFE_CACHE_DIR=off``)."""
+    given = os.environ.get(ENV_VAR)
+    if given:
+        return None if given == "off" else Path(given)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "benzosafe"
+
+
+def _data_files(root: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:
+    out: list[tuple[str, Traversable]] = []
+    for node in root.iterdir():
+        if node.is_dir():
+            out += _data_files(node, f"{prefix}{node.name}/")
+        elif node.name.endswith(".toml"):
+            out.append((prefix + node.name, node))
+    return sorted(out, key=lambda pair: pair[0])
+
+
+def content_key(root: Traversable) -> str:
+    """The hash of every ``.toml`` data file below ``root`` and of the code that reads them."""
+    import pydantic
+
+    from benzosafe._version import __version__
+
+    digest = hashlib.sha256()
+    digest.update(f"{__version__}\0{pydantic.VERSION}\0{sys.version}\0".encode())
+    for name, node in _data_files(root):
+        data = node.read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+class _Unpickler(pickle.Unpickler):
+    """Builds the knowledge models and plain values, nothing else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _VALUES:
+            return super().find_class(module, name)
+        if module.startswith("benzosafe.knowledge.") and name.isidentifier():
+            from pydantic import BaseModel
+
+            found = super().find_class(module, name)
+            if isinstance(found, type) and issubclass(found, BaseModel):
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the knowledge cache")
+
+
+def _read(path: Path) -> Knowledge | None:
+    from benzosafe.knowledge.bundle import Knowledge
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(_MAGIC):
+        return None
+    try:
+        kb = _Unpickler(io.BytesIO(data[len(_MAGIC) :])).load()
+    except Exception:  # any broken file is rebuilt, never trusted
+        return None
+    return kb if type(kb) is Knowledge else None
+
+
+def _write(path: Path, kb: Knowledge) -> None:
+    kept = kb.model_copy()
+    # the product index and where it is read from belong to this process, not to the cache
+    kept.__pydantic_private__ = {"_products_root": None, "_products": None}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            tmp.write(_MAGIC + pickle.dumps(kept, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp.name, path)
+    except OSError:
+        return  # not writable: the knowledge was loaded all the same
+
+
+def load_cached(
+    root: Traversable, build: Callable[[Traversable], Knowledge], folder: Path | None
+) -> Knowledge:
+    """The knowledge below ``root``: from the cache in ``folder`` when it holds this content's
+    file, else built by ``build`` (which validates it) and kept there for the next run."""
+    if folder is None:
+        return build(root)
+    path = folder / f"knowledge-{content_key(root)}.pickle"
+    kb = _read(path)
+    if kb is None:
+        kb = build(root)
+        _write(path, kb)
+    else:
+        kb._products_root = root
+        kb._products = None
+    return kb
