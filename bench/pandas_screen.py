@@ -47,7 +47,6 @@ from benzosafe.population.screen import (
     FLAG_COLUMNS,
     RULE_SCHEMA,
     level_label,
-    rate_label,
     rule_rows,
 )
 from benzosafe.population.sql import (
@@ -203,14 +202,15 @@ class Measured:
     value: pd.Series  # indexed by patient code
     evidence: pd.DataFrame  # pid, fill_id (repeats allowed)
     denominator: int
-    not_evaluated: int = 0
+    not_evaluated: dict[str, int] = field(default_factory=dict)  # patients by reason
     levels: list[tuple[str, int]] = field(default_factory=list)  # (label, numerator)
 
 
 @dataclass
 class FullResult:
     flags: pd.DataFrame  # screen.FLAG_COLUMNS, sorted by patient_id and rule
-    rates: list[tuple[str, str, int, int, int]]  # rule, label, numerator, denominator, n/e
+    # rule, label, numerator, denominator, not evaluated, not evaluated by reason
+    rates: list[tuple[str, str, int, int, int, dict[str, int]]]
     malformed: dict[str, int]
     rows_read: int
     rows_screened: int
@@ -366,11 +366,9 @@ def cob(f: pd.DataFrame, m: Measure, excluded: pd.Index) -> Measured:
     o = op.groupby("pid").agg(
         days=("fill_day", "nunique"), supply=("days_supply", "sum"), age=("age", "min")
     )
-    den = o.index[
-        (o["days"] >= p.min_opioid_claims)
-        & (o["supply"] >= p.min_opioid_days_supply)
-        & (o["age"] >= p.min_age_years)
-    ].difference(excluded)
+    eligible = (o["days"] >= p.min_opioid_claims) & (o["supply"] >= p.min_opioid_days_supply)
+    den = o.index[eligible & (o["age"] >= p.min_age_years)].difference(excluded)
+    no_age = o.index[eligible & o["age"].isna()].difference(excluded)
     bz_days = f[f["cls"] == BZD].groupby("pid")["fill_day"].nunique()
     both = den.intersection(bz_days.index[bz_days >= p.min_benzodiazepine_claims])
     c = f[f["cls"].isin([BZD, OPIOIDS]) & f["pid"].isin(both)]
@@ -386,7 +384,7 @@ def cob(f: pd.DataFrame, m: Measure, excluded: pd.Index) -> Measured:
     # evidence: the fills whose supply overlaps a run of the other class
     e = c[c["pid"].isin(value.index)].merge(spans, on="pid", suffixes=("", "_run"))
     e = e[(e["cls"] != e["cls_run"]) & (e["fill_day"] <= e["e"]) & (e["s"] <= e["end_day"])]
-    return Measured(value, e[["pid", "fill_id"]], len(den))
+    return Measured(value, e[["pid", "fill_id"]], len(den), {"no_age": len(no_age)})
 
 
 def multiple_provider(f: pd.DataFrame, m: Measure) -> Measured:
@@ -420,7 +418,7 @@ def multiple_provider(f: pd.DataFrame, m: Measure) -> Measured:
         value,
         e[["pid", "fill_id"]],
         int((~g["unknown"] | hit).sum()),
-        int((g["unknown"] & ~hit).sum()),
+        {"no_prescriber_or_pharmacy_id": int((g["unknown"] & ~hit).sum())},
     )
 
 
@@ -439,13 +437,24 @@ def long_term(bz: pd.DataFrame, m: Measure) -> Measured:
 def high_dose(bz: pd.DataFrame) -> Measured:
     high = bz[bz["band"] == HIGH_BAND]
     value = high.groupby("pid")["de"].max()
-    return Measured(value, high[["pid", "fill_id"]], bz.loc[bz["band"].notna(), "pid"].nunique())
+    banded = bz.loc[bz["band"].notna(), "pid"].nunique()
+    no_band = {"no_dose_band": bz["pid"].nunique() - banded}
+    return Measured(value, high[["pid", "fill_id"]], banded, no_band)
 
 
 def older_adult(bz: pd.DataFrame, m: Measure) -> Measured:
     old = bz[bz["age"] >= m.typed_params().min_age_years]
     value = old.groupby("pid")["age"].max()
-    return Measured(value, old[["pid", "fill_id"]], bz.loc[bz["age"].notna(), "pid"].nunique())
+    aged = bz.loc[bz["age"].notna(), "pid"].nunique()
+    no_age = {"no_age": bz["pid"].nunique() - aged}
+    return Measured(value, old[["pid", "fill_id"]], aged, no_age)
+
+
+def unbanded(bz: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per patient with benzodiazepine fills on 2 or more days whose fills with a dose band
+    do not span 2 days (not in ``pairs``): the oldest age on a fill (NaN: none known)."""
+    g = bz.groupby("pid").agg(days=("fill_day", "nunique"), age=("age", "max"))
+    return g[(g["days"] >= 2) & ~g.index.isin(pairs.index)]
 
 
 def first_and_last(bz: pd.DataFrame) -> pd.DataFrame:
@@ -478,15 +487,20 @@ def _pair_evidence(pairs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def escalation(pairs: pd.DataFrame, m: Measure) -> Measured:
+def escalation(pairs: pd.DataFrame, no_band: pd.DataFrame, m: Measure) -> Measured:
     rise = pairs["band_l"] - pairs["band_f"]
     hit = rise >= m.typed_params().min_band_rise
-    return Measured(rise[hit].astype("float64"), _pair_evidence(pairs[hit]), len(pairs))
+    value = rise[hit].astype("float64")
+    return Measured(value, _pair_evidence(pairs[hit]), len(pairs), {"no_dose_band": len(no_band)})
 
 
-def deprescribing(pairs: pd.DataFrame, m: Measure) -> Measured:
+def deprescribing(pairs: pd.DataFrame, no_band: pd.DataFrame, m: Measure) -> Measured:
     p = m.typed_params()
     d = pairs[(pairs["age_f"] >= p.min_age_years) & (pairs["de_f"] > 0)]
+    not_evaluated = {
+        "no_age": int(pairs["age_f"].isna().sum()),
+        "no_dose_band": int((no_band["age"].isna() | (no_band["age"] >= p.min_age_years)).sum()),
+    }
     decrease = (d["de_f"] - d["de_l"]) * 100.0 / d["de_f"]
     hit = decrease >= min(p.decrease_pct) - EPSILON
     value = decrease[hit]
@@ -494,7 +508,7 @@ def deprescribing(pairs: pd.DataFrame, m: Measure) -> Measured:
         (level_label(level), int((value >= level - EPSILON).sum()))
         for level in sorted(p.decrease_pct)
     ]
-    return Measured(value, _pair_evidence(d[hit]), len(d), levels=levels)
+    return Measured(value, _pair_evidence(d[hit]), len(d), not_evaluated, levels)
 
 
 def early_refill(bz: pd.DataFrame, m: Measure) -> Measured:
@@ -535,7 +549,7 @@ def screen_full(df: pd.DataFrame, exclusions: Iterable[tuple[str, str]] = ()) ->
     measures = load().screening.measure
     f, patients, malformed = fills_of(df)
     bz = f[f["cls"] == BZD]
-    pairs: pd.DataFrame | None = None
+    pairs: tuple[pd.DataFrame, pd.DataFrame] | None = None
     results: dict[str, Measured] = {}
     for m in measures:
         if m.kind == "cob":
@@ -554,9 +568,11 @@ def screen_full(df: pd.DataFrame, exclusions: Iterable[tuple[str, str]] = ()) ->
         elif m.kind == "early-refill":
             results[m.id] = early_refill(bz, m)
         else:  # escalation, deprescribing: the first and last fill with a dose band
-            pairs = first_and_last(bz) if pairs is None else pairs
+            if pairs is None:
+                first_last = first_and_last(bz)
+                pairs = (first_last, unbanded(bz, first_last))
             measure = escalation if m.kind == "escalation" else deprescribing
-            results[m.id] = measure(pairs, m)
+            results[m.id] = measure(*pairs, m)
 
     rates = []
     for m in measures:
@@ -565,9 +581,10 @@ def screen_full(df: pd.DataFrame, exclusions: Iterable[tuple[str, str]] = ()) ->
             rates.append(
                 (
                     m.id,
-                    rate_label(label, r.not_evaluated),
+                    label,
                     numerator,
                     r.denominator,
+                    sum(r.not_evaluated.values()),
                     r.not_evaluated,
                 )
             )

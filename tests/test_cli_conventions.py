@@ -89,3 +89,12 @@ def test_taper_on_a_terminal_is_a_table() -> None:
     assert all(len(line) <= 80 for line in seen.splitlines())
     # asked for CSV at a terminal, it is CSV
     assert run_on_terminal(*TAPER, "--format", "csv").startswith("step,start,end")
+
+
+def test_assess_list_formats() -> None:
+    piped = run("assess", "list")
+    assert piped.stdout.startswith("id,name,status,items,max_total,draft_reason\n")
+    assert "ciwa-b," in piped.stdout
+    assert json.loads(run("assess", "list", "--format", "json").stdout)[0]["id"]
+    seen = run_on_terminal("assess", "list")
+    assert "ciwa-b" in seen and "items, total 0-" in seen and "id,name" not in seen

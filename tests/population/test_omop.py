@@ -384,7 +384,7 @@ def test_a_patient_without_pharmacy_ids_is_not_evaluated_for_multiple_providers(
     assert done.returncode == 0, done.stderr
     (rate,) = [r for r in json.loads(summary.read_text())["rates"] if r["rule"] == "SCR-MPE-OPIOID"]
     assert rate["not_evaluated"] == 1 and rate["denominator"] == 0 and rate["numerator"] == 0
-    assert "1 not evaluated" in rate["label"]
+    assert rate["not_evaluated_by_reason"] == {"no_prescriber_or_pharmacy_id": 1}
 
 
 @pytest.mark.parametrize(

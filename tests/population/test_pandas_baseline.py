@@ -42,7 +42,10 @@ def _both(path: Path, exclusions: Sequence[tuple[str, str]] = ()) -> tuple[Any, 
     result = screen(engine, path, "parquet", load(), ScreenOptions(exclusions=tuple(exclusions)))
     rows = flag_rows(engine)
     engine.close()
-    rates = [(r.rule, r.label, r.numerator, r.denominator, r.not_evaluated) for r in result.rates]
+    rates = [
+        (r.rule, r.label, r.numerator, r.denominator, r.not_evaluated, r.not_evaluated_by_reason)
+        for r in result.rates
+    ]
     duck = (rows, rates, result.malformed, result.rows_screened, result.patients)
     full = baseline.screen_full(pd.read_parquet(path), exclusions)
     mine = (

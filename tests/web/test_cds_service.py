@@ -164,6 +164,31 @@ def test_patient_view_older_adult_and_a_taper_link(dev_server: Server) -> None:
     assert link["url"].startswith("https://app.example.org/taper/new?drug=clonazepam")
 
 
+def test_patient_view_links_a_taper_proposal_the_clinic_serves_as_fhir(
+    dev_server: Server, clinician: Any
+) -> None:
+    """The card's second link is a FHIR Bundle of a proposed plan, served by the clinic app."""
+    from urllib.parse import urlsplit
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    clonazepam = _med("rx-6", "Clonazepam 0.5 MG Oral Tablet", {"value": 1, "unit": "tablet"}, 2)
+    body = _call("patient-view", None, [clonazepam], birth="1950-01-01")
+    cards = _post(dev_server, "benzosafe-patient-view", body).json()["cards"]
+    links = [link for card in cards for link in card.get("links", [])]
+    (proposal,) = {link["url"] for link in links if "FHIR" in link["label"]}
+    url = urlsplit(proposal)
+    assert url.netloc == "app.example.org" and url.path == "/api/taper/preview.fhir.json"
+    response = clinician.get(f"{url.path}?{url.query}")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    bundle = response.json()
+    Bundle.model_validate(bundle)
+    first = bundle["entry"][1]["resource"]  # 0.5 mg twice a day: 1 mg/day at the start
+    doses = [d["doseAndRate"][0]["doseQuantity"]["value"] for d in first["dosageInstruction"]]
+    assert doses == [0.5, 0.5] and bundle["entry"][0]["resource"]["status"] == "draft"
+
+
 def test_an_unrecognised_draft_is_said_not_checked(dev_server: Server) -> None:
     draft = _med("d-9", "Amoxicillin 500 MG Oral Capsule", {"value": 1, "unit": "capsule"}, 3)
     cards = _post(dev_server, "benzosafe-order-select", _call("order-select", draft, [])).json()[

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benzosafe.cli.root import app, fail, read_json
+from benzosafe.cli.root import Output, app, fail, output_format, read_json
 
 assess_app = typer.Typer(
     help="Score an assessment instrument. CIWA-B (draft), BWSQ (draft), SDS, DSM-5.",
@@ -91,10 +91,18 @@ for _instrument_id in ("ciwa-b", "bwsq", "sds", "dsm5"):
 
 @assess_app.command("list")
 def assess_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    output: Annotated[
+        Output | None,
+        typer.Option(
+            "--format", help="A table, CSV or JSON (default: a table on a terminal, CSV piped)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (--format json).")] = False,
 ) -> None:
-    """The instruments, their status (validated or draft), items and total range."""
+    """List the instruments. Their status (validated or draft), items and total range."""
     from benzosafe.cli.root import knowledge
+
+    shown = output_format(output, as_json)
 
     rows = [
         {
@@ -107,8 +115,18 @@ def assess_list(
         }
         for i in knowledge().assessment.instruments.values()
     ]
-    if as_json:
+    if shown is Output.json:
         typer.echo(json.dumps(rows, indent=2))
+        return
+    if shown is Output.csv:
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        typer.echo(buffer.getvalue(), nl=False)
         return
     for row in rows:
         typer.echo(

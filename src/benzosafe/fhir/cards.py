@@ -168,6 +168,25 @@ def patient_facts(kb: KnowledgeBase, request: HookRequest, today: date) -> Patie
     return facts_out
 
 
+# The frequency codes a taper split is written with (clinical/taper/parsing.py parse_split),
+# by administrations a day; an order's "2/d" (FHIR timing) is split as "bid".
+_TAPER_SPLITS = {1: "qd", 2: "bid", 3: "tid", 4: "qid"}
+
+
+def _taper_proposal(kb: KnowledgeBase, facts: MedicationFacts) -> dict[str, str] | None:
+    """The clinic app's taper fields for this order (drug, daily dose, split), when it is a
+    benzodiazepine with a dose in mg and a frequency a taper can be split by; else None."""
+    drug = _drug_id(facts)
+    frequency, dose = facts.frequency, facts.dose_mg
+    if drug not in kb.benzodiazepines or dose is None or frequency is None:
+        return None
+    code = "qhs" if frequency.code == "qhs" else _TAPER_SPLITS.get(frequency.times_per_day)
+    if code is None:
+        return None
+    daily = dose * frequency.times_per_day
+    return {"drug": drug, "dose": f"{format_mg(daily)}/day", "split": f"{format_mg(dose)} {code}"}
+
+
 def _drug_id(facts: MedicationFacts) -> str:
     return facts.classified.ingredient_id if facts.classified else facts.text
 
@@ -529,6 +548,16 @@ def render_cards(
                     "type": "absolute",
                 }
             ]
+            proposal = _taper_proposal(kb, facts)
+            if proposal is not None:
+                body["links"].append(
+                    {
+                        "label": f"Taper plan proposal for {_drug_id(facts)} (FHIR R4 Bundle)",
+                        "url": f"{app_url.rstrip('/')}/api/taper/preview.fhir.json?"
+                        + urlencode(proposal),
+                        "type": "absolute",
+                    }
+                )
         by_summary[finding.summary] = body
         cards.append(Card(key, body))
     if evaluation.not_evaluated:

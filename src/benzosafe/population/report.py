@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.screening import Measure
-from benzosafe.population.screen import ScreenResult
+from benzosafe.population.screen import ScreenResult, not_evaluated_text
 
 BAR_WIDTH = 360
 LABEL_WIDTH = 430  # room for "SCR-BZD-DEPRESCRIBING (decrease >= 10%)" at 12 px
@@ -53,9 +53,21 @@ def _measure_rows(result: ScreenResult, measures: dict[str, Measure]) -> str:
             f"<tr><td>{escape(m.id)} v{m.version}</td><td>{escape(m.title)}<br>"
             f"<small>{escape(rate.label)}</small></td><td>{rate.numerator}</td>"
             f"<td>{rate.denominator}</td><td>{percent(rate.rate)}</td>"
+            f"<td>{escape(not_evaluated_text(rate.not_evaluated_by_reason) or '0')}</td>"
             f"<td>{escape(status)}</td><td><small>{escape(sources)}</small></td></tr>"
         )
     return "\n".join(rows)
+
+
+def _protocol_row(result: ScreenResult) -> str:
+    """The site protocol the knowledge was laid over, when one was (else nothing)."""
+    p = result.protocol
+    if p is None:
+        return ""
+    return (
+        f"<tr><th>site protocol</th><td>{escape(p.name)}, version {escape(p.version)} "
+        f"(sha256 {escape(p.sha256[:12])}; {escape(p.source)})</td></tr>\n"
+    )
 
 
 def render_html(result: ScreenResult, kb: Knowledge) -> str:
@@ -92,10 +104,11 @@ whose definition is not a published standard.</p>
 <tr><th>engine</th><td>{escape(result.engine)} ({result.seconds} s)</td></tr>
 <tr><th>knowledge version</th><td>{escape(result.knowledge_version)}
  (screening measures v{escape(result.screening_version)})</td></tr>
-</table>
+{_protocol_row(result)}</table>
 <h2>Rates per measure</h2>
 {_bars(rate_items, 1.0)}
 <table><tr><th>rule</th><th>measure</th><th>flagged</th><th>of</th><th>rate</th>
+<th>not evaluated (left out of &ldquo;of&rdquo;: a fact missing)</th>
 <th>status</th><th>sources</th></tr>
 {_measure_rows(result, measures)}
 </table>

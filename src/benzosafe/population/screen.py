@@ -22,6 +22,7 @@ from typing import Any
 
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import Knowledge
+from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields, protocol_of
 from benzosafe.knowledge.screening import Measure
 from benzosafe.population import sql
 from benzosafe.population.drugs import ProductCode, drug_keys, ingredient_codes
@@ -76,6 +77,8 @@ class MeasureRate:
     numerator: int
     denominator: int
     not_evaluated: int = 0  # patients left out of the denominator: data missing to judge
+    # the same patients by the fact that is missing (:data:`sql.NOT_EVALUATED` names them)
+    not_evaluated_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float | None:
@@ -99,11 +102,13 @@ class ScreenResult:
     draft_rules: list[str]
     seconds: float = 0.0
     parameters: dict[str, Any] = field(default_factory=dict)
+    protocol: ProtocolInfo | None = None  # the site protocol laid over the knowledge, if any
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        del out["protocol"]  # named only when a protocol is set: else the JSON is unchanged
         out["rates"] = [{**asdict(r), "rate": r.rate} for r in self.rates]
-        return out
+        return out | protocol_fields(self.protocol)
 
 
 def day_number(d: date) -> int:
@@ -241,11 +246,11 @@ def level_label(level: int) -> str:
     return f"decrease >= {level}%"
 
 
-def rate_label(label: str, not_evaluated: int) -> str:
-    """A rate's label, saying how many patients were left out as not evaluated."""
-    if not not_evaluated:
-        return label
-    return f"{label} ({not_evaluated} not evaluated: no prescriber or pharmacy id)"
+def not_evaluated_text(by_reason: dict[str, int]) -> str:
+    """Patients not evaluated by reason, as a person reads it ("" when none)."""
+    return "; ".join(
+        f"{n} {sql.NOT_EVALUATED.get(reason, reason)}" for reason, n in by_reason.items() if n
+    )
 
 
 def screen(
@@ -290,10 +295,7 @@ def screen(
     # range of the patient ids; the counts add up and the flags are joined.
     bounds = part_bounds(engine, engine.parts(rows_read, ranged_reads=fmt == "parquet"))
     parts = len(bounds) + 1
-    screened = patients = 0
-    tallies: dict[tuple[str, str], list[int]] = {}  # (rule, label) -> numerator, denominator
-    unknown = {m.id: 0 for m in measures}
-    flag_counts = {m.id: 0 for m in measures}
+    tally: dict[str, int] = {}  # every count of every part, by name (see count_sql)
     key = ""  # the patient key of the fills: a hash of the id, unless two ids ever collide
     for part in range(parts):
         of = f" (part {part + 1} of {parts})" if parts > 1 else ""
@@ -313,9 +315,6 @@ def screen(
             # Two patients share a key: never merge them, key by the id itself from now on.
             step("two patient ids share a key: screening keyed by the ids themselves")
             key = "patient_id"
-        screened += int(engine.fetch("SELECT COUNT(*) FROM fills")[0][0])
-        patients += int(engine.fetch("SELECT COUNT(*) FROM patients")[0][0])
-        flag_parts: list[str] = []
         made: dict[str, str] = {}  # prelude tables of this part: measures may share one
         for i, (measure, q) in enumerate(zip(measures, queries, strict=True)):
             step(f"measure {measure.id}{of}")
@@ -326,35 +325,10 @@ def screen(
                     continue
                 engine.create(name, query, materialize=True)
                 made[name] = query
-            hits = f"m{i}_hits"
-            engine.create(hits, q.hits, materialize=True)
-            n_hits = int(engine.fetch(f"SELECT COUNT(*) FROM {hits}")[0][0])
-            n_den = int(engine.fetch(f"SELECT COUNT(*) FROM ({q.denominator}) d")[0][0])
-            counted = [(measure.code, n_hits)]
-            if q.levels:
-                counted = [
-                    (
-                        level_label(level),
-                        int(
-                            engine.fetch(
-                                f"SELECT COUNT(*) FROM {hits} "
-                                f"WHERE value >= {level} - {sql.EPSILON}"
-                            )[0][0]
-                        ),
-                    )
-                    for level in q.levels
-                ]
-            if q.not_evaluated is not None:
-                q_unknown = f"SELECT COUNT(*) FROM ({q.not_evaluated}) u"
-                unknown[measure.id] += int(engine.fetch(q_unknown)[0][0])
-            for label, n in counted:
-                tally = tallies.setdefault((measure.id, label), [0, 0])
-                tally[0] += n
-                tally[1] += n_den
-            engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, hits, d))
-            flag_parts.append(f"SELECT * FROM m{i}_flags")
+            engine.create(f"m{i}_hits", q.hits, materialize=True)
+            engine.create(f"m{i}_flags", sql.flags_sql(measure.id, q, f"m{i}_hits", d))
         step(f"gathering the evidence of the flags{of}")
-        union = " UNION ALL ".join(flag_parts)
+        union = " UNION ALL ".join(f"SELECT * FROM m{i}_flags" for i in range(len(measures)))
         engine.create(
             f"flags_{part}",
             f"""
@@ -364,8 +338,9 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
 """,
             materialize=True,
         )
-        for rule, n in engine.fetch(f"SELECT rule, COUNT(*) FROM flags_{part} GROUP BY rule"):
-            flag_counts[str(rule)] += int(n)
+        # Every count of the part in one query: one pass of the engine, not one a count.
+        for name, n in engine.fetch(count_sql(queries, f"flags_{part}")):
+            tally[str(name)] = tally.get(str(name), 0) + int(n)
         # The part's flags are kept; its fills and working tables are freed for the next part
         # (and for writing the flags), rather than left to crowd memory and spill.
         engine.drop(
@@ -381,11 +356,22 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
     union = " UNION ALL ".join(f"SELECT * FROM flags_{part}" for part in range(parts))
     engine.create("flags", union)
     rates: list[MeasureRate] = []
-    for (rule, label), (numerator, denominator) in tallies.items():
-        n_unknown = unknown[rule]
-        rates.append(
-            MeasureRate(rule, rate_label(label, n_unknown), numerator, denominator, n_unknown)
-        )
+    for i, (measure, q) in enumerate(zip(measures, queries, strict=True)):
+        by_reason = {r: tally.get(f"m{i}:ne:{r}", 0) for r, _ in q.not_evaluated}
+        levels = [(level_label(v), f"m{i}:level:{v}") for v in q.levels]
+        for label, name in levels or [(measure.code, f"m{i}:hits")]:
+            rates.append(
+                MeasureRate(
+                    measure.id,
+                    label,
+                    tally.get(name, 0),
+                    tally.get(f"m{i}:den", 0),
+                    sum(by_reason.values()),
+                    by_reason,
+                )
+            )
+    flag_counts = {m.id: tally.get(f"flags:{m.id}", 0) for m in measures}
+    screened, patients = tally.get("fills", 0), tally.get("patients", 0)
     return ScreenResult(
         engine=engine.name,
         knowledge_version=kb.version,
@@ -402,7 +388,26 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
         draft_rules=[m.id for m in measures if m.status == "draft"],
         seconds=round(time.perf_counter() - started, 3),
         parameters={m.id: m.params for m in measures},
+        protocol=protocol_of(kb),
     )
+
+
+def count_sql(queries: Sequence[sql.MeasureSQL], flags: str) -> str:
+    """One query of (name, count) rows: the fills and patients of a part; each measure's
+    hits (``m{i}:hits``), denominator (``m{i}:den``), hits at each level and patients not
+    evaluated by reason; the flags of each rule (``flags:{rule}``)."""
+    items = [("fills", "SELECT 1 FROM fills"), ("patients", "SELECT 1 FROM patients")]
+    for i, q in enumerate(queries):
+        items.append((f"m{i}:hits", f"SELECT 1 FROM m{i}_hits"))
+        items.append((f"m{i}:den", q.denominator))
+        items += [
+            (f"m{i}:level:{v}", f"SELECT 1 FROM m{i}_hits WHERE value >= {v} - {sql.EPSILON}")
+            for v in q.levels
+        ]
+        items += [(f"m{i}:ne:{reason}", query) for reason, query in q.not_evaluated]
+    counted = [f"SELECT {sql.quote(k)} AS k, COUNT(*) AS n FROM ({q}) c" for k, q in items]
+    counted.append(f"SELECT concat('flags:', rule) AS k, COUNT(*) AS n FROM {flags} GROUP BY rule")
+    return "\nUNION ALL ".join(counted)
 
 
 SAMPLED_IDS = 100_000  # patient ids sampled to place the bounds of the parts

@@ -15,9 +15,11 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from benzosafe.cli.render import knowledge_line
 from benzosafe.knowledge import Knowledge
 from benzosafe.population.report import percent
 from benzosafe.population.screen import ScreenResult
+from benzosafe.population.sql import NOT_EVALUATED
 
 
 class ConsoleScreenDisplay:
@@ -75,6 +77,22 @@ def print_summary(result: ScreenResult, kb: Knowledge, console: Console) -> None
             ", ".join(dict.fromkeys(c.ref for c in m.sources)),
         )
     console.print(table)
+    left_out = [
+        (rate.rule, reason, n)
+        for rate in result.rates
+        for reason, n in rate.not_evaluated_by_reason.items()
+        if n
+    ]
+    if left_out:
+        # a rule's levels share one denominator: its patients are listed once
+        title = "Patients not evaluated (left out of the rate: a fact is missing)"
+        table = Table(title=title)
+        table.add_column("rule", no_wrap=True)
+        table.add_column("patients", justify="right", no_wrap=True)
+        table.add_column("missing")
+        for rule, reason, n in dict.fromkeys(left_out):
+            table.add_row(rule, str(n), NOT_EVALUATED.get(reason, reason))
+        console.print(table)
     if result.malformed:
         title = f"Malformed rows: {sum(result.malformed.values())} (left out)"
         bad = Table(title=title, min_width=len(title) + 4)  # the title on one line
@@ -83,4 +101,4 @@ def print_summary(result: ScreenResult, kb: Knowledge, console: Console) -> None
         for reason, n in sorted(result.malformed.items()):
             bad.add_row(reason, str(n))
         console.print(bad)
-    console.print(f"knowledge {result.knowledge_version}")
+    console.print(knowledge_line(result.knowledge_version, result.protocol))

@@ -32,7 +32,12 @@ from benzosafe.population.sql.inputs import (
     typed_sql,
 )
 from benzosafe.population.sql.measures import flags_sql, measure_sql
-from benzosafe.population.sql.summaries import MeasureSQL, key_collisions, summary_sql
+from benzosafe.population.sql.summaries import (
+    NOT_EVALUATED,
+    MeasureSQL,
+    key_collisions,
+    summary_sql,
+)
 
 __all__ = [
     "BZD",
@@ -40,6 +45,7 @@ __all__ = [
     "EPSILON",
     "HIGH_BAND",
     "LAST_DAY",
+    "NOT_EVALUATED",
     "OPIOIDS",
     "REASONS",
     "SPARK",

@@ -10,7 +10,13 @@ from __future__ import annotations
 from benzosafe.knowledge.screening import DeprescribingParams, EscalationParams
 from benzosafe.population.sql.dialect import Dialect, when
 from benzosafe.population.sql.inputs import BZD, BZD_FILL, EPSILON
-from benzosafe.population.sql.summaries import Agg, MeasureSQL, Summary
+from benzosafe.population.sql.summaries import (
+    Agg,
+    MeasureSQL,
+    Summary,
+    distinct_at_least,
+    patients_where,
+)
 
 # The days of the first and last benzodiazepine fill with a dose band: two cheap aggregates.
 # The fills of those two days are looked at once more (:func:`_ends_table`), not every fill.
@@ -69,6 +75,15 @@ UNION ALL SELECT patient_id, last_id AS fill_id FROM {table} WHERE {where}
 """
 
 
+# Benzodiazepine fills on two or more days whose fills with a dose band do not span two
+# days (a drug without a diazepam equivalent, such as midazolam): first and last cannot be
+# compared, so the patient is not evaluated. ``patients`` as ``p``.
+_BZ_DAYS, _TWO_DAYS = distinct_at_least("bz_day", BZD, "", "fill_day", 2)
+_NO_BANDED_SPAN = (
+    f"{_TWO_DAYS} AND (p.bz_banded_first IS NULL OR p.bz_banded_last = p.bz_banded_first)"
+)
+
+
 def escalation_sql(p: EscalationParams, n: str, d: Dialect) -> MeasureSQL:
     rise = f"last_band - first_band >= {p.min_band_rise}"
     hits = f"SELECT patient_id, CAST(last_band - first_band AS DOUBLE) AS value FROM {n}_pairs"
@@ -77,7 +92,8 @@ def escalation_sql(p: EscalationParams, n: str, d: Dialect) -> MeasureSQL:
         _pair_evidence(f"{n}_pairs", rise),
         f"SELECT patient_id FROM {n}_pairs",
         prelude=_pairs(n, "1 = 1", d),
-        summary=ENDS,
+        not_evaluated=(("no_dose_band", patients_where(_NO_BANDED_SPAN)),),
+        summary=(*ENDS, *_BZ_DAYS),
     )
 
 
@@ -91,5 +107,17 @@ def deprescribing_sql(p: DeprescribingParams, n: str, d: Dialect) -> MeasureSQL:
         f"SELECT patient_id FROM {n}_pairs",
         tuple(sorted(p.decrease_pct)),
         prelude=_pairs(n, eligible, d),
-        summary=ENDS,
+        # No age on the first fill: not known to be an older adult. No banded span: as
+        # escalation, of the patients who may be older adults (an age, if any, of min_age).
+        not_evaluated=(
+            ("no_age", "SELECT patient_id FROM bz_ends WHERE bz_first.age IS NULL"),
+            (
+                "no_dose_band",
+                patients_where(
+                    f"{_NO_BANDED_SPAN} AND (p.bz_max_age IS NULL "
+                    f"OR p.bz_max_age >= {p.min_age_years})"
+                ),
+            ),
+        ),
+        summary=(*ENDS, *_BZ_DAYS, ("bz_max_age", Agg("MAX", "age", BZD))),
     )

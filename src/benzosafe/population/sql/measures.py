@@ -53,13 +53,16 @@ def cob_sql(p: CobParams, n: str) -> MeasureSQL:
         ("op_min_age", Agg("MIN", "age", OPIOIDS)),
         *bz_days,
     )
-    den = f"""
-SELECT p.patient_id FROM patients p LEFT JOIN (
+    # The opioid claims and supply of the denominator, no exclusion; then the age.
+    eligible = f"""
+SELECT p.patient_id, p.op_min_age FROM patients p LEFT JOIN (
   SELECT DISTINCT patient_id FROM exclusions WHERE {in_list("reason", p.exclusion_reasons)}
 ) x ON x.patient_id = p.patient
-WHERE {op_claims} AND p.op_supply >= {p.min_opioid_days_supply}
-  AND p.op_min_age >= {p.min_age_years} AND x.patient_id IS NULL
+WHERE {op_claims} AND p.op_supply >= {p.min_opioid_days_supply} AND x.patient_id IS NULL
 """
+    den = f"SELECT patient_id FROM ({eligible}) e WHERE op_min_age >= {p.min_age_years}"
+    # Without an age on any opioid fill the patient cannot be told an adult: not evaluated.
+    no_age = f"SELECT patient_id FROM ({eligible}) e WHERE op_min_age IS NULL"
     # Only patients of the denominator with enough benzodiazepine claims need runs.
     both = f"""
 SELECT d.patient_id FROM {n}_den d JOIN patients p ON p.patient_id = d.patient_id
@@ -87,7 +90,12 @@ WHERE f.{BZD_FILL} OR f.{OPIOID_FILL}
 """
     prelude = ((f"{n}_den", den), (f"{n}_both", both), (f"{n}_isl", islands_sql(source, 0)))
     return MeasureSQL(
-        hits, evidence, f"SELECT patient_id FROM {n}_den", prelude=prelude, summary=summary
+        hits,
+        evidence,
+        f"SELECT patient_id FROM {n}_den",
+        prelude=prelude,
+        not_evaluated=(("no_age", no_age),),
+        summary=summary,
     )
 
 
@@ -145,7 +153,9 @@ SELECT f.patient_id, f.fill_id FROM {n}_cand f JOIN {n}_win w ON w.patient_id = 
         evidence,
         patients_where(f"{n}_fills > 0 AND ({n}_unknown IS NULL OR {hit})"),
         prelude=((f"{n}_pre", pre), (f"{n}_cand", cand), (f"{n}_win", windows)),
-        not_evaluated=patients_where(f"{n}_unknown = 1 AND NOT {hit}"),
+        not_evaluated=(
+            ("no_prescriber_or_pharmacy_id", patients_where(f"{n}_unknown = 1 AND NOT {hit}")),
+        ),
         summary=summary,
     )
 
@@ -194,15 +204,20 @@ WHERE f.{BZD_FILL}
 def high_dose_sql() -> MeasureSQL:
     high = f"band = {HIGH_BAND}"
     fills, evidence = fill_list("bz_high_fills", BZD, high)
+    bz_days, any_bz = distinct_at_least("bz_day", BZD, "", "fill_day", 1)
     summary = (
         ("bz_high_de", Agg("MAX", "de_daily_mg", BZD, high)),
         ENDS[0],  # a first banded day: the patient has a fill with a dose band
         fills,
+        *bz_days,
     )
+    # Benzodiazepines none of which has a dose band (midazolam: no diazepam equivalent).
+    no_band = patients_where(f"{any_bz} AND p.bz_banded_first IS NULL")
     return MeasureSQL(
         patient_values("bz_high_de", "bz_high_de IS NOT NULL"),
         evidence,
         patients_where("bz_banded_first IS NOT NULL"),
+        not_evaluated=(("no_dose_band", no_band),),
         summary=summary,
         evidence_lists=True,
     )
@@ -268,11 +283,13 @@ GROUP BY f.patient_id, f.ing HAVING MIN(f.fill_day) < MAX(f.fill_day)
 
 def older_adult_sql(min_age: int) -> MeasureSQL:
     fills, evidence = fill_list("bz_old_fills", BZD, f"age >= {min_age}")
+    bz_days, any_bz = distinct_at_least("bz_day", BZD, "", "fill_day", 1)
     return MeasureSQL(
         patient_values("bz_max_age", f"bz_max_age >= {min_age}"),
         evidence,
         patients_where("bz_max_age IS NOT NULL"),
-        summary=(("bz_max_age", Agg("MAX", "age", BZD)), fills),
+        not_evaluated=(("no_age", patients_where(f"{any_bz} AND p.bz_max_age IS NULL")),),
+        summary=(("bz_max_age", Agg("MAX", "age", BZD)), fills, *bz_days),
         evidence_lists=True,
     )
 

@@ -58,9 +58,19 @@ class MeasureSQL:
     denominator: str  # patient_id
     levels: tuple[int, ...] = ()  # extra rates: hits whose value reaches each level
     prelude: tuple[tuple[str, str], ...] = ()
-    not_evaluated: str | None = None  # patient_id: left out of the denominator, and why not
+    # (reason, query of patient_id): patients left out of the denominator because a fact
+    # needed to judge them is missing (:data:`NOT_EVALUATED`), each patient under one reason
+    not_evaluated: tuple[tuple[str, str], ...] = ()
     summary: Summary = ()
     evidence_lists: bool = False
+
+
+# Why a patient is left out of a measure's denominator: the fact that is missing.
+NOT_EVALUATED = {
+    "no_age": "no birth date or age on the fills",
+    "no_dose_band": "a benzodiazepine without a dose band (no diazepam equivalent)",
+    "no_prescriber_or_pharmacy_id": "a fill without a prescriber or pharmacy id",
+}
 
 
 def summary_sql(summaries: Iterable[Summary]) -> str:

@@ -35,6 +35,7 @@ from benzosafe.knowledge.protocol import load_active
 from benzosafe.web.cds.auth import TokenVerifier, TrustedIssuers
 from benzosafe.web.cds.errors import operation_outcome
 from benzosafe.web.cds.gate import SCOPE_KEY, outcome_body
+from benzosafe.web.cds.schemas import Cards, Discovery, FeedbackStored, outcome
 from benzosafe.web.cds.settings import CdsSettings
 from benzosafe.web.cds.store import CdsStore, open_store
 
@@ -250,7 +251,15 @@ def build_cds_router(settings: CdsSettings) -> tuple[APIRouter, CdsService]:
     service = CdsService(settings)
     router = APIRouter(tags=["CDS Hooks"])
 
-    @router.get("/cds-services", summary="CDS Hooks discovery")
+    @router.get(
+        "/cds-services",
+        summary="CDS Hooks discovery",
+        responses={
+            200: {"model": Discovery, "description": "The services"},
+            401: outcome("Untrusted client"),
+            500: outcome("Server error"),
+        },
+    )
     async def discovery(request: Request) -> Response:
         _gated(request)
         return Response(service.discovery(), media_type="application/json")
@@ -265,12 +274,15 @@ def build_cds_router(settings: CdsSettings) -> tuple[APIRouter, CdsService]:
             }
         },
         responses={
-            200: {"description": "Cards"},
-            400: {"description": "Invalid request (OperationOutcome)"},
-            401: {"description": "Untrusted client (OperationOutcome)"},
-            404: {"description": "No such service (OperationOutcome)"},
-            412: {"description": "FHIR data unavailable (OperationOutcome)"},
-            413: {"description": "Body over the size limit (OperationOutcome)"},
+            200: {"model": Cards, "description": "Cards"},
+            400: outcome("Invalid request"),
+            401: outcome("Untrusted client"),
+            404: outcome("No such service"),
+            412: outcome("FHIR data unavailable"),
+            413: outcome("Body over the size limit"),
+            500: outcome("Server error"),
+            503: outcome("State store unavailable"),
+            "4XX": outcome("Any other client error"),
         },
     )
     async def call(service_id: str, request: Request) -> Response:
@@ -285,11 +297,14 @@ def build_cds_router(settings: CdsSettings) -> tuple[APIRouter, CdsService]:
         "/cds-services/{service_id}/feedback",
         summary="Feedback on cards",
         responses={
-            200: {"description": "Stored"},
-            400: {"description": "Invalid feedback, or a card not sent to this client"},
-            401: {"description": "Untrusted client (OperationOutcome)"},
-            404: {"description": "No such service (OperationOutcome)"},
-            413: {"description": "Body over the size limit (OperationOutcome)"},
+            200: {"model": FeedbackStored, "description": "Stored"},
+            400: outcome("Invalid feedback, or a card not sent to this client"),
+            401: outcome("Untrusted client"),
+            404: outcome("No such service"),
+            413: outcome("Body over the size limit"),
+            500: outcome("Server error"),
+            503: outcome("State store unavailable"),
+            "4XX": outcome("Any other client error"),
         },
     )
     async def feedback(service_id: str, payload: FeedbackRequest, request: Request) -> Response:

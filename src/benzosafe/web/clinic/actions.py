@@ -306,6 +306,14 @@ def preview_taper(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
     return build_plan(taper_request_from(data), [], ctx.user.display_name)[1]
 
 
+def preview_taper_fhir(ctx: Ctx, data: dict[str, Any]) -> bytes:
+    """A plan for these fields, not kept, as a FHIR R4 Bundle in draft (no patient named)."""
+    from benzosafe.exports.taper_fhir import plan_to_fhir_json
+
+    plan, _ = build_plan(taper_request_from(data), [], ctx.user.display_name)
+    return plan_to_fhir_json(plan, load())
+
+
 def save_taper(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> TaperPlanRow:
     """A new taper plan for the patient; stored with the request that rebuilds it."""
     request = taper_request_from(data)

@@ -28,8 +28,31 @@ from benzosafe.store.models import (
 from benzosafe.web.clinic import actions
 from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic.schemas import (
+    ERRORS,
+    FILES,
+    AssessmentOut,
+    AuditList,
+    ChartOut,
+    CheckReport,
+    DoseOut,
+    IntakeOut,
+    Monograph,
+    PatientList,
+    PatientOut,
+    PatientSummary,
+    PrescriptionOut,
+    SessionOut,
+    SideEffectOut,
+    SignedOut,
+    TaperPlan,
+    TaperPlanOut,
+    UserList,
+    UserOut,
+    ok,
+)
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", responses=ERRORS)
 PATIENTS = Depends(ctx("patients"))
 CLINICAL = Depends(ctx("clinical"))
 ADMIN = Depends(ctx("admin"))
@@ -229,14 +252,14 @@ def audit_event_to_dict(e: AuditEventRow) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- session
 
 
-@router.get("/session", tags=["session"])
+@router.get("/session", tags=["session"], response_model=None, responses=ok(SessionOut))
 def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
     """The signed-in user (or null) and the CSRF token for unsafe requests."""
     user = current_user(request, db)
     return {"user": user_to_dict(user) if user else None, "csrf_token": csrf_token(request)}
 
 
-@router.post("/session", tags=["session"])
+@router.post("/session", tags=["session"], response_model=None, responses=ok(SessionOut))
 def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
     """Sign in; answers the user and a fresh CSRF token. Locks the account after repeated
     failures (401); too many attempts for one account or from one address are 429."""
@@ -244,7 +267,7 @@ def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -
     return {"user": user_to_dict(user), "csrf_token": csrf_token(request)}
 
 
-@router.delete("/session", tags=["session"])
+@router.delete("/session", tags=["session"], response_model=None, responses=ok(SignedOut))
 def sign_out(request: Request) -> dict[str, Any]:
     request.session.clear()
     return {"user": None}
@@ -253,7 +276,7 @@ def sign_out(request: Request) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- patients
 
 
-@router.get("/patients", tags=["patients"])
+@router.get("/patients", tags=["patients"], response_model=None, responses=ok(PatientList))
 def list_patients(
     q: str = "", limit: int = 50, offset: int = 0, c: Ctx = PATIENTS
 ) -> dict[str, Any]:
@@ -265,14 +288,22 @@ def list_patients(
     return {"patients": [patient_to_dict(p) for p in found], "total": total}
 
 
-@router.post("/patients", status_code=201, tags=["patients"])
+@router.post(
+    "/patients",
+    status_code=201,
+    tags=["patients"],
+    response_model=None,
+    responses=ok(PatientOut, 201),
+)
 def create_patient(body: PatientIn, c: Ctx = PATIENTS) -> dict[str, Any]:
     patient = records.create_patient(c.db, c.actor, body.model_dump())
     c.commit()
     return patient_to_dict(patient)
 
 
-@router.get("/patients/{patient_id}", tags=["patients"])
+@router.get(
+    "/patients/{patient_id}", tags=["patients"], response_model=None, responses=ok(PatientSummary)
+)
 def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Registration details and intakes (what admissions may see)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
@@ -282,7 +313,9 @@ def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
     return out
 
 
-@router.get("/patients/{patient_id}/chart", tags=["clinical"])
+@router.get(
+    "/patients/{patient_id}/chart", tags=["clinical"], response_model=None, responses=ok(ChartOut)
+)
 def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     """The clinical record: prescriptions with reports, taper plans, doses, scores, reports."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -299,7 +332,13 @@ def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     }
 
 
-@router.post("/patients/{patient_id}/prescriptions", status_code=201, tags=["clinical"])
+@router.post(
+    "/patients/{patient_id}/prescriptions",
+    status_code=201,
+    tags=["clinical"],
+    response_model=None,
+    responses=ok(PrescriptionOut, 201),
+)
 def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Check an order for this patient and keep it with its report."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -308,7 +347,13 @@ def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> di
     return prescription_to_dict(row)
 
 
-@router.post("/patients/{patient_id}/doses", status_code=201, tags=["clinical"])
+@router.post(
+    "/patients/{patient_id}/doses",
+    status_code=201,
+    tags=["clinical"],
+    response_model=None,
+    responses=ok(DoseOut, 201),
+)
 def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Record the daily dose taken on a day (``0 mg/day`` and a note for a hold)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -317,7 +362,13 @@ def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, A
     return dose_record_to_dict(row)
 
 
-@router.post("/patients/{patient_id}/intakes", status_code=201, tags=["patients"])
+@router.post(
+    "/patients/{patient_id}/intakes",
+    status_code=201,
+    tags=["patients"],
+    response_model=None,
+    responses=ok(IntakeOut, 201),
+)
 def create_intake(
     patient_id: int,
     c: Ctx = PATIENTS,
@@ -332,7 +383,9 @@ def create_intake(
     return intake_to_dict(row)
 
 
-@router.post("/intakes/{intake_id}/decision", tags=["patients"])
+@router.post(
+    "/intakes/{intake_id}/decision", tags=["patients"], response_model=None, responses=ok(IntakeOut)
+)
 def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Admit or refer after an intake; the patient's status follows."""
     row = records.decide_intake(c.db, c.actor, intake_id, body.decision)
@@ -340,7 +393,13 @@ def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[s
     return intake_to_dict(row)
 
 
-@router.post("/patients/{patient_id}/assessments", status_code=201, tags=["clinical"])
+@router.post(
+    "/patients/{patient_id}/assessments",
+    status_code=201,
+    tags=["clinical"],
+    response_model=None,
+    responses=ok(AssessmentOut, 201),
+)
 def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Score an instrument (CIWA-B, SDS, DSM-5, BWSQ) and keep it; age comes from the record."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -349,7 +408,13 @@ def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) ->
     return assessment_to_dict(row)
 
 
-@router.post("/patients/{patient_id}/side-effects", status_code=201, tags=["clinical"])
+@router.post(
+    "/patients/{patient_id}/side-effects",
+    status_code=201,
+    tags=["clinical"],
+    response_model=None,
+    responses=ok(SideEffectOut, 201),
+)
 def create_side_effect_report(
     patient_id: int, body: SideEffectsIn, c: Ctx = CLINICAL
 ) -> dict[str, Any]:
@@ -360,13 +425,40 @@ def create_side_effect_report(
     return side_effect_report_to_dict(row)
 
 
-@router.post("/taper/preview", tags=["taper"])
+@router.post("/taper/preview", tags=["taper"], response_model=None, responses=ok(TaperPlan))
 def preview_taper(body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """The plan for this request (README, taper JSON), not kept."""
     return actions.preview_taper(c, body.model_dump(exclude_none=True))
 
 
-@router.post("/patients/{patient_id}/taper-plans", status_code=201, tags=["taper"])
+@router.get(
+    "/taper/preview.fhir.json",
+    tags=["taper"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A FHIR R4 Bundle: a CarePlan and one MedicationRequest per step",
+            "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+def preview_taper_fhir(c: Ctx = CLINICAL) -> Response:
+    """The plan for the taper fields given as query parameters (``start`` today when not
+    given), not kept, as a FHIR R4 Bundle in draft: where a CDS Hooks patient-view card links
+    for a taper plan proposal."""
+    data = dict(c.request.query_params)
+    data.setdefault("start", date.today().isoformat())
+    content = actions.preview_taper_fhir(c, data)
+    return Response(content, media_type="application/fhir+json")
+
+
+@router.post(
+    "/patients/{patient_id}/taper-plans",
+    status_code=201,
+    tags=["taper"],
+    response_model=None,
+    responses=ok(TaperPlanOut, 201),
+)
 def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Make and keep a taper plan for the patient (version 1)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -375,14 +467,21 @@ def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict
     return taper_plan_to_dict(row)
 
 
-@router.get("/taper-plans/{taper_plan_id}", tags=["taper"])
+@router.get(
+    "/taper-plans/{taper_plan_id}", tags=["taper"], response_model=None, responses=ok(TaperPlanOut)
+)
 def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     c.commit()
     return taper_plan_to_dict(row)
 
 
-@router.post("/taper-plans/{taper_plan_id}/adjustments", tags=["taper"])
+@router.post(
+    "/taper-plans/{taper_plan_id}/adjustments",
+    tags=["taper"],
+    response_model=None,
+    responses=ok(TaperPlanOut),
+)
 def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Hold or slow the plan; a stale ``expected_version`` answers 409 and changes nothing."""
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
@@ -392,7 +491,12 @@ def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> 
     return taper_plan_to_dict(row)
 
 
-@router.get("/taper-plans/{taper_plan_id}/plan.{kind}", tags=["taper"])
+@router.get(
+    "/taper-plans/{taper_plan_id}/plan.{kind}",
+    tags=["taper"],
+    responses=FILES,
+    response_class=Response,
+)
 def taper_plan_file(taper_plan_id: int, kind: str, c: Ctx = CLINICAL) -> Response:
     """The saved plan's latest version as ``pdf`` (patient schedule + clinician summary),
     ``ics`` (one event per step) or ``fhir.json`` (a FHIR R4 Bundle: the CarePlan and one
@@ -410,7 +514,7 @@ def taper_plan_file(taper_plan_id: int, kind: str, c: Ctx = CLINICAL) -> Respons
 # ----------------------------------------------------------------------------- reference
 
 
-@router.post("/check", tags=["reference"])
+@router.post("/check", tags=["reference"], response_model=None, responses=ok(CheckReport))
 def check(body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Check an order without a patient record (nothing is kept)."""
     report = actions.check(body.order, body.patient)
@@ -418,7 +522,7 @@ def check(body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     return report
 
 
-@router.get("/drugs/{name}", tags=["reference"])
+@router.get("/drugs/{name}", tags=["reference"], response_model=None, responses=ok(Monograph))
 def drug(name: str, c: Ctx = REFERENCE) -> dict[str, Any]:
     """The cited monograph of a benzodiazepine (generic, brand or RxNorm code)."""
     return actions.monograph(name)
@@ -427,12 +531,14 @@ def drug(name: str, c: Ctx = REFERENCE) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- admin
 
 
-@router.get("/users", tags=["admin"])
+@router.get("/users", tags=["admin"], response_model=None, responses=ok(UserList))
 def list_users(c: Ctx = ADMIN) -> dict[str, Any]:
     return {"users": [user_to_dict(u) for u in accounts.list_users(c.db)]}
 
 
-@router.post("/users", status_code=201, tags=["admin"])
+@router.post(
+    "/users", status_code=201, tags=["admin"], response_model=None, responses=ok(UserOut, 201)
+)
 def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.create_user(
         c.db, c.actor, body.username, body.password, body.role, body.display_name
@@ -441,14 +547,14 @@ def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
     return user_to_dict(user)
 
 
-@router.post("/users/{user_id}/active", tags=["admin"])
+@router.post("/users/{user_id}/active", tags=["admin"], response_model=None, responses=ok(UserOut))
 def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.set_user_active(c.db, c.actor, user_id, body.active)
     c.commit()
     return user_to_dict(user)
 
 
-@router.get("/audit", tags=["admin"])
+@router.get("/audit", tags=["admin"], response_model=None, responses=ok(AuditList))
 def audit(patient_id: int | None = None, limit: int = 200, c: Ctx = ADMIN) -> dict[str, Any]:
     """The newest audit events, optionally for one patient."""
     events = records.audit_events(c.db, patient_id=patient_id, limit=max(1, min(limit, 1000)))
