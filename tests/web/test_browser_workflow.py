@@ -161,3 +161,24 @@ def test_findings_merged_and_sources_linked(browser: Browser, server: Server, sh
     page.set_viewport_size({"width": 768, "height": 1000})
     page.locator("#references").screenshot(path=shots / "references-768.png")
     page.close()
+
+
+def test_admin_sees_the_site_protocol(browser: Browser, server: Server, shots: Path) -> None:
+    page = signed_in(browser, server, "admin")
+    page.get_by_role("link", name="Protocol").click()
+    expect(page.locator("#protocol-name")).to_have_text("Example Clinic benzodiazepine protocol")
+    expect(page.locator("#protocol-changes")).to_contain_text("va-dod")
+    at_widths(page, shots, "admin-protocol")
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("cell", name="protocol.active")).to_have_count(1)
+    page.close()
+    # a result names the protocol beside the knowledge version
+    page = signed_in(browser, server, "clinician")
+    page.get_by_role("link", name="Dose check").click()
+    page.get_by_label("Dose per administration").fill("0.5 mg")
+    page.get_by_label("Age (years)").fill("40")
+    page.get_by_role("button", name="Check").click()
+    expect(page.locator(".provenance")).to_contain_text(
+        "site protocol Example Clinic benzodiazepine protocol, version 2026-12"
+    )
+    page.close()

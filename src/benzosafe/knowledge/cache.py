@@ -2,7 +2,8 @@
 
 :func:`load_cached` returns the :class:`~benzosafe.knowledge.bundle.Knowledge` of a data folder
 from a cache file named by the **content hash** of every ``.toml`` file below it (their paths
-and bytes) with the versions of benzosafe, pydantic and Python: change any data file and the
+and bytes) with the versions of benzosafe, pydantic and Python and the source of the knowledge
+modules (a model changed in a checkout is a new key too): change any data file and the
 name changes, so the knowledge is loaded, validated and cross-checked again and a new file is
 written. The product index (``products/products.json``) is not in the cache: it is read from its
 own file at its first use, as without the cache.
@@ -59,13 +60,17 @@ def _data_files(root: Traversable, prefix: str = "") -> list[tuple[str, Traversa
 
 
 def content_key(root: Traversable) -> str:
-    """The hash of every ``.toml`` data file below ``root`` and of the code that reads them."""
+    """The hash of every ``.toml`` data file below ``root`` and of the code that reads them
+    (the versions of benzosafe, pydantic and Python, and the knowledge modules' source)."""
     import pydantic
 
     from benzosafe._version import __version__
 
     digest = hashlib.sha256()
     digest.update(f"{__version__}\0{pydantic.VERSION}\0{sys.version}\0".encode())
+    # the models' code too: a field added in a checkout without a new version is a new key
+    for module in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(module.name.encode() + b"\0" + module.read_bytes())
     for name, node in _data_files(root):
         data = node.read_bytes()
         digest.update(f"{name}\0{len(data)}\0".encode())

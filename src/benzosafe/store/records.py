@@ -396,3 +396,18 @@ def last_recorded_dose(session: Session, patient_id: int) -> DoseRecordRow | Non
         .limit(60)
     ).all()
     return next((r for r in rows if Decimal(r.daily_mg) > 0), None)
+
+
+def note_protocol(session: Session, actor: Actor, active: str) -> bool:
+    """Audit the site protocol in use (``active``: its name, version and hash, or "none")
+    when it differs from the last one recorded; answers whether it changed."""
+    last = session.scalar(
+        select(AuditEventRow.what)
+        .where(AuditEventRow.action == "protocol.active")
+        .order_by(AuditEventRow.id.desc())
+        .limit(1)
+    )
+    if last == active or (last is None and active == "none"):
+        return False
+    audit(session, actor, "protocol.active", None, active)
+    return True

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from benzosafe.clinical.level_of_care import Intake
 from benzosafe.errors import BenzosafeError, InvalidInput
-from benzosafe.knowledge import load
+from benzosafe.knowledge import Knowledge
 from benzosafe.store import records
 from benzosafe.store.models import (
     AssessmentRow,
@@ -32,13 +32,32 @@ if TYPE_CHECKING:
     from benzosafe.clinical.taper import TaperPlan
 
 
+def knowledge() -> Knowledge:
+    """The knowledge every result is computed with: the cited defaults with the site protocol
+    (``BENZOSAFE_PROTOCOL``) laid over them, re-read when the file changes."""
+    from benzosafe.knowledge.protocol import load_active
+
+    return load_active()
+
+
+def protocol_label(kb: Knowledge) -> str:
+    """The site protocol as the audit log records it: name, version and hash, or "none"."""
+    p = kb.protocol
+    return "none" if p is None else f"{p.name} version {p.version} sha256 {p.sha256}"
+
+
+def note_protocol(ctx_db: Any, actor: records.Actor) -> bool:
+    """Audit a change of the site protocol since the last one recorded (start-up, reload)."""
+    return records.note_protocol(ctx_db, actor, protocol_label(knowledge()))
+
+
 def check(order: dict[str, Any], patient: dict[str, Any]) -> dict[str, Any]:
     """The check report (public JSON shape) for an order and a patient, without saving."""
     from benzosafe.clinical.check import check_raw
 
     order = dict(order)
     order.setdefault("start", date.today().isoformat())
-    report = check_raw(order, patient, load())
+    report = check_raw(order, patient, knowledge())
     out = report.to_dict()
     out["worst"] = report.worst()
     return out
@@ -78,7 +97,7 @@ def monograph(name: str) -> dict[str, Any]:
     from benzosafe.clinical.medications import find_benzodiazepine
     from benzosafe.knowledge.monograph import monograph as build
 
-    kb = load()
+    kb = knowledge()
     entry = find_benzodiazepine(kb, name)
     if entry is None:
         raise InvalidInput("drug", f"{name!r} is not in the knowledge base", kb.benzodiazepines)
@@ -121,7 +140,7 @@ def take_intake(ctx: Ctx, patient: PatientRow, answers: dict[str, Any]) -> Intak
 
     answers = dict(answers)
     answers.setdefault("age", patient.age_on(date.today()))
-    recommendation = recommend_level_of_care(answers, load()).to_dict()
+    recommendation = recommend_level_of_care(answers, knowledge()).to_dict()
     return records.add_intake(ctx.db, ctx.actor, patient, answers, recommendation)
 
 
@@ -133,14 +152,14 @@ def record_assessment(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> As
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise InvalidInput(f"assessment.{unknown[0]}", "unknown field", allowed)
-    inst = instrument(str(data.get("instrument", "")), load())
+    inst = instrument(str(data.get("instrument", "")), knowledge())
     answers = data.get("answers")
     if not isinstance(answers, dict | list):
         raise InvalidInput("answers", "give a list of numbers or a mapping of item id to number")
     taken_at = _moment(data.get("taken_at"), "assessment.taken_at")
     age = patient.age_on(taken_at.date()) if "age" in inst.context else None
     result = score(
-        inst.id, answers, load(), age=age, medical_supervision=data.get("medical_supervision")
+        inst.id, answers, knowledge(), age=age, medical_supervision=data.get("medical_supervision")
     ).to_dict()
     return records.add_assessment(
         ctx.db, ctx.actor, patient, inst.id, {"answers": answers}, result, result["total"], taken_at
@@ -165,7 +184,7 @@ def report_side_effects(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> 
         or not all(isinstance(s, str) for s in symptoms)
     ):
         raise InvalidInput("symptoms", "is required: what the patient reports, one phrase each")
-    result = triage(symptoms, load()).to_dict()
+    result = triage(symptoms, knowledge()).to_dict()
     moment = _moment(data.get("reported_at"), "side_effects.reported_at")
     return records.add_side_effect(
         ctx.db, ctx.actor, patient, {"symptoms": symptoms}, result, result["level"], moment
@@ -259,7 +278,7 @@ def build_plan(
     for required in ("drug", "dose", "split", "start"):
         if required not in args:
             raise InvalidInput(required, "is required")
-    kb = load()
+    kb = knowledge()
     plan = plan_taper(parse_taper_request(kb, **args, by=request.get("made_by", by)), kb)
     for adj in adjustments:
         try:
@@ -311,7 +330,7 @@ def preview_taper_fhir(ctx: Ctx, data: dict[str, Any]) -> bytes:
     from benzosafe.exports.taper_fhir import plan_to_fhir_json
 
     plan, _ = build_plan(taper_request_from(data), [], ctx.user.display_name)
-    return plan_to_fhir_json(plan, load())
+    return plan_to_fhir_json(plan, knowledge())
 
 
 def save_taper(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> TaperPlanRow:
@@ -380,9 +399,9 @@ def taper_file(ctx: Ctx, row: TaperPlanRow, suffix: str) -> bytes:
             "display": patient.name,
         }
         return plan_to_fhir_json(
-            plan, load(), subject, "active" if row.status == "active" else "draft"
+            plan, knowledge(), subject, "active" if row.status == "active" else "draft"
         )
-    return render(plan, suffix, load())
+    return render(plan, suffix, knowledge())
 
 
 # The HL7 v2 identifier type of a medical record number (Identifier.type "MR").

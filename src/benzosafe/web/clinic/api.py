@@ -49,7 +49,7 @@ from benzosafe.web.clinic.schemas import (
     TaperPlanOut,
     UserList,
     UserOut,
-    ok,
+    declares,
 )
 
 router = APIRouter(prefix="/api", responses=ERRORS)
@@ -252,14 +252,14 @@ def audit_event_to_dict(e: AuditEventRow) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- session
 
 
-@router.get("/session", tags=["session"], response_model=None, responses=ok(SessionOut))
+@router.get("/session", tags=["session"], **declares(SessionOut))
 def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
     """The signed-in user (or null) and the CSRF token for unsafe requests."""
     user = current_user(request, db)
     return {"user": user_to_dict(user) if user else None, "csrf_token": csrf_token(request)}
 
 
-@router.post("/session", tags=["session"], response_model=None, responses=ok(SessionOut))
+@router.post("/session", tags=["session"], **declares(SessionOut))
 def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
     """Sign in; answers the user and a fresh CSRF token. Locks the account after repeated
     failures (401); too many attempts for one account or from one address are 429."""
@@ -267,7 +267,7 @@ def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -
     return {"user": user_to_dict(user), "csrf_token": csrf_token(request)}
 
 
-@router.delete("/session", tags=["session"], response_model=None, responses=ok(SignedOut))
+@router.delete("/session", tags=["session"], **declares(SignedOut))
 def sign_out(request: Request) -> dict[str, Any]:
     request.session.clear()
     return {"user": None}
@@ -276,7 +276,7 @@ def sign_out(request: Request) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- patients
 
 
-@router.get("/patients", tags=["patients"], response_model=None, responses=ok(PatientList))
+@router.get("/patients", tags=["patients"], **declares(PatientList))
 def list_patients(
     q: str = "", limit: int = 50, offset: int = 0, c: Ctx = PATIENTS
 ) -> dict[str, Any]:
@@ -292,8 +292,7 @@ def list_patients(
     "/patients",
     status_code=201,
     tags=["patients"],
-    response_model=None,
-    responses=ok(PatientOut, 201),
+    **declares(PatientOut, 201),
 )
 def create_patient(body: PatientIn, c: Ctx = PATIENTS) -> dict[str, Any]:
     patient = records.create_patient(c.db, c.actor, body.model_dump())
@@ -301,9 +300,7 @@ def create_patient(body: PatientIn, c: Ctx = PATIENTS) -> dict[str, Any]:
     return patient_to_dict(patient)
 
 
-@router.get(
-    "/patients/{patient_id}", tags=["patients"], response_model=None, responses=ok(PatientSummary)
-)
+@router.get("/patients/{patient_id}", tags=["patients"], **declares(PatientSummary))
 def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Registration details and intakes (what admissions may see)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
@@ -313,9 +310,7 @@ def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
     return out
 
 
-@router.get(
-    "/patients/{patient_id}/chart", tags=["clinical"], response_model=None, responses=ok(ChartOut)
-)
+@router.get("/patients/{patient_id}/chart", tags=["clinical"], **declares(ChartOut))
 def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     """The clinical record: prescriptions with reports, taper plans, doses, scores, reports."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -336,8 +331,7 @@ def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     "/patients/{patient_id}/prescriptions",
     status_code=201,
     tags=["clinical"],
-    response_model=None,
-    responses=ok(PrescriptionOut, 201),
+    **declares(PrescriptionOut, 201),
 )
 def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Check an order for this patient and keep it with its report."""
@@ -351,8 +345,7 @@ def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> di
     "/patients/{patient_id}/doses",
     status_code=201,
     tags=["clinical"],
-    response_model=None,
-    responses=ok(DoseOut, 201),
+    **declares(DoseOut, 201),
 )
 def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Record the daily dose taken on a day (``0 mg/day`` and a note for a hold)."""
@@ -366,8 +359,7 @@ def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, A
     "/patients/{patient_id}/intakes",
     status_code=201,
     tags=["patients"],
-    response_model=None,
-    responses=ok(IntakeOut, 201),
+    **declares(IntakeOut, 201),
 )
 def create_intake(
     patient_id: int,
@@ -383,9 +375,7 @@ def create_intake(
     return intake_to_dict(row)
 
 
-@router.post(
-    "/intakes/{intake_id}/decision", tags=["patients"], response_model=None, responses=ok(IntakeOut)
-)
+@router.post("/intakes/{intake_id}/decision", tags=["patients"], **declares(IntakeOut))
 def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Admit or refer after an intake; the patient's status follows."""
     row = records.decide_intake(c.db, c.actor, intake_id, body.decision)
@@ -397,8 +387,7 @@ def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[s
     "/patients/{patient_id}/assessments",
     status_code=201,
     tags=["clinical"],
-    response_model=None,
-    responses=ok(AssessmentOut, 201),
+    **declares(AssessmentOut, 201),
 )
 def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Score an instrument (CIWA-B, SDS, DSM-5, BWSQ) and keep it; age comes from the record."""
@@ -412,8 +401,7 @@ def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) ->
     "/patients/{patient_id}/side-effects",
     status_code=201,
     tags=["clinical"],
-    response_model=None,
-    responses=ok(SideEffectOut, 201),
+    **declares(SideEffectOut, 201),
 )
 def create_side_effect_report(
     patient_id: int, body: SideEffectsIn, c: Ctx = CLINICAL
@@ -425,7 +413,7 @@ def create_side_effect_report(
     return side_effect_report_to_dict(row)
 
 
-@router.post("/taper/preview", tags=["taper"], response_model=None, responses=ok(TaperPlan))
+@router.post("/taper/preview", tags=["taper"], **declares(TaperPlan))
 def preview_taper(body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """The plan for this request (README, taper JSON), not kept."""
     return actions.preview_taper(c, body.model_dump(exclude_none=True))
@@ -456,8 +444,7 @@ def preview_taper_fhir(c: Ctx = CLINICAL) -> Response:
     "/patients/{patient_id}/taper-plans",
     status_code=201,
     tags=["taper"],
-    response_model=None,
-    responses=ok(TaperPlanOut, 201),
+    **declares(TaperPlanOut, 201),
 )
 def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Make and keep a taper plan for the patient (version 1)."""
@@ -467,9 +454,7 @@ def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict
     return taper_plan_to_dict(row)
 
 
-@router.get(
-    "/taper-plans/{taper_plan_id}", tags=["taper"], response_model=None, responses=ok(TaperPlanOut)
-)
+@router.get("/taper-plans/{taper_plan_id}", tags=["taper"], **declares(TaperPlanOut))
 def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     c.commit()
@@ -479,8 +464,7 @@ def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
 @router.post(
     "/taper-plans/{taper_plan_id}/adjustments",
     tags=["taper"],
-    response_model=None,
-    responses=ok(TaperPlanOut),
+    **declares(TaperPlanOut),
 )
 def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Hold or slow the plan; a stale ``expected_version`` answers 409 and changes nothing."""
@@ -514,7 +498,7 @@ def taper_plan_file(taper_plan_id: int, kind: str, c: Ctx = CLINICAL) -> Respons
 # ----------------------------------------------------------------------------- reference
 
 
-@router.post("/check", tags=["reference"], response_model=None, responses=ok(CheckReport))
+@router.post("/check", tags=["reference"], **declares(CheckReport))
 def check(body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Check an order without a patient record (nothing is kept)."""
     report = actions.check(body.order, body.patient)
@@ -522,7 +506,7 @@ def check(body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     return report
 
 
-@router.get("/drugs/{name}", tags=["reference"], response_model=None, responses=ok(Monograph))
+@router.get("/drugs/{name}", tags=["reference"], **declares(Monograph))
 def drug(name: str, c: Ctx = REFERENCE) -> dict[str, Any]:
     """The cited monograph of a benzodiazepine (generic, brand or RxNorm code)."""
     return actions.monograph(name)
@@ -531,14 +515,12 @@ def drug(name: str, c: Ctx = REFERENCE) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- admin
 
 
-@router.get("/users", tags=["admin"], response_model=None, responses=ok(UserList))
+@router.get("/users", tags=["admin"], **declares(UserList))
 def list_users(c: Ctx = ADMIN) -> dict[str, Any]:
     return {"users": [user_to_dict(u) for u in accounts.list_users(c.db)]}
 
 
-@router.post(
-    "/users", status_code=201, tags=["admin"], response_model=None, responses=ok(UserOut, 201)
-)
+@router.post("/users", status_code=201, tags=["admin"], **declares(UserOut, 201))
 def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.create_user(
         c.db, c.actor, body.username, body.password, body.role, body.display_name
@@ -547,14 +529,14 @@ def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
     return user_to_dict(user)
 
 
-@router.post("/users/{user_id}/active", tags=["admin"], response_model=None, responses=ok(UserOut))
+@router.post("/users/{user_id}/active", tags=["admin"], **declares(UserOut))
 def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.set_user_active(c.db, c.actor, user_id, body.active)
     c.commit()
     return user_to_dict(user)
 
 
-@router.get("/audit", tags=["admin"], response_model=None, responses=ok(AuditList))
+@router.get("/audit", tags=["admin"], **declares(AuditList))
 def audit(patient_id: int | None = None, limit: int = 200, c: Ctx = ADMIN) -> dict[str, Any]:
     """The newest audit events, optionally for one patient."""
     events = records.audit_events(c.db, patient_id=patient_id, limit=max(1, min(limit, 1000)))

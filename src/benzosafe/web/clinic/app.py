@@ -18,8 +18,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from benzosafe._version import __version__
+from benzosafe.store import records
 from benzosafe.store.db import make_engine, session_factory, upgrade
-from benzosafe.web.clinic import api, errors, pages
+from benzosafe.web.clinic import actions, api, errors, pages
 from benzosafe.web.clinic.auth import csrf_protect
 from benzosafe.web.clinic.settings import Settings
 
@@ -53,6 +54,9 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    with app.state.sessions() as session:  # a protocol other than the last one is audited
+        actions.note_protocol(session, records.SYSTEM)
+        session.commit()
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

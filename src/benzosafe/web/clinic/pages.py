@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused, TooManyAttempts
-from benzosafe.knowledge import Knowledge, load
+from benzosafe.knowledge import Knowledge
 from benzosafe.store import accounts, records
 from benzosafe.units import format_mg
 from benzosafe.web.clinic import actions, charts, present
@@ -81,7 +81,7 @@ def see_other(url: str) -> RedirectResponse:
 
 
 def _instruments() -> list[Any]:
-    return list(load().assessment.instruments.values())
+    return list(_kb().assessment.instruments.values())
 
 
 # ----------------------------------------------------------------------------- sign in
@@ -206,7 +206,7 @@ def _intake_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
         "form": form,
         "booleans": actions.INTAKE_BOOLEANS,
         "substances": SUBSTANCES,
-        "drugs": sorted(load().benzodiazepines),
+        "drugs": sorted(_kb().benzodiazepines),
         "intake": None,
         "error": None,
     }
@@ -244,7 +244,7 @@ def decide(intake_id: int, form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> Re
 def assessment_form(patient_id: int, instrument_id: str, c: Ctx = CLINICAL) -> HTMLResponse:
     from benzosafe.clinical.instruments import instrument
 
-    inst = instrument(instrument_id, load())
+    inst = instrument(instrument_id, _kb())
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     c.commit()
     return page(c, "assess.html", {"patient": patient, "inst": inst, "form": {}, "error": None})
@@ -256,7 +256,7 @@ def assess(
 ) -> Response:
     from benzosafe.clinical.instruments import instrument
 
-    inst = instrument(instrument_id, load())
+    inst = instrument(instrument_id, _kb())
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     data: dict[str, Any] = {"instrument": inst.id, "answers": {}}
     try:
@@ -294,16 +294,14 @@ def side_effects(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
 
 
 def _taper_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
-    return {"patient": patient, "form": form, "drugs": sorted(load().benzodiazepines),
+    return {"patient": patient, "form": form, "drugs": sorted(_kb().benzodiazepines),
             "plan": None, "svg": None, "error": None, "dose_warning": None,
             "last_dose": None, "unconfirmed": False}  # fmt: skip
 
 
 def _kb() -> Knowledge:
     """The knowledge results are computed with: the site protocol laid over the defaults."""
-    from benzosafe.knowledge.protocol import load_active
-
-    return load_active()
+    return actions.knowledge()
 
 
 @router.get("/taper/new")
@@ -405,7 +403,7 @@ def _check_input(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _check_context(form: dict[str, Any]) -> dict[str, Any]:
-    kb = load()
+    kb = _kb()
     return {
         "form": form,
         "frequencies": FREQUENCIES,
@@ -467,13 +465,13 @@ def patient_check(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICA
 
 @router.get("/drugs")
 def drugs(c: Ctx = REFERENCE) -> HTMLResponse:
-    kb = load()
+    kb = _kb()
     return page(c, "drugs.html", {"drugs": sorted(kb.benzodiazepines.values(), key=lambda d: d.id)})
 
 
 @router.get("/drugs/{name}")
 def drug(name: str, c: Ctx = REFERENCE) -> HTMLResponse:
-    return page(c, "drug.html", {"m": actions.monograph(name), "sources": load().sources})
+    return page(c, "drug.html", {"m": actions.monograph(name), "sources": _kb().sources})
 
 
 # ----------------------------------------------------------------------------- admin
@@ -514,3 +512,30 @@ def set_active(user_id: int, form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Res
 def audit(patient_id: int | None = None, c: Ctx = ADMIN) -> HTMLResponse:
     events = records.audit_events(c.db, patient_id=patient_id, limit=300)
     return page(c, "audit.html", {"events": events, "patient_id": patient_id})
+
+
+@router.get("/admin/protocol")
+def protocol_page(c: Ctx = ADMIN) -> HTMLResponse:
+    """The site protocol in use: name, version, hash, source, and what it changes."""
+    return page(c, "protocol.html", _protocol_context(None))
+
+
+@router.post("/admin/protocol/reload")
+def protocol_reload(c: Ctx = ADMIN) -> HTMLResponse:
+    """Read the protocol file again; a different protocol than last recorded is audited."""
+    changed = actions.note_protocol(c.db, c.actor)
+    c.commit()
+    return page(c, "protocol.html", _protocol_context(changed))
+
+
+def _protocol_context(changed: bool | None) -> dict[str, Any]:
+    from benzosafe.knowledge import load
+    from benzosafe.knowledge.protocol import protocol_changes, protocol_path, read_protocol
+
+    kb = _kb()
+    changes: list[Any] = []
+    path = protocol_path()
+    if kb.protocol is not None and path is not None:
+        protocol, info = read_protocol(path)
+        changes = protocol_changes(load(), protocol, info)
+    return {"kb": kb, "protocol": kb.protocol, "changes": changes, "changed": changed}

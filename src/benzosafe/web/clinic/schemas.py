@@ -1,6 +1,6 @@
 """What the JSON API answers, as pydantic models: the OpenAPI document's response schemas.
 
-The routes of :mod:`.api` declare these with ``responses=ok(Model)``, which documents the
+The routes of :mod:`.api` declare these with ``**declares(Model)``, which documents the
 answer without passing it through the model, so the JSON stays exactly what the route
 builds. Every route of the router also declares the error shape of :mod:`.errors`
 (:data:`ERRORS`). Clinical payloads (a check report, a taper plan, a score) are the public
@@ -59,6 +59,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def ok(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:
     """The success response of a route, documented as ``model``."""
     return {status: {"model": model, "description": "Success"}}
+
+
+def declares(model: type[BaseModel], status: int = 200) -> dict[str, Any]:
+    """A route's keywords: its answer documented as ``model`` (not re-serialised by it)."""
+    return {"response_model": None, "responses": ok(model, status)}
 
 
 # ----------------------------------------------------------------------------- records
