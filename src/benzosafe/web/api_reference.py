@@ -1,6 +1,6 @@
 """The HTTP API reference (``docs/api.md``), generated from the OpenAPI of both web apps.
 
-Builds the clinician app (over an in-memory database, never migrated or touched) and the
+Builds the clinician app (over a throw-away SQLite file) and the
 CDS Hooks service, reads their ``/openapi.json`` documents and writes every route with its
 request body, responses and the schemas they name, so the page says what the code serves.
 ``python -m benzosafe.web.api_reference --out docs/api.md`` (``make docs``); a test keeps the
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -115,13 +117,14 @@ def openapi_documents() -> list[tuple[str, str, dict[str, Any]]]:
     from benzosafe.web.clinic.app import create_app
     from benzosafe.web.clinic.settings import Settings
 
-    clinic = create_app(
-        Settings(environment="test", secret_key="d" * 40, database_url="sqlite://"),
-        migrate=False,
-    )
+    with tempfile.TemporaryDirectory() as tmp:  # the app writes to its database as it starts
+        url = f"sqlite:///{Path(tmp) / 'api-reference.db'}"
+        clinic = create_app(Settings(environment="test", secret_key="d" * 40, database_url=url))
+        clinic_doc = clinic.openapi()
+        clinic.state.engine.dispose()
     cds = create_cds_app(CdsSettings(allow_unauthenticated=True))
     return [
-        ("The clinician web app", "`benzosafe serve`: `/openapi.json`, `/docs`", clinic.openapi()),
+        ("The clinician web app", "`benzosafe serve`: `/openapi.json`, `/docs`", clinic_doc),
         (
             "The CDS Hooks service",
             "`benzosafe serve-cds` (or `/cds` inside the web app): `/openapi.json`",
