@@ -67,6 +67,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(_alembic_config(connection), revision)
 
 
+def head_revision() -> str:
+    """The newest migration shipped with the package."""
+    from alembic.script import ScriptDirectory
+
+    config = _alembic_config(None)
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
 def current_revision(engine: Engine) -> str | None:
     """The applied migration revision, or None for an empty database."""
     from alembic.migration import MigrationContext
