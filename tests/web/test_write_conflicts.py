@@ -54,6 +54,6 @@ def test_parallel_decisions_on_one_intake_one_wins(as_role: Any, patient_id: int
     url = f"/api/intakes/{taken.json()['id']}/decision"
     staff = [as_role("admissions") for _ in range(3)]
     decisions = ("admit", "refer", "admit")
-    calls = [partial(api.post, url, {"decision": d}) for api, d in zip(staff, decisions, strict=True)]
+    calls = [partial(a.post, url, {"decision": d}) for a, d in zip(staff, decisions, strict=True)]
     answers = in_parallel(calls)
     assert sorted(a.status_code for a in answers) == [200, 409, 409], [a.text for a in answers]
