@@ -21,6 +21,7 @@ Nothing else should reach a user as a traceback.
      ├── CsrfRefused            403 csrf              an unsafe request without the CSRF token
      ├── NotFound               404 not-found         a record that does not exist
      ├── Conflict               409 conflict          a write based on a stale version
+     ├── TooManyAttempts        429 too-many-attempts sign-in attempts over the rate limit
      ├── AuthError              401 security          a CDS client's token, missing or untrusted
      ├── Precondition           412 precondition      FHIR data neither prefetched nor obtainable
      ├── PayloadTooLarge        413 too-large         a request body over the configured limit
@@ -129,6 +130,15 @@ class Conflict(BenzosafeError):
     status = 409
     code = "conflict"
     issue_type = "conflict"
+
+
+class TooManyAttempts(BenzosafeError):
+    """Too many sign-in attempts for one account or from one address in the window; the
+    password was not even checked. Wait and try again."""
+
+    status = 429
+    code = "too-many-attempts"
+    issue_type = "throttled"
 
 
 class AuthError(BenzosafeError):

@@ -363,3 +363,25 @@ def test_a_plan_re_entered_as_clinician_steps_is_accepted_unchanged(request: Tap
     assert [(s.start, s.end, s.daily_dose_mg) for s in again.steps] == [
         (s.start, s.end, s.daily_dose_mg) for s in p.steps
     ]
+
+
+def test_one_product_per_administration_where_the_forms_allow_and_why_not() -> None:
+    # with a 0.25 mg ODT too, 0.875 mg was 0.5 mg tablet + 0.25 mg ODT + 0.125 mg ODT (#18)
+    p = plan(reduce="10%", every="14d", forms="tablet:0.5 odt:0.125,0.25")
+    assert_invariants(p)
+    for step in p.steps:
+        for adm in step.administrations:
+            products = {t.form for t in adm.takes}
+            assert len(products) <= 2, adm.take_text
+            if len(products) == 2:
+                assert any(n.startswith(f"{adm.time}: ") and "products" in n for n in step.notes)
+    morning = p.steps[1].administrations[0]
+    assert morning.take_text == f"1½ {X} 0.5 mg tablet + 1 {X} 0.125 mg ODT"
+    assert (
+        "morning: 0.875 mg takes 2 products in 3 pieces because one product alone would need "
+        f"more pieces (7 {X} 0.125 mg ODT)"
+    ) in p.steps[1].notes
+    # 0.75 mg in two pieces: 1½ scored tablets (one product), not a tablet and an ODT
+    q = plan(dose="1.5 mg/day", split="0.75 mg bid", forms="tablet:0.5 odt:0.25,0.125")
+    assert q.steps[0].administrations[0].take_text == f"1½ {X} 0.5 mg tablet"
+    assert not any("products" in n for n in q.steps[0].notes)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 from support import PASSWORD, Api
 
-from benzosafe.store import records
+from benzosafe.store import accounts, records
+from benzosafe.store.accounts import RateLimit
 from benzosafe.web.clinic.app import create_app
 from benzosafe.web.clinic.settings import Settings
 
@@ -17,10 +19,19 @@ ROLES = ("admin", "clinician", "admissions")
 
 @pytest.fixture(scope="session")
 def app(database_url: str) -> Iterator[FastAPI]:
-    app = create_app(Settings(environment="test", secret_key="t" * 40, database_url=database_url))
+    # Every TestClient signs in from one address ("testclient"): the per-client limit is
+    # lifted here and tested on an app of its own (test_sign_in_limits.py).
+    unlimited = RateLimit(1_000_000, timedelta(minutes=15))
+    settings = Settings(
+        environment="test",
+        secret_key="t" * 40,
+        database_url=database_url,
+        sign_ins_per_client=unlimited,
+    )
+    app = create_app(settings)
     with app.state.sessions() as session:
         for role in ROLES:
-            records.create_user(session, records.SYSTEM, f"test-{role}", PASSWORD, role)
+            accounts.create_user(session, records.SYSTEM, f"test-{role}", PASSWORD, role)
         session.commit()
     yield app
     app.state.engine.dispose()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from support import PASSWORD, Api
 
-from benzosafe.store import records
+from benzosafe.store import accounts, records
 from benzosafe.store.models import AuditEventRow
 from benzosafe.web.clinic.app import create_app
 from benzosafe.web.clinic.settings import Settings
@@ -33,7 +33,7 @@ def test_protocol_shown_named_and_audited(tmp_path: Path, monkeypatch: pytest.Mo
     app = create_app(settings)
     with app.state.sessions() as s:
         for role in ("admin", "clinician"):
-            records.create_user(s, records.SYSTEM, f"p-{role}", PASSWORD, role)
+            accounts.create_user(s, records.SYSTEM, f"p-{role}", PASSWORD, role)
         s.commit()
     app.state.engine.dispose()
     assert _protocol_events(url) == []  # the cited defaults from the start: nothing to note

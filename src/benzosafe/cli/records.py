@@ -51,7 +51,7 @@ def user_add(
     ] = False,
 ) -> None:
     """Add a user (argon2-hashed password, at least 12 characters)."""
-    from benzosafe.store import records
+    from benzosafe.store import accounts, records
     from benzosafe.store.db import make_engine, session_factory, upgrade
 
     if password_stdin:
@@ -61,7 +61,7 @@ def user_add(
     engine = make_engine()
     upgrade(engine)
     with session_factory(engine)() as session:
-        user = records.create_user(
+        user = accounts.create_user(
             session, records.SYSTEM, username, password, role.value, display_name
         )
         session.commit()

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from benzosafe.knowledge.bundle import Knowledge
-from benzosafe.store import records
+from benzosafe.store import accounts, records
 from benzosafe.store.models import (
     AuditEventRow,
     DoseRecordRow,
@@ -86,7 +86,7 @@ def add_demo_users(session: Session) -> list[tuple[str, str, str]]:
     """The three demo users; answers (username, role, password)."""
     out = []
     for username, role, name, password in DEMO_USERS:
-        records.create_user(session, records.SYSTEM, username, password, role, name)
+        accounts.create_user(session, records.SYSTEM, username, password, role, name)
         out.append((username, role, password))
     return out
 

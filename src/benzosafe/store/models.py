@@ -6,7 +6,8 @@ The ``Row`` suffix keeps a stored row apart from the clinical value of the same 
 clinical core returned them, so a record shows what the clinician saw.
 ``TaperPlanRow.version`` is an optimistic lock: a second writer with a stale version gets a
 conflict instead of silently overwriting. ``audit_events`` is append-only (database
-triggers refuse UPDATE and DELETE; see the initial migration).
+triggers refuse UPDATE and DELETE; see the initial migration). ``sign_in_attempts`` holds
+the sign-in rate limit's counters.
 """
 
 from __future__ import annotations
@@ -44,6 +45,17 @@ class UserRow(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInAttemptRow(Base):
+    """Sign-in attempts counted for one key (``account:NAME`` or ``client:ADDRESS``) in a
+    fixed window: the sign-in rate limit, shared by every worker through the database."""
+
+    __tablename__ = "sign_in_attempts"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    window_start: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer)
 
 
 class PatientRow(Base):

@@ -5,27 +5,24 @@ user). Every method that reads or writes a patient's data adds an :class:`AuditE
 to the same transaction, so the event and the change commit or fail together; the caller
 (one web request, one CLI command) commits. Role checks belong to the faces; this module
 keeps the data consistent: unknown ids are :class:`NotFound`, a stale taper-plan version is
-a :class:`Conflict`.
+a :class:`Conflict`. Users and signing in live in :mod:`benzosafe.store.accounts`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from benzosafe.errors import Conflict, InvalidInput, NotFound, SignInRefused
+from benzosafe.errors import Conflict, InvalidInput, NotFound
 from benzosafe.store.models import (
     PATIENT_STATUSES,
-    ROLES,
     AssessmentRow,
     AuditEventRow,
     DoseRecordRow,
@@ -35,17 +32,12 @@ from benzosafe.store.models import (
     SideEffectReportRow,
     TaperPlanRow,
     TaperPlanVersionRow,
-    UserRow,
     utcnow,
 )
 
 _Row = TypeVar(
     "_Row", IntakeRow, PrescriptionRow, DoseRecordRow, AssessmentRow, SideEffectReportRow
 )
-HASHER = PasswordHasher()
-# Verified against when the username is unknown, so both paths cost one argon2 hash.
-_DUMMY_HASH = HASHER.hash("benzosafe-no-such-user")
-MIN_PASSWORD_LENGTH = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,116 +50,6 @@ class Actor:
 
 
 SYSTEM = Actor(None, "system", "admin")
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite returns naive datetimes; everything we store is UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-# ----------------------------------------------------------------------------- users
-
-
-def create_user(
-    session: Session,
-    actor: Actor,
-    username: str,
-    password: str,
-    role: str,
-    display_name: str = "",
-) -> UserRow:
-    """Add a user with an argon2 hash of the password."""
-    username = username.strip().lower()
-    if (
-        not username
-        or len(username) > 64
-        or not username.replace(".", "").replace("-", "").isalnum()
-    ):
-        raise InvalidInput("username", "1-64 letters, digits, '.' or '-'")
-    if role not in ROLES:
-        raise InvalidInput("role", f"unknown role {role!r}", ROLES)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if session.scalar(select(UserRow.id).where(UserRow.username == username)) is not None:
-        raise InvalidInput("username", f"{username!r} is taken")
-    user = UserRow(
-        username=username,
-        display_name=display_name.strip() or username,
-        password_hash=HASHER.hash(password),
-        role=role,
-        active=True,
-        failed_sign_ins=0,
-    )
-    session.add(user)
-    session.flush()
-    audit(session, actor, "user.create", None, f"user {user.id} {username} role {role}")
-    return user
-
-
-def list_users(session: Session) -> Sequence[UserRow]:
-    return session.scalars(select(UserRow).order_by(UserRow.username)).all()
-
-
-def set_user_active(session: Session, actor: Actor, user_id: int, active: bool) -> UserRow:
-    user = session.get(UserRow, user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} not found")
-    user.active = active
-    if active:
-        user.failed_sign_ins = 0
-        user.locked_until = None
-    audit(session, actor, "user.activate" if active else "user.deactivate", None, f"user {user_id}")
-    return user
-
-
-def authenticate(
-    session: Session,
-    username: str,
-    password: str,
-    *,
-    max_failures: int,
-    lockout: timedelta,
-) -> UserRow:
-    """The user for these credentials; counts failures and locks the account when too many.
-
-    The failure count and the lock are written even though sign-in is refused, so the
-    caller must commit after a :class:`SignInRefused` too.
-    """
-    name = username.strip().lower()
-    user = session.scalar(select(UserRow).where(UserRow.username == name))
-    now = utcnow()
-    if user is None:
-        _verify(_DUMMY_HASH, password)
-        audit(session, Actor(None, name[:64] or "-", "-"), "sign-in.refused", None, "unknown user")
-        raise SignInRefused("wrong username or password")
-    locked_until = _aware(user.locked_until)
-    if locked_until is not None and locked_until > now:
-        audit(session, Actor(user.id, user.username, user.role), "sign-in.locked", None, "")
-        raise SignInRefused("too many failed sign-ins: this account is locked for a while")
-    if not _verify(user.password_hash, password) or not user.active:
-        user.failed_sign_ins += 1
-        what = f"failure {user.failed_sign_ins}"
-        if user.failed_sign_ins >= max_failures:
-            user.locked_until = now + lockout
-            user.failed_sign_ins = 0
-            what += ", locked"
-        audit(session, Actor(user.id, user.username, user.role), "sign-in.refused", None, what)
-        raise SignInRefused("wrong username or password")
-    user.failed_sign_ins = 0
-    user.locked_until = None
-    if HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = HASHER.hash(password)
-    audit(session, Actor(user.id, user.username, user.role), "sign-in", None, "")
-    return user
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return HASHER.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 # ----------------------------------------------------------------------------- audit
@@ -327,9 +209,16 @@ def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str)
         raise NotFound(f"intake {intake_id} not found")
     if intake.decision is not None:
         raise Conflict(f"intake {intake_id} was already decided: {intake.decision}")
-    intake.decision = decision
-    intake.decided_by = actor.user_id
-    intake.decided_at = utcnow()
+    # Decided in one guarded statement, so two parallel decisions cannot both win.
+    decided = session.execute(
+        update(IntakeRow)
+        .where(IntakeRow.id == intake_id, IntakeRow.decision.is_(None))
+        .values(decision=decision, decided_by=actor.user_id, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if decided.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"intake {intake_id} was decided by someone else at the same moment")
+    session.expire(intake, ["decision", "decided_by", "decided_at"])
     patient = session.get_one(PatientRow, intake.patient_id)
     set_patient_status(session, actor, patient, "admitted" if decision == "admit" else "referred")
     audit(session, actor, f"intake.{decision}", patient.id, f"intake {intake_id}")
@@ -389,13 +278,16 @@ def save_taper_plan(
                 f"taper plan {row.id} is at version {row.version}, not {expected_version}: "
                 "someone saved a change first; reload it and apply yours again"
             )
-        row.updated_at = now
+        # Read the versions before changing the row: their lazy load would flush the change
+        # early, outside the check below.
         number = len(row.versions) + 1
+        row.updated_at = now
         try:
             session.flush()  # bumps the version; a concurrent writer fails here
         except StaleDataError as exc:
+            # Nothing of the session may be read now (it must roll back): the id was given.
             raise Conflict(
-                f"taper plan {row.id} was changed by someone else while you edited it: "
+                f"taper plan {taper_plan_id} was changed by someone else while you edited it: "
                 "reload it and apply your change again"
             ) from exc
     row.versions.append(

@@ -2,9 +2,12 @@
 
 :class:`DoseMaker` works in "ticks", the largest amount every piece (a tablet, a half of a
 scored tablet, a liquid's smallest measured volume) is a whole number of, and finds for
-each dose at one time of day the fewest pieces that make it. :class:`DailyDoses` extends
-that to a day: which daily doses the dose times can make together, and how to share one
-over the times closest to the original split.
+each dose at one time of day the fewest pieces that make it and, among those, the fewest
+products (a product is one form and strength: its tablets and halves count as one), so
+that one time of day takes one product where the forms allow it without more pieces.
+:func:`mixed_products_note` says why an administration needs more than one product.
+:class:`DailyDoses` extends that to a day: which daily doses the dose times can make
+together, and how to share one over the times closest to the original split.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
+from itertools import combinations
 
 from benzosafe.clinical.taper.model import ZERO, Administration, DoseForm, Take
 from benzosafe.errors import InvalidInput, PlanInfeasible
@@ -61,6 +65,9 @@ class DoseMaker:
                     choice[t] = i
         self._best = best
         self._choice = choice
+        # products in the order of their largest piece; per set of products, its own table
+        self.products = list(dict.fromkeys(p[1] for p in pieces))
+        self._by_products: dict[tuple[int, ...], tuple[list[int], list[int]]] = {}
         self.per_time = [t for t in range(self.max_ticks + 1) if best[t] < inf]
         self._per_time_set = set(self.per_time)
 
@@ -76,11 +83,37 @@ class DoseMaker:
     def makeable_per_time(self, ticks: int) -> bool:
         return ticks in self._per_time_set
 
+    def _table(self, chosen: tuple[int, ...]) -> tuple[list[int], list[int]]:
+        """Fewest pieces per dose using only the products ``chosen`` (and the choices)."""
+        if chosen not in self._by_products:
+            allowed = [i for i, p in enumerate(self.pieces) if self.products.index(p[1]) in chosen]
+            inf = 1 << 30
+            best = [0] + [inf] * self.max_ticks
+            choice = [-1] * (self.max_ticks + 1)
+            for t in range(1, self.max_ticks + 1):
+                for i in allowed:
+                    size = self.sizes[i]
+                    if size <= t and best[t - size] + 1 < best[t]:
+                        best[t] = best[t - size] + 1
+                        choice[t] = i
+            self._by_products[chosen] = (best, choice)
+        return self._by_products[chosen]
+
+    def _fewest_products(self, ticks: int) -> list[int]:
+        """The choices of the fewest products that make ``ticks`` in the fewest pieces."""
+        for size in range(1, len(self.products)):
+            for chosen in combinations(range(len(self.products)), size):
+                best, choice = self._table(chosen)
+                if best[ticks] == self._best[ticks]:
+                    return choice
+        return self._choice
+
     def takes(self, ticks: int) -> tuple[Take, ...]:
         counts: dict[int, int] = {}
         t = ticks
+        choices = self._fewest_products(ticks) if ticks > 0 else self._choice
         while t > 0:
-            i = self._choice[t]
+            i = choices[t]
             counts[i] = counts.get(i, 0) + 1
             t -= self.sizes[i]
         per_form: dict[DoseForm, Decimal] = {}
@@ -96,6 +129,35 @@ class DoseMaker:
                 else:
                     out.append(Take(form, count=amount))
         return tuple(out)
+
+
+def mixed_products_note(adm: Administration, forms: Sequence[DoseForm]) -> str | None:
+    """Why an administration takes more than one product (None when it takes one): no one
+    product makes its dose, or each that does needs more pieces."""
+    if len({t.form for t in adm.takes}) < 2:
+        return None
+    pieces = sum((_pieces(t) for t in adm.takes), 0)
+    singles = []
+    for form in (f for f in forms if f.drug == adm.drug):
+        alone = DoseMaker([form], adm.dose_mg)
+        ticks = alone.ticks(adm.dose_mg)
+        if ticks > 0 and alone.makeable_per_time(ticks):
+            singles.append(" + ".join(t.text for t in alone.takes(ticks)))
+    why = (
+        "one product alone would need more pieces (" + "; ".join(singles) + ")"
+        if singles
+        else "no one product given makes it"
+    )
+    return (
+        f"{adm.time}: {format_mg(adm.dose_mg)} takes {len({t.form for t in adm.takes})} "
+        f"products in {pieces} pieces because {why}"
+    )
+
+
+def _pieces(take: Take) -> int:
+    if take.form.form == "liquid":
+        return 1
+    return math.ceil(take.count)  # 1½ tablets is two pieces: one whole, one half
 
 
 class DailyDoses:

@@ -26,7 +26,7 @@ from benzosafe.clinical.taper.bounds import (
     used_mg,
     window_bound,
 )
-from benzosafe.clinical.taper.makeable import DailyDoses, DoseMaker
+from benzosafe.clinical.taper.makeable import DailyDoses, DoseMaker, mixed_products_note
 from benzosafe.clinical.taper.model import (
     HUNDRED,
     ZERO,
@@ -104,6 +104,8 @@ class _Builder:
         self, kind: StepKind, adms: tuple[Administration, ...], days: int, notes: Sequence[str] = ()
     ) -> None:
         de = sum((diazepam_equivalent_mg(self.kb, a.drug, a.dose_mg) for a in adms), ZERO)
+        forms = (*self.request.forms, *self.request.via_forms)  # say why a time mixes products
+        notes = [*notes, *filter(None, (mixed_products_note(a, forms) for a in adms))]
         start = self.day
         end = start + timedelta(days=days - 1)
         self.steps.append(TaperStep(len(self.steps) + 1, start, end, kind, adms, de, tuple(notes)))

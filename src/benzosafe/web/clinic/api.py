@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from benzosafe.store import records
+from benzosafe.store import accounts, records
 from benzosafe.store.models import (
     AssessmentRow,
     AuditEventRow,
@@ -26,7 +26,7 @@ from benzosafe.store.models import (
     UserRow,
 )
 from benzosafe.web.clinic import actions
-from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_session
+from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
 from benzosafe.web.clinic.schemas import (
     ERRORS,
@@ -145,6 +145,10 @@ class ActiveIn(Strict):
     active: bool
 
 
+class RoleIn(Strict):
+    role: str = Field(description="admin, clinician or admissions")
+
+
 def _when(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -261,19 +265,9 @@ def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str
 
 @router.post("/session", tags=["session"], **declares(SessionOut))
 def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """Sign in; answers the user and a fresh CSRF token. Locks out after repeated failures."""
-    settings = request.app.state.settings
-    try:
-        user = records.authenticate(
-            db,
-            body.username,
-            body.password,
-            max_failures=settings.max_failed_sign_ins,
-            lockout=settings.lockout,
-        )
-    finally:
-        db.commit()  # failure counts and audit events are kept on refusal too
-    sign_in_session(request, user)
+    """Sign in; answers the user and a fresh CSRF token. Locks the account after repeated
+    failures (401); too many attempts for one account or from one address are 429."""
+    user = sign_in_user(request, db, body.username, body.password)
     return {"user": user_to_dict(user), "csrf_token": csrf_token(request)}
 
 
@@ -527,12 +521,12 @@ def drug(name: str, c: Ctx = REFERENCE) -> dict[str, Any]:
 
 @router.get("/users", tags=["admin"], **declares(UserList))
 def list_users(c: Ctx = ADMIN) -> dict[str, Any]:
-    return {"users": [user_to_dict(u) for u in records.list_users(c.db)]}
+    return {"users": [user_to_dict(u) for u in accounts.list_users(c.db)]}
 
 
 @router.post("/users", status_code=201, tags=["admin"], **declares(UserOut, 201))
 def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
-    user = records.create_user(
+    user = accounts.create_user(
         c.db, c.actor, body.username, body.password, body.role, body.display_name
     )
     c.commit()
@@ -541,7 +535,15 @@ def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
 
 @router.post("/users/{user_id}/active", tags=["admin"], **declares(UserOut))
 def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
-    user = records.set_user_active(c.db, c.actor, user_id, body.active)
+    user = accounts.set_user_active(c.db, c.actor, user_id, body.active)
+    c.commit()
+    return user_to_dict(user)
+
+
+@router.post("/users/{user_id}/role", tags=["admin"], **declares(UserOut))
+def set_role(user_id: int, body: RoleIn, c: Ctx = ADMIN) -> dict[str, Any]:
+    """Give a user another role; the last active admin is not demoted (409)."""
+    user = accounts.set_user_role(c.db, c.actor, user_id, body.role)
     c.commit()
     return user_to_dict(user)
 

@@ -19,6 +19,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from benzosafe.errors import CsrfRefused, Forbidden, NotSignedIn
+from benzosafe.store import accounts
 from benzosafe.store.models import UserRow
 from benzosafe.store.records import Actor
 
@@ -61,6 +62,35 @@ async def csrf_protect(request: Request) -> None:
         or not hmac.compare_digest(expected.encode(), given.encode())
     ):
         raise CsrfRefused("this request lacks a valid CSRF token: reload the page and try again")
+
+
+def sign_in_user(request: Request, db: Session, username: str, password: str) -> UserRow:
+    """Check the rate limits, then the credentials, and start a session for the user.
+
+    The attempt is counted and committed before the password is verified, so parallel
+    attempts cannot slip past the limits; refusals are committed too (counts, audit events).
+    """
+    settings = request.app.state.settings
+    client = request.client.host if request.client else "-"
+    try:
+        accounts.count_sign_in_attempt(
+            db, username, client, settings.sign_ins_per_account, settings.sign_ins_per_client
+        )
+    finally:
+        db.commit()
+    try:
+        user = accounts.authenticate(
+            db,
+            username,
+            password,
+            max_failures=settings.max_failed_sign_ins,
+            lockout=settings.lockout,
+        )
+        accounts.release_sign_in_attempt(db, username, client)
+    finally:
+        db.commit()
+    sign_in_session(request, user)
+    return user
 
 
 def sign_in_session(request: Request, user: UserRow) -> None:

@@ -17,12 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused
+from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused, TooManyAttempts
 from benzosafe.knowledge import Knowledge
-from benzosafe.store import records
+from benzosafe.store import accounts, records
 from benzosafe.units import format_mg
 from benzosafe.web.clinic import actions, charts, present
-from benzosafe.web.clinic.auth import csrf_token, current_user, may, sign_in_session
+from benzosafe.web.clinic.auth import csrf_token, current_user, may, sign_in_user
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
 from benzosafe.web.clinic.present import with_references
 
@@ -104,20 +104,10 @@ def sign_in_form(request: Request) -> HTMLResponse:
 def sign_in(
     request: Request, form: dict[str, Any] = FORM, db: Session = Depends(db_session)
 ) -> Response:
-    settings = request.app.state.settings
     try:
-        user = records.authenticate(
-            db,
-            str(form.get("username", "")),
-            str(form.get("password", "")),
-            max_failures=settings.max_failed_sign_ins,
-            lockout=settings.lockout,
-        )
-    except SignInRefused as exc:
-        db.commit()
-        return render(request, "sign_in.html", {"message": str(exc)}, status_code=401)
-    db.commit()
-    sign_in_session(request, user)
+        sign_in_user(request, db, str(form.get("username", "")), str(form.get("password", "")))
+    except (SignInRefused, TooManyAttempts) as exc:
+        return render(request, "sign_in.html", {"message": str(exc)}, status_code=exc.status)
     return see_other("/")
 
 
@@ -489,13 +479,13 @@ def drug(name: str, c: Ctx = REFERENCE) -> HTMLResponse:
 
 @router.get("/admin/users")
 def users(c: Ctx = ADMIN) -> HTMLResponse:
-    return page(c, "users.html", {"users": records.list_users(c.db), "error": None, "form": {}})
+    return page(c, "users.html", {"users": accounts.list_users(c.db), "error": None, "form": {}})
 
 
 @router.post("/admin/users")
 def add_user(form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
     try:
-        records.create_user(
+        accounts.create_user(
             c.db,
             c.actor,
             str(form.get("username", "")),
@@ -505,7 +495,7 @@ def add_user(form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
         )
     except InvalidInput as exc:
         c.db.rollback()
-        context = {"users": records.list_users(c.db), "error": exc, "form": form}
+        context = {"users": accounts.list_users(c.db), "error": exc, "form": form}
         return page(c, "users.html", context, status_code=422)
     c.commit()
     return see_other("/admin/users")
@@ -513,7 +503,7 @@ def add_user(form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
 
 @router.post("/admin/users/{user_id}/active")
 def set_active(user_id: int, form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
-    records.set_user_active(c.db, c.actor, user_id, form.get("active") == "true")
+    accounts.set_user_active(c.db, c.actor, user_id, form.get("active") == "true")
     c.commit()
     return see_other("/admin/users")
 

@@ -2,6 +2,12 @@
 
 Outside development (``BENZOSAFE_ENV`` other than ``development``) the app refuses to start
 with the default secret key, and session cookies are sent only over HTTPS.
+
+Signing in is limited per account and per client address (failed attempts and attempts under
+way, in a fixed window): ``BENZOSAFE_SIGN_IN_ATTEMPTS_PER_ACCOUNT`` (default 10),
+``BENZOSAFE_SIGN_IN_ATTEMPTS_PER_CLIENT`` (default 30) and ``BENZOSAFE_SIGN_IN_WINDOW_S``
+(default 900). Behind a proxy, run uvicorn with ``--proxy-headers`` and
+``--forwarded-allow-ips`` so that the client address is the user's, not the proxy's.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from benzosafe.errors import InvalidInput
+from benzosafe.store.accounts import RateLimit
 from benzosafe.store.db import database_url
 
 DEFAULT_SECRET = "development-only-secret-change-me"
 ENVIRONMENTS = ("development", "test", "production")
+PREFIX = "BENZOSAFE_SIGN_IN_ATTEMPTS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +33,12 @@ class Settings:
     max_failed_sign_ins: int = 5
     lockout: timedelta = timedelta(minutes=15)
     session_max_age_s: int = 8 * 3600
+    sign_ins_per_account: RateLimit = field(
+        default_factory=lambda: RateLimit(10, timedelta(minutes=15))
+    )
+    sign_ins_per_client: RateLimit = field(
+        default_factory=lambda: RateLimit(30, timedelta(minutes=15))
+    )
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
@@ -45,8 +59,21 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
+        window = timedelta(seconds=_number("BENZOSAFE_SIGN_IN_WINDOW_S", 900))
         return cls(
             environment=env.get("BENZOSAFE_ENV", "development"),
             secret_key=env.get("BENZOSAFE_SECRET_KEY", DEFAULT_SECRET),
             database_url=database_url(),
+            sign_ins_per_account=RateLimit(_number(f"{PREFIX}_PER_ACCOUNT", 10), window),
+            sign_ins_per_client=RateLimit(_number(f"{PREFIX}_PER_CLIENT", 30), window),
         )
+
+
+def _number(name: str, default: int) -> int:
+    """A positive whole number from the environment variable ``name``."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInput(name, f"{text!r} is not a positive whole number")
+    return int(text)
