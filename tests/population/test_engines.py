@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from benzosafe.population.screen import (
     part_bounds,
     register_input,
     screen,
+    write_flags,
 )
 from benzosafe.population.synth import write_population
 
@@ -51,15 +53,36 @@ def _same(a: ScreenResult, b: ScreenResult) -> None:
 
 
 def test_spark_matches_duckdb_on_the_rule_cases(
-    spark: Any, cases_file: tuple[Path, list[tuple[str, str]]]
+    spark: Any, cases_file: tuple[Path, list[tuple[str, str]]], tmp_path: Path
 ) -> None:
     path, exclusions = cases_file
     options = ScreenOptions(exclusions=tuple(exclusions))
     duck, duck_rows = _run(DuckDBEngine(), path, options)
-    sprk, spark_rows = _run(SparkEngine(session=spark), path, options)
+    # Spark reads a directory of Parquet files (as from a cluster's storage) and writes its
+    # flags with its own writer, from the executors, to a directory of Parquet files.
+    folder = tmp_path / "input"
+    folder.mkdir()
+    shutil.copy(path, folder / "part-0.parquet")
+    engine = SparkEngine(session=spark)
+    sprk = screen(engine, folder, "parquet", load(), options)
+    spark_rows = flag_rows(engine)
+    write_flags(engine, tmp_path / "spark-flags.parquet")
+    engine.close()
     _same(duck, sprk)
     assert duck_rows == spark_rows
     assert duck_rows  # the cases fire
+    duck_engine = DuckDBEngine()
+    screen(duck_engine, path, "parquet", load(), options)
+    write_flags(duck_engine, tmp_path / "duck-flags.parquet")
+    duck_engine.close()
+    con = duckdb.connect()
+    written = [
+        con.execute(f"SELECT * FROM read_parquet('{tmp_path / name}') ORDER BY ALL").fetchall()  # noqa: S608
+        for name in ("duck-flags.parquet", "spark-flags.parquet/*.parquet")
+    ]
+    con.close()
+    assert (tmp_path / "spark-flags.parquet").is_dir()
+    assert written[0] == written[1] and len(written[0]) == len(duck_rows)
 
 
 def test_spark_matches_duckdb_on_a_synthetic_csv_with_malformed_rows(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
@@ -53,7 +53,7 @@ def row_counts(app: FastAPI) -> dict[str, int]:
         }
 
 
-def in_parallel(calls: list[Callable[[], T]]) -> list[T]:
+def in_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
     """Run the calls at the same moment, one thread each; answers their results in order."""
     barrier = threading.Barrier(len(calls))
     results: list[Any] = [None] * len(calls)

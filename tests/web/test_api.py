@@ -197,6 +197,8 @@ FORBIDDEN = [
     ("clinician", "GET", "/api/users", None),
     ("clinician", "POST", "/api/users", NEW_USER),
     ("clinician", "POST", "/api/users/1/active", {"active": False}),
+    ("clinician", "POST", "/api/users/1/role", {"role": "admin"}),
+    ("admissions", "POST", "/api/users/1/role", {"role": "admin"}),
     ("clinician", "GET", "/api/audit", None),
     ("admin", "GET", "/api/patients", None),
     ("admin", "POST", "/api/patients", NEW_PATIENT),

@@ -28,7 +28,12 @@ def screen_command(
     source: Path | None = typer.Argument(
         None, help="Dispensing records: .parquet, .csv, or FHIR NDJSON (or use --omop)"
     ),
-    out: Path | None = typer.Option(None, "--out", help="Write per-patient flags (Parquet)"),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Write per-patient flags (Parquet; with --engine spark a directory of "
+        "Parquet files written by Spark's executors)",
+    ),
     report: Path | None = typer.Option(None, "--report", help="Write the HTML summary report"),
     summary_json: Path | None = typer.Option(None, "--json", help="Write the summary as JSON"),
     engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark"),

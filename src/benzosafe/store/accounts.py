@@ -17,9 +17,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from benzosafe.errors import InvalidInput, NotFound, SignInRefused, TooManyAttempts
+from benzosafe.errors import Conflict, InvalidInput, NotFound, SignInRefused, TooManyAttempts
 from benzosafe.store.models import ROLES, SignInAttemptRow, UserRow, utcnow
 from benzosafe.store.records import Actor, audit
 
@@ -85,15 +85,69 @@ def list_users(session: Session) -> Sequence[UserRow]:
 
 
 def set_user_active(session: Session, actor: Actor, user_id: int, active: bool) -> UserRow:
+    """Activate (which also lifts a lock-out) or deactivate a user; the last active admin is
+    never deactivated (:class:`Conflict`), however many admins try at once."""
     user = session.get(UserRow, user_id)
     if user is None:
         raise NotFound(f"user {user_id} not found")
-    user.active = active
     if active:
+        user.active = True
         user.failed_sign_ins = 0
         user.locked_until = None
+    else:
+        _deactivate_keeping_an_admin(session, user)
     audit(session, actor, "user.activate" if active else "user.deactivate", None, f"user {user_id}")
     return user
+
+
+def set_user_role(session: Session, actor: Actor, user_id: int, role: str) -> UserRow:
+    """Give a user another role; the last active admin is never demoted (:class:`Conflict`)."""
+    if role not in ROLES:
+        raise InvalidInput("role", f"unknown role {role!r}", ROLES)
+    user = session.get(UserRow, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    before = user.role
+    if role == "admin":
+        user.role = role
+    else:
+        _keeping_an_admin(session, user, {"role": role}, "demoted")
+    audit(session, actor, "user.role", None, f"user {user_id} {before} -> {role}")
+    return user
+
+
+def _deactivate_keeping_an_admin(session: Session, user: UserRow) -> None:
+    _keeping_an_admin(session, user, {"active": False}, "deactivated")
+
+
+def _keeping_an_admin(
+    session: Session, user: UserRow, change: dict[str, object], what: str
+) -> None:
+    """Change ``user`` (deactivate or demote) unless it would leave no active admin.
+
+    PostgreSQL: the active admins' rows are locked first, so two admins deactivating each
+    other wait for one another and the second sees the first's change. SQLite has one writer
+    at a time and the guarded UPDATE below is one statement, so the check and the change
+    cannot be split there either.
+    """
+    admins = (UserRow.role == "admin", UserRow.active.is_(True))
+    session.scalars(select(UserRow.id).where(*admins).with_for_update()).all()
+    other = aliased(UserRow)
+    another_admin = (
+        select(other.id).where(other.role == "admin", other.active.is_(True), other.id != user.id)
+    ).exists()
+    done = session.execute(
+        update(UserRow)
+        .where(UserRow.id == user.id, or_(UserRow.role != "admin", another_admin))
+        .values(**change)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(user, list(change))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            f"{user.username} is the last active admin and cannot be {what}: make another "
+            "user an admin first, or nobody could manage users"
+        )
 
 
 # ----------------------------------------------------------------------------- signing in

@@ -46,6 +46,28 @@ def make_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+# PostgreSQL: unique violation, serialization failure, deadlock, lock not available.
+_CONFLICT_STATES = frozenset({"23505", "40001", "40P01", "55P03"})
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether a database error is a clash with a parallel writer (a stale version, a unique
+    value someone else just stored, a deadlock or serialization failure, SQLite still busy
+    after its time-out), to be answered as a conflict to retry rather than a server error."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    if isinstance(exc, StaleDataError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    original = exc.orig
+    if getattr(original, "sqlstate", None) in _CONFLICT_STATES:
+        return True
+    text = str(original)
+    return text.startswith("UNIQUE constraint failed") or text == "database is locked"
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

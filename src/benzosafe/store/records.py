@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -209,9 +209,16 @@ def decide_intake(session: Session, actor: Actor, intake_id: int, decision: str)
         raise NotFound(f"intake {intake_id} not found")
     if intake.decision is not None:
         raise Conflict(f"intake {intake_id} was already decided: {intake.decision}")
-    intake.decision = decision
-    intake.decided_by = actor.user_id
-    intake.decided_at = utcnow()
+    # Decided in one guarded statement, so two parallel decisions cannot both win.
+    decided = session.execute(
+        update(IntakeRow)
+        .where(IntakeRow.id == intake_id, IntakeRow.decision.is_(None))
+        .values(decision=decision, decided_by=actor.user_id, decided_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if decided.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"intake {intake_id} was decided by someone else at the same moment")
+    session.expire(intake, ["decision", "decided_by", "decided_at"])
     patient = session.get_one(PatientRow, intake.patient_id)
     set_patient_status(session, actor, patient, "admitted" if decision == "admit" else "referred")
     audit(session, actor, f"intake.{decision}", patient.id, f"intake {intake_id}")
@@ -271,13 +278,16 @@ def save_taper_plan(
                 f"taper plan {row.id} is at version {row.version}, not {expected_version}: "
                 "someone saved a change first; reload it and apply yours again"
             )
-        row.updated_at = now
+        # Read the versions before changing the row: their lazy load would flush the change
+        # early, outside the check below.
         number = len(row.versions) + 1
+        row.updated_at = now
         try:
             session.flush()  # bumps the version; a concurrent writer fails here
         except StaleDataError as exc:
+            # Nothing of the session may be read now (it must roll back): the id was given.
             raise Conflict(
-                f"taper plan {row.id} was changed by someone else while you edited it: "
+                f"taper plan {taper_plan_id} was changed by someone else while you edited it: "
                 "reload it and apply your change again"
             ) from exc
     row.versions.append(

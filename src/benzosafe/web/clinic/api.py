@@ -145,6 +145,10 @@ class ActiveIn(Strict):
     active: bool
 
 
+class RoleIn(Strict):
+    role: str = Field(description="admin, clinician or admissions")
+
+
 def _when(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -532,6 +536,14 @@ def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
 @router.post("/users/{user_id}/active", tags=["admin"], **declares(UserOut))
 def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.set_user_active(c.db, c.actor, user_id, body.active)
+    c.commit()
+    return user_to_dict(user)
+
+
+@router.post("/users/{user_id}/role", tags=["admin"], **declares(UserOut))
+def set_role(user_id: int, body: RoleIn, c: Ctx = ADMIN) -> dict[str, Any]:
+    """Give a user another role; the last active admin is not demoted (409)."""
+    user = accounts.set_user_role(c.db, c.actor, user_id, body.role)
     c.commit()
     return user_to_dict(user)
 

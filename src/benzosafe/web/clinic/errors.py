@@ -17,9 +17,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from benzosafe.errors import BenzosafeError
+from benzosafe.store.db import is_conflict
 
 log = logging.getLogger("benzosafe.web")
 
@@ -68,6 +70,19 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return _respond(request, error_body(exc.status_code, code, str(exc.detail)))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError) -> Response:
+        if is_conflict(exc):
+            message = (
+                "someone else changed this record at the same moment; nothing was saved: "
+                "reload it and try again"
+            )
+            return _respond(request, error_body(409, "conflict", message))
+        log.error("database error %s on %s", type(exc).__name__, _route(request))
+        return _respond(
+            request, error_body(500, "server-error", "an unexpected error; nothing was saved")
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
