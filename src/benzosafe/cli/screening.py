@@ -25,14 +25,17 @@ app.add_typer(drug_map_app, name="drug-map")
 
 @app.command("screen")
 def screen_command(
-    source: Path | None = typer.Argument(
-        None, help="Dispensing records: .parquet, .csv, or FHIR NDJSON (or use --omop)"
+    source: str | None = typer.Argument(
+        None,
+        help="Dispensing records: .parquet, .csv, or FHIR NDJSON (or use --omop); with "
+        "--engine spark also a directory of Parquet files or a URI Spark reads "
+        "(hdfs://, s3a://, file://)",
     ),
-    out: Path | None = typer.Option(
+    out: str | None = typer.Option(
         None,
         "--out",
         help="Write per-patient flags (Parquet; with --engine spark a directory of "
-        "Parquet files written by Spark's executors)",
+        "Parquet files written by Spark's executors, also to a URI such as hdfs://)",
     ),
     report: Path | None = typer.Option(None, "--report", help="Write the HTML summary report"),
     summary_json: Path | None = typer.Option(None, "--json", help="Write the summary as JSON"),
