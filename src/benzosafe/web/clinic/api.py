@@ -25,7 +25,7 @@ from benzosafe.store.models import (
     TaperPlanRow,
     UserRow,
 )
-from benzosafe.web.clinic import actions
+from benzosafe.web.clinic import actions, auth
 from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
 from benzosafe.web.clinic.schemas import (
@@ -38,6 +38,7 @@ from benzosafe.web.clinic.schemas import (
     DoseOut,
     IntakeOut,
     Monograph,
+    PasswordChanged,
     PatientList,
     PatientOut,
     PatientSummary,
@@ -66,6 +67,15 @@ class Strict(BaseModel):
 class SignIn(Strict):
     username: str
     password: str
+
+
+class PasswordChangeIn(Strict):
+    current_password: str
+    new_password: str = Field(description="12 characters or more")
+
+
+class PasswordIn(Strict):
+    password: str = Field(description="12 characters or more")
 
 
 class PatientIn(Strict):
@@ -272,9 +282,30 @@ def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -
 
 
 @router.delete("/session", tags=["session"], **declares(SignedOut))
-def sign_out(request: Request) -> dict[str, Any]:
-    request.session.clear()
+def sign_out(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
+    """Sign out: the session ends in the database, so its cookie opens nothing any more."""
+    auth.sign_out_session(request, db)
     return {"user": None}
+
+
+@router.post("/session/password", tags=["session"], **declares(PasswordChanged))
+def change_password(body: PasswordChangeIn, c: Ctx = REFERENCE) -> dict[str, Any]:
+    """Change your own password (give the current one); your other sessions end. A wrong
+    current password is 422 and counts as a failed sign-in."""
+    settings = c.request.app.state.settings
+    try:
+        ended = accounts.change_password(
+            c.db,
+            c.actor,
+            body.current_password,
+            body.new_password,
+            keep_session=auth.current_session_id(c.request),
+            max_failures=settings.max_failed_sign_ins,
+            lockout=settings.lockout,
+        )
+    finally:
+        c.commit()
+    return {"user": user_to_dict(c.user), "sessions_ended": ended}
 
 
 # ----------------------------------------------------------------------------- patients
@@ -538,6 +569,16 @@ def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.set_user_active(c.db, c.actor, user_id, body.active)
     c.commit()
     return user_to_dict(user)
+
+
+@router.post("/users/{user_id}/password", tags=["admin"], **declares(PasswordChanged))
+def reset_password(user_id: int, body: PasswordIn, c: Ctx = ADMIN) -> dict[str, Any]:
+    """Set a user's password; every session of theirs ends (but yours, for your own)."""
+    user, ended = accounts.reset_password(
+        c.db, c.actor, user_id, body.password, keep_session=auth.current_session_id(c.request)
+    )
+    c.commit()
+    return {"user": user_to_dict(user), "sessions_ended": ended}
 
 
 @router.post("/users/{user_id}/role", tags=["admin"], **declares(UserOut))

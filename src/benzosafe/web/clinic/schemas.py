@@ -86,6 +86,11 @@ class SignedOut(Out):
     user: None
 
 
+class PasswordChanged(Out):
+    user: UserOut
+    sessions_ended: int = Field(description="how many of the user's sessions this ended")
+
+
 class PatientOut(Out):
     id: int
     mrn: str
