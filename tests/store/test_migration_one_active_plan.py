@@ -1,7 +1,8 @@
-"""Migration 0003 on SQLite and PostgreSQL over a database made before it, where patients
-have several active taper plans: the newest stays active (latest start, then highest id on a
-tie), the others end with a reason naming the migration and the plan kept, each with an audit
-event; afterwards the database itself refuses a second active plan; and it downgrades."""
+"""Migration 0003_one_active_plan on SQLite and PostgreSQL over a database made before it,
+where patients have several active taper plans: the newest stays active (latest start, then
+highest id on a tie), the others end with a reason naming the migration and the plan kept,
+each with an audit event; afterwards the database itself refuses a second active plan; and
+it downgrades."""
 
 from __future__ import annotations
 
@@ -86,7 +87,9 @@ def test_migration_keeps_the_newest_active_plan(engine: Engine) -> None:
     for ended, kept, count in ((10, 12, 3), (13, 12, 3), (21, 22, 2)):
         status, version, reason = plans[ended]
         assert status == "ended" and version == 2, plans[ended]
-        assert reason is not None and reason.startswith("ended by database migration 0003 on ")
+        assert reason is not None and reason.startswith(
+            "ended by database migration 0003_one_active_plan on "
+        )
         assert f"had {count} active plans and may have one; plan {kept}, the newest" in reason
     assert plans[30] == ("active", 1, None) and plans[12] == ("active", 1, None)
     with engine.connect() as conn:

@@ -7,7 +7,7 @@ same way on every run: the newest active plan (latest ``created_at``, then highe
 active, the others end with a reason naming this migration and the plan kept, and each one
 ended gets an audit event.
 
-Revision ID: 0003
+Revision ID: 0003_one_active_plan
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from itertools import groupby
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
+revision = "0003_one_active_plan"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
@@ -39,7 +39,7 @@ def _end_extra_active_plans() -> None:
         kept, *extra = [row.id for row in rows]
         for plan_id in extra:
             reason = (
-                f"ended by database migration 0003 on {now.date().isoformat()}: the patient "
+                f"ended by database migration {revision} on {now.date().isoformat()}: the patient "
                 f"had {len(extra) + 1} active plans and may have one; plan {kept}, the newest, "
                 "stays active"
             )
