@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Body, Depends, Response
+from pydantic import Field
 
 from benzosafe.store import accounts, records
 from benzosafe.store.models import (
@@ -23,11 +22,10 @@ from benzosafe.store.models import (
     PrescriptionRow,
     SideEffectReportRow,
     TaperPlanRow,
-    UserRow,
 )
-from benzosafe.web.clinic import actions, auth
-from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
-from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic import actions, api_session
+from benzosafe.web.clinic.api_session import user_to_dict
+from benzosafe.web.clinic.deps import Ctx, ctx
 from benzosafe.web.clinic.schemas import (
     ERRORS,
     FILES,
@@ -38,14 +36,12 @@ from benzosafe.web.clinic.schemas import (
     DoseOut,
     IntakeOut,
     Monograph,
-    PasswordChanged,
     PatientList,
     PatientOut,
     PatientSummary,
     PrescriptionOut,
-    SessionOut,
     SideEffectOut,
-    SignedOut,
+    Strict,
     TaperPlan,
     TaperPlanOut,
     UserList,
@@ -54,28 +50,11 @@ from benzosafe.web.clinic.schemas import (
 )
 
 router = APIRouter(prefix="/api", responses=ERRORS)
+router.include_router(api_session.router)  # sign-in, sign-out, passwords
 PATIENTS = Depends(ctx("patients"))
 CLINICAL = Depends(ctx("clinical"))
 ADMIN = Depends(ctx("admin"))
 REFERENCE = Depends(ctx("reference"))
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SignIn(Strict):
-    username: str
-    password: str
-
-
-class PasswordChangeIn(Strict):
-    current_password: str
-    new_password: str = Field(description="12 characters or more")
-
-
-class PasswordIn(Strict):
-    password: str = Field(description="12 characters or more")
 
 
 class PatientIn(Strict):
@@ -168,16 +147,6 @@ def _when(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def user_to_dict(user: UserRow) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "role": user.role,
-        "active": user.active,
-    }
-
-
 def patient_to_dict(p: PatientRow) -> dict[str, Any]:
     return {
         "id": p.id,
@@ -268,51 +237,6 @@ def audit_event_to_dict(e: AuditEventRow) -> dict[str, Any]:
         "patient_id": e.patient_id,
         "what": e.what,
     }
-
-
-# ----------------------------------------------------------------------------- session
-
-
-@router.get("/session", tags=["session"], **declares(SessionOut))
-def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """The signed-in user (or null) and the CSRF token for unsafe requests."""
-    user = current_user(request, db)
-    return {"user": user_to_dict(user) if user else None, "csrf_token": csrf_token(request)}
-
-
-@router.post("/session", tags=["session"], **declares(SessionOut))
-def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """Sign in; answers the user and a fresh CSRF token. Locks the account after repeated
-    failures (401); too many attempts for one account or from one address are 429."""
-    user = sign_in_user(request, db, body.username, body.password)
-    return {"user": user_to_dict(user), "csrf_token": csrf_token(request)}
-
-
-@router.delete("/session", tags=["session"], **declares(SignedOut))
-def sign_out(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """Sign out: the session ends in the database, so its cookie opens nothing any more."""
-    auth.sign_out_session(request, db)
-    return {"user": None}
-
-
-@router.post("/session/password", tags=["session"], **declares(PasswordChanged))
-def change_password(body: PasswordChangeIn, c: Ctx = REFERENCE) -> dict[str, Any]:
-    """Change your own password (give the current one); your other sessions end. A wrong
-    current password is 422 and counts as a failed sign-in."""
-    settings = c.request.app.state.settings
-    try:
-        ended = accounts.change_password(
-            c.db,
-            c.actor,
-            body.current_password,
-            body.new_password,
-            keep_session=auth.current_session_id(c.request),
-            max_failures=settings.max_failed_sign_ins,
-            lockout=settings.lockout,
-        )
-    finally:
-        c.commit()
-    return {"user": user_to_dict(c.user), "sessions_ended": ended}
 
 
 # ----------------------------------------------------------------------------- patients
@@ -579,16 +503,6 @@ def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.set_user_active(c.db, c.actor, user_id, body.active)
     c.commit()
     return user_to_dict(user)
-
-
-@router.post("/users/{user_id}/password", tags=["admin"], **declares(PasswordChanged))
-def reset_password(user_id: int, body: PasswordIn, c: Ctx = ADMIN) -> dict[str, Any]:
-    """Set a user's password; every session of theirs ends (but yours, for your own)."""
-    user, ended = accounts.reset_password(
-        c.db, c.actor, user_id, body.password, keep_session=auth.current_session_id(c.request)
-    )
-    c.commit()
-    return {"user": user_to_dict(user), "sessions_ended": ended}
 
 
 @router.post("/users/{user_id}/role", tags=["admin"], **declares(UserOut))

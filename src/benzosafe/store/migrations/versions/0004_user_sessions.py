@@ -1,6 +1,6 @@
 """Server-side sessions of the web app: a hashed random token per signed-in session.
 
-Revision ID: 0003
+Revision ID: 0004_user_sessions
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004_user_sessions"
+down_revision = "0003_one_active_plan"
 branch_labels = None
 depends_on = None
 
