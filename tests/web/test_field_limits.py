@@ -138,6 +138,7 @@ DERIVED = {
     "patients.status": "one of PATIENT_STATUSES, set by the records",
     "prescriptions.worst_severity": "a finding severity from the clinical core",
     "taper_plans.status": "active or ended, set by the records",
+    "taper_plans.end_reason": "'replaced by plan N on DATE by NAME', written by the records",
     "side_effect_reports.level": "a triage level from the clinical core",
     "audit_events.username": "the user's username (users.username) or a cut sign-in name",
     "audit_events.action": "a fixed action name in the code",
@@ -262,3 +263,8 @@ def test_ids_and_counts_beyond_an_integer_are_a_422(number: int, apis: dict[str,
     )
     assert stale.status_code == 422 and stale.json()["error"]["field"] == "expected_version"
     assert clinician.get(f"/api/patients/{INTEGER_MAX}").status_code == 404
+    patient = _new_patient(apis)
+    replacing = clinician.post(
+        f"/api/patients/{patient}/taper-plans", {**TAPER, "replaces": number}
+    )
+    assert replacing.status_code == 422 and replacing.json()["error"]["field"] == "replaces"

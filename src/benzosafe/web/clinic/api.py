@@ -137,6 +137,11 @@ class TaperIn(Strict):
     via: str | None = None
     via_forms: str | None = None
     override_reason: str | None = None
+    replaces: int | None = positive(
+        default=None,
+        description="the id of the patient's active taper plan, which this one ends "
+        "(required when the patient has one; another id, or none, is a 409)",
+    )
 
 
 class AdjustIn(Strict):
@@ -218,6 +223,8 @@ def taper_plan_to_dict(t: TaperPlanRow) -> dict[str, Any]:
         "status": t.status,
         "version": t.version,
         "updated_at": _when(t.updated_at),
+        "ended_at": _when(t.ended_at),
+        "end_reason": t.end_reason,
         "versions": [
             {
                 "number": v.number,
@@ -467,9 +474,12 @@ def preview_taper_fhir(c: Ctx = CLINICAL) -> Response:
     **declares(TaperPlanOut, 201),
 )
 def create_taper_plan(patient_id: RowId, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
-    """Make and keep a taper plan for the patient (version 1)."""
+    """Make and keep a taper plan for the patient (version 1), the patient's one active plan:
+    the active plan it replaces, if any, is named in ``replaces`` and ends with the reason
+    "replaced by plan N on DATE by NAME"."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
-    row = actions.save_taper(c, patient, body.model_dump(exclude_none=True))
+    data = body.model_dump(exclude_none=True, exclude={"replaces"})
+    row = actions.save_taper(c, patient, data, body.replaces)
     c.commit()
     return taper_plan_to_dict(row)
 

@@ -171,9 +171,13 @@ class TaperPlanVersion(Out):
 class TaperPlanOut(Out):
     id: int
     patient_id: int
-    status: str
+    status: str = Field(description="active (at most one per patient) or ended")
     version: int
     updated_at: str | None
+    ended_at: str | None
+    end_reason: str | None = Field(
+        description="why the plan ended, e.g. 'replaced by plan 7 on 2026-12-05 by Dr Lee'"
+    )
     versions: list[TaperPlanVersion]
 
 
