@@ -140,6 +140,8 @@ DERIVED = {
     "taper_plans.status": "active or ended, set by the records",
     "taper_plans.end_reason": "'replaced by plan N on DATE by NAME', written by the records",
     "side_effect_reports.level": "a triage level from the clinical core",
+    "user_sessions.token_hash": "a SHA-256 hex digest of a random token",
+    "user_sessions.end_reason": "sign-out, time-out, ... set by the code",
     "audit_events.username": "the user's username (users.username) or a cut sign-in name",
     "audit_events.action": "a fixed action name in the code",
     "audit_events.what": "ids and codes the code writes (no limit: Text)",

@@ -5,6 +5,7 @@ answer without passing it through the model, so the JSON stays exactly what the 
 builds. Every route of the router also declares the error shape of :mod:`.errors`
 (:data:`ERRORS`). Clinical payloads (a check report, a taper plan, a score) are the public
 contracts of the core; their main fields are typed here and the rest allowed as they come.
+Request bodies derive from :class:`Strict`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,30 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from benzosafe.store.limits import INTEGER_MAX, max_length
+
 
 class Out(BaseModel):
     """An answer with exactly these fields."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Strict(BaseModel):
+    """A request body with exactly these fields (another is a 422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def limited(column: Any, **kw: Any) -> Any:
+    """A text field of a request no longer than ``column`` of the model holds (the model is
+    the one source of the limits: :mod:`benzosafe.store.limits`)."""
+    return Field(max_length=max_length(column), **kw)
+
+
+def positive(**kw: Any) -> Any:
+    """A positive whole number an ``Integer`` column (32-bit on PostgreSQL) holds."""
+    return Field(ge=1, le=INTEGER_MAX, **kw)
 
 
 class Open(BaseModel):
@@ -84,6 +104,11 @@ class SessionOut(Out):
 
 class SignedOut(Out):
     user: None
+
+
+class PasswordChanged(Out):
+    user: UserOut
+    sessions_ended: int = Field(description="how many of the user's sessions this ended")
 
 
 class PatientOut(Out):
