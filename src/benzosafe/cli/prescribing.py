@@ -91,11 +91,11 @@ def check_command(
 ) -> None:
     """Check a benzodiazepine order for a patient. Every finding with its rule and source;
     exit 1 at the --fail-on severity."""
-    from benzosafe.cli.root import knowledge
+    from benzosafe.cli.root import check_knowledge
     from benzosafe.clinical.check import check_raw
     from benzosafe.clinical.findings import SEVERITY_RANK
 
-    kb = knowledge()
+    kb = check_knowledge()
     given = {
         "drug": drug,
         "dose": dose,

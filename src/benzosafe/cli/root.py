@@ -27,6 +27,7 @@ from benzosafe.errors import BenzosafeError
 
 if TYPE_CHECKING:
     from benzosafe.knowledge import Knowledge
+    from benzosafe.knowledge.models import KnowledgeBase
 
 #: Exit status of invalid input or usage (1 is kept for ``check --fail-on``).
 USAGE_EXIT = 2
@@ -147,6 +148,19 @@ def knowledge() -> Knowledge:
         from benzosafe.knowledge.bundle import load
 
         return load()
+    from benzosafe.knowledge.protocol import load_active
+
+    return load_active(OPTIONS.protocol)
+
+
+def check_knowledge() -> KnowledgeBase:
+    """The knowledge a check reads: the cited defaults' core tables from their snapshot
+    (:mod:`benzosafe.knowledge.snapshot`, no pydantic imported), or with a site protocol the
+    validated knowledge with the protocol laid over it."""
+    if OPTIONS.protocol is None and not os.environ.get(PROTOCOL_ENV):
+        from benzosafe.knowledge.snapshot import load_snapshot
+
+        return load_snapshot()
     from benzosafe.knowledge.protocol import load_active
 
     return load_active(OPTIONS.protocol)
