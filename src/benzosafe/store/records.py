@@ -17,10 +17,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from benzosafe.errors import Conflict, InvalidInput, NotFound
+from benzosafe.store.db import is_conflict
 from benzosafe.store.models import (
     PATIENT_STATUSES,
     AssessmentRow,
@@ -245,6 +247,96 @@ def add_prescription(
     return _added(session, actor, row, "prescription.create", "prescription {id}")
 
 
+def active_taper_plan(session: Session, patient_id: int) -> TaperPlanRow | None:
+    """The patient's active taper plan (there is at most one), or None."""
+    return session.scalar(
+        select(TaperPlanRow).where(
+            TaperPlanRow.patient_id == patient_id, TaperPlanRow.status == "active"
+        )
+    )
+
+
+def _start_taper_plan(
+    session: Session, actor: Actor, patient: PatientRow, replaces: int | None, by: str
+) -> TaperPlanRow:
+    """A new active plan row; the plan the writer saw active (``replaces``) ends, naming it."""
+    active = session.scalar(
+        select(TaperPlanRow.id).where(
+            TaperPlanRow.patient_id == patient.id, TaperPlanRow.status == "active"
+        )
+    )
+    if active != replaces:
+        if replaces is None:
+            raise Conflict(
+                f"the patient already has an active taper plan ({active}): to end it and start "
+                f"this one, say that this plan replaces plan {active}"
+            )
+        raise Conflict(
+            f"taper plan {replaces} is not the patient's active plan "
+            f"({'none is active' if active is None else f'plan {active} is'}): someone changed "
+            "the plans first; reload the patient and review them"
+        )
+    now = utcnow()
+    end_old = (
+        update(TaperPlanRow)
+        .where(
+            TaperPlanRow.id == replaces,
+            TaperPlanRow.patient_id == patient.id,
+            TaperPlanRow.status == "active",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    row = TaperPlanRow(patient_id=patient.id, status="active", created_at=now, updated_at=now)
+    try:
+        if replaces is not None:
+            # Guarded by its WHERE: of two writers replacing the same plan, one ends it.
+            ended = session.execute(
+                end_old.values(
+                    status="ended",
+                    ended_at=now,
+                    ended_by=actor.user_id,
+                    version=TaperPlanRow.version + 1,
+                    updated_at=now,
+                )
+            )
+            if ended.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(
+                    f"taper plan {replaces} was ended by someone else at the same moment; "
+                    "nothing was saved: reload the patient and review the plan now active"
+                )
+        session.add(row)
+        session.flush()  # the one-active index refuses a second plan started in parallel
+    except IntegrityError as exc:
+        if not is_conflict(exc):
+            raise
+        raise Conflict(
+            "another taper plan was started for this patient at the same moment; nothing was "
+            "saved: reload the patient and review the plan now active"
+        ) from exc
+    if replaces is not None:
+        reason = f"replaced by plan {row.id} on {now.date().isoformat()} by {by}"
+        session.execute(
+            update(TaperPlanRow)
+            .where(TaperPlanRow.id == replaces)
+            .values(end_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        old = session.identity_map.get(session.identity_key(TaperPlanRow, replaces))
+        if old is not None:
+            session.expire(old)
+        audit(session, actor, "taper-plan.end", patient.id, f"taper plan {replaces}: {reason}")
+    return row
+
+
+def refuse_if_ended(row: TaperPlanRow) -> None:
+    """An ended plan cannot change: :class:`Conflict`, saying why it ended."""
+    if row.status != "active":
+        raise Conflict(
+            f"taper plan {row.id} has ended ({row.end_reason or row.status}): "
+            "change the patient's active plan instead"
+        )
+
+
 def save_taper_plan(
     session: Session,
     actor: Actor,
@@ -254,17 +346,21 @@ def save_taper_plan(
     *,
     taper_plan_id: int | None = None,
     expected_version: int | None = None,
+    replaces: int | None = None,
+    by: str | None = None,
 ) -> TaperPlanRow:
     """A new plan (no id) or a new version of an existing one.
 
-    Changing an existing plan needs ``expected_version``, the version the writer read; a
-    different current version means someone else saved first: :class:`Conflict`.
+    A new plan is the patient's one active plan: the writer names the active plan they saw
+    (``replaces``; None when they saw none), which ends with the reason "replaced by plan N on
+    DATE by ``by``" (the actor's user name when not given); another active plan than the one
+    named, or a plan started at the same moment, is a :class:`Conflict`. Changing an existing
+    plan needs ``expected_version``, the version the writer read; a different current version
+    means someone else saved first, and an ended plan cannot change: :class:`Conflict`.
     """
     now = utcnow()
     if taper_plan_id is None:
-        row = TaperPlanRow(patient_id=patient.id, status="active", created_at=now, updated_at=now)
-        session.add(row)
-        session.flush()
+        row = _start_taper_plan(session, actor, patient, replaces, by or actor.username)
         number = 1
     else:
         found = session.get(TaperPlanRow, taper_plan_id)
@@ -273,6 +369,7 @@ def save_taper_plan(
         row = found
         if expected_version is None:
             raise InvalidInput("expected_version", "is required to change a saved plan")
+        refuse_if_ended(row)
         if row.version != expected_version:
             raise Conflict(
                 f"taper plan {row.id} is at version {row.version}, not {expected_version}: "
@@ -283,7 +380,7 @@ def save_taper_plan(
         number = len(row.versions) + 1
         row.updated_at = now
         try:
-            session.flush()  # bumps the version; a concurrent writer fails here
+            session.flush()  # bumps the version; a concurrent writer (or ending) fails here
         except StaleDataError as exc:
             # Nothing of the session may be read now (it must roll back): the id was given.
             raise Conflict(
@@ -373,6 +470,13 @@ class Chart:
     doses: Sequence[DoseRecordRow]
     assessments: Sequence[AssessmentRow]
     side_effects: Sequence[SideEffectReportRow]
+
+    @property
+    def taper_plan(self) -> TaperPlanRow | None:
+        """The plan to show: the active one, else the one that ended last (or None)."""
+        active = [t for t in self.taper_plans if t.status == "active"]
+        shown = active or self.taper_plans
+        return shown[-1] if shown else None
 
 
 def patient_chart(session: Session, patient_id: int) -> Chart:

@@ -333,13 +333,30 @@ def preview_taper_fhir(ctx: Ctx, data: dict[str, Any]) -> bytes:
     return plan_to_fhir_json(plan, knowledge())
 
 
-def save_taper(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> TaperPlanRow:
-    """A new taper plan for the patient; stored with the request that rebuilds it."""
+def replaced_plan(value: object) -> int | None:
+    """The ``replaces`` field: the id of the active plan the clinician saw (None: none)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("replaces", f"{value!r} is not a taper plan id")
+    return value
+
+
+def save_taper(
+    ctx: Ctx, patient: PatientRow, data: dict[str, Any], replaces: int | None = None
+) -> TaperPlanRow:
+    """A new taper plan for the patient, stored with the request that rebuilds it; it ends
+    the active plan the clinician saw (``replaces``), naming the new plan and the clinician."""
     request = taper_request_from(data)
     request["made_by"] = ctx.user.display_name
     _, plan_json = build_plan(request, [], ctx.user.display_name)
     stored = {"request": request, "adjustments": [], "plan": plan_json}
-    return records.save_taper_plan(ctx.db, ctx.actor, patient, stored, "plan made")
+    by = ctx.user.display_name
+    return records.save_taper_plan(
+        ctx.db, ctx.actor, patient, stored, "plan made", replaces=replaces, by=by
+    )
 
 
 def adjust_taper(
@@ -350,6 +367,7 @@ def adjust_taper(
         expected_version = int(expected_version)
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
         raise InvalidInput("expected_version", "is required: the version you are changing")
+    records.refuse_if_ended(row)
     latest = row.versions[-1].plan
     adjustment = {**adjustment_from(data), "by": ctx.user.display_name}
     adjustments = [*latest["adjustments"], adjustment]

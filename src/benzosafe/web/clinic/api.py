@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Body, Depends, Response
+from pydantic import Field
 
 from benzosafe.store import accounts, records
 from benzosafe.store.models import (
@@ -23,11 +22,10 @@ from benzosafe.store.models import (
     PrescriptionRow,
     SideEffectReportRow,
     TaperPlanRow,
-    UserRow,
 )
-from benzosafe.web.clinic import actions
-from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
-from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic import actions, api_session
+from benzosafe.web.clinic.api_session import user_to_dict
+from benzosafe.web.clinic.deps import Ctx, ctx
 from benzosafe.web.clinic.schemas import (
     ERRORS,
     FILES,
@@ -42,9 +40,8 @@ from benzosafe.web.clinic.schemas import (
     PatientOut,
     PatientSummary,
     PrescriptionOut,
-    SessionOut,
     SideEffectOut,
-    SignedOut,
+    Strict,
     TaperPlan,
     TaperPlanOut,
     UserList,
@@ -53,19 +50,11 @@ from benzosafe.web.clinic.schemas import (
 )
 
 router = APIRouter(prefix="/api", responses=ERRORS)
+router.include_router(api_session.router)  # sign-in, sign-out, passwords
 PATIENTS = Depends(ctx("patients"))
 CLINICAL = Depends(ctx("clinical"))
 ADMIN = Depends(ctx("admin"))
 REFERENCE = Depends(ctx("reference"))
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SignIn(Strict):
-    username: str
-    password: str
 
 
 class PatientIn(Strict):
@@ -121,6 +110,11 @@ class TaperIn(Strict):
     via: str | None = None
     via_forms: str | None = None
     override_reason: str | None = None
+    replaces: int | None = Field(
+        default=None,
+        description="the id of the patient's active taper plan, which this one ends "
+        "(required when the patient has one; another id, or none, is a 409)",
+    )
 
 
 class AdjustIn(Strict):
@@ -151,16 +145,6 @@ class RoleIn(Strict):
 
 def _when(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-def user_to_dict(user: UserRow) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "role": user.role,
-        "active": user.active,
-    }
 
 
 def patient_to_dict(p: PatientRow) -> dict[str, Any]:
@@ -202,6 +186,8 @@ def taper_plan_to_dict(t: TaperPlanRow) -> dict[str, Any]:
         "status": t.status,
         "version": t.version,
         "updated_at": _when(t.updated_at),
+        "ended_at": _when(t.ended_at),
+        "end_reason": t.end_reason,
         "versions": [
             {
                 "number": v.number,
@@ -251,30 +237,6 @@ def audit_event_to_dict(e: AuditEventRow) -> dict[str, Any]:
         "patient_id": e.patient_id,
         "what": e.what,
     }
-
-
-# ----------------------------------------------------------------------------- session
-
-
-@router.get("/session", tags=["session"], **declares(SessionOut))
-def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """The signed-in user (or null) and the CSRF token for unsafe requests."""
-    user = current_user(request, db)
-    return {"user": user_to_dict(user) if user else None, "csrf_token": csrf_token(request)}
-
-
-@router.post("/session", tags=["session"], **declares(SessionOut))
-def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """Sign in; answers the user and a fresh CSRF token. Locks the account after repeated
-    failures (401); too many attempts for one account or from one address are 429."""
-    user = sign_in_user(request, db, body.username, body.password)
-    return {"user": user_to_dict(user), "csrf_token": csrf_token(request)}
-
-
-@router.delete("/session", tags=["session"], **declares(SignedOut))
-def sign_out(request: Request) -> dict[str, Any]:
-    request.session.clear()
-    return {"user": None}
 
 
 # ----------------------------------------------------------------------------- patients
@@ -451,9 +413,12 @@ def preview_taper_fhir(c: Ctx = CLINICAL) -> Response:
     **declares(TaperPlanOut, 201),
 )
 def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
-    """Make and keep a taper plan for the patient (version 1)."""
+    """Make and keep a taper plan for the patient (version 1), the patient's one active plan:
+    the active plan it replaces, if any, is named in ``replaces`` and ends with the reason
+    "replaced by plan N on DATE by NAME"."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
-    row = actions.save_taper(c, patient, body.model_dump(exclude_none=True))
+    data = body.model_dump(exclude_none=True, exclude={"replaces"})
+    row = actions.save_taper(c, patient, data, body.replaces)
     c.commit()
     return taper_plan_to_dict(row)
 

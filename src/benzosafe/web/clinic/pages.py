@@ -17,12 +17,25 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
-from benzosafe.errors import BenzosafeError, InvalidInput, SignInRefused, TooManyAttempts
+from benzosafe.errors import (
+    BenzosafeError,
+    Conflict,
+    InvalidInput,
+    SignInRefused,
+    TooManyAttempts,
+)
 from benzosafe.knowledge import Knowledge
 from benzosafe.store import accounts, records
+from benzosafe.store.models import TaperPlanRow
 from benzosafe.units import format_mg
 from benzosafe.web.clinic import actions, charts, present
-from benzosafe.web.clinic.auth import csrf_token, current_user, may, sign_in_user
+from benzosafe.web.clinic.auth import (
+    csrf_token,
+    current_user,
+    may,
+    sign_in_user,
+    sign_out_session,
+)
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
 from benzosafe.web.clinic.present import with_references
 
@@ -112,8 +125,8 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(request: Request) -> Response:
-    request.session.clear()
+def sign_out(request: Request, db: Session = Depends(db_session)) -> Response:
+    sign_out_session(request, db)
     return see_other("/sign-in")
 
 
@@ -293,10 +306,12 @@ def side_effects(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
 # ----------------------------------------------------------------------------- taper
 
 
-def _taper_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
+def _taper_context(patient: Any, form: dict[str, Any], replaces: Any) -> dict[str, Any]:
+    """What the builder shows; ``replaces`` is the active plan that saving ends (the one the
+    clinician was shown, sent back with the form so a plan changed meanwhile is a conflict)."""
     return {"patient": patient, "form": form, "drugs": sorted(_kb().benzodiazepines),
             "plan": None, "svg": None, "error": None, "dose_warning": None,
-            "last_dose": None, "unconfirmed": False}  # fmt: skip
+            "last_dose": None, "unconfirmed": False, "replaces": replaces}  # fmt: skip
 
 
 def _kb() -> Knowledge:
@@ -326,13 +341,14 @@ def taper_form(
     """The builder, its dose prefilled from the link or else the last dose recorded as taken."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     last = records.last_recorded_dose(c.db, patient_id)
+    active = records.active_taper_plan(c.db, patient_id)
     c.commit()
     if not daily_dose and last is not None:
         daily_dose = f"{format_mg(Decimal(last.daily_mg))}/day"
     pace = _kb().taper.pace  # the cited default (or the site protocol's), not a copy
     form = {"drug": drug, "dose": daily_dose, "start": date.today().isoformat(),
             "reduce": f"{pace.percent}%", "every": f"{pace.every_days}d"}  # fmt: skip
-    context = _taper_context(patient, form)
+    context = _taper_context(patient, form, active)
     if last is not None:
         context["last_dose"] = last
     return page(c, "taper.html", context)
@@ -345,18 +361,25 @@ def taper_build(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL)
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     intent = form.pop("intent", "preview")
     confirmed = form.pop("dose_confirmed", "") == "yes"
-    context = _taper_context(patient, form)
+    replaces = form.pop("replaces", None)
+    context = _taper_context(patient, form, None)
     try:
+        replaces = actions.replaced_plan(replaces)
+        context["replaces"] = replaces and c.db.get(TaperPlanRow, replaces)
         context["dose_warning"] = actions.dose_mismatch(c, patient, form)
         if intent == "save" and (confirmed or not context["dose_warning"]):
-            actions.save_taper(c, patient, form)
+            actions.save_taper(c, patient, form, replaces)
             c.commit()
             return see_other(f"/patients/{patient_id}#taper")
         plan = actions.preview_taper(c, form)
     except BenzosafeError as exc:
         c.db.rollback()
         context["error"] = exc
-        return page(c, "taper.html", context, status_code=422)
+        status = 422
+        if isinstance(exc, Conflict):  # the plans changed meanwhile: show the one active now
+            context["replaces"] = records.active_taper_plan(c.db, patient_id)
+            status = exc.status
+        return page(c, "taper.html", context, status_code=status)
     c.commit()
     context["plan"] = plan
     context["unconfirmed"] = intent == "save"
