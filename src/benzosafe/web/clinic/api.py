@@ -37,6 +37,7 @@ from benzosafe.web.clinic.schemas import (
     CheckReport,
     DoseOut,
     IntakeOut,
+    JSONRoute,
     Monograph,
     PatientList,
     PatientOut,
@@ -52,7 +53,7 @@ from benzosafe.web.clinic.schemas import (
     declares,
 )
 
-router = APIRouter(prefix="/api", responses=ERRORS)
+router = APIRouter(prefix="/api", responses=ERRORS, route_class=JSONRoute)
 PATIENTS = Depends(ctx("patients"))
 CLINICAL = Depends(ctx("clinical"))
 ADMIN = Depends(ctx("admin"))

@@ -45,6 +45,7 @@ _env = Environment(
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # package files: not looked up on disk again at every page
 )
 _env.filters["merge_findings"] = present.merge_findings
 
