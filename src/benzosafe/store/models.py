@@ -9,7 +9,7 @@ conflict instead of silently overwriting. A patient has at most one active taper
 a partial unique index (``status = 'active'``) on SQLite and PostgreSQL alike; an ended plan
 keeps when, by whom and why it ended. ``audit_events`` is append-only (database
 triggers refuse UPDATE and DELETE; see the initial migration). ``sign_in_attempts`` holds
-the sign-in rate limit's counters.
+the sign-in rate limit's counters; ``user_sessions`` the web app's signed-in sessions.
 """
 
 from __future__ import annotations
@@ -59,6 +59,22 @@ class SignInAttemptRow(Base):
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     window_start: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer)
+
+
+class UserSessionRow(Base):
+    """A signed-in session of the web app. The cookie carries a random token; only its
+    SHA-256 is stored, so a copy of this table opens no session. An ended session keeps its
+    row, with when and why it ended (sign-out, time-out, deactivation, password change)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class PatientRow(Base):

@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Body, Depends, Response
+from pydantic import Field
 
 from benzosafe.store import accounts, records
 from benzosafe.store.models import (
@@ -23,11 +22,10 @@ from benzosafe.store.models import (
     PrescriptionRow,
     SideEffectReportRow,
     TaperPlanRow,
-    UserRow,
 )
-from benzosafe.web.clinic import actions
-from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
-from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic import actions, api_session
+from benzosafe.web.clinic.api_session import user_to_dict
+from benzosafe.web.clinic.deps import Ctx, ctx
 from benzosafe.web.clinic.schemas import (
     ERRORS,
     FILES,
@@ -43,9 +41,8 @@ from benzosafe.web.clinic.schemas import (
     PatientOut,
     PatientSummary,
     PrescriptionOut,
-    SessionOut,
     SideEffectOut,
-    SignedOut,
+    Strict,
     TaperPlan,
     TaperPlanOut,
     UserList,
@@ -54,19 +51,11 @@ from benzosafe.web.clinic.schemas import (
 )
 
 router = APIRouter(prefix="/api", responses=ERRORS, route_class=JSONRoute)
+router.include_router(api_session.router)  # sign-in, sign-out, passwords
 PATIENTS = Depends(ctx("patients"))
 CLINICAL = Depends(ctx("clinical"))
 ADMIN = Depends(ctx("admin"))
 REFERENCE = Depends(ctx("reference"))
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SignIn(Strict):
-    username: str
-    password: str
 
 
 class PatientIn(Strict):
@@ -159,16 +148,6 @@ def _when(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def user_to_dict(user: UserRow) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "role": user.role,
-        "active": user.active,
-    }
-
-
 def patient_to_dict(p: PatientRow) -> dict[str, Any]:
     return {
         "id": p.id,
@@ -259,30 +238,6 @@ def audit_event_to_dict(e: AuditEventRow) -> dict[str, Any]:
         "patient_id": e.patient_id,
         "what": e.what,
     }
-
-
-# ----------------------------------------------------------------------------- session
-
-
-@router.get("/session", tags=["session"], **declares(SessionOut))
-def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """The signed-in user (or null) and the CSRF token for unsafe requests."""
-    user = current_user(request, db)
-    return {"user": user_to_dict(user) if user else None, "csrf_token": csrf_token(request)}
-
-
-@router.post("/session", tags=["session"], **declares(SessionOut))
-def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """Sign in; answers the user and a fresh CSRF token. Locks the account after repeated
-    failures (401); too many attempts for one account or from one address are 429."""
-    user = sign_in_user(request, db, body.username, body.password)
-    return {"user": user_to_dict(user), "csrf_token": csrf_token(request)}
-
-
-@router.delete("/session", tags=["session"], **declares(SignedOut))
-def sign_out(request: Request) -> dict[str, Any]:
-    request.session.clear()
-    return {"user": None}
 
 
 # ----------------------------------------------------------------------------- patients

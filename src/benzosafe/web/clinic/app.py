@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
 
 from benzosafe._version import __version__
 from benzosafe.store import records
 from benzosafe.store.db import make_engine, session_factory, upgrade
 from benzosafe.web.clinic import actions, api, errors, pages
-from benzosafe.web.clinic.auth import csrf_protect
+from benzosafe.web.clinic.auth import SessionCookies, csrf_protect
 from benzosafe.web.clinic.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,12 +57,9 @@ def create_app(
         actions.note_protocol(session, records.SYSTEM)
         session.commit()
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.secret_key,
-        session_cookie="benzosafe_session",
-        max_age=settings.session_max_age_s,
-        same_site="lax",
-        https_only=settings.secure_cookies,
+        SessionCookies,
+        max_age=int(settings.session_absolute_timeout.total_seconds()),
+        secure=settings.secure_cookies,
     )
 
     @app.middleware("http")

@@ -29,7 +29,13 @@ from benzosafe.store import accounts, records
 from benzosafe.store.models import TaperPlanRow
 from benzosafe.units import format_mg
 from benzosafe.web.clinic import actions, charts, present
-from benzosafe.web.clinic.auth import csrf_token, current_user, may, sign_in_user
+from benzosafe.web.clinic.auth import (
+    csrf_token,
+    current_user,
+    may,
+    sign_in_user,
+    sign_out_session,
+)
 from benzosafe.web.clinic.deps import Ctx, ctx, db_session
 from benzosafe.web.clinic.present import with_references
 
@@ -120,8 +126,8 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(request: Request) -> Response:
-    request.session.clear()
+def sign_out(request: Request, db: Session = Depends(db_session)) -> Response:
+    sign_out_session(request, db)
     return see_other("/sign-in")
 
 

@@ -5,6 +5,7 @@ answer without passing it through the model, so the JSON stays exactly what the 
 builds. Every route of the router also declares the error shape of :mod:`.errors`
 (:data:`ERRORS`). Clinical payloads (a check report, a taper plan, a score) are the public
 contracts of the core; their main fields are typed here and the rest allowed as they come.
+Request bodies derive from :class:`Strict`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class Out(BaseModel):
     """An answer with exactly these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Strict(BaseModel):
+    """A request body with exactly these fields (another is a 422)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -115,6 +122,11 @@ class SessionOut(Out):
 
 class SignedOut(Out):
     user: None
+
+
+class PasswordChanged(Out):
+    user: UserOut
+    sessions_ended: int = Field(description="how many of the user's sessions this ended")
 
 
 class PatientOut(Out):
