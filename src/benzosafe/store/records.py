@@ -79,6 +79,8 @@ def audit(
         patient_id=patient_id,
         what=what,
     )
+    if not session.in_transaction():
+        session.begin()  # so that a rollback before any query still drops the event
     session.info.setdefault(_PENDING_AUDIT, []).append(event)
 
 
