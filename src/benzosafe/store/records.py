@@ -24,6 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from benzosafe.errors import Conflict, InvalidInput, NotFound
 from benzosafe.store.db import is_conflict
+from benzosafe.store.limits import check_text, max_length
 from benzosafe.store.models import (
     PATIENT_STATUSES,
     AssessmentRow,
@@ -112,10 +113,11 @@ def audit_events(
 # ----------------------------------------------------------------------------- patients
 
 
-def _name(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 128:
-        raise InvalidInput(field, "is required: 1-128 characters")
-    return value.strip()
+def _text(value: object, column: Any, field: str) -> str:
+    """A required text field, stripped, within its column's limit."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(field, f"is required: 1-{max_length(column)} characters")
+    return check_text(column, value.strip(), field)
 
 
 def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> PatientRow:
@@ -124,7 +126,7 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise InvalidInput(f"patient.{unknown[0]}", "unknown field", allowed)
-    mrn = _name(data.get("mrn"), "patient.mrn")
+    mrn = _text(data.get("mrn"), PatientRow.mrn, "patient.mrn")
     try:
         birth = date.fromisoformat(str(data.get("birth_date", "")))
     except ValueError as exc:
@@ -135,8 +137,8 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
         raise InvalidInput("patient.mrn", f"a patient with MRN {mrn!r} already exists")
     patient = PatientRow(
         mrn=mrn,
-        family_name=_name(data.get("family_name"), "patient.family_name"),
-        given_name=_name(data.get("given_name"), "patient.given_name"),
+        family_name=_text(data.get("family_name"), PatientRow.family_name, "patient.family_name"),
+        given_name=_text(data.get("given_name"), PatientRow.given_name, "patient.given_name"),
         birth_date=birth,
         status="intake",
     )

@@ -19,6 +19,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
+from benzosafe.store.limits import INTEGER_MAX, max_length
+
 
 class Out(BaseModel):
     """An answer with exactly these fields."""
@@ -30,6 +32,17 @@ class Strict(BaseModel):
     """A request body with exactly these fields (another is a 422)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def limited(column: Any, **kw: Any) -> Any:
+    """A text field of a request no longer than ``column`` of the model holds (the model is
+    the one source of the limits: :mod:`benzosafe.store.limits`)."""
+    return Field(max_length=max_length(column), **kw)
+
+
+def positive(**kw: Any) -> Any:
+    """A positive whole number an ``Integer`` column (32-bit on PostgreSQL) holds."""
+    return Field(ge=1, le=INTEGER_MAX, **kw)
 
 
 class Open(BaseModel):
