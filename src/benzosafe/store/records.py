@@ -16,9 +16,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
 
 from benzosafe.errors import Conflict, InvalidInput, NotFound
@@ -58,25 +59,51 @@ SYSTEM = Actor(None, "system", "admin")
 # ----------------------------------------------------------------------------- audit
 
 
+_PENDING_AUDIT = "benzosafe.pending_audit"
+
+
 def audit(
     session: Session, actor: Actor, action: str, patient_id: int | None, what: str = ""
 ) -> None:
-    """Append one audit event to the current transaction."""
-    session.add(
-        AuditEventRow(
-            at=utcnow(),
-            user_id=actor.user_id,
-            username=actor.username,
-            action=action,
-            patient_id=patient_id,
-            what=what,
-        )
+    """Append one audit event to the current transaction.
+
+    The event is inserted as the transaction commits (its last write), not at the next
+    query: a request that only reads then holds SQLite's one write lock for that insert alone
+    rather than for all its reading, so parallel requests do not queue behind each other. It
+    still commits with the change, or not at all.
+    """
+    event = AuditEventRow(
+        at=utcnow(),
+        user_id=actor.user_id,
+        username=actor.username,
+        action=action,
+        patient_id=patient_id,
+        what=what,
     )
+    if not session.in_transaction():
+        session.begin()  # so that a rollback before any query still drops the event
+    session.info.setdefault(_PENDING_AUDIT, []).append(event)
+
+
+def _write_pending_audit(session: Session) -> None:
+    session.add_all(session.info.pop(_PENDING_AUDIT, []))
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _audit_at_commit(session: Session) -> None:
+    _write_pending_audit(session)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _audit_dropped_with_transaction(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back or closed: its events go with it
+        session.info.pop(_PENDING_AUDIT, None)
 
 
 def audit_events(
     session: Session, *, patient_id: int | None = None, limit: int = 200
 ) -> Sequence[AuditEventRow]:
+    _write_pending_audit(session)  # this reading of the log is in the log it shows
     query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
     if patient_id is not None:
         query = query.where(AuditEventRow.patient_id == patient_id)
@@ -517,6 +544,7 @@ def last_recorded_dose(session: Session, patient_id: int) -> DoseRecordRow | Non
 def note_protocol(session: Session, actor: Actor, active: str) -> bool:
     """Audit the site protocol in use (``active``: its name, version and hash, or "none")
     when it differs from the last one recorded; answers whether it changed."""
+    _write_pending_audit(session)
     last = session.scalar(
         select(AuditEventRow.what)
         .where(AuditEventRow.action == "protocol.active")

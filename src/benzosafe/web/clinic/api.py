@@ -37,6 +37,7 @@ from benzosafe.web.clinic.schemas import (
     CheckReport,
     DoseOut,
     IntakeOut,
+    JSONRoute,
     Monograph,
     PatientList,
     PatientOut,
@@ -53,7 +54,7 @@ from benzosafe.web.clinic.schemas import (
     positive,
 )
 
-router = APIRouter(prefix="/api", responses=ERRORS)
+router = APIRouter(prefix="/api", responses=ERRORS, route_class=JSONRoute)
 router.include_router(api_session.router)  # sign-in, sign-out, passwords
 PATIENTS = Depends(ctx("patients"))
 CLINICAL = Depends(ctx("clinical"))

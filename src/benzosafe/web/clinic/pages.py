@@ -52,6 +52,7 @@ _env = Environment(
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # package files: not looked up on disk again at every page
 )
 _env.filters["merge_findings"] = present.merge_findings
 # ``maxlength="{{ limit['patients.mrn'] }}"``: the form fields take their limits from the model.
