@@ -6,11 +6,16 @@ screens the documented Parquet and the OMOP folder each in a child process and p
 wall time and peak resident memory of both. Prints figures only; it asserts no time.
 
     .venv/bin/python bench/omop_read.py --patients 40000
+    .venv/bin/python bench/omop_read.py --patients 4000 --engine spark
+
+With ``--engine spark`` both screens run on Spark (``--out`` is then a Parquet directory);
+the OMOP join itself is DuckDB's either way, writing the documented table that Spark reads.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -101,7 +106,11 @@ def timed(*args: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--patients", type=int, default=40000)
-    patients = parser.parse_args().patients
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    args = parser.parse_args()
+    patients, engine = args.patients, ("--engine", args.engine)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"engine {args.engine}; load average {load}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = root / "d.parquet"
@@ -122,12 +131,17 @@ def main() -> None:
             capture_output=True,
         )
         rows = to_omop(data, root / "omop")
-        seconds, peak = timed("screen", str(data), "--out", str(root / "a.parquet"))
-        print(f"documented parquet: {rows} rows, {seconds:.1f} s, peak RSS {peak:.2f} GB")
+        seconds, peak = timed("screen", str(data), "--out", str(root / "a.parquet"), *engine)
+        # with Spark the JVM is the driver's child, counted here only if the driver waits for
+        # it (screen_scale.py --engines spark reads the JVM's own peak)
+        of = " (the Python driver's; the JVM's need not count)" if args.engine == "spark" else ""
+        print(f"documented parquet: {rows} rows, {seconds:.1f} s, peak RSS {peak:.2f} GB{of}")
         seconds, peak = timed(
-            "screen", "--omop-dir", str(root / "omop"), "--out", str(root / "b.parquet")
+            "screen", "--omop-dir", str(root / "omop"), "--out", str(root / "b.parquet"), *engine
         )
-        print(f"OMOP folder:        {rows} rows, {seconds:.1f} s, peak RSS so far {peak:.2f} GB")
+        print(
+            f"OMOP folder:        {rows} rows, {seconds:.1f} s, peak RSS so far {peak:.2f} GB{of}"
+        )
         counts = [
             sorted(
                 pq.read_table(root / f).group_by("rule").aggregate([("rule", "count")]).to_pylist(),
@@ -135,7 +149,12 @@ def main() -> None:
             )
             for f in ("a.parquet", "b.parquet")
         ]
-        print("flags per rule equal:", counts[0] == counts[1])
+        print(
+            "flags per rule equal:",
+            counts[0] == counts[1],
+            "load average",
+            ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        )
         if counts[0] != counts[1]:
             print(counts)
 

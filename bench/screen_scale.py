@@ -1,4 +1,5 @@
-"""Screening at scale: DuckDB against a straightforward pandas implementation of the same rules.
+"""Screening at scale: DuckDB against a straightforward pandas implementation of the same
+rules, and against Spark.
 
 Generates dispensing tables of the given sizes (default 10M and 100M rows) with DuckDB,
 screens each with ``benzosafe`` on DuckDB in a child process (wall time, rows per second,
@@ -12,10 +13,19 @@ in child processes, in two versions:
 
 After the timed runs, each pandas output is compared with DuckDB's: the flagged (patient,
 rule) pairs, and for the full version every flag's value (to 6 places) and evidence, the
-rates and the malformed counts. Prints figures only; it asserts no time.
+rates and the malformed counts.
+
+With ``--engines duckdb spark`` each size is also screened by Spark (``SparkEngine``,
+``--spark-master``, default ``local[*]``) in a child process, after DuckDB: wall time, rows
+per second, the peak RSS of the Python driver and of the JVM, and Spark's own peak executor
+metrics (see ``spark_scale.py``); then the summaries and the flag rows of both engines are
+compared and the ratio of their wall times printed. ``--engines spark`` runs Spark alone.
+The machine's load average is sampled every 5 s during each run and printed with it.
+Prints figures only; it asserts no time.
 
     .venv/bin/python bench/screen_scale.py                      # 10M and 100M, pandas <= 10M
     .venv/bin/python bench/screen_scale.py --rows 1000000 --pandas-max 1000000
+    .venv/bin/python bench/screen_scale.py --rows 1000000 --engines duckdb spark --pandas-max 0
 """
 
 from __future__ import annotations
@@ -26,7 +36,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +116,8 @@ seconds = time.perf_counter() - started
 rates = [[r.rule, r.label, r.numerator, r.denominator, r.not_evaluated] for r in result.rates]
 print(json.dumps({"seconds": seconds, "flags": result.flags, "rows": result.rows_read,
                   "rates": rates, "malformed": result.malformed,
-                  "rows_screened": result.rows_screened, "patients": result.patients}))
+                  "rows_screened": result.rows_screened, "patients": result.patients,
+                  "summary": result.to_dict()}))
 """
 PANDAS_CHILD = (
     "import sys; sys.path.insert(0, {bench!r}); import pandas_screen; pandas_screen.main()"
@@ -112,8 +126,33 @@ PANDAS_FULL = "pandas (same output: flags, values, evidence, rates)"
 PANDAS_FLAGS = "pandas (flags only, no values, evidence or rates)"
 
 
+@contextmanager
+def sampled_load(every: float = 5.0) -> Iterator[list[float]]:
+    """The 1-minute load average, sampled every ``every`` seconds while the block runs."""
+    samples = [os.getloadavg()[0]]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every):
+            samples.append(os.getloadavg()[0])
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
+        samples.append(os.getloadavg()[0])
+
+
+def load_text(samples: list[float]) -> str:
+    return f"load average {min(samples):.1f} to {max(samples):.1f}"
+
+
 def child(code: str, *args: str) -> tuple[dict[str, Any], float, float]:
-    """Run ``code`` in a fresh interpreter; its JSON line, wall seconds and peak RSS in GB."""
+    """Run ``code`` in a fresh interpreter; its JSON line, wall seconds and peak RSS in GB
+    (of that process; not of any it starts, such as Spark's JVM)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err)
@@ -175,30 +214,73 @@ def compare(
     return same_flags, same_flags and not differ and same_rates and same_counts, notes
 
 
+def run_spark(path: Path, out: Path, master: str, rows: int) -> tuple[dict[str, Any], float]:
+    """Screen ``path`` with Spark in a child process; print its figures; its summary, wall."""
+    import spark_scale
+
+    code = spark_scale.SPARK_CHILD.format(bench=str(ROOT / "bench"), submit=spark_scale.SUBMIT_ARGS)
+    with sampled_load() as load:
+        info, wall, _ = child(code, str(path), str(out), master)
+    flags = sum(info["summary"]["flags"].values())
+    procs = info["processes"]
+    python = sum(p["peak_rss"] for p in procs if p["name"].startswith("python"))
+    jvm = sum(p["peak_rss"] for p in procs if p["name"] == "java")
+    print(
+        f"spark  {rows:>12,} rows: {wall:7.1f} s wall, {rows / wall:12,.0f} rows/s, "
+        f"peak RSS of the Python driver {spark_scale.gb(python)}, of the JVM (driver and "
+        f"executor, {master}) {spark_scale.gb(jvm)}, flags {flags:,}; {load_text(load)}"
+    )
+    for executor, peaks in info["executors"].items():
+        text = ", ".join(f"{k} {spark_scale.gb(v)}" for k, v in peaks.items())
+        print(f"  spark's peak metrics of executor {executor}: {text}")
+    return info["summary"], wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 100_000_000])
     parser.add_argument("--pandas-max", type=int, default=10_000_000)
     parser.add_argument("--memory-limit", default="6GB", help="DuckDB memory_limit")
     parser.add_argument("--dir", type=Path, default=None, help="where to write the tables")
+    parser.add_argument(
+        "--engines", nargs="+", choices=("duckdb", "spark"), default=["duckdb"],
+        help="the engines to screen with (pandas runs only with duckdb, to compare with it)",
+    )  # fmt: skip
+    parser.add_argument("--spark-master", default="local[*]", help="Spark master URL")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="benzosafe-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"tables in {workdir}; memory_limit {args.memory_limit}; pandas up to {args.pandas_max}")
+    now = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"engines {' '.join(args.engines)}; load average {now} (1, 5, 15 min)")
     for rows in sorted(args.rows):
         path = workdir / f"dispensing-{rows}.parquet"
         if not path.exists():
             took = generate(rows, path)
             print(f"generated {rows:,} rows in {took:.1f} s ({path.stat().st_size / 1e9:.2f} GB)")
         out = workdir / f"flags-{rows}.parquet"
-        info, wall, peak = child(DUCKDB_CHILD, str(path), str(out), args.memory_limit)
-        flags = sum(info["flags"].values())
-        print(
-            f"duckdb {rows:>12,} rows: {wall:7.1f} s wall, {rows / wall:12,.0f} rows/s, "
-            f"peak RSS {peak:5.2f} GB, flags {flags:,}"
-        )
-        if rows > args.pandas_max:
+        if "duckdb" in args.engines:
+            with sampled_load() as load:
+                info, wall, peak = child(DUCKDB_CHILD, str(path), str(out), args.memory_limit)
+            flags = sum(info["flags"].values())
+            print(
+                f"duckdb {rows:>12,} rows: {wall:7.1f} s wall, {rows / wall:12,.0f} rows/s, "
+                f"peak RSS {peak:5.2f} GB, flags {flags:,}; {load_text(load)}"
+            )
+        if "spark" in args.engines:
+            spark_out = workdir / f"spark-flags-{rows}.parquet"
+            summary, spark_wall = run_spark(path, spark_out, args.spark_master, rows)
+            if "duckdb" in args.engines:
+                import spark_scale
+
+                for line in spark_scale.compare(out, info["summary"], spark_out, summary):
+                    print(f"  {line}")
+                print(
+                    f"ratio {rows:>12,} rows: spark {spark_wall:.1f} s, duckdb {wall:.1f} s, "
+                    f"spark takes {spark_wall / wall:.1f}x as long"
+                )
+        if rows > args.pandas_max or "duckdb" not in args.engines:
             continue
         walls: dict[str, float] = {}
         for label, full in ((PANDAS_FULL, True), (PANDAS_FLAGS, False)):

@@ -82,5 +82,8 @@ def test_two_admins_deactivating_each_other_at_once_leave_one(app: FastAPI) -> N
     finally:  # test-admin back, by whichever admin is still active
         back = [set_active(api, test_admin, True).status_code for api in (a, b)]
         assert 200 in back
+    # test-admin's deactivation ended its session: reactivated, it signs in again.
+    assert admin.get("/api/users").status_code == 401
+    admin = signed_in_admin(app)
     still = [u for u in users(admin).values() if u["role"] == "admin" and u["active"]]
     assert len(still) == 2  # the survivor and test-admin again

@@ -1,5 +1,6 @@
 """Writes that race answer 409, never 500, on SQLite and on PostgreSQL: parallel taper
-adjustments from the same version (one wins), parallel registrations of one MRN, parallel
+adjustments from the same version (one wins), parallel starts of a patient's taper plan (one
+wins, the patient keeps one active plan), parallel registrations of one MRN, parallel
 decisions on one intake."""
 
 from __future__ import annotations
@@ -31,6 +32,37 @@ def test_parallel_adjustments_of_one_version_one_wins(
     assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"conflict"}
     saved = clinician.get(f"/api/taper-plans/{plan.json()['id']}").json()
     assert saved["version"] == 2 and len(saved["versions"]) == 2
+
+
+def _active_plans(clinician: Api, patient_id: int) -> list[int]:
+    plans = clinician.get(f"/api/patients/{patient_id}/chart").json()["taper_plans"]
+    return [p["id"] for p in plans if p["status"] == "active"]
+
+
+def test_parallel_first_plans_for_one_patient_one_wins(
+    as_role: Any, clinician: Api, patient_id: int
+) -> None:
+    url = f"/api/patients/{patient_id}/taper-plans"
+    answers = in_parallel([partial(api.post, url, TAPER) for api in clinicians(as_role, 3)])
+    assert sorted(a.status_code for a in answers) == [201, 409, 409], [a.text for a in answers]
+    (won,) = [a.json()["id"] for a in answers if a.status_code == 201]
+    assert _active_plans(clinician, patient_id) == [won]
+
+
+def test_parallel_replacements_of_one_plan_one_wins(
+    as_role: Any, clinician: Api, patient_id: int
+) -> None:
+    url = f"/api/patients/{patient_id}/taper-plans"
+    old = clinician.post(url, TAPER)
+    assert old.status_code == 201, old.text
+    body = {**TAPER, "dose": "1.5 mg/day", "split": "0.5 mg tid", "replaces": old.json()["id"]}
+    answers = in_parallel([partial(api.post, url, body) for api in clinicians(as_role, 3)])
+    assert sorted(a.status_code for a in answers) == [201, 409, 409], [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"conflict"}
+    (won,) = [a.json()["id"] for a in answers if a.status_code == 201]
+    assert _active_plans(clinician, patient_id) == [won]
+    ended = clinician.get(f"/api/taper-plans/{old.json()['id']}").json()
+    assert ended["status"] == "ended" and ended["end_reason"].startswith(f"replaced by plan {won} ")
 
 
 def test_parallel_registrations_of_one_mrn_one_wins(as_role: Any) -> None:

@@ -169,6 +169,14 @@ def run_screen(
     (:mod:`benzosafe.population.location`)."""
     if engine not in ENGINES:
         raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
+    if engine == "spark" and any(omop) and not spark_master.startswith("local"):
+        # DuckDB joins the OMOP tables into a file in this machine's temporary directory
+        raise InvalidInput(
+            "engine",
+            f"OMOP input is joined on this machine into a local file, which the executors of "
+            f"{spark_master} need not be able to read: screen OMOP input with --engine duckdb "
+            "or a local Spark master (--spark-master 'local[*]')",
+        )
     source = parse_location(str(source), engine) if source is not None else None
     out = parse_location(str(out), engine, "out") if out is not None else None
     display = display or QuietDisplay()

@@ -1,5 +1,9 @@
 """Users of the web app and how they sign in: accounts, passwords, lock-out and rate limits.
 
+Deactivating a user and changing or resetting a password end that user's sessions
+(:mod:`benzosafe.store.user_sessions`); a user changing their own password keeps the session
+they changed it from.
+
 Everything that counts here is counted by the database in one statement (``failures =
 failures + 1 ... RETURNING``, an upsert of the rate-limit counter), never read, changed in
 Python and written back, so parallel sign-ins on any number of workers neither lose a count
@@ -20,6 +24,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from benzosafe.errors import Conflict, InvalidInput, NotFound, SignInRefused, TooManyAttempts
+from benzosafe.store import user_sessions
+from benzosafe.store.limits import check_text, max_length
 from benzosafe.store.models import ROLES, SignInAttemptRow, UserRow, utcnow
 from benzosafe.store.records import Actor, audit
 
@@ -27,6 +33,9 @@ HASHER = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost one argon2 hash.
 _DUMMY_HASH = HASHER.hash("benzosafe-no-such-user")
 MIN_PASSWORD_LENGTH = 12
+# A name given at sign-in is cut to this before it is counted or audited (no user has a
+# longer one); the API refuses a longer one outright.
+_NAME_MAX = max_length(UserRow.username) or 64
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -49,13 +58,15 @@ def create_user(
 ) -> UserRow:
     """Add a user with an argon2 hash of the password."""
     username = username.strip().lower()
+    longest = max_length(UserRow.username)
     if (
         not username
-        or len(username) > 64
+        or len(username) > (longest or 0)
         or not username.replace(".", "").replace("-", "").isalnum()
         or not username.isascii()
     ):
-        raise InvalidInput("username", "1-64 letters, digits, '.' or '-'")
+        raise InvalidInput("username", f"1-{longest} letters, digits, '.' or '-'")
+    display_name = check_text(UserRow.display_name, display_name.strip(), "display_name")
     if role not in ROLES:
         raise InvalidInput("role", f"unknown role {role!r}", ROLES)
     _check_password(password)
@@ -63,7 +74,7 @@ def create_user(
         raise InvalidInput("username", f"{username!r} is taken")
     user = UserRow(
         username=username,
-        display_name=display_name.strip() or username,
+        display_name=display_name or username,
         password_hash=HASHER.hash(password),
         role=role,
         active=True,
@@ -85,8 +96,9 @@ def list_users(session: Session) -> Sequence[UserRow]:
 
 
 def set_user_active(session: Session, actor: Actor, user_id: int, active: bool) -> UserRow:
-    """Activate (which also lifts a lock-out) or deactivate a user; the last active admin is
-    never deactivated (:class:`Conflict`), however many admins try at once."""
+    """Activate (which also lifts a lock-out) or deactivate a user, which ends their sessions;
+    the last active admin is never deactivated (:class:`Conflict`), however many admins try
+    at once."""
     user = session.get(UserRow, user_id)
     if user is None:
         raise NotFound(f"user {user_id} not found")
@@ -97,7 +109,57 @@ def set_user_active(session: Session, actor: Actor, user_id: int, active: bool) 
     else:
         _deactivate_keeping_an_admin(session, user)
     audit(session, actor, "user.activate" if active else "user.deactivate", None, f"user {user_id}")
+    if not active:
+        user_sessions.end_all(session, actor, user_id, "deactivated")
     return user
+
+
+def change_password(
+    session: Session,
+    actor: Actor,
+    current: str,
+    new: str,
+    *,
+    keep_session: int | None,
+    max_failures: int,
+    lockout: timedelta,
+) -> int:
+    """The signed-in user (``actor``) changes their own password, giving the current one;
+    their other sessions end (answers how many). A wrong current password counts as a failed
+    sign-in, locks the account like one, and is :class:`InvalidInput` (the caller commits
+    either way, so the count stays)."""
+    _check_password(new)
+    user = session.get(UserRow, actor.user_id)
+    if user is None:
+        raise NotFound("user not found")
+    now = utcnow()
+    locked_until = _aware(user.locked_until)
+    if locked_until is not None and locked_until > now:
+        raise InvalidInput("current_password", "too many failed attempts: locked for a while")
+    if not _verify(user.password_hash, current):
+        failures = _count_failure(session, user.id, now)
+        if failures >= max_failures:
+            _lock(session, user.id, now + lockout)
+        audit(session, actor, "password.refused", None, f"failure {failures}")
+        raise InvalidInput("current_password", "is not this user's password")
+    user.password_hash = HASHER.hash(new)
+    audit(session, actor, "password.change", None, f"user {user.id}")
+    return user_sessions.end_all(session, actor, user.id, "password-changed", keep_session)
+
+
+def reset_password(
+    session: Session, actor: Actor, user_id: int, new: str, *, keep_session: int | None = None
+) -> tuple[UserRow, int]:
+    """An admin sets a user's password; every session of that user ends (but ``keep_session``,
+    the admin's own when they reset their own password). Answers the user and how many
+    sessions ended."""
+    _check_password(new)
+    user = session.get(UserRow, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    user.password_hash = HASHER.hash(new)
+    audit(session, actor, "password.reset", None, f"user {user_id}")
+    return user, user_sessions.end_all(session, actor, user_id, "password-changed", keep_session)
 
 
 def set_user_role(session: Session, actor: Actor, user_id: int, role: str) -> UserRow:
@@ -173,7 +235,13 @@ def authenticate(
     now = utcnow()
     if user is None:
         _verify(_DUMMY_HASH, password)
-        audit(session, Actor(None, name[:64] or "-", "-"), "sign-in.refused", None, "unknown user")
+        audit(
+            session,
+            Actor(None, name[:_NAME_MAX] or "-", "-"),
+            "sign-in.refused",
+            None,
+            "unknown user",
+        )
         raise SignInRefused("wrong username or password")
     actor = Actor(user.id, user.username, user.role)
     locked_until = _aware(user.locked_until)
@@ -184,12 +252,7 @@ def authenticate(
         failures = _count_failure(session, user.id, now)
         what = f"failure {failures}"
         if failures >= max_failures:
-            session.execute(
-                update(UserRow)
-                .where(UserRow.id == user.id)
-                .values(locked_until=now + lockout)
-                .execution_options(synchronize_session=False)
-            )
+            _lock(session, user.id, now + lockout)
             what += ", locked"
         audit(session, actor, "sign-in.refused", None, what)
         raise SignInRefused("wrong username or password")
@@ -211,6 +274,15 @@ def authenticate(
         user.password_hash = HASHER.hash(password)
     audit(session, actor, "sign-in", None, "")
     return user
+
+
+def _lock(session: Session, user_id: int, until: datetime) -> None:
+    session.execute(
+        update(UserRow)
+        .where(UserRow.id == user_id)
+        .values(locked_until=until)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _count_failure(session: Session, user_id: int, now: datetime) -> int:
@@ -254,7 +326,7 @@ class RateLimit:
 
 
 def _attempt_keys(username: str, client: str) -> tuple[str, str]:
-    return f"account:{username.strip().lower()[:64]}", f"client:{client[:64]}"
+    return f"account:{username.strip().lower()[:_NAME_MAX]}", f"client:{client[:_NAME_MAX]}"
 
 
 def count_sign_in_attempt(
@@ -275,7 +347,7 @@ def count_sign_in_attempt(
         attempts = _upsert_attempt(session, key, now, limit.window)
         if attempts > limit.attempts:
             if attempts == limit.attempts + 1:  # one event per window, not one per attempt
-                name = username.strip().lower()[:64] or "-"
+                name = username.strip().lower()[:_NAME_MAX] or "-"
                 audit(session, Actor(None, name, "-"), "sign-in.rate-limited", None, f"per {whose}")
             minutes = max(1, round(limit.window.total_seconds() / 60))
             raise TooManyAttempts(

@@ -5,9 +5,13 @@ The ``Row`` suffix keeps a stored row apart from the clinical value of the same 
 (check reports, taper plans, assessment answers, triage) are stored as JSON exactly as the
 clinical core returned them, so a record shows what the clinician saw.
 ``TaperPlanRow.version`` is an optimistic lock: a second writer with a stale version gets a
-conflict instead of silently overwriting. ``audit_events`` is append-only (database
+conflict instead of silently overwriting. A patient has at most one active taper plan, held by
+a partial unique index (``status = 'active'``) on SQLite and PostgreSQL alike; an ended plan
+keeps when, by whom and why it ended. ``audit_events`` is append-only (database
 triggers refuse UPDATE and DELETE; see the initial migration). ``sign_in_attempts`` holds
-the sign-in rate limit's counters.
+the sign-in rate limit's counters; ``user_sessions`` the web app's signed-in sessions. The
+column definitions are the one source of the field limits (``String(n)``, or
+``info={"max_length": n}`` on a ``Text``): see :mod:`benzosafe.store.limits`.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ROLES = ("admin", "clinician", "admissions")
 PATIENT_STATUSES = ("intake", "admitted", "referred", "discharged")
+TAPER_PLAN_STATUSES = ("active", "ended")
+# A clinician's note (a dose record's, a taper plan version's): ``Text`` in the database, this
+# long at most (:mod:`benzosafe.store.limits` reads it from the column's ``info``).
+NOTE_MAX = 500
 
 
 def utcnow() -> datetime:
@@ -56,6 +64,22 @@ class SignInAttemptRow(Base):
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     window_start: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(Integer)
+
+
+class UserSessionRow(Base):
+    """A signed-in session of the web app. The cookie carries a random token; only its
+    SHA-256 is stored, so a copy of this table opens no session. An ended session keeps its
+    row, with when and why it ended (sign-out, time-out, deactivation, password change)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class PatientRow(Base):
@@ -109,6 +133,15 @@ class PrescriptionRow(Base):
 
 class TaperPlanRow(Base):
     __tablename__ = "taper_plans"
+    __table_args__ = (
+        Index(
+            "uq_taper_plans_one_active",
+            "patient_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
@@ -116,6 +149,9 @@ class TaperPlanRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_by: Mapped[int | None] = mapped_column(Integer, default=None)  # a user id
+    end_reason: Mapped[str | None] = mapped_column(Text, default=None)
     versions: Mapped[list[TaperPlanVersionRow]] = relationship(
         order_by="TaperPlanVersionRow.number", back_populates="taper_plan"
     )
@@ -130,7 +166,7 @@ class TaperPlanVersionRow(Base):
     taper_plan_id: Mapped[int] = mapped_column(ForeignKey("taper_plans.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     plan: Mapped[dict[str, Any]]
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="", info={"max_length": NOTE_MAX})
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     taper_plan: Mapped[TaperPlanRow] = relationship(back_populates="versions")
@@ -145,7 +181,7 @@ class DoseRecordRow(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     day: Mapped[date] = mapped_column(Date)
     daily_mg: Mapped[str] = mapped_column(String(32))
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="", info={"max_length": NOTE_MAX})
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 

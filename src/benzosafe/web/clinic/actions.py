@@ -16,6 +16,7 @@ from benzosafe.clinical.level_of_care import Intake
 from benzosafe.errors import BenzosafeError, InvalidInput
 from benzosafe.knowledge import Knowledge
 from benzosafe.store import records
+from benzosafe.store.limits import INTEGER_MAX, check_text, max_length
 from benzosafe.store.models import (
     AssessmentRow,
     DoseRecordRow,
@@ -24,6 +25,7 @@ from benzosafe.store.models import (
     PrescriptionRow,
     SideEffectReportRow,
     TaperPlanRow,
+    TaperPlanVersionRow,
 )
 from benzosafe.units import format_mg, parse_daily_dose
 from benzosafe.web.clinic.deps import Ctx
@@ -87,7 +89,7 @@ def record_dose(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> DoseReco
     # A hold day is recorded as zero, which a dose parser rightly refuses elsewhere.
     held = re.fullmatch(r"\s*0+(\.0+)?\s*mg\s*/\s*day\s*", text.lower()) is not None
     daily = Decimal(0) if held else parse_daily_dose(text, "dose.daily_dose")
-    note = str(data.get("note") or "")[:500]
+    note = check_text(DoseRecordRow.note, str(data.get("note") or ""), "dose.note")
     mg = format_mg(daily).removesuffix(" mg")
     return records.add_dose_record(ctx.db, ctx.actor, patient, day, mg, note)
 
@@ -333,13 +335,30 @@ def preview_taper_fhir(ctx: Ctx, data: dict[str, Any]) -> bytes:
     return plan_to_fhir_json(plan, knowledge())
 
 
-def save_taper(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> TaperPlanRow:
-    """A new taper plan for the patient; stored with the request that rebuilds it."""
+def replaced_plan(value: object) -> int | None:
+    """The ``replaces`` field: the id of the active plan the clinician saw (None: none)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INTEGER_MAX:
+        raise InvalidInput("replaces", f"{value!r} is not a taper plan id")
+    return value
+
+
+def save_taper(
+    ctx: Ctx, patient: PatientRow, data: dict[str, Any], replaces: int | None = None
+) -> TaperPlanRow:
+    """A new taper plan for the patient, stored with the request that rebuilds it; it ends
+    the active plan the clinician saw (``replaces``), naming the new plan and the clinician."""
     request = taper_request_from(data)
     request["made_by"] = ctx.user.display_name
     _, plan_json = build_plan(request, [], ctx.user.display_name)
     stored = {"request": request, "adjustments": [], "plan": plan_json}
-    return records.save_taper_plan(ctx.db, ctx.actor, patient, stored, "plan made")
+    by = ctx.user.display_name
+    return records.save_taper_plan(
+        ctx.db, ctx.actor, patient, stored, "plan made", replaces=replaces, by=by
+    )
 
 
 def adjust_taper(
@@ -350,13 +369,19 @@ def adjust_taper(
         expected_version = int(expected_version)
     if isinstance(expected_version, bool) or not isinstance(expected_version, int):
         raise InvalidInput("expected_version", "is required: the version you are changing")
+    records.refuse_if_ended(row)
     latest = row.versions[-1].plan
     adjustment = {**adjustment_from(data), "by": ctx.user.display_name}
     adjustments = [*latest["adjustments"], adjustment]
     _, plan_json = build_plan(latest["request"], adjustments, ctx.user.display_name)
     stored = {"request": latest["request"], "adjustments": adjustments, "plan": plan_json}
     patient = ctx.db.get_one(PatientRow, row.patient_id)
-    note = f"{adjustment.get('action', 'adjust')}: {adjustment.get('reason', '')}"
+    prefix = f"{adjustment.get('action', 'adjust')}: "
+    reason = str(adjustment.get("reason", ""))
+    if len(prefix) + len(reason) > (max_length(TaperPlanVersionRow.note) or 0):
+        room = max(0, (max_length(TaperPlanVersionRow.note) or 0) - len(prefix))
+        raise InvalidInput("reason", f"at most {room} characters (this is {len(reason)})")
+    note = prefix + reason
     return records.save_taper_plan(
         ctx.db,
         ctx.actor,

@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Body, Depends, Response
+from pydantic import Field
 
 from benzosafe.store import accounts, records
 from benzosafe.store.models import (
@@ -23,11 +22,12 @@ from benzosafe.store.models import (
     PrescriptionRow,
     SideEffectReportRow,
     TaperPlanRow,
+    TaperPlanVersionRow,
     UserRow,
 )
-from benzosafe.web.clinic import actions
-from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
-from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic import actions, api_session
+from benzosafe.web.clinic.api_session import user_to_dict
+from benzosafe.web.clinic.deps import Count, Ctx, OptionalRowId, RowId, ctx
 from benzosafe.web.clinic.schemas import (
     ERRORS,
     FILES,
@@ -37,41 +37,35 @@ from benzosafe.web.clinic.schemas import (
     CheckReport,
     DoseOut,
     IntakeOut,
+    JSONRoute,
     Monograph,
     PatientList,
     PatientOut,
     PatientSummary,
     PrescriptionOut,
-    SessionOut,
     SideEffectOut,
-    SignedOut,
+    Strict,
     TaperPlan,
     TaperPlanOut,
     UserList,
     UserOut,
     declares,
+    limited,
+    positive,
 )
 
-router = APIRouter(prefix="/api", responses=ERRORS)
+router = APIRouter(prefix="/api", responses=ERRORS, route_class=JSONRoute)
+router.include_router(api_session.router)  # sign-in, sign-out, passwords
 PATIENTS = Depends(ctx("patients"))
 CLINICAL = Depends(ctx("clinical"))
 ADMIN = Depends(ctx("admin"))
 REFERENCE = Depends(ctx("reference"))
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SignIn(Strict):
-    username: str
-    password: str
-
-
 class PatientIn(Strict):
-    mrn: str
-    family_name: str
-    given_name: str
+    mrn: str = limited(PatientRow.mrn)
+    family_name: str = limited(PatientRow.family_name)
+    given_name: str = limited(PatientRow.given_name)
     birth_date: str = Field(description="YYYY-MM-DD")
 
 
@@ -84,16 +78,20 @@ class CheckIn(Strict):
 
 class DoseIn(Strict):
     day: str = Field(description="YYYY-MM-DD")
-    daily_dose: str = Field(description="e.g. '1.5 mg/day'; '0 mg/day' for a hold day")
-    note: str = ""
+    daily_dose: str = limited(
+        DoseRecordRow.daily_mg, description="e.g. '1.5 mg/day'; '0 mg/day' for a hold day"
+    )
+    note: str = limited(DoseRecordRow.note, default="")
 
 
 class DecisionIn(Strict):
-    decision: str = Field(description="admit or refer")
+    decision: str = limited(IntakeRow.decision, description="admit or refer")
 
 
 class AssessmentIn(Strict):
-    instrument: str = Field(description="sds, dsm5, ciwa-b or bwsq (benzosafe assess list)")
+    instrument: str = limited(
+        AssessmentRow.instrument, description="sds, dsm5, ciwa-b or bwsq (benzosafe assess list)"
+    )
     answers: list[int] | dict[str, int]
     medical_supervision: bool | None = Field(default=None, description="required for dsm5")
     taken_at: str | None = Field(default=None, description="ISO date-time; default now")
@@ -121,12 +119,17 @@ class TaperIn(Strict):
     via: str | None = None
     via_forms: str | None = None
     override_reason: str | None = None
+    replaces: int | None = positive(
+        default=None,
+        description="the id of the patient's active taper plan, which this one ends "
+        "(required when the patient has one; another id, or none, is a 409)",
+    )
 
 
 class AdjustIn(Strict):
-    expected_version: int = Field(description="the version you read; another is a 409")
+    expected_version: int = positive(description="the version you read; another is a 409")
     on: str = Field(description="YYYY-MM-DD")
-    reason: str
+    reason: str = limited(TaperPlanVersionRow.note, description="why; kept in the plan's note")
     action: str | None = Field(default=None, description="hold (default) or slow")
     ciwa_b_score: int | None = None
     tolerability: str | None = None
@@ -135,10 +138,10 @@ class AdjustIn(Strict):
 
 
 class UserIn(Strict):
-    username: str
+    username: str = limited(UserRow.username)
     password: str
-    role: str
-    display_name: str = ""
+    role: str = limited(UserRow.role)
+    display_name: str = limited(UserRow.display_name, default="")
 
 
 class ActiveIn(Strict):
@@ -146,21 +149,11 @@ class ActiveIn(Strict):
 
 
 class RoleIn(Strict):
-    role: str = Field(description="admin, clinician or admissions")
+    role: str = limited(UserRow.role, description="admin, clinician or admissions")
 
 
 def _when(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
-
-
-def user_to_dict(user: UserRow) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "role": user.role,
-        "active": user.active,
-    }
 
 
 def patient_to_dict(p: PatientRow) -> dict[str, Any]:
@@ -202,6 +195,8 @@ def taper_plan_to_dict(t: TaperPlanRow) -> dict[str, Any]:
         "status": t.status,
         "version": t.version,
         "updated_at": _when(t.updated_at),
+        "ended_at": _when(t.ended_at),
+        "end_reason": t.end_reason,
         "versions": [
             {
                 "number": v.number,
@@ -253,36 +248,12 @@ def audit_event_to_dict(e: AuditEventRow) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- session
-
-
-@router.get("/session", tags=["session"], **declares(SessionOut))
-def get_session(request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """The signed-in user (or null) and the CSRF token for unsafe requests."""
-    user = current_user(request, db)
-    return {"user": user_to_dict(user) if user else None, "csrf_token": csrf_token(request)}
-
-
-@router.post("/session", tags=["session"], **declares(SessionOut))
-def sign_in(body: SignIn, request: Request, db: Session = Depends(db_session)) -> dict[str, Any]:
-    """Sign in; answers the user and a fresh CSRF token. Locks the account after repeated
-    failures (401); too many attempts for one account or from one address are 429."""
-    user = sign_in_user(request, db, body.username, body.password)
-    return {"user": user_to_dict(user), "csrf_token": csrf_token(request)}
-
-
-@router.delete("/session", tags=["session"], **declares(SignedOut))
-def sign_out(request: Request) -> dict[str, Any]:
-    request.session.clear()
-    return {"user": None}
-
-
 # ----------------------------------------------------------------------------- patients
 
 
 @router.get("/patients", tags=["patients"], **declares(PatientList))
 def list_patients(
-    q: str = "", limit: int = 50, offset: int = 0, c: Ctx = PATIENTS
+    q: str = "", limit: Count = 50, offset: Count = 0, c: Ctx = PATIENTS
 ) -> dict[str, Any]:
     """Patients whose name or MRN contains ``q``, ``limit`` of them from ``offset``; ``total``
     is how many match."""
@@ -305,7 +276,7 @@ def create_patient(body: PatientIn, c: Ctx = PATIENTS) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient_id}", tags=["patients"], **declares(PatientSummary))
-def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
+def get_patient(patient_id: RowId, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Registration details and intakes (what admissions may see)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
     out = patient_to_dict(patient)
@@ -315,7 +286,7 @@ def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient_id}/chart", tags=["clinical"], **declares(ChartOut))
-def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
+def get_chart(patient_id: RowId, c: Ctx = CLINICAL) -> dict[str, Any]:
     """The clinical record: prescriptions with reports, taper plans, doses, scores, reports."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     chart = records.patient_chart(c.db, patient_id)
@@ -337,7 +308,7 @@ def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     tags=["clinical"],
     **declares(PrescriptionOut, 201),
 )
-def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def create_prescription(patient_id: RowId, body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Check an order for this patient and keep it with its report."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.save_check(c, patient, body.order, body.patient)
@@ -351,7 +322,7 @@ def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> di
     tags=["clinical"],
     **declares(DoseOut, 201),
 )
-def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def create_dose(patient_id: RowId, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Record the daily dose taken on a day (``0 mg/day`` and a note for a hold)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.record_dose(c, patient, body.model_dump())
@@ -366,7 +337,7 @@ def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, A
     **declares(IntakeOut, 201),
 )
 def create_intake(
-    patient_id: int,
+    patient_id: RowId,
     c: Ctx = PATIENTS,
     intake: dict[str, Any] = Body(
         description="The level-of-care intake (README); age defaults from the record."
@@ -380,7 +351,7 @@ def create_intake(
 
 
 @router.post("/intakes/{intake_id}/decision", tags=["patients"], **declares(IntakeOut))
-def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[str, Any]:
+def decide_intake(intake_id: RowId, body: DecisionIn, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Admit or refer after an intake; the patient's status follows."""
     row = records.decide_intake(c.db, c.actor, intake_id, body.decision)
     c.commit()
@@ -393,7 +364,7 @@ def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[s
     tags=["clinical"],
     **declares(AssessmentOut, 201),
 )
-def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def create_assessment(patient_id: RowId, body: AssessmentIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Score an instrument (CIWA-B, SDS, DSM-5, BWSQ) and keep it; age comes from the record."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.record_assessment(c, patient, body.model_dump(exclude_none=True))
@@ -408,7 +379,7 @@ def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) ->
     **declares(SideEffectOut, 201),
 )
 def create_side_effect_report(
-    patient_id: int, body: SideEffectsIn, c: Ctx = CLINICAL
+    patient_id: RowId, body: SideEffectsIn, c: Ctx = CLINICAL
 ) -> dict[str, Any]:
     """Triage a side-effect report and keep it with its triage level."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -450,16 +421,19 @@ def preview_taper_fhir(c: Ctx = CLINICAL) -> Response:
     tags=["taper"],
     **declares(TaperPlanOut, 201),
 )
-def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
-    """Make and keep a taper plan for the patient (version 1)."""
+def create_taper_plan(patient_id: RowId, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+    """Make and keep a taper plan for the patient (version 1), the patient's one active plan:
+    the active plan it replaces, if any, is named in ``replaces`` and ends with the reason
+    "replaced by plan N on DATE by NAME"."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
-    row = actions.save_taper(c, patient, body.model_dump(exclude_none=True))
+    data = body.model_dump(exclude_none=True, exclude={"replaces"})
+    row = actions.save_taper(c, patient, data, body.replaces)
     c.commit()
     return taper_plan_to_dict(row)
 
 
 @router.get("/taper-plans/{taper_plan_id}", tags=["taper"], **declares(TaperPlanOut))
-def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
+def get_taper_plan(taper_plan_id: RowId, c: Ctx = CLINICAL) -> dict[str, Any]:
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     c.commit()
     return taper_plan_to_dict(row)
@@ -470,7 +444,7 @@ def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     tags=["taper"],
     **declares(TaperPlanOut),
 )
-def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def adjust_taper_plan(taper_plan_id: RowId, body: AdjustIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Hold or slow the plan; a stale ``expected_version`` answers 409 and changes nothing."""
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     data = body.model_dump(exclude_none=True, exclude={"expected_version"})
@@ -485,7 +459,7 @@ def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> 
     responses=FILES,
     response_class=Response,
 )
-def taper_plan_file(taper_plan_id: int, kind: str, c: Ctx = CLINICAL) -> Response:
+def taper_plan_file(taper_plan_id: RowId, kind: str, c: Ctx = CLINICAL) -> Response:
     """The saved plan's latest version as ``pdf`` (patient schedule + clinician summary),
     ``ics`` (one event per step) or ``fhir.json`` (a FHIR R4 Bundle: the CarePlan and one
     MedicationRequest per step)."""
@@ -534,14 +508,14 @@ def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
 
 
 @router.post("/users/{user_id}/active", tags=["admin"], **declares(UserOut))
-def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
+def set_active(user_id: RowId, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.set_user_active(c.db, c.actor, user_id, body.active)
     c.commit()
     return user_to_dict(user)
 
 
 @router.post("/users/{user_id}/role", tags=["admin"], **declares(UserOut))
-def set_role(user_id: int, body: RoleIn, c: Ctx = ADMIN) -> dict[str, Any]:
+def set_role(user_id: RowId, body: RoleIn, c: Ctx = ADMIN) -> dict[str, Any]:
     """Give a user another role; the last active admin is not demoted (409)."""
     user = accounts.set_user_role(c.db, c.actor, user_id, body.role)
     c.commit()
@@ -549,7 +523,7 @@ def set_role(user_id: int, body: RoleIn, c: Ctx = ADMIN) -> dict[str, Any]:
 
 
 @router.get("/audit", tags=["admin"], **declares(AuditList))
-def audit(patient_id: int | None = None, limit: int = 200, c: Ctx = ADMIN) -> dict[str, Any]:
+def audit(patient_id: OptionalRowId = None, limit: Count = 200, c: Ctx = ADMIN) -> dict[str, Any]:
     """The newest audit events, optionally for one patient."""
     events = records.audit_events(c.db, patient_id=patient_id, limit=max(1, min(limit, 1000)))
     return {"events": [audit_event_to_dict(e) for e in events]}

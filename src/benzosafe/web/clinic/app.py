@@ -1,7 +1,8 @@
 """The FastAPI application: ``create_app(settings)`` wires records, auth, pages and API.
 
-Logging names the route template, the status and the time taken, never a path with ids,
-a query string or a body, so no patient data reaches the logs.
+Logging names the request id, the route template, the status and the time taken, never a
+path with ids, a query string or a body, so no patient data reaches the logs (see
+:mod:`benzosafe.web.logs` for the format and how exceptions are scrubbed).
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
 
 from benzosafe._version import __version__
 from benzosafe.store import records
 from benzosafe.store.db import make_engine, session_factory, upgrade
 from benzosafe.web.clinic import actions, api, errors, pages
-from benzosafe.web.clinic.auth import csrf_protect
+from benzosafe.web.clinic.auth import SessionCookies, csrf_protect
 from benzosafe.web.clinic.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,12 +58,9 @@ def create_app(
         actions.note_protocol(session, records.SYSTEM)
         session.commit()
     app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.secret_key,
-        session_cookie="benzosafe_session",
-        max_age=settings.session_max_age_s,
-        same_site="lax",
-        https_only=settings.secure_cookies,
+        SessionCookies,
+        max_age=int(settings.session_absolute_timeout.total_seconds()),
+        secure=settings.secure_cookies,
     )
 
     @app.middleware("http")
@@ -71,10 +68,31 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        rid = errors.request_id(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            # Answered here, so the exception is not re-raised to the server, which would log
+            # it with its text.
+            response = errors.server_error(request, exc)
         route = getattr(request.scope.get("route"), "path", "-")
-        ms = (time.perf_counter() - started) * 1000
-        log.info("%s %s %d %.1fms", request.method, route, response.status_code, ms)
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        status = response.status_code
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            route,
+            status,
+            ms,
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "route": route,
+                "status": status,
+                "ms": ms,
+            },
+        )
+        response.headers["X-Request-ID"] = rid
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -1,31 +1,42 @@
 """Who is asking and may they: sessions, CSRF tokens and role checks.
 
-The session is a signed, HTTP-only cookie (Starlette ``SessionMiddleware``) holding the
-user id and a CSRF token; the user is re-read from the database on every request, so a
-deactivated user is out at once. Every unsafe request (POST, PUT, PATCH, DELETE) must carry
-the session's CSRF token, as the ``csrf_token`` form field or the ``X-CSRF-Token`` header.
+The session cookie (HTTP-only, SameSite=Lax, ``Secure`` in production) carries one opaque
+random token and nothing else; signing in records a session for a new token in the database
+(:mod:`benzosafe.store.user_sessions`), and every request looks the token up there, so
+sign-out, a deactivation, a password change and the idle and absolute time-outs end a session
+at once, on every worker. A visitor who is not signed in gets a token too, with no session
+behind it, so the sign-in form has a CSRF token. The CSRF token is an HMAC of the cookie's
+token under the secret key: nothing to store, and it changes when the token does (at sign-in
+and sign-out). Every unsafe request (POST, PUT, PATCH, DELETE) must carry it, as the
+``csrf_token`` form field or the ``X-CSRF-Token`` header.
 Roles: ``admissions`` registers patients and takes intakes; ``clinician`` does that and all
 clinical work; ``admin`` manages users and reads the audit log, and sees no clinical notes.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
-import secrets
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from benzosafe.errors import CsrfRefused, Forbidden, NotSignedIn
-from benzosafe.store import accounts
+from benzosafe.store import accounts, user_sessions
 from benzosafe.store.models import UserRow
 from benzosafe.store.records import Actor
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+COOKIE = "benzosafe_session"
+_SCOPE_KEY = "benzosafe.session"
 
 # What each role may do; every route names one of these permissions.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -36,20 +47,79 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+class SessionCookie:
+    """The request's session token (from its cookie, or new), and what the token resolved
+    to, looked up once per request."""
+
+    __slots__ = ("looked_up", "send", "session_id", "token", "user")
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+        self.send = False  # a new token to set in the response
+        self.looked_up = False
+        self.user: UserRow | None = None
+        self.session_id: int | None = None
+
+    def renew(self) -> str:
+        """A new token for this browser (at sign-in, sign-out, or the first visit)."""
+        self.token = user_sessions.new_token()
+        self.send = True
+        self.looked_up, self.user, self.session_id = False, None, None
+        return self.token
+
+
+class SessionCookies:
+    """ASGI middleware: reads the session token from the cookie and sets a new one when the
+    request made one (Max-Age the absolute time-out; the database decides what is live)."""
+
+    def __init__(self, app: ASGIApp, *, max_age: int, secure: bool) -> None:
+        self.app = app
+        self.attributes = f"Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+        if secure:
+            self.attributes += "; Secure"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = HTTPConnection(scope).cookies.get(COOKIE)
+        cookie = SessionCookie(given if user_sessions.is_token(given) else None)
+        scope[_SCOPE_KEY] = cookie
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and cookie.send:
+                headers = MutableHeaders(scope=message)
+                headers.append("Set-Cookie", f"{COOKIE}={cookie.token}; {self.attributes}")
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def _cookie(request: Request) -> SessionCookie:
+    cookie = request.scope.get(_SCOPE_KEY)
+    if not isinstance(cookie, SessionCookie):  # an app without the middleware: a bug of ours
+        raise RuntimeError("SessionCookies middleware is not installed")
+    return cookie
+
+
+def _csrf_for(request: Request, token: str) -> str:
+    key = request.app.state.settings.secret_key.encode()
+    digest = hmac.new(key, b"csrf:" + token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def csrf_token(request: Request) -> str:
-    """The session's CSRF token, made on first use."""
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
+    """The CSRF token of this browser's session token (a token is made on first use)."""
+    cookie = _cookie(request)
+    return _csrf_for(request, cookie.token or cookie.renew())
 
 
 async def csrf_protect(request: Request) -> None:
     """App-wide dependency: refuse an unsafe request that lacks the session's CSRF token."""
     if request.method in SAFE_METHODS:
         return
-    expected = request.session.get("csrf")
+    token = _cookie(request).token
+    expected = _csrf_for(request, token) if token is not None else None
     given: Any = request.headers.get(CSRF_HEADER)
     content_type = request.headers.get("content-type", "")
     if given is None and content_type.startswith(
@@ -89,26 +159,47 @@ def sign_in_user(request: Request, db: Session, username: str, password: str) ->
         accounts.release_sign_in_attempt(db, username, client)
     finally:
         db.commit()
-    sign_in_session(request, user)
+    sign_in_session(request, db, user)
+    db.commit()
     return user
 
 
-def sign_in_session(request: Request, user: UserRow) -> None:
-    """Start a fresh session for ``user`` (a new CSRF token too)."""
-    request.session.clear()
-    request.session["uid"] = user.id
-    request.session["csrf"] = secrets.token_urlsafe(32)
+def sign_in_session(request: Request, db: Session, user: UserRow) -> None:
+    """Start a new session for ``user`` under a new token (so a new CSRF token too); a
+    session this browser had before ends. The caller commits."""
+    cookie = _cookie(request)
+    if cookie.token is not None:
+        user_sessions.end(db, cookie.token, "signed-in-again")
+    row = user_sessions.start(db, user, cookie.renew())
+    cookie.looked_up, cookie.user, cookie.session_id = True, user, row.id
+
+
+def sign_out_session(request: Request, db: Session) -> None:
+    """End this browser's session (audited) and give it a new token; commits."""
+    cookie = _cookie(request)
+    if cookie.token is not None:
+        user_sessions.end(db, cookie.token, "sign-out")
+        db.commit()
+    cookie.renew()
 
 
 def current_user(request: Request, db: Session) -> UserRow | None:
-    uid = request.session.get("uid")
-    if not isinstance(uid, int):
+    """The user of this browser's live session, or None; looked up once per request (a
+    session found timed out is ended and committed here)."""
+    cookie = _cookie(request)
+    if cookie.token is None:
         return None
-    user = db.get(UserRow, uid)
-    if user is None or not user.active:
-        request.session.clear()
-        return None
-    return user
+    if not cookie.looked_up:
+        found = user_sessions.resume(db, cookie.token, request.app.state.settings.session_policy)
+        if found.wrote:
+            db.commit()
+        cookie.looked_up, cookie.user, cookie.session_id = True, found.user, found.session_id
+    return cookie.user
+
+
+def current_session_id(request: Request) -> int | None:
+    """The id of this request's session row (after :func:`current_user`)."""
+    return _cookie(request).session_id
 
 
 def actor_of(user: UserRow) -> Actor:

@@ -115,8 +115,9 @@ def _scale(days: list[date], top: float) -> tuple[Any, Any, list[tuple[float, st
 def dose_chart(chart: Chart) -> str | None:
     """Planned (latest plan version, step line) vs recorded daily doses; holds marked."""
     planned: list[tuple[date, date, float, bool]] = []
-    if chart.taper_plans and chart.taper_plans[-1].versions:
-        planned = planned_steps(chart.taper_plans[-1].versions[-1].plan)
+    shown = chart.taper_plan
+    if shown is not None and shown.versions:
+        planned = planned_steps(shown.versions[-1].plan)
     return dose_svg(planned, [(d.day, float(d.daily_mg), d.note) for d in chart.doses])
 
 
@@ -216,6 +217,9 @@ def timeline(chart: Chart) -> list[Event]:
         for v in t.versions:
             note = f": {v.note}" if v.note else ""
             events.append(Event(v.recorded_at, "taper", f"Taper plan {t.id} v{v.number}{note}"))
+        if t.ended_at is not None:
+            why = f": {t.end_reason}" if t.end_reason else ""
+            events.append(Event(t.ended_at, "taper", f"Taper plan {t.id} ended{why}"))
     for a in chart.assessments:
         band = a.score.get("band") or ""
         events.append(Event(a.taken_at, "assessment", f"{a.instrument} {a.total} {band}".strip()))

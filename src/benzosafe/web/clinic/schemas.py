@@ -5,19 +5,44 @@ answer without passing it through the model, so the JSON stays exactly what the 
 builds. Every route of the router also declares the error shape of :mod:`.errors`
 (:data:`ERRORS`). Clinical payloads (a check report, a taper plan, a score) are the public
 contracts of the core; their main fields are typed here and the rest allowed as they come.
+Request bodies derive from :class:`Strict`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+
+from benzosafe.store.limits import INTEGER_MAX, max_length
 
 
 class Out(BaseModel):
     """An answer with exactly these fields."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class Strict(BaseModel):
+    """A request body with exactly these fields (another is a 422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def limited(column: Any, **kw: Any) -> Any:
+    """A text field of a request no longer than ``column`` of the model holds (the model is
+    the one source of the limits: :mod:`benzosafe.store.limits`)."""
+    return Field(max_length=max_length(column), **kw)
+
+
+def positive(**kw: Any) -> Any:
+    """A positive whole number an ``Integer`` column (32-bit on PostgreSQL) holds."""
+    return Field(ge=1, le=INTEGER_MAX, **kw)
 
 
 class Open(BaseModel):
@@ -66,6 +91,32 @@ def declares(model: type[BaseModel], status: int = 200) -> dict[str, Any]:
     return {"response_model": None, "responses": ok(model, status)}
 
 
+class JSONRoute(APIRoute):
+    """A route whose plain ``dict`` or ``list`` answer is written with one ``json.dumps``.
+
+    The routes build JSON-ready values already; FastAPI's generic encoder would walk them
+    value by value again (milliseconds for a patient's chart). An answer that is not plain
+    JSON (or a route's own ``Response``) goes FastAPI's usual way.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        status = kwargs.get("status_code") or 200
+
+        @functools.wraps(endpoint)
+        def answer(*args: Any, **kw: Any) -> Any:
+            result = endpoint(*args, **kw)
+            if isinstance(result, dict | list):
+                try:
+                    return JSONResponse(result, status_code=status)
+                except (TypeError, ValueError):
+                    return result
+            return result
+
+        if inspect.iscoroutinefunction(endpoint):
+            raise TypeError(f"{path}: JSONRoute takes plain (def) endpoints")
+        super().__init__(path, answer, **kwargs)
+
+
 # ----------------------------------------------------------------------------- records
 
 
@@ -84,6 +135,11 @@ class SessionOut(Out):
 
 class SignedOut(Out):
     user: None
+
+
+class PasswordChanged(Out):
+    user: UserOut
+    sessions_ended: int = Field(description="how many of the user's sessions this ended")
 
 
 class PatientOut(Out):
@@ -171,9 +227,13 @@ class TaperPlanVersion(Out):
 class TaperPlanOut(Out):
     id: int
     patient_id: int
-    status: str
+    status: str = Field(description="active (at most one per patient) or ended")
     version: int
     updated_at: str | None
+    ended_at: str | None
+    end_reason: str | None = Field(
+        description="why the plan ended, e.g. 'replaced by plan 7 on 2026-12-05 by Dr Lee'"
+    )
     versions: list[TaperPlanVersion]
 
 

@@ -8,6 +8,13 @@ way, in a fixed window): ``BENZOSAFE_SIGN_IN_ATTEMPTS_PER_ACCOUNT`` (default 10)
 ``BENZOSAFE_SIGN_IN_ATTEMPTS_PER_CLIENT`` (default 30) and ``BENZOSAFE_SIGN_IN_WINDOW_S``
 (default 900). Behind a proxy, run uvicorn with ``--proxy-headers`` and
 ``--forwarded-allow-ips`` so that the client address is the user's, not the proxy's.
+
+Sessions live in the database and end after ``BENZOSAFE_SESSION_IDLE_S`` seconds without a
+request (default 1800: 30 minutes) or ``BENZOSAFE_SESSION_ABSOLUTE_S`` seconds after sign-in
+(default 43200: 12 hours), whichever comes first. These are a deployment choice (a shared
+ward computer wants them short, a single-user office may accept longer), not a clinical
+fact. A session's last-seen time is written at most once a minute
+(``session_touch_interval``), so the idle time-out holds to within that minute.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from datetime import timedelta
 from benzosafe.errors import InvalidInput
 from benzosafe.store.accounts import RateLimit
 from benzosafe.store.db import database_url
+from benzosafe.store.user_sessions import SessionPolicy
 
 DEFAULT_SECRET = "development-only-secret-change-me"
 ENVIRONMENTS = ("development", "test", "production")
@@ -32,7 +40,9 @@ class Settings:
     database_url: str = field(default_factory=database_url)
     max_failed_sign_ins: int = 5
     lockout: timedelta = timedelta(minutes=15)
-    session_max_age_s: int = 8 * 3600
+    session_idle_timeout: timedelta = timedelta(minutes=30)
+    session_absolute_timeout: timedelta = timedelta(hours=12)
+    session_touch_interval: timedelta = timedelta(minutes=1)
     sign_ins_per_account: RateLimit = field(
         default_factory=lambda: RateLimit(10, timedelta(minutes=15))
     )
@@ -51,6 +61,13 @@ class Settings:
             )
         if len(self.secret_key) < 16:
             raise InvalidInput("BENZOSAFE_SECRET_KEY", "must be at least 16 characters")
+        _ = self.session_policy  # refuses time-outs that cannot work
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            self.session_idle_timeout, self.session_absolute_timeout, self.session_touch_interval
+        )
 
     @property
     def secure_cookies(self) -> bool:
@@ -66,6 +83,10 @@ class Settings:
             database_url=database_url(),
             sign_ins_per_account=RateLimit(_number(f"{PREFIX}_PER_ACCOUNT", 10), window),
             sign_ins_per_client=RateLimit(_number(f"{PREFIX}_PER_CLIENT", 30), window),
+            session_idle_timeout=timedelta(seconds=_number("BENZOSAFE_SESSION_IDLE_S", 1800)),
+            session_absolute_timeout=timedelta(
+                seconds=_number("BENZOSAFE_SESSION_ABSOLUTE_S", 12 * 3600)
+            ),
         )
 
 
