@@ -7,9 +7,14 @@ Each figure is the median of the runs, as wall-clock seconds and as CPU seconds 
 (user + system, from the operating system's accounting of the finished process), which a busy
 shared machine distorts far less. Three kinds of start of the command are measured:
 
-- ``cached``: the validated knowledge read from its cache file (the usual start);
+- ``cached``: the knowledge read from its snapshot file (the usual start, no pydantic);
 - ``rebuilt``: no cache (``BENZOSAFE_CACHE_DIR=off``): every data file loaded and validated;
 - ``--help``: the command line with no command run.
+
+Every command runs with Python's bytecode cache on (in a folder of its own,
+``PYTHONPYCACHEPREFIX``), as an installed package has it, even where the environment sets
+``PYTHONDONTWRITEBYTECODE``: otherwise every run of benzosafe compiles its modules from source
+and the figure is of the compiler. ``--source`` keeps the environment's setting instead.
 
     .venv/bin/python bench/cold_start.py [--runs 15]
 """
@@ -44,9 +49,14 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
-    runs = parser.parse_args().runs
+    parser.add_argument("--source", action="store_true", help="keep PYTHONDONTWRITEBYTECODE")
+    args = parser.parse_args()
+    runs = args.runs
     cache = tempfile.mkdtemp(prefix="benzosafe-cache-")
     env = {**os.environ, "BENZOSAFE_CACHE_DIR": cache}
+    if not args.source:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="benzosafe-pyc-")
     benzosafe = [sys.executable, "-m", "benzosafe"]
     commands = {
         "python -c pass": ([sys.executable, "-c", "pass"], env),
@@ -54,6 +64,7 @@ def main() -> None:
         "check --json (rebuilt)": ([*benzosafe, *CHECK], {**env, "BENZOSAFE_CACHE_DIR": "off"}),
         "--help": ([*benzosafe, "--help"], env),
     }
+    load_before = os.getloadavg()[0]
     for argv, given in commands.values():  # warm-up: the file cache, the knowledge cache
         timed(argv, given)
     figures: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
@@ -62,7 +73,9 @@ def main() -> None:
             figures[name].append(timed(argv, given))
     base_wall = statistics.median(w for w, _ in figures["python -c pass"])
     base_cpu = statistics.median(c for _, c in figures["python -c pass"])
-    print(f"{runs} runs each, in turn; load average {os.getloadavg()[0]:.2f}")
+    bytecode = "from source" if "PYTHONDONTWRITEBYTECODE" in env else "bytecode cached"
+    load = f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    print(f"{runs} runs each, in turn, {bytecode}; {load}")
     print(f"{'command':<26}{'wall s':>9}{'ratio':>8}{'cpu s':>9}{'ratio':>8}")
     for name, values in figures.items():
         wall = statistics.median(w for w, _ in values)

@@ -109,7 +109,8 @@ def main() -> None:
     parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     args = parser.parse_args()
     patients, engine = args.patients, ("--engine", args.engine)
-    print(f"engine {args.engine}; load average {os.getloadavg()}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"engine {args.engine}; load average {load}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = root / "d.parquet"
@@ -148,7 +149,12 @@ def main() -> None:
             )
             for f in ("a.parquet", "b.parquet")
         ]
-        print("flags per rule equal:", counts[0] == counts[1], f"load average {os.getloadavg()}")
+        print(
+            "flags per rule equal:",
+            counts[0] == counts[1],
+            "load average",
+            ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        )
         if counts[0] != counts[1]:
             print(counts)
 

@@ -77,3 +77,14 @@ def database_url(
     yield url
     for _ in urls:  # runs the PostgreSQL clean-up
         pass
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's own, not yet migrated: an SQLite file, then a
+    PostgreSQL schema (for a test that needs a fresh database, not the shared one)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'own.db'}"
+        return
+    for schema in _postgres_schema():
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"

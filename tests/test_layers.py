@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -167,10 +168,11 @@ _LOADED = (
 )
 
 
-def _loaded(*args: str) -> tuple[int, set[str]]:
+def _loaded(*args: str, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
     result = subprocess.run(
-        [sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=60
-    )
+        [sys.executable, "-c", _LOADED, *args], capture_output=True, text=True, timeout=60,
+        env=env,
+    )  # fmt: skip
     code, modules = json.loads(result.stderr.splitlines()[-1])
     return code, set(modules)
 
@@ -201,3 +203,20 @@ def test_check_loads_the_check_core_and_no_other_command(fmt: list[str]) -> None
     others = ("fhir", "exports", "store", "population", "web", "cli.render.screen")
     assert not {m for m in modules if _under(m, tuple(f"benzosafe.{o}" for o in others))}
     assert ("benzosafe.cli.render.check" in modules) == (not fmt)
+
+
+def test_check_json_from_the_snapshot_loads_neither_pydantic_nor_another_command(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "BENZOSAFE_CACHE_DIR": str(tmp_path)}
+    args = ["check", "--drug", "clonazepam", "--dose", "0.5 mg", "--frequency", "bid",
+            "--indication", "panic-disorder", "--age", "40", "--fail-on", "never",
+            "--json"]  # fmt: skip
+    first_code, first = _loaded(*args, env=env)  # no snapshot yet: validated, then written
+    assert "pydantic" in _tops(first)
+    code, modules = _loaded(*args, env=env)
+    assert code == first_code == 0
+    assert not _tops(modules) & {"pydantic", "typer", "rich", *HEAVY}, _tops(modules)
+    cli = {m for m in modules if _under(m, ("benzosafe.cli",))}
+    assert cli == {"benzosafe.cli", "benzosafe.cli.root", "benzosafe.cli.params",
+                   "benzosafe.cli.prescribing"}  # fmt: skip

@@ -113,5 +113,8 @@ def test_the_command_line_with_and_without_a_usable_cache(tmp_path: Path) -> Non
         result = run_check(cache)
         assert result.returncode == 1 and result.stderr == ""
         assert json.loads(result.stdout) == report
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    # the validated knowledge and the snapshot the check reads, under one content key
+    kept = sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir())
+    assert kept == ["knowledge", "snapshot"]
+    assert len({p.name.split("-")[1] for p in (tmp_path / "cache").iterdir()}) == 1
     assert any(f["code"] for f in report["findings"])

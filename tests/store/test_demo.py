@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import select
 
 from benzosafe.knowledge import load
@@ -12,8 +10,8 @@ from benzosafe.store.db import make_engine, session_factory, upgrade
 from benzosafe.store.models import DoseRecordRow, IntakeRow, PatientRow
 
 
-def test_status_follows_the_intake(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
+def test_status_follows_the_intake(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
     upgrade(engine)
     with session_factory(engine)() as session:
         demo.add_demo_users(session)

@@ -101,6 +101,26 @@ def test_audit_log_is_append_only(engine: Engine) -> None:
         assert s.query(AuditEventRow).filter_by(action="test.event").count() >= 1
 
 
+def test_audit_events_commit_with_their_transaction_only(engine: Engine) -> None:
+    """Events are written as the transaction commits: one rolled back leaves none behind,
+    not even for the next commit of the same session."""
+    mark = uuid.uuid4().hex[:8]
+    with session_factory(engine)() as s:
+        records.audit(s, records.SYSTEM, "test.dropped", None, mark)
+        s.rollback()
+        records.audit(s, records.SYSTEM, "test.kept", None, mark)
+        s.commit()
+        shown = [e.action for e in records.audit_events(s, limit=50) if e.what == mark]
+        records.audit(s, records.SYSTEM, "test.listed", None, mark)
+        # the reading itself is in the log it reads
+        listed = [e.action for e in records.audit_events(s, limit=50) if e.what == mark]
+        s.rollback()
+    with session_factory(engine)() as s:
+        kept = s.query(AuditEventRow.action).filter_by(what=mark).all()
+    assert [a for (a,) in kept] == ["test.kept"]
+    assert shown == ["test.kept"] and listed == ["test.listed", "test.kept"]
+
+
 def test_patient_age_on_a_day() -> None:
     patient = PatientRow(birth_date=date(2000, 2, 29))
     assert patient.age_on(date(2026, 2, 28)) == 25 and patient.age_on(date(2026, 3, 1)) == 26

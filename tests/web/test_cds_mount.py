@@ -3,8 +3,6 @@ tokens instead of sessions and CSRF, OperationOutcome errors instead of the app'
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi.testclient import TestClient
 
 from benzosafe.web.cds.settings import CdsSettings
@@ -12,9 +10,8 @@ from benzosafe.web.clinic.app import create_app
 from benzosafe.web.clinic.settings import Settings
 
 
-def test_cds_hooks_mounted_at_cds(tmp_path: Path) -> None:
-    settings = Settings(environment="test", secret_key="c" * 40,
-                        database_url=f"sqlite:///{tmp_path / 'm.db'}")  # fmt: skip
+def test_cds_hooks_mounted_at_cds(empty_database_url: str) -> None:
+    settings = Settings(environment="test", secret_key="c" * 40, database_url=empty_database_url)
     app = create_app(settings, cds=CdsSettings(allow_unauthenticated=True))
     with TestClient(app) as client:
         services = client.get("/cds/cds-services").json()["services"]

@@ -27,8 +27,10 @@ def _protocol_events(url: str) -> list[str]:
     return out
 
 
-def test_protocol_shown_named_and_audited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+def test_protocol_shown_named_and_audited(
+    empty_database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = empty_database_url
     settings = Settings(environment="test", secret_key="t" * 40, database_url=url)
     monkeypatch.delenv("BENZOSAFE_PROTOCOL", raising=False)
     app = create_app(settings)

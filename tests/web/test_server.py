@@ -31,8 +31,8 @@ def cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.Complete
     )
 
 
-def test_db_upgrade_and_user_add(tmp_path: Path) -> None:
-    env = {"BENZOSAFE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+def test_db_upgrade_and_user_add(empty_database_url: str) -> None:
+    env = {"BENZOSAFE_DATABASE_URL": empty_database_url}
     result = cli("db", "upgrade", env=env)
     assert result.returncode == 0, result.stderr
     assert f"at revision {head_revision()}" in result.stdout
@@ -49,6 +49,11 @@ def test_db_upgrade_and_user_add(tmp_path: Path) -> None:
     assert result.returncode == 2 and "password: must be at least 12 characters" in result.stderr
     result = cli("user", "add", "x", "--role", "nurse", "--password-stdin", env=env, stdin="")
     assert result.returncode == 2
+    # the model's limit, on both databases: a clear error, not a database error or a cut name
+    long_name = ("--display-name", "d" * 129)
+    result = cli(*add[:2], "dr.long", *add[3:], *long_name, env=env, stdin="long enough pw\n")
+    assert result.returncode == 2 and "display_name: at most 128 characters" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_refuses_the_default_secret_outside_development(tmp_path: Path) -> None:

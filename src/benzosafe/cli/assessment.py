@@ -10,18 +10,19 @@ the commands, so that other commands do not pay for them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
-from benzosafe.cli.root import Output, app, fail, output_format, read_json
+from benzosafe.cli.params import PATH, Command, argument, flag, group, option
+from benzosafe.cli.root import Output, fail, output_format, read_json
 
-assess_app = typer.Typer(
-    help="Score an assessment instrument. CIWA-B (draft), BWSQ (draft), SDS, DSM-5.",
-    no_args_is_help=True,
+if TYPE_CHECKING:
+    from pathlib import Path
+
+assess_app = group(
+    "assess", help="Score an assessment instrument. CIWA-B (draft), BWSQ (draft), SDS, DSM-5."
 )
-app.add_typer(assess_app, name="assess")
 _ASSESS_KEYS = {"answers", "age", "medical_supervision"}
 
 
@@ -45,23 +46,26 @@ def _assess_input(answers: str | None, input_path: Path | None) -> dict[str, Any
 
 
 def _assess_command(instrument_id: str) -> None:
+    @option("--answers", help="Answers in item order, e.g. 0,1,2,3,0.")
+    @option(
+        "--input",
+        "input_path",
+        kind=PATH,
+        help="JSON: a list, or {answers, age, medical_supervision}.",
+    )
+    @option("--age", kind=int, help="Age in years (SDS cut-off).")
+    @flag(
+        "--medical-supervision/--no-medical-supervision",
+        default=None,
+        help="DSM-5: taken solely as prescribed under medical supervision?",
+    )
+    @flag("--json", "as_json", help="Print JSON.")
     def command(
-        answers: Annotated[
-            str | None, typer.Option(help="Answers in item order, e.g. 0,1,2,3,0.")
-        ] = None,
-        input_path: Annotated[
-            Path | None,
-            typer.Option("--input", help="JSON: a list, or {answers, age, medical_supervision}."),
-        ] = None,
-        age: Annotated[int | None, typer.Option(help="Age in years (SDS cut-off).")] = None,
-        medical_supervision: Annotated[
-            bool | None,
-            typer.Option(
-                "--medical-supervision/--no-medical-supervision",
-                help="DSM-5: taken solely as prescribed under medical supervision?",
-            ),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        answers: str | None,
+        input_path: Path | None,
+        age: int | None,
+        medical_supervision: bool | None,
+        as_json: bool,
     ) -> None:
         from benzosafe.cli.render.assessment import score_text
         from benzosafe.cli.root import knowledge
@@ -79,10 +83,11 @@ def _assess_command(instrument_id: str) -> None:
             age=data.get("age"),
             medical_supervision=data.get("medical_supervision"),
         )
-        typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else score_text(result))
+        click.echo(json.dumps(result.to_dict(), indent=2) if as_json else score_text(result))
 
-    command.__doc__ = f"Score the {instrument_id} instrument from its cited data."
-    assess_app.command(instrument_id)(command)
+    assess_app.command(
+        instrument_id, help=f"Score the {instrument_id} instrument from its cited data."
+    )(command)
 
 
 for _instrument_id in ("ciwa-b", "bwsq", "sds", "dsm5"):
@@ -90,19 +95,18 @@ for _instrument_id in ("ciwa-b", "bwsq", "sds", "dsm5"):
 
 
 @assess_app.command("list")
-def assess_list(
-    output: Annotated[
-        Output | None,
-        typer.Option(
-            "--format", help="A table, CSV or JSON (default: a table on a terminal, CSV piped)."
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (--format json).")] = False,
-) -> None:
+@option(
+    "--format",
+    "output",
+    kind=tuple(Output),
+    help="A table, CSV or JSON (default: a table on a terminal, CSV piped).",
+)
+@flag("--json", "as_json", help="Print JSON (--format json).")
+def assess_list(output: str | None, as_json: bool) -> None:
     """List the instruments. Their status (validated or draft), items and total range."""
     from benzosafe.cli.root import knowledge
 
-    shown = output_format(output, as_json)
+    shown = output_format(Output(output) if output else None, as_json)
 
     rows = [
         {
@@ -116,7 +120,7 @@ def assess_list(
         for i in knowledge().assessment.instruments.values()
     ]
     if shown is Output.json:
-        typer.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return
     if shown is Output.csv:
         import csv
@@ -126,30 +130,34 @@ def assess_list(
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        typer.echo(buffer.getvalue(), nl=False)
+        click.echo(buffer.getvalue(), nl=False)
         return
     for row in rows:
-        typer.echo(
+        click.echo(
             f"{row['id']:<7} {row['status']:<9} {row['items']:>2} items, total 0-{row['max_total']}"
             f"  {row['name']}"
         )
 
 
 @assess_app.command("questionnaire")
-def assess_questionnaire(instrument_id: Annotated[str, typer.Argument(help="e.g. sds")]) -> None:
+@argument("instrument_id", help="e.g. sds")
+def assess_questionnaire(instrument_id: str) -> None:
     """Print the instrument as a FHIR R4 Questionnaire (JSON)."""
     from benzosafe.cli.root import knowledge
     from benzosafe.fhir.instruments import questionnaire
 
-    typer.echo(json.dumps(questionnaire(instrument_id, knowledge()), indent=2))
+    click.echo(json.dumps(questionnaire(instrument_id, knowledge()), indent=2))
 
 
 @assess_app.command("response")
-def assess_response(
-    input_path: Annotated[
-        Path, typer.Option("--input", help="A FHIR R4 QuestionnaireResponse (JSON).")
-    ],
-) -> None:
+@option(
+    "--input",
+    "input_path",
+    kind=PATH,
+    required=True,
+    help="A FHIR R4 QuestionnaireResponse (JSON).",
+)
+def assess_response(input_path: Path) -> None:
     """Score a FHIR QuestionnaireResponse; print the FHIR Observation (JSON)."""
     from benzosafe.cli.root import knowledge
     from benzosafe.fhir.instruments import score_questionnaire_response
@@ -158,15 +166,12 @@ def assess_response(
     if not isinstance(data, dict):
         fail("--input: expected a QuestionnaireResponse object")
     _, observation = score_questionnaire_response(data, knowledge())
-    typer.echo(json.dumps(observation, indent=2))
+    click.echo(json.dumps(observation, indent=2))
 
 
 @assess_app.command("docs")
-def assess_docs(
-    out: Annotated[Path, typer.Option(help="Where to write the catalogue.")] = Path(
-        "docs/assessment.md"
-    ),
-) -> None:
+@option("--out", kind=PATH, default="docs/assessment.md", help="Where to write the catalogue.")
+def assess_docs(out: Path) -> None:
     """Write the assessment catalogue (docs/assessment.md) from the assessment data."""
     from benzosafe.cli.root import knowledge
     from benzosafe.exports.assessment_catalogue import assessment_markdown
@@ -174,28 +179,26 @@ def assess_docs(
     kb = knowledge()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(assessment_markdown(kb, kb.assessment), encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    click.echo(f"wrote {out}")
 
 
-@app.command("triage")
-def triage_command(
-    report: Annotated[list[str], typer.Argument(help='What happened, e.g. "chest pain" "dizzy".')],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+@click.command("triage", cls=Command)
+@argument("report", many=True, help='What happened, e.g. "chest pain" "dizzy".')
+@flag("--json", "as_json", help="Print JSON.")
+def triage_command(report: tuple[str, ...], as_json: bool) -> None:
     """Say how urgent a reported side effect is. The level, advice and sources."""
     from benzosafe.cli.render.assessment import triage_text
     from benzosafe.cli.root import knowledge
     from benzosafe.clinical.triage import triage
 
-    result = triage(report, knowledge())
-    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else triage_text(result))
+    result = triage(list(report), knowledge())
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else triage_text(result))
 
 
-@app.command("level-of-care")
-def level_of_care_command(
-    input_path: Annotated[Path, typer.Option("--input", help="The intake (JSON object).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+@click.command("level-of-care", cls=Command)
+@option("--input", "input_path", kind=PATH, required=True, help="The intake (JSON object).")
+@flag("--json", "as_json", help="Print JSON.")
+def level_of_care_command(input_path: Path, as_json: bool) -> None:
     """Recommend where to taper. Outpatient, intensive outpatient or inpatient, from an
     intake; every reason with its rule."""
     from benzosafe.cli.render.assessment import recommendation_text
@@ -203,4 +206,4 @@ def level_of_care_command(
     from benzosafe.clinical.level_of_care import recommend_level_of_care
 
     result = recommend_level_of_care(read_json(input_path), knowledge())
-    typer.echo(json.dumps(result.to_dict(), indent=2) if as_json else recommendation_text(result))
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else recommendation_text(result))

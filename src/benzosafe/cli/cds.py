@@ -11,63 +11,75 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
-from benzosafe.cli.root import app, fail
+from benzosafe.cli.params import PATH, Command, flag, option
+from benzosafe.cli.root import fail
 from benzosafe.errors import BenzosafeError, InvalidInput
 
+if TYPE_CHECKING:
+    from pathlib import Path
 
-@app.command("serve-cds")
+
+@click.command("serve-cds", cls=Command)
+@option("--host", default="127.0.0.1", help="Address to listen on.")
+@option("--port", kind=int, default=8010, help="Port to listen on.")
+@option("--public-url", help="Base URL the EHR calls (the JWT aud is this + path).")
+@option("--issuers", kind=PATH, help="Trusted issuers (TOML/JSON): iss with jwks or jku.")
+@option(
+    "--state",
+    default="benzosafe-cds.sqlite3",
+    help="Where token ids, shown findings, issued cards and feedback live: an SQLite "
+    "file (one host), or a postgresql:// or redis:// URL (shared by every worker "
+    "and host).",
+)
+@option("--app-url", help="Clinician web app base URL for taper-plan links.")
+@flag("--dev-no-jwt", help="Development only: accept calls without JWT.")
+@option("--workers", kind=int, default=1, help="uvicorn worker processes.")
+@option(
+    "--fhir-server",
+    multiple=True,
+    help="A FHIR server base URL this service may send an EHR's token to; repeat. "
+    "Without one, missing prefetch is never fetched.",
+)
+@flag(
+    "--dev-any-fhir-server",
+    help="Development only: fetch prefetch from any fhirServer a caller names.",
+)
+@option(
+    "--max-body-bytes",
+    kind=int,
+    default=1_000_000,
+    help="Largest request body accepted; larger is answered 413.",
+)
+@option(
+    "--max-token-lifetime",
+    kind=float,
+    default=300.0,
+    help="Longest JWT lifetime accepted (exp - iat), in seconds.",
+)
+@option(
+    "--clock-leeway",
+    kind=float,
+    default=30.0,
+    help="Clock skew tolerated on exp, iat and nbf, in seconds.",
+)
 def serve_cds_command(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8010,
-    public_url: Annotated[
-        str | None, typer.Option(help="Base URL the EHR calls (the JWT aud is this + path).")
-    ] = None,
-    issuers: Annotated[
-        Path | None, typer.Option(help="Trusted issuers (TOML/JSON): iss with jwks or jku.")
-    ] = None,
-    state: Annotated[
-        str,
-        typer.Option(
-            help="Where token ids, shown findings, issued cards and feedback live: an SQLite "
-            "file (one host), or a postgresql:// or redis:// URL (shared by every worker "
-            "and host)."
-        ),
-    ] = "benzosafe-cds.sqlite3",
-    app_url: Annotated[
-        str | None, typer.Option(help="Clinician web app base URL for taper-plan links.")
-    ] = None,
-    dev_no_jwt: Annotated[
-        bool, typer.Option("--dev-no-jwt", help="Development only: accept calls without JWT.")
-    ] = False,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
-    fhir_server: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A FHIR server base URL this service may send an EHR's token to; repeat. "
-            "Without one, missing prefetch is never fetched."
-        ),
-    ] = None,
-    dev_any_fhir_server: Annotated[
-        bool,
-        typer.Option(
-            "--dev-any-fhir-server",
-            help="Development only: fetch prefetch from any fhirServer a caller names.",
-        ),
-    ] = False,
-    max_body_bytes: Annotated[
-        int, typer.Option(help="Largest request body accepted; larger is answered 413.")
-    ] = 1_000_000,
-    max_token_lifetime: Annotated[
-        float, typer.Option(help="Longest JWT lifetime accepted (exp - iat), in seconds.")
-    ] = 300.0,
-    clock_leeway: Annotated[
-        float, typer.Option(help="Clock skew tolerated on exp, iat and nbf, in seconds.")
-    ] = 30.0,
+    host: str,
+    port: int,
+    public_url: str | None,
+    issuers: Path | None,
+    state: str,
+    app_url: str | None,
+    dev_no_jwt: bool,
+    workers: int,
+    fhir_server: tuple[str, ...],
+    dev_any_fhir_server: bool,
+    max_body_bytes: int,
+    max_token_lifetime: float,
+    clock_leeway: float,
 ) -> None:
     """Serve CDS Hooks to an EHR. Discovery, order-select, order-sign and patient-view."""
     import os
@@ -112,7 +124,7 @@ def serve_cds_command(
         "allow_unauthenticated": dev_no_jwt,
         "state": state,
         "app_url": app_url,
-        "allowed_fhir_servers": fhir_server or None,
+        "allowed_fhir_servers": list(fhir_server) or None,
         "allow_any_fhir_server": dev_any_fhir_server,
         "max_body_bytes": max_body_bytes,
         "max_token_lifetime_seconds": max_token_lifetime,

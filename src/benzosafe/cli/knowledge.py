@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import typer
+import click
 
-from benzosafe.cli.root import app
+from benzosafe.cli.params import group
 
-knowledge_app = typer.Typer(help="Check the cited knowledge base.", no_args_is_help=True)
-app.add_typer(knowledge_app, name="knowledge")
+knowledge_app = group("knowledge", help="Check the cited knowledge base.")
 
 
 @knowledge_app.command("validate")
@@ -16,7 +15,7 @@ def knowledge_validate() -> None:
     from benzosafe.knowledge import load
 
     kb = load()
-    typer.echo(
+    click.echo(
         f"knowledge {kb.version}: {len(kb.rules)} rules, {len(kb.sources)} sources, "
         f"{len(kb.benzodiazepines)} benzodiazepines, {len(kb.depressant_classes)} "
         f"depressant classes: valid"

@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
-from benzosafe.cli.root import app, fail, read_json
+from benzosafe.cli.params import PATH, Command, argument, flag, option
+from benzosafe.cli.root import fail, read_json
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: ``check --fail-on``: the severity from which the check exits 1 (never: always 0).
+FAIL_ON = ("warning", "critical", "never")
 
 
-class FailOn(StrEnum):
-    warning = "warning"
-    critical = "critical"
-    never = "never"
-
-
-@app.command("drug")
-def drug_command(
-    name: Annotated[str, typer.Argument(help="Generic or brand name, or RxNorm code.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
-) -> None:
+@click.command("drug", cls=Command)
+@argument("name", help="Generic or brand name, or RxNorm code.")
+@flag("--json", "as_json", help="Print JSON for machines.")
+def drug_command(name: str, as_json: bool) -> None:
     """Print a benzodiazepine's cited monograph. By generic or brand name (clonazepam,
     Klonopin) or RxNorm code."""
     from benzosafe.cli.root import knowledge
@@ -45,7 +43,7 @@ def drug_command(
         )
     data = monograph(kb, entry)
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(data, indent=2))
         return
     from rich.console import Console
 
@@ -54,48 +52,52 @@ def drug_command(
     render_monograph(data, Console())
 
 
-@app.command("check")
+@click.command("check", cls=Command)
+@option("--drug", help="Benzodiazepine, generic or brand.")
+@option("--dose", help="Dose per administration, e.g. '0.5 mg'.")
+@option("--frequency", help="qd, bid, tid, qid, qhs, q8h, ...")
+@option("--indication", help="e.g. seizure-disorder, panic-disorder.")
+@option("--age", kind=float, help="Age in years.")
+@option("--weight", help="Body weight with unit, e.g. '60 kg'.")
+@option("--prior-dose", help="Prior daily dose, e.g. '1 mg/day'.")
+@option("--prior-start", help="Start date of the prior dose.")
+@option("--start", help="Start date of this order (default today).")
+@option("--issued", help="Date written (default: the start).")
+@option("--duration-days", kind=int, help="Planned duration in days.")
+@option("--days-supply", kind=int, help="Days' supply of each fill.")
+@option("--refills", kind=int, help="Number of refills (default 0).")
+@option("--condition", multiple=True, help="A condition; repeat.")
+@option("--also-taking", multiple=True, help="A current medication, e.g. 'oxycodone 10 mg qid'.")
+@option("--input", "input_file", kind=PATH, help="JSON file {order, patient} (README).")
+@flag("--json", "as_json", help="Print the report as JSON.")
+@option("--fail-on", kind=FAIL_ON, default="warning", help="Exit 1 at this severity or above.")
 def check_command(
-    drug: Annotated[str | None, typer.Option(help="Benzodiazepine, generic or brand.")] = None,
-    dose: Annotated[
-        str | None, typer.Option(help="Dose per administration, e.g. '0.5 mg'.")
-    ] = None,
-    frequency: Annotated[str | None, typer.Option(help="qd, bid, tid, qid, qhs, q8h, ...")] = None,
-    indication: Annotated[
-        str | None, typer.Option(help="e.g. seizure-disorder, panic-disorder.")
-    ] = None,
-    age: Annotated[float | None, typer.Option(help="Age in years.")] = None,
-    weight: Annotated[str | None, typer.Option(help="Body weight with unit, e.g. '60 kg'.")] = None,
-    prior_dose: Annotated[
-        str | None, typer.Option(help="Prior daily dose, e.g. '1 mg/day'.")
-    ] = None,
-    prior_start: Annotated[str | None, typer.Option(help="Start date of the prior dose.")] = None,
-    start: Annotated[
-        str | None, typer.Option(help="Start date of this order (default today).")
-    ] = None,
-    issued: Annotated[str | None, typer.Option(help="Date written (default: the start).")] = None,
-    duration_days: Annotated[int | None, typer.Option(help="Planned duration in days.")] = None,
-    days_supply: Annotated[int | None, typer.Option(help="Days' supply of each fill.")] = None,
-    refills: Annotated[int | None, typer.Option(help="Number of refills (default 0).")] = None,
-    condition: Annotated[list[str] | None, typer.Option(help="A condition; repeat.")] = None,
-    also_taking: Annotated[
-        list[str] | None, typer.Option(help="A current medication, e.g. 'oxycodone 10 mg qid'.")
-    ] = None,
-    input_file: Annotated[
-        Path | None, typer.Option("--input", help="JSON file {order, patient} (README).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    fail_on: Annotated[FailOn, typer.Option(help="Exit 1 at this severity or above.")] = (
-        FailOn.warning
-    ),
+    drug: str | None,
+    dose: str | None,
+    frequency: str | None,
+    indication: str | None,
+    age: float | None,
+    weight: str | None,
+    prior_dose: str | None,
+    prior_start: str | None,
+    start: str | None,
+    issued: str | None,
+    duration_days: int | None,
+    days_supply: int | None,
+    refills: int | None,
+    condition: tuple[str, ...],
+    also_taking: tuple[str, ...],
+    input_file: Path | None,
+    as_json: bool,
+    fail_on: str,
 ) -> None:
     """Check a benzodiazepine order for a patient. Every finding with its rule and source;
     exit 1 at the --fail-on severity."""
-    from benzosafe.cli.root import knowledge
+    from benzosafe.cli.root import check_knowledge
     from benzosafe.clinical.check import check_raw
     from benzosafe.clinical.findings import SEVERITY_RANK
 
-    kb = knowledge()
+    kb = check_knowledge()
     given = {
         "drug": drug,
         "dose": dose,
@@ -125,7 +127,7 @@ def check_command(
         order_data, patient_data = dict(data["order"]), dict(data["patient"])
     else:
         order_data = {k: v for k, v in given.items() if v is not None}
-        patient_data = {"conditions": condition or [], "also_taking": also_taking or []}
+        patient_data = {"conditions": list(condition), "also_taking": list(also_taking)}
         if age is not None:
             patient_data["age"] = int(age) if age == int(age) else age
         if weight is not None:
@@ -133,7 +135,7 @@ def check_command(
     order_data.setdefault("start", date.today().isoformat())
     report = check_raw(order_data, patient_data, kb)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         from rich.console import Console
 
@@ -141,27 +143,24 @@ def check_command(
 
         render_check(report, Console())
     worst = report.worst()
-    at_level = worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK.get(fail_on.value, 99)
-    if fail_on is not FailOn.never and at_level:
-        raise typer.Exit(1)
+    at_level = worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK.get(fail_on, 99)
+    if fail_on != "never" and at_level:
+        raise click.exceptions.Exit(1)
 
 
-@app.command("docs")
-def docs_command(
-    out: Annotated[Path, typer.Option(help="Where to write the rule catalogue.")] = Path(
-        "docs/rules.md"
-    ),
-) -> None:
+@click.command("docs", cls=Command)
+@option("--out", kind=PATH, default="docs/rules.md", help="Where to write the rule catalogue.")
+def docs_command(out: Path) -> None:
     """Write the rule catalogue. Markdown (docs/rules.md) from the knowledge data."""
     from benzosafe.exports.rule_catalogue import rules_markdown
     from benzosafe.knowledge import load
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(rules_markdown(load()), encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    click.echo(f"wrote {out}")
 
 
-@app.command("demo")
+@click.command("demo", cls=Command)
 def demo_command() -> None:
     """Show what benzosafe does. The clonazepam monograph and an example check."""
     from rich.console import Console

@@ -9,18 +9,20 @@ cited default is refused); ``show`` prints the protocol in force and each value 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
-from benzosafe.cli.root import OPTIONS, app
+from benzosafe.cli.params import PATH, argument, flag, group
+from benzosafe.cli.root import OPTIONS
 
-protocol_app = typer.Typer(
+if TYPE_CHECKING:
+    from pathlib import Path
+
+protocol_app = group(
+    "protocol",
     help="Validate or show a site protocol. A clinic's tightening of the cited defaults.",
-    no_args_is_help=True,
 )
-app.add_typer(protocol_app, name="protocol")
 
 
 def _changes(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -34,42 +36,40 @@ def _changes(path: Path) -> tuple[dict[str, str], list[dict[str, str]]]:
 
 def _print(info: dict[str, str], changes: list[dict[str, str]], as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps({"protocol": info, "changes": changes}, indent=2))
+        click.echo(json.dumps({"protocol": info, "changes": changes}, indent=2))
         return
-    typer.echo(f"{info['name']}, version {info['version']}")
-    typer.echo(f"source: {info['source']}")
-    typer.echo(f"file: {info['path']} (sha256 {info['sha256']})")
+    click.echo(f"{info['name']}, version {info['version']}")
+    click.echo(f"source: {info['source']}")
+    click.echo(f"file: {info['path']} (sha256 {info['sha256']})")
     if not changes:
-        typer.echo("changes nothing: every value is the cited default")
+        click.echo("changes nothing: every value is the cited default")
     for change in changes:
-        typer.echo(f"  {change['key']}: {change['default']} -> {change['value']}")
+        click.echo(f"  {change['key']}: {change['default']} -> {change['value']}")
 
 
 @protocol_app.command("validate")
-def protocol_validate(
-    path: Annotated[Path, typer.Argument(help="The protocol file (TOML).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+@argument("path", kind=PATH, help="The protocol file (TOML).")
+@flag("--json", "as_json", help="Print JSON.")
+def protocol_validate(path: Path, as_json: bool) -> None:
     """Check a protocol file: exit 0 if it may be used, 2 naming the key that cannot."""
     info, changes = _changes(path)
     _print(info, changes, as_json)
     if not as_json:
-        typer.echo("valid: it only tightens the cited defaults")
+        click.echo("valid: it only tightens the cited defaults")
 
 
 @protocol_app.command("show")
-def protocol_show(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
+@flag("--json", "as_json", help="Print JSON.")
+def protocol_show(as_json: bool) -> None:
     """The protocol in force (``--protocol`` or BENZOSAFE_PROTOCOL) and what it changes."""
     from benzosafe.knowledge.protocol import protocol_path
 
     path = protocol_path(OPTIONS.protocol)
     if path is None:
         if as_json:
-            typer.echo(json.dumps({"protocol": None, "changes": []}, indent=2))
+            click.echo(json.dumps({"protocol": None, "changes": []}, indent=2))
         else:
-            typer.echo("no site protocol: every output uses the cited defaults")
+            click.echo("no site protocol: every output uses the cited defaults")
         return
     info, changes = _changes(path)
     _print(info, changes, as_json)

@@ -1,8 +1,8 @@
 """The command-line reference (``docs/cli.md``), generated from the commands themselves.
 
-Walks the Click command tree Typer builds from :data:`benzosafe.cli.app` in the order
-``benzosafe --help`` lists it and writes each command's usage, help and options, so the page
-says what the code accepts. ``python -m benzosafe.cli.reference --out docs/cli.md``
+Walks the Click command tree of :data:`benzosafe.cli.app` in the order ``benzosafe --help``
+lists it (by workflow) and writes each command's usage, help, arguments and options, so the
+page says what the code accepts. ``python -m benzosafe.cli.reference --out docs/cli.md``
 (``make docs``); a test keeps the page current.
 """
 
@@ -41,21 +41,18 @@ def _command(out: list[str], path: list[str], cmd: Any, parent: Any) -> None:
         rows.append(f"| `{_cell(names)}` | {_cell(help_text)} |")
     if rows:
         out += ["| option or argument | what |", "|---|---|", *rows, ""]
-    if subcommands:
+    if subcommands is not None:
         for name in cmd.list_commands(ctx):
-            sub = subcommands[name]
-            if getattr(sub, "hidden", False):
+            sub = cmd.get_command(ctx, name)
+            if sub is None or getattr(sub, "hidden", False):
                 continue
             _command(out, [*path, name], sub, ctx)
 
 
 def cli_markdown() -> str:
     """The page for every command and subcommand of ``benzosafe``."""
-    import typer.main
-
     from benzosafe.cli import app
 
-    root = typer.main.get_command(app)
     out = [
         "# Command-line reference",
         "",
@@ -68,7 +65,7 @@ def cli_markdown() -> str:
         "## `benzosafe`",
         "",
     ]
-    _command(out, ["benzosafe"], root, None)
+    _command(out, ["benzosafe"], app, None)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

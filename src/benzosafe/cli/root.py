@@ -1,14 +1,16 @@
 """The root ``benzosafe`` command group and what every command module shares.
 
-:data:`app` is the Typer application the command modules add their commands and groups to.
-Its group class, :class:`BenzosafeGroup`, is the one place a :class:`BenzosafeError` is
-caught: whatever command raised it, the user sees ``benzosafe: <message>`` on stderr and the
-process exits 2, with no traceback. :func:`fail` does the same for usage errors the commands
-find themselves; :func:`read_json` and :func:`read_text` read an input file or fail with the
-option's name; :func:`knowledge` is the knowledge every command works with (the cited
-defaults, with the site protocol of ``--protocol`` or ``BENZOSAFE_PROTOCOL`` laid over
-them). Only Typer and the standard library are imported here: this module is loaded by every
-run, ``--help`` included.
+:data:`app` is the Click group every command hangs from. Its class, :class:`BenzosafeGroup`,
+is the one place a :class:`BenzosafeError` is caught: whatever command raised it, the user
+sees ``benzosafe: <message>`` on stderr and the process exits 2, with no traceback. It lists
+the commands by workflow (:data:`WORKFLOWS`) and imports a command's module only when that
+command is run or its help is shown (:data:`COMMANDS`): ``check`` loads only its own module.
+:func:`fail` does the same for usage errors the commands find themselves; :func:`read_json`
+and :func:`read_text` read an input file or fail with the option's name; :func:`knowledge` is
+the knowledge every command works with (the cited defaults, with the site protocol of
+``--protocol`` or ``BENZOSAFE_PROTOCOL`` laid over them), :func:`check_knowledge` the core
+tables a check reads. Only Click and the standard library are imported here: this module is
+loaded by every run, ``--help`` included.
 """
 
 from __future__ import annotations
@@ -17,16 +19,19 @@ import json
 import os
 import sys
 from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import typer
-from typer.core import TyperGroup
+import click
 
+from benzosafe.cli.params import PATH, Group, option
 from benzosafe.errors import BenzosafeError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from benzosafe.knowledge import Knowledge
+    from benzosafe.knowledge.models import KnowledgeBase
 
 #: Exit status of invalid input or usage (1 is kept for ``check --fail-on``).
 USAGE_EXIT = 2
@@ -35,7 +40,7 @@ USAGE_EXIT = 2
 def fail(message: str, code: int = USAGE_EXIT) -> NoReturn:
     """Print a clear message on stderr and exit (2: invalid input or usage)."""
     sys.stderr.write(f"benzosafe: {message}\n")
-    raise typer.Exit(code)
+    raise click.exceptions.Exit(code)
 
 
 #: The sections of ``benzosafe --help``, by workflow, and the commands in each, in order.
@@ -48,13 +53,44 @@ WORKFLOWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Knowledge", ("knowledge", "protocol", "docs", "demo")),
 )
 
+#: Where each command lives: its module under ``benzosafe.cli`` and its name there.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("prescribing", "check_command"),
+    "drug": ("prescribing", "drug_command"),
+    "taper": ("taper", "taper_command"),
+    "assess": ("assessment", "assess_app"),
+    "triage": ("assessment", "triage_command"),
+    "level-of-care": ("assessment", "level_of_care_command"),
+    "serve": ("records", "serve"),
+    "db": ("records", "db_app"),
+    "user": ("records", "user_app"),
+    "serve-cds": ("cds", "serve_cds_command"),
+    "screen": ("screening", "screen_command"),
+    "synth": ("screening", "synth_app"),
+    "drug-map": ("screening", "drug_map_app"),
+    "knowledge": ("knowledge", "knowledge_app"),
+    "protocol": ("protocol", "protocol_app"),
+    "docs": ("prescribing", "docs_command"),
+    "demo": ("prescribing", "demo_command"),
+}
 
-class BenzosafeGroup(TyperGroup):
+
+class BenzosafeGroup(Group):
     """The root group; every subcommand runs inside its :meth:`invoke`, so an error of the
     exception tree raised anywhere below ends here as one line and exit status 2; its help
     lists the commands by workflow (:data:`WORKFLOWS`)."""
 
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, name = COMMANDS[cmd_name]
+            command = getattr(import_module(f"benzosafe.cli.{module}"), name)
+            self.add_command(command, cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         shown = {n: c for n in self.list_commands(ctx) if (c := self.get_command(ctx, n))}
         shown = {n: c for n, c in shown.items() if not c.hidden}
         if not shown:
@@ -68,27 +104,11 @@ class BenzosafeGroup(TyperGroup):
                 with formatter.section(title):
                     formatter.write_dl(rows)
 
-    # ctx is the Click Context that Typer vendors in a private module (typer._click); Any keeps
-    # this override independent of where a Typer release keeps it
-    def invoke(self, ctx: Any) -> Any:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BenzosafeError as exc:
             fail(str(exc))
-
-
-app = typer.Typer(
-    name="benzosafe",
-    cls=BenzosafeGroup,
-    help="Clinical decision support for clonazepam and the benzodiazepines. "
-    "It supports, never replaces, clinical judgement.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # plain help, so that the commands are listed by workflow (format_commands) and --help
-    # does not import Rich
-    rich_markup_mode=None,
-)
 
 
 class Options:
@@ -101,18 +121,21 @@ OPTIONS = Options()
 PROTOCOL_ENV = "BENZOSAFE_PROTOCOL"  # the same name as knowledge.protocol.ENV_VAR
 
 
-@app.callback()
-def _root(
-    protocol: Annotated[
-        Path | None,
-        typer.Option(
-            "--protocol",
-            envvar=PROTOCOL_ENV,
-            help="A site protocol (TOML) laid over the cited defaults; it may only tighten them.",
-            show_envvar=True,
-        ),
-    ] = None,
-) -> None:
+@click.group(
+    "benzosafe",
+    cls=BenzosafeGroup,
+    help="Clinical decision support for clonazepam and the benzodiazepines. "
+    "It supports, never replaces, clinical judgement.",
+    no_args_is_help=True,
+)
+@option(
+    "--protocol",
+    kind=PATH,
+    envvar=PROTOCOL_ENV,
+    show_envvar=True,
+    help="A site protocol (TOML) laid over the cited defaults; it may only tighten them.",
+)
+def app(protocol: Path | None) -> None:
     OPTIONS.protocol = protocol
 
 
@@ -147,6 +170,19 @@ def knowledge() -> Knowledge:
         from benzosafe.knowledge.bundle import load
 
         return load()
+    from benzosafe.knowledge.protocol import load_active
+
+    return load_active(OPTIONS.protocol)
+
+
+def check_knowledge() -> KnowledgeBase:
+    """The knowledge a check reads: the cited defaults' core tables from their snapshot
+    (:mod:`benzosafe.knowledge.snapshot`, no pydantic imported), or with a site protocol the
+    validated knowledge with the protocol laid over it."""
+    if OPTIONS.protocol is None and not os.environ.get(PROTOCOL_ENV):
+        from benzosafe.knowledge.snapshot import load_snapshot
+
+        return load_snapshot()
     from benzosafe.knowledge.protocol import load_active
 
     return load_active(OPTIONS.protocol)

@@ -8,58 +8,69 @@ engines and the population package are imported inside the commands.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
-from benzosafe.cli.root import app
+from benzosafe.cli.params import PATH, Command, argument, group, option
 
-synth_app = typer.Typer(
-    help="Make synthetic dispensing records. With planted patterns, for testing.",
-    no_args_is_help=True,
+if TYPE_CHECKING:
+    from pathlib import Path
+
+synth_app = group(
+    "synth", help="Make synthetic dispensing records. With planted patterns, for testing."
 )
-app.add_typer(synth_app, name="synth")
-drug_map_app = typer.Typer(help="Make product-code (NDC) maps for screening.", no_args_is_help=True)
-app.add_typer(drug_map_app, name="drug-map")
+drug_map_app = group("drug-map", help="Make product-code (NDC) maps for screening.")
 
 
-@app.command("screen")
+@click.command("screen", cls=Command)
+@argument(
+    "source",
+    kind=PATH,
+    required=False,
+    help="Dispensing records: .parquet, .csv, or FHIR NDJSON (or use --omop)",
+)
+@option(
+    "--out",
+    kind=PATH,
+    help="Write per-patient flags (Parquet; with --engine spark a directory of "
+    "Parquet files written by Spark's executors)",
+)
+@option("--report", kind=PATH, help="Write the HTML summary report")
+@option("--json", "summary_json", kind=PATH, help="Write the summary as JSON")
+@option("--engine", default="duckdb", help="duckdb or spark")
+@option("--spark-master", default="local[*]", help="Spark master URL")
+@option("--format", "input_format", default="auto", help="auto (by suffix), parquet, csv or fhir")
+@option("--drug-map", kind=PATH, help="CSV code,ingredient[,strength_mg] for NDC / product codes")
+@option("--exclusions", kind=PATH, help="CSV patient_id,reason (hospice, cancer, ...) for COB")
+@option("--from", "period_from", help="Period start (YYYY-MM-DD)")
+@option("--to", "period_to", help="Period end (YYYY-MM-DD)")
+@option("--min-prescribers", kind=int, help="Multiple-provider: prescribers")
+@option("--min-pharmacies", kind=int, help="Multiple-provider: pharmacies")
+@option("--window-days", kind=int, help="Multiple-provider: window in days")
+@option("--memory-limit", help="DuckDB memory limit, e.g. 6GB")
+@option("--omop", help="OMOP CDM database (SQLAlchemy URL) holding drug_exposure, person")
+@option("--omop-schema", help="Schema of --omop")
+@option("--omop-dir", kind=PATH, help="Folder of OMOP tables as <table>.csv or <table>.parquet")
 def screen_command(
-    source: Path | None = typer.Argument(
-        None, help="Dispensing records: .parquet, .csv, or FHIR NDJSON (or use --omop)"
-    ),
-    out: Path | None = typer.Option(
-        None,
-        "--out",
-        help="Write per-patient flags (Parquet; with --engine spark a directory of "
-        "Parquet files written by Spark's executors)",
-    ),
-    report: Path | None = typer.Option(None, "--report", help="Write the HTML summary report"),
-    summary_json: Path | None = typer.Option(None, "--json", help="Write the summary as JSON"),
-    engine: str = typer.Option("duckdb", "--engine", help="duckdb or spark"),
-    spark_master: str = typer.Option("local[*]", "--spark-master", help="Spark master URL"),
-    input_format: str = typer.Option(
-        "auto", "--format", help="auto (by suffix), parquet, csv or fhir"
-    ),
-    drug_map: Path | None = typer.Option(
-        None, "--drug-map", help="CSV code,ingredient[,strength_mg] for NDC / product codes"
-    ),
-    exclusions: Path | None = typer.Option(
-        None, "--exclusions", help="CSV patient_id,reason (hospice, cancer, ...) for COB"
-    ),
-    period_from: str | None = typer.Option(None, "--from", help="Period start (YYYY-MM-DD)"),
-    period_to: str | None = typer.Option(None, "--to", help="Period end (YYYY-MM-DD)"),
-    min_prescribers: int | None = typer.Option(None, help="Multiple-provider: prescribers"),
-    min_pharmacies: int | None = typer.Option(None, help="Multiple-provider: pharmacies"),
-    window_days: int | None = typer.Option(None, help="Multiple-provider: window in days"),
-    memory_limit: str | None = typer.Option(None, help="DuckDB memory limit, e.g. 6GB"),
-    omop: str | None = typer.Option(
-        None, "--omop", help="OMOP CDM database (SQLAlchemy URL) holding drug_exposure, person"
-    ),
-    omop_schema: str | None = typer.Option(None, "--omop-schema", help="Schema of --omop"),
-    omop_dir: Path | None = typer.Option(
-        None, "--omop-dir", help="Folder of OMOP tables as <table>.csv or <table>.parquet"
-    ),
+    source: Path | None,
+    out: Path | None,
+    report: Path | None,
+    summary_json: Path | None,
+    engine: str,
+    spark_master: str,
+    input_format: str,
+    drug_map: Path | None,
+    exclusions: Path | None,
+    period_from: str | None,
+    period_to: str | None,
+    min_prescribers: int | None,
+    min_pharmacies: int | None,
+    window_days: int | None,
+    memory_limit: str | None,
+    omop: str | None,
+    omop_schema: str | None,
+    omop_dir: Path | None,
 ) -> None:
     """Screen dispensing records for risky patterns. Flags, rates and a report, on DuckDB
     or Spark."""
@@ -88,31 +99,29 @@ def screen_command(
 
 
 @synth_app.command("dispensing")
-def synth_dispensing(
-    patients: int = typer.Option(..., "--patients", min=1, help="Number of patients"),
-    out: Path = typer.Option(..., "--out", help="Output .parquet or .csv"),
-    seed: int = typer.Option(7, "--seed", help="Random seed"),
-) -> None:
+@option("--patients", kind=click.IntRange(min=1), required=True, help="Number of patients")
+@option("--out", kind=PATH, required=True, help="Output .parquet or .csv")
+@option("--seed", kind=int, default=7, help="Random seed")
+def synth_dispensing(patients: int, out: Path, seed: int) -> None:
     """Write a synthetic population with planted patterns, its truth and exclusions."""
     from benzosafe.knowledge import load
     from benzosafe.population.synth import write_population
 
     paths = write_population(patients, out, load(), seed)
     for what, path in paths.items():
-        typer.echo(f"{what}: {path}")
+        click.echo(f"{what}: {path}")
 
 
 @drug_map_app.command("import-cdc")
-def drug_map_import_cdc(
-    workbook: Path = typer.Argument(..., help="CDC NDC/MME workbook (.xlsx)"),
-    out: Path = typer.Option(..., "--out", help="Mapping CSV to write"),
-) -> None:
+@argument("workbook", kind=PATH, help="CDC NDC/MME workbook (.xlsx)")
+@option("--out", kind=PATH, required=True, help="Mapping CSV to write")
+def drug_map_import_cdc(workbook: Path, out: Path) -> None:
     """Make a code,ingredient,strength_mg mapping from the CDC NDC/MME workbook."""
     from benzosafe.knowledge import load
     from benzosafe.population.drugs import import_cdc_workbook, write_product_map
 
     result = import_cdc_workbook(workbook, load())
     write_product_map(result.codes, out)
-    typer.echo(f"{len(result.codes)} codes written to {out}")
+    click.echo(f"{len(result.codes)} codes written to {out}")
     for reason, n in sorted(result.skipped.items()):
-        typer.echo(f"skipped {n} rows: {reason}")
+        click.echo(f"skipped {n} rows: {reason}")

@@ -9,8 +9,10 @@ converts names the table used.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from benzosafe.knowledge.models import BenzodiazepineEntry
+if TYPE_CHECKING:
+    from benzosafe.knowledge.models import BenzodiazepineEntry
 
 # The tables are defined per 10 mg of oral diazepam (Joint guideline Table 7).
 DIAZEPAM_REFERENCE_MG = Decimal(10)

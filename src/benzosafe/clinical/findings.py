@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benzosafe.knowledge.models import Citation, KnowledgeBase, Severity
+from benzosafe.knowledge.values import Severity
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.models import Citation, KnowledgeBase
 
 __all__ = [
     "SEVERITY_RANK",

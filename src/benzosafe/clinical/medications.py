@@ -19,7 +19,6 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
-from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase
 from benzosafe.knowledge.products_spelling import name_key
 
 # The resolver and its product model are imported where a medication is resolved, not here:
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from benzosafe.clinical.mme import MmeEstimate
     from benzosafe.clinical.resolve import Resolution
     from benzosafe.clinical.written_dose import Dose
+    from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase
 
 BENZODIAZEPINE = "benzodiazepines"
 OPIOID = "opioids"  # the class id of opioids in depressants.toml and the product index

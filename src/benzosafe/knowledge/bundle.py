@@ -15,7 +15,6 @@ it too, read at its first use: the command line's cold start does not pay for it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib.abc import Traversable
 
@@ -26,45 +25,17 @@ from benzosafe.knowledge.loader import data_root, load_base_from
 from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.knowledge.screening import Screening, load_screening_from
 from benzosafe.knowledge.taper import TaperKnowledge, load_taper_from
+from benzosafe.knowledge.values import ProtocolInfo, knowledge_text, protocol_fields, protocol_of
 
-
-@dataclass(frozen=True, slots=True)
-class ProtocolInfo:
-    """The site protocol laid over the cited defaults, as every output it changed names it."""
-
-    name: str
-    version: str
-    source: str
-    sha256: str
-    path: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "source": self.source,
-            "sha256": self.sha256,
-        }
-
-    def label(self) -> str:
-        return f"{self.name}, version {self.version} (sha256 {self.sha256[:12]})"
-
-
-def protocol_fields(protocol: ProtocolInfo | None) -> dict[str, dict[str, str]]:
-    """``{"protocol": ...}`` for the JSON of a result a site protocol changed, else nothing:
-    without a protocol every output stays exactly what the cited defaults give."""
-    return {"protocol": protocol.to_dict()} if protocol is not None else {}
-
-
-def knowledge_text(version: str, protocol: ProtocolInfo | None) -> str:
-    """ "Knowledge version X", and the site protocol beside it when one changed the result."""
-    text = f"Knowledge version {version}"
-    return f"{text}; site protocol {protocol.label()}" if protocol is not None else text
-
-
-def protocol_of(kb: KnowledgeBase) -> ProtocolInfo | None:
-    """The site protocol laid over ``kb``, if it is a :class:`Knowledge` that has one."""
-    return kb.protocol if isinstance(kb, Knowledge) else None
+__all__ = [
+    "Knowledge",
+    "ProtocolInfo",
+    "knowledge_text",
+    "load",
+    "load_from",
+    "protocol_fields",
+    "protocol_of",
+]
 
 
 class Knowledge(KnowledgeBase):

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from benzosafe.knowledge.values import Severity
+
 if TYPE_CHECKING:
     from benzosafe.knowledge.products import ProductIndex
 
-Severity = Literal["info", "warning", "critical"]
 Status = Literal["V", "S", "U"]
 
 

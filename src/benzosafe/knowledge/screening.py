@@ -16,7 +16,8 @@ from pydantic import Field, model_validator
 
 from benzosafe.errors import KnowledgeError
 from benzosafe.knowledge.loader import check_citations, read_toml, validated
-from benzosafe.knowledge.models import Cited, KnowledgeBase, Severity, Strict
+from benzosafe.knowledge.models import Cited, KnowledgeBase, Strict
+from benzosafe.knowledge.values import Severity
 
 MeasureKind = Literal[
     "cob",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from benzosafe.errors import Conflict, InvalidInput, NotFound, SignInRefused, TooManyAttempts
 from benzosafe.store import user_sessions
+from benzosafe.store.limits import check_text, max_length
 from benzosafe.store.models import ROLES, SignInAttemptRow, UserRow, utcnow
 from benzosafe.store.records import Actor, audit
 
@@ -32,6 +33,9 @@ HASHER = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost one argon2 hash.
 _DUMMY_HASH = HASHER.hash("benzosafe-no-such-user")
 MIN_PASSWORD_LENGTH = 12
+# A name given at sign-in is cut to this before it is counted or audited (no user has a
+# longer one); the API refuses a longer one outright.
+_NAME_MAX = max_length(UserRow.username) or 64
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -54,13 +58,15 @@ def create_user(
 ) -> UserRow:
     """Add a user with an argon2 hash of the password."""
     username = username.strip().lower()
+    longest = max_length(UserRow.username)
     if (
         not username
-        or len(username) > 64
+        or len(username) > (longest or 0)
         or not username.replace(".", "").replace("-", "").isalnum()
         or not username.isascii()
     ):
-        raise InvalidInput("username", "1-64 letters, digits, '.' or '-'")
+        raise InvalidInput("username", f"1-{longest} letters, digits, '.' or '-'")
+    display_name = check_text(UserRow.display_name, display_name.strip(), "display_name")
     if role not in ROLES:
         raise InvalidInput("role", f"unknown role {role!r}", ROLES)
     _check_password(password)
@@ -68,7 +74,7 @@ def create_user(
         raise InvalidInput("username", f"{username!r} is taken")
     user = UserRow(
         username=username,
-        display_name=display_name.strip() or username,
+        display_name=display_name or username,
         password_hash=HASHER.hash(password),
         role=role,
         active=True,
@@ -229,7 +235,13 @@ def authenticate(
     now = utcnow()
     if user is None:
         _verify(_DUMMY_HASH, password)
-        audit(session, Actor(None, name[:64] or "-", "-"), "sign-in.refused", None, "unknown user")
+        audit(
+            session,
+            Actor(None, name[:_NAME_MAX] or "-", "-"),
+            "sign-in.refused",
+            None,
+            "unknown user",
+        )
         raise SignInRefused("wrong username or password")
     actor = Actor(user.id, user.username, user.role)
     locked_until = _aware(user.locked_until)
@@ -314,7 +326,7 @@ class RateLimit:
 
 
 def _attempt_keys(username: str, client: str) -> tuple[str, str]:
-    return f"account:{username.strip().lower()[:64]}", f"client:{client[:64]}"
+    return f"account:{username.strip().lower()[:_NAME_MAX]}", f"client:{client[:_NAME_MAX]}"
 
 
 def count_sign_in_attempt(
@@ -335,7 +347,7 @@ def count_sign_in_attempt(
         attempts = _upsert_attempt(session, key, now, limit.window)
         if attempts > limit.attempts:
             if attempts == limit.attempts + 1:  # one event per window, not one per attempt
-                name = username.strip().lower()[:64] or "-"
+                name = username.strip().lower()[:_NAME_MAX] or "-"
                 audit(session, Actor(None, name, "-"), "sign-in.rate-limited", None, f"per {whose}")
             minutes = max(1, round(limit.window.total_seconds() / 60))
             raise TooManyAttempts(

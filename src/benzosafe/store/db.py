@@ -69,7 +69,13 @@ def is_conflict(exc: BaseException) -> bool:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that refuse a text value over its column's limit before it is sent, on
+    SQLite as on PostgreSQL (:func:`benzosafe.store.limits.refuse_over_long`)."""
+    from benzosafe.store.limits import refuse_over_long
+
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "before_flush", refuse_over_long)
+    return factory
 
 
 def _alembic_config(connection: Any) -> Any:

@@ -9,7 +9,9 @@ conflict instead of silently overwriting. A patient has at most one active taper
 a partial unique index (``status = 'active'``) on SQLite and PostgreSQL alike; an ended plan
 keeps when, by whom and why it ended. ``audit_events`` is append-only (database
 triggers refuse UPDATE and DELETE; see the initial migration). ``sign_in_attempts`` holds
-the sign-in rate limit's counters; ``user_sessions`` the web app's signed-in sessions.
+the sign-in rate limit's counters; ``user_sessions`` the web app's signed-in sessions. The
+column definitions are the one source of the field limits (``String(n)``, or
+``info={"max_length": n}`` on a ``Text``): see :mod:`benzosafe.store.limits`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 ROLES = ("admin", "clinician", "admissions")
 PATIENT_STATUSES = ("intake", "admitted", "referred", "discharged")
 TAPER_PLAN_STATUSES = ("active", "ended")
+# A clinician's note (a dose record's, a taper plan version's): ``Text`` in the database, this
+# long at most (:mod:`benzosafe.store.limits` reads it from the column's ``info``).
+NOTE_MAX = 500
 
 
 def utcnow() -> datetime:
@@ -161,7 +166,7 @@ class TaperPlanVersionRow(Base):
     taper_plan_id: Mapped[int] = mapped_column(ForeignKey("taper_plans.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     plan: Mapped[dict[str, Any]]
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="", info={"max_length": NOTE_MAX})
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     taper_plan: Mapped[TaperPlanRow] = relationship(back_populates="versions")
@@ -176,7 +181,7 @@ class DoseRecordRow(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     day: Mapped[date] = mapped_column(Date)
     daily_mg: Mapped[str] = mapped_column(String(32))
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="", info={"max_length": NOTE_MAX})
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -16,13 +16,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
 
 from benzosafe.errors import Conflict, InvalidInput, NotFound
 from benzosafe.store.db import is_conflict
+from benzosafe.store.limits import check_text, max_length
 from benzosafe.store.models import (
     PATIENT_STATUSES,
     AssessmentRow,
@@ -57,25 +59,51 @@ SYSTEM = Actor(None, "system", "admin")
 # ----------------------------------------------------------------------------- audit
 
 
+_PENDING_AUDIT = "benzosafe.pending_audit"
+
+
 def audit(
     session: Session, actor: Actor, action: str, patient_id: int | None, what: str = ""
 ) -> None:
-    """Append one audit event to the current transaction."""
-    session.add(
-        AuditEventRow(
-            at=utcnow(),
-            user_id=actor.user_id,
-            username=actor.username,
-            action=action,
-            patient_id=patient_id,
-            what=what,
-        )
+    """Append one audit event to the current transaction.
+
+    The event is inserted as the transaction commits (its last write), not at the next
+    query: a request that only reads then holds SQLite's one write lock for that insert alone
+    rather than for all its reading, so parallel requests do not queue behind each other. It
+    still commits with the change, or not at all.
+    """
+    event = AuditEventRow(
+        at=utcnow(),
+        user_id=actor.user_id,
+        username=actor.username,
+        action=action,
+        patient_id=patient_id,
+        what=what,
     )
+    if not session.in_transaction():
+        session.begin()  # so that a rollback before any query still drops the event
+    session.info.setdefault(_PENDING_AUDIT, []).append(event)
+
+
+def _write_pending_audit(session: Session) -> None:
+    session.add_all(session.info.pop(_PENDING_AUDIT, []))
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _audit_at_commit(session: Session) -> None:
+    _write_pending_audit(session)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _audit_dropped_with_transaction(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back or closed: its events go with it
+        session.info.pop(_PENDING_AUDIT, None)
 
 
 def audit_events(
     session: Session, *, patient_id: int | None = None, limit: int = 200
 ) -> Sequence[AuditEventRow]:
+    _write_pending_audit(session)  # this reading of the log is in the log it shows
     query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
     if patient_id is not None:
         query = query.where(AuditEventRow.patient_id == patient_id)
@@ -85,10 +113,11 @@ def audit_events(
 # ----------------------------------------------------------------------------- patients
 
 
-def _name(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 128:
-        raise InvalidInput(field, "is required: 1-128 characters")
-    return value.strip()
+def _text(value: object, column: Any, field: str) -> str:
+    """A required text field, stripped, within its column's limit."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(field, f"is required: 1-{max_length(column)} characters")
+    return check_text(column, value.strip(), field)
 
 
 def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> PatientRow:
@@ -97,7 +126,7 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise InvalidInput(f"patient.{unknown[0]}", "unknown field", allowed)
-    mrn = _name(data.get("mrn"), "patient.mrn")
+    mrn = _text(data.get("mrn"), PatientRow.mrn, "patient.mrn")
     try:
         birth = date.fromisoformat(str(data.get("birth_date", "")))
     except ValueError as exc:
@@ -108,8 +137,8 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
         raise InvalidInput("patient.mrn", f"a patient with MRN {mrn!r} already exists")
     patient = PatientRow(
         mrn=mrn,
-        family_name=_name(data.get("family_name"), "patient.family_name"),
-        given_name=_name(data.get("given_name"), "patient.given_name"),
+        family_name=_text(data.get("family_name"), PatientRow.family_name, "patient.family_name"),
+        given_name=_text(data.get("given_name"), PatientRow.given_name, "patient.given_name"),
         birth_date=birth,
         status="intake",
     )
@@ -515,6 +544,7 @@ def last_recorded_dose(session: Session, patient_id: int) -> DoseRecordRow | Non
 def note_protocol(session: Session, actor: Actor, active: str) -> bool:
     """Audit the site protocol in use (``active``: its name, version and hash, or "none")
     when it differs from the last one recorded; answers whether it changed."""
+    _write_pending_audit(session)
     last = session.scalar(
         select(AuditEventRow.what)
         .where(AuditEventRow.action == "protocol.active")

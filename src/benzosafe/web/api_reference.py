@@ -50,8 +50,25 @@ def schema_type(schema: dict[str, Any]) -> str:
         return "object"
     if isinstance(kind, str):
         fmt = schema.get("format")
-        return f"{kind} ({fmt})" if fmt else kind
+        return (f"{kind} ({fmt})" if fmt else kind) + _bounds(schema)
     return "any"
+
+
+def _bounds(schema: dict[str, Any]) -> str:
+    """The limits of a value, as the model sets them: ", at most 32 characters"."""
+    if "maxLength" in schema:
+        return f", at most {schema['maxLength']} characters"
+    low, high = (_number(schema.get(key)) for key in ("minimum", "maximum"))
+    if low is not None and high is not None:
+        return f", {low} to {high}"
+    if high is not None:
+        return f", at most {high}"
+    return ""
+
+
+def _number(value: Any) -> Any:
+    # FastAPI writes a body model's integer bounds as floats (2147483647.0).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _body_type(content: dict[str, Any]) -> str:

@@ -13,12 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
+from typing import TYPE_CHECKING
 
 from benzosafe.clinical.check.model import Order, Patient
 from benzosafe.clinical.findings import Finding, NotEvaluated, SourceRef, source_refs
 from benzosafe.clinical.medications import OrderedDrug
-from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase, Rule, Severity
+from benzosafe.knowledge.values import Severity
 from benzosafe.units import format_mg
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.models import BenzodiazepineEntry, KnowledgeBase, Rule
 
 
 @dataclass(slots=True)
@@ -41,7 +45,7 @@ class Context:
         return self.drug.id if self.drug else self.order.drug
 
 
-Handler = Callable[[Rule, Context], None]
+Handler = Callable[["Rule", "Context"], None]
 HANDLERS: dict[str, Handler] = {}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
+from typing import TYPE_CHECKING
 
 from benzosafe.clinical.check.context import (
     Context,
@@ -23,8 +24,10 @@ from benzosafe.clinical.check.context import (
     population_matches,
     skip,
 )
-from benzosafe.knowledge.models import KnowledgeBase, Rule
 from benzosafe.units import format_mg
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.models import KnowledgeBase, Rule
 
 
 def _dose_limit(rule: Rule, ctx: Context, daily: Decimal, what: str) -> None:

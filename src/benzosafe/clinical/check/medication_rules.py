@@ -10,10 +10,13 @@ opioid's strength (CDC 2022 factors in the product index), or is not evaluated w
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from benzosafe.clinical.check.context import Context, fire, handler, skip
 from benzosafe.clinical.medications import BENZODIAZEPINE, OPIOID, CoMedication
-from benzosafe.knowledge.models import Rule
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.models import Rule
 
 
 def _members(ctx: Context, classes: list[str]) -> list[CoMedication]:

@@ -8,12 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benzosafe.clinical.findings import SEVERITY_RANK, Finding, NotEvaluated, Severity
 from benzosafe.clinical.medications import CoMedication
-from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields
+from benzosafe.knowledge.values import protocol_fields
 from benzosafe.units import Frequency
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.values import ProtocolInfo
 
 # The public finding codes (a contract: stable, documented in docs/rules.md).
 FINDING_CODES = (

@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benzosafe.clinical.check.model import Order, Patient
 from benzosafe.clinical.medications import liquid_dose_mg, parse_co_medication
 from benzosafe.errors import InvalidInput
-from benzosafe.knowledge.models import KnowledgeBase
 from benzosafe.units import (
     MAX_AGE_YEARS,
     parse_daily_dose,
@@ -26,6 +25,9 @@ from benzosafe.units import (
     parse_mass,
     parse_weight,
 )
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.models import KnowledgeBase
 
 _ORDER_KEYS = {
     "drug",

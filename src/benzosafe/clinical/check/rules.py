@@ -17,7 +17,7 @@ import calendar
 from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benzosafe.clinical.check import dose_rules, medication_rules
 from benzosafe.clinical.check.context import (
@@ -35,8 +35,10 @@ from benzosafe.clinical.check.parsing import parse_order, parse_patient
 from benzosafe.clinical.equivalence import diazepam_equivalent, table_used
 from benzosafe.clinical.findings import SEVERITY_RANK
 from benzosafe.clinical.medications import ordered_drug
-from benzosafe.knowledge.bundle import protocol_of
-from benzosafe.knowledge.models import KnowledgeBase, Rule
+from benzosafe.knowledge.values import protocol_of
+
+if TYPE_CHECKING:
+    from benzosafe.knowledge.models import KnowledgeBase, Rule
 
 # The handlers of these modules register themselves on import.
 _REGISTERED = (dose_rules, medication_rules)

@@ -16,6 +16,7 @@ from benzosafe.clinical.level_of_care import Intake
 from benzosafe.errors import BenzosafeError, InvalidInput
 from benzosafe.knowledge import Knowledge
 from benzosafe.store import records
+from benzosafe.store.limits import INTEGER_MAX, check_text, max_length
 from benzosafe.store.models import (
     AssessmentRow,
     DoseRecordRow,
@@ -24,6 +25,7 @@ from benzosafe.store.models import (
     PrescriptionRow,
     SideEffectReportRow,
     TaperPlanRow,
+    TaperPlanVersionRow,
 )
 from benzosafe.units import format_mg, parse_daily_dose
 from benzosafe.web.clinic.deps import Ctx
@@ -87,7 +89,7 @@ def record_dose(ctx: Ctx, patient: PatientRow, data: dict[str, Any]) -> DoseReco
     # A hold day is recorded as zero, which a dose parser rightly refuses elsewhere.
     held = re.fullmatch(r"\s*0+(\.0+)?\s*mg\s*/\s*day\s*", text.lower()) is not None
     daily = Decimal(0) if held else parse_daily_dose(text, "dose.daily_dose")
-    note = str(data.get("note") or "")[:500]
+    note = check_text(DoseRecordRow.note, str(data.get("note") or ""), "dose.note")
     mg = format_mg(daily).removesuffix(" mg")
     return records.add_dose_record(ctx.db, ctx.actor, patient, day, mg, note)
 
@@ -339,7 +341,7 @@ def replaced_plan(value: object) -> int | None:
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INTEGER_MAX:
         raise InvalidInput("replaces", f"{value!r} is not a taper plan id")
     return value
 
@@ -374,7 +376,12 @@ def adjust_taper(
     _, plan_json = build_plan(latest["request"], adjustments, ctx.user.display_name)
     stored = {"request": latest["request"], "adjustments": adjustments, "plan": plan_json}
     patient = ctx.db.get_one(PatientRow, row.patient_id)
-    note = f"{adjustment.get('action', 'adjust')}: {adjustment.get('reason', '')}"
+    prefix = f"{adjustment.get('action', 'adjust')}: "
+    reason = str(adjustment.get("reason", ""))
+    if len(prefix) + len(reason) > (max_length(TaperPlanVersionRow.note) or 0):
+        room = max(0, (max_length(TaperPlanVersionRow.note) or 0) - len(prefix))
+        raise InvalidInput("reason", f"at most {room} characters (this is {len(reason)})")
+    note = prefix + reason
     return records.save_taper_plan(
         ctx.db,
         ctx.actor,

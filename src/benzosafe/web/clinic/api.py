@@ -22,10 +22,12 @@ from benzosafe.store.models import (
     PrescriptionRow,
     SideEffectReportRow,
     TaperPlanRow,
+    TaperPlanVersionRow,
+    UserRow,
 )
 from benzosafe.web.clinic import actions, api_session
 from benzosafe.web.clinic.api_session import user_to_dict
-from benzosafe.web.clinic.deps import Ctx, ctx
+from benzosafe.web.clinic.deps import Count, Ctx, OptionalRowId, RowId, ctx
 from benzosafe.web.clinic.schemas import (
     ERRORS,
     FILES,
@@ -35,6 +37,7 @@ from benzosafe.web.clinic.schemas import (
     CheckReport,
     DoseOut,
     IntakeOut,
+    JSONRoute,
     Monograph,
     PatientList,
     PatientOut,
@@ -47,9 +50,11 @@ from benzosafe.web.clinic.schemas import (
     UserList,
     UserOut,
     declares,
+    limited,
+    positive,
 )
 
-router = APIRouter(prefix="/api", responses=ERRORS)
+router = APIRouter(prefix="/api", responses=ERRORS, route_class=JSONRoute)
 router.include_router(api_session.router)  # sign-in, sign-out, passwords
 PATIENTS = Depends(ctx("patients"))
 CLINICAL = Depends(ctx("clinical"))
@@ -58,9 +63,9 @@ REFERENCE = Depends(ctx("reference"))
 
 
 class PatientIn(Strict):
-    mrn: str
-    family_name: str
-    given_name: str
+    mrn: str = limited(PatientRow.mrn)
+    family_name: str = limited(PatientRow.family_name)
+    given_name: str = limited(PatientRow.given_name)
     birth_date: str = Field(description="YYYY-MM-DD")
 
 
@@ -73,16 +78,20 @@ class CheckIn(Strict):
 
 class DoseIn(Strict):
     day: str = Field(description="YYYY-MM-DD")
-    daily_dose: str = Field(description="e.g. '1.5 mg/day'; '0 mg/day' for a hold day")
-    note: str = ""
+    daily_dose: str = limited(
+        DoseRecordRow.daily_mg, description="e.g. '1.5 mg/day'; '0 mg/day' for a hold day"
+    )
+    note: str = limited(DoseRecordRow.note, default="")
 
 
 class DecisionIn(Strict):
-    decision: str = Field(description="admit or refer")
+    decision: str = limited(IntakeRow.decision, description="admit or refer")
 
 
 class AssessmentIn(Strict):
-    instrument: str = Field(description="sds, dsm5, ciwa-b or bwsq (benzosafe assess list)")
+    instrument: str = limited(
+        AssessmentRow.instrument, description="sds, dsm5, ciwa-b or bwsq (benzosafe assess list)"
+    )
     answers: list[int] | dict[str, int]
     medical_supervision: bool | None = Field(default=None, description="required for dsm5")
     taken_at: str | None = Field(default=None, description="ISO date-time; default now")
@@ -110,7 +119,7 @@ class TaperIn(Strict):
     via: str | None = None
     via_forms: str | None = None
     override_reason: str | None = None
-    replaces: int | None = Field(
+    replaces: int | None = positive(
         default=None,
         description="the id of the patient's active taper plan, which this one ends "
         "(required when the patient has one; another id, or none, is a 409)",
@@ -118,9 +127,9 @@ class TaperIn(Strict):
 
 
 class AdjustIn(Strict):
-    expected_version: int = Field(description="the version you read; another is a 409")
+    expected_version: int = positive(description="the version you read; another is a 409")
     on: str = Field(description="YYYY-MM-DD")
-    reason: str
+    reason: str = limited(TaperPlanVersionRow.note, description="why; kept in the plan's note")
     action: str | None = Field(default=None, description="hold (default) or slow")
     ciwa_b_score: int | None = None
     tolerability: str | None = None
@@ -129,10 +138,10 @@ class AdjustIn(Strict):
 
 
 class UserIn(Strict):
-    username: str
+    username: str = limited(UserRow.username)
     password: str
-    role: str
-    display_name: str = ""
+    role: str = limited(UserRow.role)
+    display_name: str = limited(UserRow.display_name, default="")
 
 
 class ActiveIn(Strict):
@@ -140,7 +149,7 @@ class ActiveIn(Strict):
 
 
 class RoleIn(Strict):
-    role: str = Field(description="admin, clinician or admissions")
+    role: str = limited(UserRow.role, description="admin, clinician or admissions")
 
 
 def _when(moment: datetime | date | None) -> str | None:
@@ -244,7 +253,7 @@ def audit_event_to_dict(e: AuditEventRow) -> dict[str, Any]:
 
 @router.get("/patients", tags=["patients"], **declares(PatientList))
 def list_patients(
-    q: str = "", limit: int = 50, offset: int = 0, c: Ctx = PATIENTS
+    q: str = "", limit: Count = 50, offset: Count = 0, c: Ctx = PATIENTS
 ) -> dict[str, Any]:
     """Patients whose name or MRN contains ``q``, ``limit`` of them from ``offset``; ``total``
     is how many match."""
@@ -267,7 +276,7 @@ def create_patient(body: PatientIn, c: Ctx = PATIENTS) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient_id}", tags=["patients"], **declares(PatientSummary))
-def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
+def get_patient(patient_id: RowId, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Registration details and intakes (what admissions may see)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
     out = patient_to_dict(patient)
@@ -277,7 +286,7 @@ def get_patient(patient_id: int, c: Ctx = PATIENTS) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient_id}/chart", tags=["clinical"], **declares(ChartOut))
-def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
+def get_chart(patient_id: RowId, c: Ctx = CLINICAL) -> dict[str, Any]:
     """The clinical record: prescriptions with reports, taper plans, doses, scores, reports."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     chart = records.patient_chart(c.db, patient_id)
@@ -299,7 +308,7 @@ def get_chart(patient_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     tags=["clinical"],
     **declares(PrescriptionOut, 201),
 )
-def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def create_prescription(patient_id: RowId, body: CheckIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Check an order for this patient and keep it with its report."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.save_check(c, patient, body.order, body.patient)
@@ -313,7 +322,7 @@ def create_prescription(patient_id: int, body: CheckIn, c: Ctx = CLINICAL) -> di
     tags=["clinical"],
     **declares(DoseOut, 201),
 )
-def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def create_dose(patient_id: RowId, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Record the daily dose taken on a day (``0 mg/day`` and a note for a hold)."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.record_dose(c, patient, body.model_dump())
@@ -328,7 +337,7 @@ def create_dose(patient_id: int, body: DoseIn, c: Ctx = CLINICAL) -> dict[str, A
     **declares(IntakeOut, 201),
 )
 def create_intake(
-    patient_id: int,
+    patient_id: RowId,
     c: Ctx = PATIENTS,
     intake: dict[str, Any] = Body(
         description="The level-of-care intake (README); age defaults from the record."
@@ -342,7 +351,7 @@ def create_intake(
 
 
 @router.post("/intakes/{intake_id}/decision", tags=["patients"], **declares(IntakeOut))
-def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[str, Any]:
+def decide_intake(intake_id: RowId, body: DecisionIn, c: Ctx = PATIENTS) -> dict[str, Any]:
     """Admit or refer after an intake; the patient's status follows."""
     row = records.decide_intake(c.db, c.actor, intake_id, body.decision)
     c.commit()
@@ -355,7 +364,7 @@ def decide_intake(intake_id: int, body: DecisionIn, c: Ctx = PATIENTS) -> dict[s
     tags=["clinical"],
     **declares(AssessmentOut, 201),
 )
-def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def create_assessment(patient_id: RowId, body: AssessmentIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Score an instrument (CIWA-B, SDS, DSM-5, BWSQ) and keep it; age comes from the record."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     row = actions.record_assessment(c, patient, body.model_dump(exclude_none=True))
@@ -370,7 +379,7 @@ def create_assessment(patient_id: int, body: AssessmentIn, c: Ctx = CLINICAL) ->
     **declares(SideEffectOut, 201),
 )
 def create_side_effect_report(
-    patient_id: int, body: SideEffectsIn, c: Ctx = CLINICAL
+    patient_id: RowId, body: SideEffectsIn, c: Ctx = CLINICAL
 ) -> dict[str, Any]:
     """Triage a side-effect report and keep it with its triage level."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -412,7 +421,7 @@ def preview_taper_fhir(c: Ctx = CLINICAL) -> Response:
     tags=["taper"],
     **declares(TaperPlanOut, 201),
 )
-def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def create_taper_plan(patient_id: RowId, body: TaperIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Make and keep a taper plan for the patient (version 1), the patient's one active plan:
     the active plan it replaces, if any, is named in ``replaces`` and ends with the reason
     "replaced by plan N on DATE by NAME"."""
@@ -424,7 +433,7 @@ def create_taper_plan(patient_id: int, body: TaperIn, c: Ctx = CLINICAL) -> dict
 
 
 @router.get("/taper-plans/{taper_plan_id}", tags=["taper"], **declares(TaperPlanOut))
-def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
+def get_taper_plan(taper_plan_id: RowId, c: Ctx = CLINICAL) -> dict[str, Any]:
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     c.commit()
     return taper_plan_to_dict(row)
@@ -435,7 +444,7 @@ def get_taper_plan(taper_plan_id: int, c: Ctx = CLINICAL) -> dict[str, Any]:
     tags=["taper"],
     **declares(TaperPlanOut),
 )
-def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> dict[str, Any]:
+def adjust_taper_plan(taper_plan_id: RowId, body: AdjustIn, c: Ctx = CLINICAL) -> dict[str, Any]:
     """Hold or slow the plan; a stale ``expected_version`` answers 409 and changes nothing."""
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     data = body.model_dump(exclude_none=True, exclude={"expected_version"})
@@ -450,7 +459,7 @@ def adjust_taper_plan(taper_plan_id: int, body: AdjustIn, c: Ctx = CLINICAL) -> 
     responses=FILES,
     response_class=Response,
 )
-def taper_plan_file(taper_plan_id: int, kind: str, c: Ctx = CLINICAL) -> Response:
+def taper_plan_file(taper_plan_id: RowId, kind: str, c: Ctx = CLINICAL) -> Response:
     """The saved plan's latest version as ``pdf`` (patient schedule + clinician summary),
     ``ics`` (one event per step) or ``fhir.json`` (a FHIR R4 Bundle: the CarePlan and one
     MedicationRequest per step)."""
@@ -499,14 +508,14 @@ def create_user(body: UserIn, c: Ctx = ADMIN) -> dict[str, Any]:
 
 
 @router.post("/users/{user_id}/active", tags=["admin"], **declares(UserOut))
-def set_active(user_id: int, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
+def set_active(user_id: RowId, body: ActiveIn, c: Ctx = ADMIN) -> dict[str, Any]:
     user = accounts.set_user_active(c.db, c.actor, user_id, body.active)
     c.commit()
     return user_to_dict(user)
 
 
 @router.post("/users/{user_id}/role", tags=["admin"], **declares(UserOut))
-def set_role(user_id: int, body: RoleIn, c: Ctx = ADMIN) -> dict[str, Any]:
+def set_role(user_id: RowId, body: RoleIn, c: Ctx = ADMIN) -> dict[str, Any]:
     """Give a user another role; the last active admin is not demoted (409)."""
     user = accounts.set_user_role(c.db, c.actor, user_id, body.role)
     c.commit()
@@ -514,7 +523,7 @@ def set_role(user_id: int, body: RoleIn, c: Ctx = ADMIN) -> dict[str, Any]:
 
 
 @router.get("/audit", tags=["admin"], **declares(AuditList))
-def audit(patient_id: int | None = None, limit: int = 200, c: Ctx = ADMIN) -> dict[str, Any]:
+def audit(patient_id: OptionalRowId = None, limit: Count = 200, c: Ctx = ADMIN) -> dict[str, Any]:
     """The newest audit events, optionally for one patient."""
     events = records.audit_events(c.db, patient_id=patient_id, limit=max(1, min(limit, 1000)))
     return {"events": [audit_event_to_dict(e) for e in events]}

@@ -16,7 +16,7 @@ from benzosafe.store import accounts
 from benzosafe.store.models import UserRow
 from benzosafe.web.clinic import auth
 from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
-from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic.deps import Ctx, RowId, ctx, db_session
 from benzosafe.web.clinic.schemas import (
     ERRORS,
     PasswordChanged,
@@ -24,6 +24,7 @@ from benzosafe.web.clinic.schemas import (
     SignedOut,
     Strict,
     declares,
+    limited,
 )
 
 router = APIRouter(responses=ERRORS)
@@ -32,7 +33,7 @@ ADMIN = Depends(ctx("admin"))
 
 
 class SignIn(Strict):
-    username: str
+    username: str = limited(UserRow.username)
     password: str
 
 
@@ -101,7 +102,7 @@ def change_password(body: PasswordChangeIn, c: Ctx = SIGNED_IN) -> dict[str, Any
 
 
 @router.post("/users/{user_id}/password", tags=["admin"], **declares(PasswordChanged))
-def reset_password(user_id: int, body: PasswordIn, c: Ctx = ADMIN) -> dict[str, Any]:
+def reset_password(user_id: RowId, body: PasswordIn, c: Ctx = ADMIN) -> dict[str, Any]:
     """Set a user's password; every session of theirs ends (but yours, for your own)."""
     user, ended = accounts.reset_password(
         c.db, c.actor, user_id, body.password, keep_session=auth.current_session_id(c.request)

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
+from benzosafe.store.limits import INTEGER_MAX
 from benzosafe.store.models import UserRow
 from benzosafe.store.records import Actor
 from benzosafe.web.clinic.auth import actor_of, current_user, require
+
+#: A record's id in a path: a positive ``Integer`` (32-bit on PostgreSQL), else a 422 naming
+#: it, on every database (not a database error on one and "not found" on the other).
+RowId = Annotated[int, Path(ge=1, le=INTEGER_MAX)]
+#: The same as an optional query parameter.
+OptionalRowId = Annotated[int | None, Query(ge=1, le=INTEGER_MAX)]
+#: A count or position in a query (``limit``, ``offset``), as the databases can take it.
+Count = Annotated[int, Query(ge=0, le=INTEGER_MAX)]
 
 
 def db_session(request: Request) -> Iterator[Session]:

@@ -26,6 +26,7 @@ from benzosafe.errors import (
 )
 from benzosafe.knowledge import Knowledge
 from benzosafe.store import accounts, records
+from benzosafe.store.limits import INTEGER_MAX, limits
 from benzosafe.store.models import TaperPlanRow
 from benzosafe.units import format_mg
 from benzosafe.web.clinic import actions, charts, present
@@ -36,7 +37,7 @@ from benzosafe.web.clinic.auth import (
     sign_in_user,
     sign_out_session,
 )
-from benzosafe.web.clinic.deps import Ctx, ctx, db_session
+from benzosafe.web.clinic.deps import Ctx, OptionalRowId, RowId, ctx, db_session
 from benzosafe.web.clinic.present import with_references
 
 router = APIRouter(include_in_schema=False)
@@ -51,8 +52,11 @@ _env = Environment(
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # package files: not looked up on disk again at every page
 )
 _env.filters["merge_findings"] = present.merge_findings
+# ``maxlength="{{ limit['patients.mrn'] }}"``: the form fields take their limits from the model.
+_env.globals["limit"] = limits()
 
 
 def render(
@@ -137,7 +141,9 @@ PAGE_SIZE = 50
 
 
 @router.get("/patients")
-def patients(q: str = "", page_number: int = Query(1, alias="page"), c: Ctx = PATIENTS) -> Response:
+def patients(
+    q: str = "", page_number: int = Query(1, alias="page", le=INTEGER_MAX), c: Ctx = PATIENTS
+) -> Response:
     """The patient list, searched by name or MRN, a page of ``PAGE_SIZE`` at a time."""
     q = q.strip()[:128]
     total = records.count_patients(c.db, q)
@@ -182,7 +188,7 @@ def new_patient(form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> Response:
 
 
 @router.get("/patients/{patient_id}")
-def patient_page(patient_id: int, c: Ctx = PATIENTS) -> HTMLResponse:
+def patient_page(patient_id: RowId, c: Ctx = PATIENTS) -> HTMLResponse:
     clinical = may(c.user, "clinical")
     action = "patient.read" if clinical else "patient.read-summary"
     patient = records.get_patient(c.db, c.actor, patient_id, action)
@@ -201,7 +207,7 @@ def patient_page(patient_id: int, c: Ctx = PATIENTS) -> HTMLResponse:
 
 
 @router.post("/patients/{patient_id}/doses")
-def record_dose(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
+def record_dose(patient_id: RowId, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     actions.record_dose(c, patient, form)
     c.commit()
@@ -226,14 +232,14 @@ def _intake_context(patient: Any, form: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient_id}/intake")
-def intake_form(patient_id: int, c: Ctx = PATIENTS) -> HTMLResponse:
+def intake_form(patient_id: RowId, c: Ctx = PATIENTS) -> HTMLResponse:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
     c.commit()
     return page(c, "intake.html", _intake_context(patient, {"drug": "clonazepam"}))
 
 
 @router.post("/patients/{patient_id}/intake")
-def take_intake(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> HTMLResponse:
+def take_intake(patient_id: RowId, form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> HTMLResponse:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read-summary")
     context = _intake_context(patient, form)
     try:
@@ -247,14 +253,14 @@ def take_intake(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = PATIENTS)
 
 
 @router.post("/intakes/{intake_id}/decision")
-def decide(intake_id: int, form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> Response:
+def decide(intake_id: RowId, form: dict[str, Any] = FORM, c: Ctx = PATIENTS) -> Response:
     row = records.decide_intake(c.db, c.actor, intake_id, str(form.get("decision", "")))
     c.commit()
     return see_other(f"/patients/{row.patient_id}")
 
 
 @router.get("/patients/{patient_id}/assess/{instrument_id}")
-def assessment_form(patient_id: int, instrument_id: str, c: Ctx = CLINICAL) -> HTMLResponse:
+def assessment_form(patient_id: RowId, instrument_id: str, c: Ctx = CLINICAL) -> HTMLResponse:
     from benzosafe.clinical.instruments import instrument
 
     inst = instrument(instrument_id, _kb())
@@ -265,7 +271,7 @@ def assessment_form(patient_id: int, instrument_id: str, c: Ctx = CLINICAL) -> H
 
 @router.post("/patients/{patient_id}/assess/{instrument_id}")
 def assess(
-    patient_id: int, instrument_id: str, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
+    patient_id: RowId, instrument_id: str, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
 ) -> Response:
     from benzosafe.clinical.instruments import instrument
 
@@ -296,7 +302,7 @@ def assess(
 
 
 @router.post("/patients/{patient_id}/side-effects")
-def side_effects(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
+def side_effects(patient_id: RowId, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     actions.report_side_effects(c, patient, {"symptoms": str(form.get("symptoms", ""))})
     c.commit()
@@ -336,7 +342,7 @@ def taper_new(
 
 @router.get("/patients/{patient_id}/taper")
 def taper_form(
-    patient_id: int, drug: str = "clonazepam", daily_dose: str = "", c: Ctx = CLINICAL
+    patient_id: RowId, drug: str = "clonazepam", daily_dose: str = "", c: Ctx = CLINICAL
 ) -> HTMLResponse:
     """The builder, its dose prefilled from the link or else the last dose recorded as taken."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -355,7 +361,7 @@ def taper_form(
 
 
 @router.post("/patients/{patient_id}/taper")
-def taper_build(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
+def taper_build(patient_id: RowId, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
     """Preview (nothing kept) or save the plan, by the button pressed. A starting dose other
     than the last one recorded is warned about, and saved only once the clinician confirms it."""
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
@@ -388,7 +394,7 @@ def taper_build(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL)
 
 
 @router.post("/taper-plans/{taper_plan_id}/adjust")
-def taper_adjust(taper_plan_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
+def taper_adjust(taper_plan_id: RowId, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> Response:
     row = records.get_taper_plan(c.db, c.actor, taper_plan_id)
     expected = form.pop("expected_version", None)
     row = actions.adjust_taper(c, row, expected, form)
@@ -455,7 +461,7 @@ def check(form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> HTMLResponse:
 
 
 @router.get("/patients/{patient_id}/check")
-def patient_check_form(patient_id: int, c: Ctx = CLINICAL) -> HTMLResponse:
+def patient_check_form(patient_id: RowId, c: Ctx = CLINICAL) -> HTMLResponse:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     c.commit()
     form = {
@@ -467,7 +473,9 @@ def patient_check_form(patient_id: int, c: Ctx = CLINICAL) -> HTMLResponse:
 
 
 @router.post("/patients/{patient_id}/check")
-def patient_check(patient_id: int, form: dict[str, Any] = FORM, c: Ctx = CLINICAL) -> HTMLResponse:
+def patient_check(
+    patient_id: RowId, form: dict[str, Any] = FORM, c: Ctx = CLINICAL
+) -> HTMLResponse:
     patient = records.get_patient(c.db, c.actor, patient_id, "patient.read")
     context = {**_check_context(form), "patient": patient, "report": None, "error": None}
     try:
@@ -525,14 +533,14 @@ def add_user(form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
 
 
 @router.post("/admin/users/{user_id}/active")
-def set_active(user_id: int, form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
+def set_active(user_id: RowId, form: dict[str, Any] = FORM, c: Ctx = ADMIN) -> Response:
     accounts.set_user_active(c.db, c.actor, user_id, form.get("active") == "true")
     c.commit()
     return see_other("/admin/users")
 
 
 @router.get("/admin/audit")
-def audit(patient_id: int | None = None, c: Ctx = ADMIN) -> HTMLResponse:
+def audit(patient_id: OptionalRowId = None, c: Ctx = ADMIN) -> HTMLResponse:
     events = records.audit_events(c.db, patient_id=patient_id, limit=300)
     return page(c, "audit.html", {"events": events, "patient_id": patient_id})
 

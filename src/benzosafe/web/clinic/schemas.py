@@ -10,9 +10,16 @@ Request bodies derive from :class:`Strict`.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any
 
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+
+from benzosafe.store.limits import INTEGER_MAX, max_length
 
 
 class Out(BaseModel):
@@ -25,6 +32,17 @@ class Strict(BaseModel):
     """A request body with exactly these fields (another is a 422)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def limited(column: Any, **kw: Any) -> Any:
+    """A text field of a request no longer than ``column`` of the model holds (the model is
+    the one source of the limits: :mod:`benzosafe.store.limits`)."""
+    return Field(max_length=max_length(column), **kw)
+
+
+def positive(**kw: Any) -> Any:
+    """A positive whole number an ``Integer`` column (32-bit on PostgreSQL) holds."""
+    return Field(ge=1, le=INTEGER_MAX, **kw)
 
 
 class Open(BaseModel):
@@ -71,6 +89,32 @@ def ok(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, A
 def declares(model: type[BaseModel], status: int = 200) -> dict[str, Any]:
     """A route's keywords: its answer documented as ``model`` (not re-serialised by it)."""
     return {"response_model": None, "responses": ok(model, status)}
+
+
+class JSONRoute(APIRoute):
+    """A route whose plain ``dict`` or ``list`` answer is written with one ``json.dumps``.
+
+    The routes build JSON-ready values already; FastAPI's generic encoder would walk them
+    value by value again (milliseconds for a patient's chart). An answer that is not plain
+    JSON (or a route's own ``Response``) goes FastAPI's usual way.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        status = kwargs.get("status_code") or 200
+
+        @functools.wraps(endpoint)
+        def answer(*args: Any, **kw: Any) -> Any:
+            result = endpoint(*args, **kw)
+            if isinstance(result, dict | list):
+                try:
+                    return JSONResponse(result, status_code=status)
+                except (TypeError, ValueError):
+                    return result
+            return result
+
+        if inspect.iscoroutinefunction(endpoint):
+            raise TypeError(f"{path}: JSONRoute takes plain (def) endpoints")
+        super().__init__(path, answer, **kwargs)
 
 
 # ----------------------------------------------------------------------------- records
