@@ -88,3 +88,16 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         return
     for schema in _postgres_schema():
         yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An empty database for one test module, not yet migrated (a demo server's): an SQLite
+    file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'own.db'}"
+        return
+    for schema in _postgres_schema():
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"

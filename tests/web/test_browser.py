@@ -35,9 +35,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, module_database_url: str) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("browser")
-    server = Server(f"sqlite:///{folder / 'demo.db'}", folder, demo=True)
+    server = Server(module_database_url, folder, demo=True)
     yield server
     server.stop()
 

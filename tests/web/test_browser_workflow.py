@@ -33,10 +33,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory, module_database_url: str) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("workflow")
     env = {"BENZOSAFE_PROTOCOL": str(PROTOCOL)}
-    server = Server(f"sqlite:///{folder / 'demo.db'}", folder, demo=True, env=env)
+    server = Server(module_database_url, folder, demo=True, env=env)
     yield server
     server.stop()
 

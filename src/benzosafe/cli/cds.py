@@ -132,6 +132,8 @@ def serve_cds_command(
     }
     # One description of the settings, which each worker (or this process) builds the app from.
     os.environ["BENZOSAFE_CDS_SETTINGS"] = json.dumps(options)
+    from benzosafe.web.logs import log_config
+
     if workers == 1:
         from benzosafe.web.cds.app import app_from_environment
 
@@ -139,7 +141,7 @@ def serve_cds_command(
             app_from_environment(),
             host=host,
             port=port,
-            log_level="warning",
+            log_config=log_config("WARNING"),
             access_log=False,
             proxy_headers=False,  # the JWT audience comes from --public-url, not from a proxy
         )
@@ -150,7 +152,7 @@ def serve_cds_command(
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
+        log_config=log_config("WARNING"),
         access_log=False,
         proxy_headers=False,
     )

@@ -62,12 +62,11 @@ def user_add(username: str, role: str, display_name: str, password_stdin: bool) 
 def serve(host: str, port: int, demo: bool, workers: int) -> None:
     """Run the clinician web app. It migrates the database first; the API is described at
     http://HOST:PORT/docs."""
-    import copy
-
     import uvicorn
 
     from benzosafe.store.db import make_engine, session_factory, upgrade
     from benzosafe.web.clinic.settings import Settings
+    from benzosafe.web.logs import log_config
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -89,8 +88,6 @@ def serve(host: str, port: int, demo: bool, workers: int) -> None:
         for username, role, password in users:
             click.echo(f"demo sign-in ({role}): {username} / {password}")
     engine.dispose()
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["benzosafe"] = {"handlers": ["default"], "level": "INFO"}
     click.echo(f"benzosafe on http://{host}:{port}/ (API docs at /docs)")
     uvicorn.run(
         "benzosafe.web.clinic.app:create_app",
@@ -98,6 +95,6 @@ def serve(host: str, port: int, demo: bool, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        access_log=False,
-        log_config=log_config,
+        access_log=False,  # it would write paths (ids) and query strings (names searched for)
+        log_config=log_config(),
     )

@@ -2,12 +2,15 @@
 
 ``database_url()`` is ``BENZOSAFE_DATABASE_URL`` or an SQLite file in the working
 directory. SQLite connections run in WAL mode with foreign keys on, a busy timeout and
-``synchronous=FULL``, so a committed record survives the process being killed.
+``synchronous=FULL``, so a committed record survives the process being killed. Engines hide
+the values bound to a statement from their errors' text and logs, never echo SQL, and their
+result rows are never logged, even at DEBUG (no patient data in logs).
 :func:`upgrade` applies the Alembic migrations shipped inside the package.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from importlib.resources import files
 from typing import Any
@@ -32,18 +35,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# A database error's text (which reaches tracebacks) lists the statement but not the values
+# bound to it, and SQL is never echoed: the values are patients' data.
+_NO_VALUES_IN_LOGS: dict[str, Any] = {"hide_parameters": True, "echo": False}
+
+
+def _no_rows(record: logging.LogRecord) -> bool:
+    # SQLAlchemy's engine logs each result row at DEBUG (``hide_parameters`` does not cover
+    # rows): such a record is dropped before any handler sees it, whatever the log level.
+    return record.levelno > logging.DEBUG
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_no_rows)
+
+
 def make_engine(url: str | None = None) -> Engine:
     """An engine for ``url`` (default :func:`database_url`), SQLite tuned for a web app."""
     url = url or database_url()
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 10}, pool_size=8
+            url,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            pool_size=8,
+            **_NO_VALUES_IN_LOGS,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_NO_VALUES_IN_LOGS
+    )
 
 
 # PostgreSQL: unique violation, serialization failure, deadlock, lock not available.

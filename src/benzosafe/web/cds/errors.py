@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from benzosafe.errors import BenzosafeError
 from benzosafe.web.cds.gate import outcome_body
+from benzosafe.web.logs import scrub_exception
 
 log = logging.getLogger("benzosafe.cds")
 
@@ -48,5 +49,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
-        log.exception("unexpected error in a CDS Hooks call")
+        # Its type and frames, not its text: a hook's context and prefetch carry patient data.
+        log.error("unexpected error in a CDS Hooks call", extra=scrub_exception(exc))
         return operation_outcome(500, "exception", "internal error; the request changed nothing")

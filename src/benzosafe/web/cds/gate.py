@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from benzosafe.errors import BenzosafeError, InvalidInput, PayloadTooLarge
+from benzosafe.web.logs import scrub_exception
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -27,6 +28,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 SCOPE_KEY = "benzosafe.cds"
 _JSON, _FHIR = b"application/json", b"application/fhir+json"
+
 log = logging.getLogger("benzosafe.cds")
 
 
@@ -131,8 +133,9 @@ class CdsGate:
         except BenzosafeError as exc:
             await send_outcome(send, exc, close=False)
             return
-        except Exception:
-            log.exception("unexpected error in a CDS Hooks call")
+        except Exception as exc:
+            # Its type and frames, not its text: a hook's context and prefetch carry patients.
+            log.error("unexpected error in a CDS Hooks call", extra=scrub_exception(exc))
             body = outcome_body(500, "exception", "internal error; the request changed nothing")
             await _send(send, 500, body, _FHIR, close=False)
             return

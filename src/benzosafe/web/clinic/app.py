@@ -1,7 +1,8 @@
 """The FastAPI application: ``create_app(settings)`` wires records, auth, pages and API.
 
-Logging names the route template, the status and the time taken, never a path with ids,
-a query string or a body, so no patient data reaches the logs.
+Logging names the request id, the route template, the status and the time taken, never a
+path with ids, a query string or a body, so no patient data reaches the logs (see
+:mod:`benzosafe.web.logs` for the format and how exceptions are scrubbed).
 """
 
 from __future__ import annotations
@@ -67,10 +68,31 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        rid = errors.request_id(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            # Answered here, so the exception is not re-raised to the server, which would log
+            # it with its text.
+            response = errors.server_error(request, exc)
         route = getattr(request.scope.get("route"), "path", "-")
-        ms = (time.perf_counter() - started) * 1000
-        log.info("%s %s %d %.1fms", request.method, route, response.status_code, ms)
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        status = response.status_code
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            route,
+            status,
+            ms,
+            extra={
+                "request_id": rid,
+                "method": request.method,
+                "route": route,
+                "status": status,
+                "ms": ms,
+            },
+        )
+        response.headers["X-Request-ID"] = rid
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -6,12 +6,14 @@ API (paths under ``/api``)::
                "field": "order.dose", "allowed": []}}
 
 Pages get the same message on an HTML page; a missing sign-in redirects to ``/sign-in``.
-No traceback reaches a user; unexpected errors are logged without request data.
+No traceback reaches a user; a server error is logged as its exception's type and frames
+with the request id (:func:`server_error`), never the exception's text or request data.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,6 +24,7 @@ from starlette.exceptions import HTTPException
 
 from benzosafe.errors import BenzosafeError
 from benzosafe.store.db import is_conflict
+from benzosafe.web.logs import scrub_exception
 
 log = logging.getLogger("benzosafe.web")
 
@@ -79,17 +82,42 @@ def install(app: FastAPI) -> None:
                 "reload it and try again"
             )
             return _respond(request, error_body(409, "conflict", message))
-        log.error("database error %s on %s", type(exc).__name__, _route(request))
-        return _respond(
-            request, error_body(500, "server-error", "an unexpected error; nothing was saved")
-        )
+        return server_error(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unexpected %s on %s", type(exc).__name__, _route(request))
-        return _respond(
-            request, error_body(500, "server-error", "an unexpected error; nothing was saved")
-        )
+        return server_error(request, exc)
+
+
+def request_id(request: Request) -> str:
+    """The id of this request (made by the app's middleware), named in its log lines, its
+    ``X-Request-ID`` header and a 500's message."""
+    rid = getattr(request.state, "request_id", None)
+    if not isinstance(rid, str):
+        rid = request.state.request_id = secrets.token_hex(8)
+    return rid
+
+
+def server_error(request: Request, exc: BaseException) -> Response:
+    """A 500: logged as the exception's type names and frames with the request id and the route
+    template, never the exception's text (it may quote a patient's row); the user gets the
+    request id to quote to an administrator."""
+    rid = request_id(request)
+    route = _route(request)
+    log.error(
+        "server error on %s %s",
+        request.method,
+        route,
+        extra={
+            "request_id": rid,
+            "method": request.method,
+            "route": route,
+            "status": 500,
+            **scrub_exception(exc),
+        },
+    )
+    message = f"an unexpected error; nothing was saved (request {rid})"
+    return _respond(request, error_body(500, "server-error", message))
 
 
 def _route(request: Request) -> str:
