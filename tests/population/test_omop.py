@@ -498,3 +498,21 @@ def test_spark_screens_the_converted_omop_table_like_duckdb(
             engine.close()
     assert results[0][2] and results[0] == results[1]
     assert results[0][0] == len(omop_data["tables"]["drug_exposure"])
+
+
+def test_omop_input_for_a_spark_cluster_is_a_clear_error(
+    omop_data: dict[str, Any], tmp_path: Path
+) -> None:
+    """The OMOP join writes a file on this machine: a local Spark screens it (above), a
+    cluster's executors need not be able to read it, so the screen refuses before any work."""
+    root = omop_data["root"]
+    out = tmp_path / "flags.parquet"
+    done = run_cli(
+        "screen", "--omop-dir", str(root / "omop"), "--out", str(out), "--engine", "spark",
+        "--spark-master", "spark://127.0.0.1:7077",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "OMOP input is joined on this machine" in done.stderr
+    assert "--engine duckdb" in done.stderr
+    assert not out.exists()

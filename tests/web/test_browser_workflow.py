@@ -6,7 +6,7 @@ both go to ``BENZOSAFE_SCREENSHOTS`` when set (to look at them), else to the tes
 the taper chart and its legend, the taper builder prefilled from the last recorded dose and
 warning on a mismatch, one product per administration, sources linked to the page's
 reference list, identical findings merged, the patient list's search and paging, and the
-admin page's site protocol.
+admin page's site protocol, and a new taper plan ending the active one.
 """
 
 from __future__ import annotations
@@ -184,4 +184,43 @@ def test_admin_sees_the_site_protocol(browser: Browser, server: Server, shots: P
     expect(page.locator(".provenance")).to_contain_text(
         "site protocol Example Clinic benzodiazepine protocol, version 2026-12"
     )
+    page.close()
+
+
+def _save_plan(page: Page, daily: str, split: str) -> None:
+    """Fill the builder and save, confirming the dose when it differs from the record."""
+    page.get_by_label("Current daily dose").fill(daily)
+    page.get_by_label("How it is taken").fill(split)
+    page.get_by_label("Forms (mg)").fill("tablet:0.5 odt:0.125")
+    page.get_by_role("button", name="Save plan").click()
+    if page.locator("#dose-warning").count():
+        page.get_by_label("The starting dose is right").check()
+        page.get_by_role("button", name="Save plan").click()
+
+
+def test_a_new_plan_ends_the_active_one(browser: Browser, server: Server, shots: Path) -> None:
+    page = signed_in(browser, server, "clinician")
+    page.goto(f"{server.url}/patients?q=DEMO-000003")
+    page.get_by_role("link", name="Demo-").first.click()
+    patient = page.url
+    page.get_by_role("link", name="Taper builder").click()
+    expect(page.locator("#replaces-note")).to_have_count(0)
+    _save_plan(page, "1 mg/day", "0.5 mg bid")
+    heading = page.locator("#taper-h")
+    expect(heading).to_contain_text(", version 1")
+    first = heading.inner_text().split()[2].rstrip(",")
+    page.get_by_role("link", name="Taper builder").click()
+    note = page.locator("#replaces-note")
+    expect(note).to_contain_text(f"Taper plan {first} (version 1")
+    expect(note).to_contain_text("Saving this plan ends it")
+    at_widths(page, shots, "taper-replaces")
+    _save_plan(page, "1 mg/day", "0.5 mg bid")
+    expect(heading).not_to_contain_text(f"Taper plan {first},")
+    second = heading.inner_text().split()[2].rstrip(",")
+    timeline = page.locator("ol.timeline")
+    expect(timeline).to_contain_text(f"Taper plan {first} ended: replaced by plan {second} on ")
+    page.locator("#earlier-plans summary").click()
+    expect(page.locator("#earlier-plans")).to_contain_text(f"Plan {first}, version 2: ended")
+    assert page.url.split("#")[0] == patient
+    at_widths(page, shots, "taper-replaced")
     page.close()

@@ -154,6 +154,14 @@ def run_screen(
     gave ``display``."""
     if engine not in ENGINES:
         raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
+    if engine == "spark" and any(omop) and not spark_master.startswith("local"):
+        # DuckDB joins the OMOP tables into a file in this machine's temporary directory
+        raise InvalidInput(
+            "engine",
+            f"OMOP input is joined on this machine into a local file, which the executors of "
+            f"{spark_master} need not be able to read: screen OMOP input with --engine duckdb "
+            "or a local Spark master (--spark-master 'local[*]')",
+        )
     display = display or QuietDisplay()
     products: tuple[ProductCode, ...] = tuple(read_product_map(drug_map)) if drug_map else ()
     known = {k.drug_key for k in drug_keys(kb, products)}
