@@ -14,13 +14,14 @@ import re
 import time
 import uuid
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
-from support import PASSWORD, Api
+from support import PASSWORD, Api, in_parallel
 
 from benzosafe.errors import InvalidInput
 from benzosafe.store.accounts import RateLimit
@@ -97,6 +98,18 @@ def test_the_cookie_carries_only_a_random_token_stored_hashed(app: FastAPI) -> N
     assert row.ended_at is None and row.end_reason is None
     cookie = signed.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and f"max-age={12 * 3600}" in cookie
+
+
+def test_parallel_sign_ins_of_one_user_each_get_a_session(app: FastAPI) -> None:
+    name = new_user(app)
+    clients = [Api(app) for _ in range(10)]
+    answers = in_parallel([partial(api.sign_in, name) for api in clients])
+    assert [a.status_code for a in answers] == [200] * 10, [a.text for a in answers]
+    tokens = {token_of(api) for api in clients}
+    assert len(tokens) == 10
+    for api in clients:
+        assert api.get("/api/patients").status_code == 200
+        assert session_row(app, token_of(api)).ended_at is None
 
 
 @pytest.mark.parametrize("how", ["api", "page"])

@@ -157,10 +157,9 @@ def sign_in_user(request: Request, db: Session, username: str, password: str) ->
             lockout=settings.lockout,
         )
         accounts.release_sign_in_attempt(db, username, client)
+        sign_in_session(request, db, user)  # in the same transaction: one write, not two
     finally:
         db.commit()
-    sign_in_session(request, db, user)
-    db.commit()
     return user
 
 
