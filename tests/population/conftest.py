@@ -86,6 +86,6 @@ def spark() -> Iterator[Any]:
 
     if find_java_home() is None:
         pytest.skip("Spark needs Java: no JAVA_HOME and no java on PATH")
-    session = spark_session("local[2]")
+    session = spark_session("local[2]", input_size=0)  # small tables: as a short local run
     yield session
     session.stop()

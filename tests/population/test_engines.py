@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from benzosafe.population.engines import (
     FileFormat,
     SparkEngine,
 )
+from benzosafe.population.run import run_screen
 from benzosafe.population.screen import (
     ScreenOptions,
     ScreenResult,
@@ -258,3 +260,73 @@ def test_registered_rows_are_the_same_as_literals_or_through_arrow() -> None:
         )
     finally:
         engine.close()
+
+
+def _screen_by_face(engine: str, source: str, out: str, exclusions: Path) -> ScreenResult:
+    """A screen as ``benzosafe screen`` runs it (the command line's own function), with the
+    input and output named as a user types them; Spark on the tests' session."""
+    return run_screen(
+        source=source,
+        out=out,
+        report=None,
+        summary_json=None,
+        engine=engine,
+        spark_master="local[2]",
+        input_format="auto",
+        drug_map=None,
+        exclusions=exclusions,
+        period=(None, None),
+        provider=(None, None, None),
+        memory_limit=None,
+        kb=load(),
+    )
+
+
+def _written_flags(path: Path) -> list[tuple[Any, ...]]:
+    """The rows of a flags file, or of a directory of Parquet files as Spark writes it."""
+    source = path / "*.parquet" if path.is_dir() else path
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT * FROM read_parquet('{source}') ORDER BY ALL").fetchall()  # noqa: S608
+    con.close()
+    return rows
+
+
+@pytest.mark.parametrize("named", ["path", "file URI"])
+def test_spark_reads_a_local_path_or_a_file_uri_like_duckdb(
+    named: str, spark: Any, cases_file: tuple[Path, list[tuple[str, str]]], tmp_path: Path
+) -> None:
+    path, exclusions = cases_file
+    listed = tmp_path / "exclusions.csv"
+    listed.write_text("patient_id,reason\n" + "".join(f"{p},{r}\n" for p, r in exclusions))
+    duck = _screen_by_face("duckdb", str(path), str(tmp_path / "duck.parquet"), listed)
+    out = tmp_path / "spark.parquet"
+    if named == "path":
+        sprk = _screen_by_face("spark", str(path), str(out), listed)
+    else:  # file:///... for the input and the flags directory alike
+        sprk = _screen_by_face("spark", path.as_uri(), out.as_uri(), listed)
+    _same(duck, sprk)
+    assert out.is_dir()  # Spark's own writer
+    assert _written_flags(out) == _written_flags(tmp_path / "duck.parquet") != []
+
+
+def test_a_remote_uri_spark_cannot_reach_is_a_clear_error(spark: Any, tmp_path: Path) -> None:
+    """Spark is handed a remote URI as it is (nothing is checked on this machine) and its
+    own answer becomes the error: here, no HDFS name node listens at the address."""
+    from benzosafe.errors import InvalidInput
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"hdfs://127.0.0.1:{port}/claims/fills.parquet"
+    with pytest.raises(InvalidInput) as error:
+        _screen_by_face("spark", uri, str(tmp_path / "flags.parquet"), _no_exclusions(tmp_path))
+    message = str(error.value)
+    assert message.startswith(f"input: Spark cannot read {uri} as parquet: ")
+    assert "Connection refused" in message and "\n" not in message and "at org." not in message
+    assert not (tmp_path / "flags.parquet").exists()
+
+
+def _no_exclusions(tmp_path: Path) -> Path:
+    listed = tmp_path / "none.csv"
+    listed.write_text("patient_id,reason\n")
+    return listed

@@ -216,3 +216,36 @@ def test_every_drug_with_dose_bands_has_a_diazepam_equivalent() -> None:
     banded = [k for k in drug_keys(load()) if k.low_max_mg is not None]
     assert banded
     assert [k.drug_key for k in banded if k.de_per_mg is None] == []
+
+
+def test_duckdb_reads_file_uris_and_parquet_directories_and_refuses_remote_uris(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(HEADER + "1,p1,1950-05-01,2024-01-10,clonazepam,30,30,0.5,d1,r1\n")
+    flags = tmp_path / "flags.parquet"
+    ran = run_cli("screen", path.as_uri(), "--out", flags.as_uri())
+    assert ran.returncode == 0, ran.stderr
+    assert {r["rule"] for r in pq.read_table(flags).to_pylist()} == {"SCR-BZD-OLDER-ADULT"}
+    # a directory of Parquet files, as Spark writes one (its suffix says Parquet)
+    folder = tmp_path / "fills.parquet"
+    folder.mkdir()
+    engine = DuckDBEngine()
+    screen(engine, path, "csv", load())
+    engine.write_parquet("SELECT * FROM raw", folder / "part-00000.parquet")
+    engine.close()
+    (folder / "_SUCCESS").write_text("")
+    summary = tmp_path / "s.json"
+    ran = run_cli("screen", str(folder), "--json", str(summary))
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(summary.read_text())["flags"]["SCR-BZD-OLDER-ADULT"] == 1
+    for uri, message in [
+        ("hdfs://namenode:8020/claims/fills.parquet", "--engine spark reads it"),
+        ("s3a://claims/fills.parquet", "--engine spark reads it"),
+        ("file://elsewhere/fills.parquet", "names a file on this machine"),
+    ]:
+        ran = run_cli("screen", uri)
+        assert ran.returncode == 2 and message in ran.stderr, ran.stderr
+        assert "Traceback" not in ran.stderr
+    ran = run_cli("screen", str(path), "--out", "hdfs://namenode:8020/flags")
+    assert ran.returncode == 2 and "out: hdfs://" in ran.stderr

@@ -26,15 +26,15 @@ drug_map_app = group("drug-map", help="Make product-code (NDC) maps for screenin
 @click.command("screen", cls=Command)
 @argument(
     "source",
-    kind=PATH,
     required=False,
-    help="Dispensing records: .parquet, .csv, or FHIR NDJSON (or use --omop)",
+    help="Dispensing records: .parquet, .csv, or FHIR NDJSON (or use --omop); with "
+    "--engine spark also a directory of Parquet files or a URI Spark reads "
+    "(hdfs://, s3a://, file://)",
 )
 @option(
     "--out",
-    kind=PATH,
     help="Write per-patient flags (Parquet; with --engine spark a directory of "
-    "Parquet files written by Spark's executors)",
+    "Parquet files written by Spark's executors, also to a URI such as hdfs://)",
 )
 @option("--report", kind=PATH, help="Write the HTML summary report")
 @option("--json", "summary_json", kind=PATH, help="Write the summary as JSON")
@@ -53,8 +53,8 @@ drug_map_app = group("drug-map", help="Make product-code (NDC) maps for screenin
 @option("--omop-schema", help="Schema of --omop")
 @option("--omop-dir", kind=PATH, help="Folder of OMOP tables as <table>.csv or <table>.parquet")
 def screen_command(
-    source: Path | None,
-    out: Path | None,
+    source: str | None,  # a path, or a URI for Spark: run_screen tells them apart
+    out: str | None,
     report: Path | None,
     summary_json: Path | None,
     engine: str,

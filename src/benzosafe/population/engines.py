@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from benzosafe.errors import InvalidInput
+from benzosafe.population.location import Location
 from benzosafe.population.sql import DUCKDB, SPARK, Dialect, quote
 
 FileFormat = Literal["parquet", "csv"]
@@ -36,14 +37,14 @@ class Engine(Protocol):
     name: str
     dialect: Dialect
 
-    def register_file(self, name: str, path: Path, fmt: FileFormat) -> None: ...
+    def register_file(self, name: str, path: Location, fmt: FileFormat) -> None: ...
     def register_rows(self, name: str, schema: Schema, rows: Sequence[Sequence[Any]]) -> None: ...
     def columns(self, name: str) -> dict[str, ColumnKind]: ...
     def create(self, name: str, sql: str, materialize: bool = False) -> None: ...
     def fetch(self, sql: str) -> list[tuple[Any, ...]]: ...
     def drop(self, names: Sequence[str]) -> None: ...
     def parts(self, rows: int, ranged_reads: bool = True) -> int: ...
-    def write_parquet(self, sql: str, path: Path) -> None: ...
+    def write_parquet(self, sql: str, path: Location) -> None: ...
     def close(self) -> None: ...
 
 
@@ -135,7 +136,10 @@ class DuckDBEngine:
         # print over it.
         self._con.execute("SET enable_progress_bar = false")
 
-    def register_file(self, name: str, path: Path, fmt: FileFormat) -> None:
+    def register_file(self, name: str, path: Location, fmt: FileFormat) -> None:
+        """``path``, a file or a directory of files (as Spark writes them: ``part-*.parquet``)."""
+        if isinstance(path, Path) and path.is_dir():
+            path = path / "**" / f"*.{fmt}"
         src = quote(str(path))
         reader = (
             f"read_parquet({src})"
@@ -216,7 +220,7 @@ class DuckDBEngine:
         fit = math.ceil(rows * BYTES_PER_FILL / budget)
         return max(1, fit, math.ceil(rows / ROWS_PER_PART) if ranged_reads else 1)
 
-    def write_parquet(self, sql: str, path: Path) -> None:
+    def write_parquet(self, sql: str, path: Location) -> None:
         self._con.execute(f"COPY ({sql}) TO {quote(str(path))} (FORMAT parquet)")
 
     def close(self) -> None:
@@ -235,8 +239,34 @@ def find_java_home() -> str | None:
     return str(Path(os.path.realpath(java)).parent.parent)
 
 
-def spark_session(master: str = "local[*]") -> Any:
-    """A SparkSession for ``master``; a local one gets few shuffle partitions and no UI."""
+# A local run on an input up to this size (bytes on disk) is short: its driver JVM compiles
+# with the client JIT only (-XX:TieredStopAtLevel=1). The server compiler's threads otherwise
+# took half the CPU of the screen of the 2,000-patient table (JVM CPU 91 s against 46 s,
+# docs/benchmarks.md), compiling code that such a run leaves before it pays off.
+SHORT_RUN_BYTES = 16 * 2**20
+# Bytes of input (Parquet or CSV on disk) a shuffle partition is planned for; adaptive
+# execution then coalesces the partitions of each shuffle to what its data needs.
+INPUT_BYTES_PER_PARTITION = 8 * 2**20
+
+
+def input_bytes(path: Location) -> int | None:
+    """The size on disk of a local input file or directory of files; None for a URI."""
+    if not isinstance(path, Path):
+        return None
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size if path.exists() else None
+
+
+def _java_options_given() -> bool:
+    submit = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    return "java-options" in submit or "JavaOptions" in submit
+
+
+def spark_session(master: str = "local[*]", input_size: int | None = None) -> Any:
+    """A SparkSession for ``master``, without UI, adaptive execution on. A local one on an
+    input of ``input_size`` bytes up to :data:`SHORT_RUN_BYTES` gets the client JIT only,
+    unless PYSPARK_SUBMIT_ARGS sets the driver's Java options."""
     home = find_java_home()
     if home is None:
         raise InvalidInput("engine", "Spark needs Java (17): no JAVA_HOME and no java on PATH")
@@ -248,23 +278,32 @@ def spark_session(master: str = "local[*]") -> Any:
             "engine", "the Spark engine needs pyspark: pip install 'benzosafe[spark]'"
         ) from None
     builder = SparkSession.builder.master(master).appName("benzosafe-screen")
-    # A cached table's plan text embeds the plans behind it; with every measure building on
-    # the same tables the text of one query's plan can otherwise fill the driver's heap.
     builder = (
         builder.config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # a plan's text is kept short (plans over the checkpointed tables are small anyway)
         .config("spark.sql.maxPlanStringLength", "100000")
         # adaptive execution: partitions coalesced and joins re-planned from the sizes seen
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
     )
     if master.startswith("local"):
-        builder = builder.config("spark.sql.shuffle.partitions", "4").config(
-            "spark.driver.memory", "2g"
-        )
+        builder = builder.config("spark.driver.memory", "2g")
+        short = input_size is not None and input_size <= SHORT_RUN_BYTES
+        if short and not _java_options_given():
+            builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def spark_message(exc: Exception) -> str:
+    """What Spark says in an exception, in one line: a Java exception's own message, without
+    py4j's preamble or the JVM's stack trace."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    lines = (line.strip() for line in text.splitlines())
+    return next((line for line in lines if line), type(exc).__name__)[:1000]
 
 
 class SparkEngine:
@@ -273,14 +312,45 @@ class SparkEngine:
     name = "spark"
     dialect = SPARK
 
-    def __init__(self, master: str = "local[*]", session: Any = None) -> None:
-        self._spark = session if session is not None else spark_session(master)
-        self._cached: dict[str, Any] = {}
+    def __init__(
+        self, master: str = "local[*]", session: Any = None, input_size: int | None = None
+    ) -> None:
+        self._spark = session if session is not None else spark_session(master, input_size)
+        # the ids of the persisted RDDs that hold each materialised table (its checkpoint)
+        self._checkpoints: dict[str, set[int]] = {}
 
-    def register_file(self, name: str, path: Path, fmt: FileFormat) -> None:
+    def register_file(self, name: str, path: Location, fmt: FileFormat) -> None:
+        """``path`` (a local path or any URI Spark reads) as the view ``name``; what Spark
+        says when it cannot find, reach or read it, as an :class:`InvalidInput`."""
         reader = self._spark.read
-        df = reader.parquet(str(path)) if fmt == "parquet" else reader.csv(str(path), header=True)
+        try:
+            df = (
+                reader.parquet(str(path))
+                if fmt == "parquet"
+                else reader.csv(str(path), header=True)
+            )
+        except Exception as exc:  # Spark's and the JVM's own types, from py4j
+            message = spark_message(exc)
+            if "No FileSystem for scheme" in message or "FileSystem not found" in message:
+                message += (
+                    " (Spark needs that file system's connector on its classpath, such as "
+                    "hadoop-aws for s3a://: spark-submit --packages org.apache.hadoop:hadoop-aws)"
+                )
+            raise InvalidInput("input", f"Spark cannot read {path} as {fmt}: {message}") from None
         df.createOrReplaceTempView(name)
+        self._plan_shuffles(df)
+
+    def _plan_shuffles(self, df: Any) -> None:
+        """Shuffle partitions for the input's size (Spark's estimate, from the files it
+        listed), at least one a core, unless the session's configuration sets them: Spark's
+        default of 200 makes thousands of tiny tasks of a small table, and too few would
+        leave a big one in partitions too large for an executor's memory."""
+        context = self._spark.sparkContext
+        if context.getConf().contains("spark.sql.shuffle.partitions"):
+            return
+        size = int(str(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+        partitions = max(context.defaultParallelism, math.ceil(size / INPUT_BYTES_PER_PARTITION))
+        self._spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
 
     def register_rows(self, name: str, schema: Schema, rows: Sequence[Sequence[Any]]) -> None:
         ddl = ", ".join(f"`{n}` {_SPARK[t]}" for n, t in schema)
@@ -298,33 +368,52 @@ class SparkEngine:
         return out
 
     def create(self, name: str, sql: str, materialize: bool = False) -> None:
+        """A view, or with ``materialize`` a table computed now and cut from its lineage.
+
+        A materialised table is a local checkpoint: its rows are kept by the executors and
+        the queries over it start from them, not from the plan that made them. Cached
+        (``df.cache()``) instead, every later query carried the plans of all the tables
+        below it (fills, patients, a measure's prelude), and Spark analysed, optimised and
+        matched those against its cache at each query: on the 2,000-patient table a screen
+        spent most of its time planning, its last query alone ran 156 jobs, and dropping a
+        cached table re-planned the tables cached over it.
+        """
+        self._free(name)
         df = self._spark.sql(sql)
-        if name in self._cached:
-            self._cached.pop(name).unpersist()
         if materialize:
-            df = df.cache()
-            self._cached[name] = df
+            jsc = self._spark.sparkContext._jsc
+            before = set(jsc.getPersistentRDDs().keySet())
+            df = df.localCheckpoint(eager=True)
+            self._checkpoints[name] = set(jsc.getPersistentRDDs().keySet()) - before
         df.createOrReplaceTempView(name)
+
+    def _free(self, name: str) -> None:
+        """Drop the rows of a materialised table (they would stay until the JVM collects
+        the checkpoint's RDD, which may be never in a short run)."""
+        ids = self._checkpoints.pop(name, set())
+        if ids:
+            rdds = self._spark.sparkContext._jsc.getPersistentRDDs()
+            for rdd in (rdds.get(i) for i in ids):
+                if rdd is not None:
+                    rdd.unpersist(False)
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self._spark.sql(sql).collect()]
 
     def drop(self, names: Sequence[str]) -> None:
         for name in names:
-            if name in self._cached:
-                self._cached.pop(name).unpersist()
+            self._free(name)
             self._spark.catalog.dropTempView(name)
 
     def parts(self, rows: int, ranged_reads: bool = True) -> int:
         """One: Spark partitions and spills by itself."""
         return 1
 
-    def write_parquet(self, sql: str, path: Path) -> None:
+    def write_parquet(self, sql: str, path: Location) -> None:
         """Spark's own writer, from the executors: ``path`` becomes a Parquet directory (one
         file a partition); no flag row passes through the driver."""
         self._spark.sql(sql).write.mode("overwrite").parquet(str(path))
 
     def close(self) -> None:
-        for df in self._cached.values():
-            df.unpersist()
-        self._cached.clear()
+        for name in list(self._checkpoints):
+            self._free(name)

@@ -21,8 +21,15 @@ from typing import Protocol
 from benzosafe.errors import InvalidInput
 from benzosafe.knowledge import Knowledge
 from benzosafe.population.drugs import ProductCode, drug_keys, read_product_map
-from benzosafe.population.engines import DuckDBEngine, Engine, FileFormat, SparkEngine
+from benzosafe.population.engines import (
+    DuckDBEngine,
+    Engine,
+    FileFormat,
+    SparkEngine,
+    input_bytes,
+)
 from benzosafe.population.fhir import read_fhir_dispenses
+from benzosafe.population.location import Location, parse_location, suffix
 from benzosafe.population.omop import convert_omop_db, convert_omop_dir
 from benzosafe.population.records import write_records
 from benzosafe.population.report import write_html
@@ -77,15 +84,18 @@ def _date(text: str | None, field: str) -> date | None:
         raise InvalidInput(field, f"{text!r} is not a date", ["YYYY-MM-DD"]) from None
 
 
-def _format(source: Path, fmt: str) -> str:
+def _format(source: Location, fmt: str) -> str:
+    """The input's format: as given, else by its suffix (a local directory without one is
+    FHIR NDJSON files; a directory named ``*.parquet`` is Parquet files, as Spark writes)."""
     if fmt not in FORMATS:
         raise InvalidInput("format", f"unknown {fmt!r}", FORMATS)
     if fmt != "auto":
         return fmt
-    if source.is_dir() or source.suffix in (".ndjson", ".jsonl"):
+    end = suffix(source)
+    if end in (".parquet", ".csv"):
+        return end[1:]
+    if end in (".ndjson", ".jsonl") or (isinstance(source, Path) and source.is_dir()):
         return "fhir"
-    if source.suffix in (".parquet", ".csv"):
-        return source.suffix[1:]
     raise InvalidInput("format", f"cannot tell the format of {source} from its suffix", FORMATS)
 
 
@@ -102,16 +112,20 @@ def read_exclusions(path: Path) -> tuple[tuple[str, str], ...]:
         raise InvalidInput("exclusions", f"cannot read {path}: {exc.strerror}") from None
 
 
-def make_engine(engine: str, spark_master: str, memory_limit: str | None) -> Engine:
+def make_engine(
+    engine: str, spark_master: str, memory_limit: str | None, source: Location | None = None
+) -> Engine:
+    """The engine to screen ``source`` on (Spark sizes a local run by it)."""
     if engine == "duckdb":
         return DuckDBEngine(memory_limit=memory_limit)
     if engine == "spark":
-        return SparkEngine(master=spark_master)
+        size = input_bytes(source) if source is not None else None
+        return SparkEngine(master=spark_master, input_size=size)
     raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
 
 
 def read_source(
-    source: Path | None,
+    source: Location | None,
     omop: tuple[str | None, str | None, Path | None],
     known: set[str],
     out: Path,
@@ -134,8 +148,8 @@ def read_source(
 
 def run_screen(
     *,
-    source: Path | None,
-    out: Path | None,
+    source: str | Path | None,
+    out: str | Path | None,
     report: Path | None,
     summary_json: Path | None,
     engine: str,
@@ -151,7 +165,8 @@ def run_screen(
     display: ScreenDisplay | None = None,
 ) -> ScreenResult:
     """Everything ``benzosafe screen`` does, by the measures of ``kb``; returns the result it
-    gave ``display``."""
+    gave ``display``. ``source`` and ``out`` are local paths, or for Spark any URI it reads
+    (:mod:`benzosafe.population.location`)."""
     if engine not in ENGINES:
         raise InvalidInput("engine", f"unknown {engine!r}", ENGINES)
     if engine == "spark" and any(omop) and not spark_master.startswith("local"):
@@ -162,13 +177,16 @@ def run_screen(
             f"{spark_master} need not be able to read: screen OMOP input with --engine duckdb "
             "or a local Spark master (--spark-master 'local[*]')",
         )
+    source = parse_location(str(source), engine) if source is not None else None
+    out = parse_location(str(out), engine, "out") if out is not None else None
     display = display or QuietDisplay()
     products: tuple[ProductCode, ...] = tuple(read_product_map(drug_map)) if drug_map else ()
     known = {k.drug_key for k in drug_keys(kb, products)}
     with tempfile.TemporaryDirectory(prefix="benzosafe-screen-") as tmp:
-        path = Path(tmp) / "omop.parquet"
+        converted = Path(tmp) / "omop.parquet"
         with display.reading("reading the OMOP tables" if any(omop) else "reading"):
-            skipped = read_source(source, omop, known, path, memory_limit)
+            skipped = read_source(source, omop, known, converted, memory_limit)
+        path: Location = converted
         fmt = "parquet" if skipped is not None or source is None else _format(source, input_format)
         options = ScreenOptions(
             period_start=_date(period[0], "from"),
@@ -182,15 +200,18 @@ def run_screen(
         steps = 4 + len(kb.screening.measure)
         if skipped is None:  # else the OMOP tables are in ``path`` as the documented table
             if fmt == "fhir" and source is not None:
+                if not isinstance(source, Path):
+                    raise InvalidInput("input", f"{source}: FHIR NDJSON is read from local files")
                 records, skipped = read_fhir_dispenses(source, known)
                 path = Path(tmp) / "fhir.parquet"
                 write_records(records, path)
                 fmt = "parquet"
-            elif source is None or not source.exists():
+            elif source is None or (isinstance(source, Path) and not source.exists()):
+                # a remote URI is left to Spark, which says itself when it cannot read it
                 raise InvalidInput("input", f"{source} does not exist")
             else:
                 path = source
-        eng = make_engine(engine, spark_master, memory_limit)
+        eng = make_engine(engine, spark_master, memory_limit, path)
         try:
             with display.steps(steps) as step:
                 file_format: FileFormat = "parquet" if fmt == "parquet" else "csv"

@@ -25,8 +25,9 @@ from benzosafe.knowledge import Knowledge
 from benzosafe.knowledge.bundle import ProtocolInfo, protocol_fields, protocol_of
 from benzosafe.knowledge.screening import Measure
 from benzosafe.population import sql
-from benzosafe.population.drugs import ProductCode, drug_keys, ingredient_codes
+from benzosafe.population.drugs import DrugKey, ProductCode, drug_keys, ingredient_codes
 from benzosafe.population.engines import Engine, FileFormat
+from benzosafe.population.location import Location
 
 EPOCH = date(1970, 1, 1)
 REQUIRED = (
@@ -150,9 +151,10 @@ def selected_measures(options: ScreenOptions, kb: Knowledge) -> list[Measure]:
     return measures
 
 
-def register_input(engine: Engine, path: Path, fmt: FileFormat) -> dict[str, str]:
-    """Register ``path`` as the ``raw`` view and check its columns."""
-    if not path.exists():
+def register_input(engine: Engine, path: Location, fmt: FileFormat) -> dict[str, str]:
+    """Register ``path`` as the ``raw`` view and check its columns. A local path must exist;
+    a URI (Spark) is left to the engine, whose error is given if it cannot read it."""
+    if isinstance(path, Path) and not path.exists():
         raise InvalidInput("input", f"{path} does not exist")
     try:
         engine.register_file("raw", path, fmt)
@@ -171,35 +173,10 @@ def _register_lookups(
     engine: Engine, options: ScreenOptions, measures: list[Measure], kb: Knowledge
 ) -> None:
     # Each distinct drug value of the input, resolved once (NDCs, RxNorm codes, names).
-    values = [str(v) for (v,) in engine.fetch("SELECT DISTINCT CAST(drug AS STRING) FROM raw")]
-    keys = drug_keys(kb, options.products, [v for v in values if v != "None"])
-    codes = ingredient_codes(kb)
-    engine.register_rows(
-        "drug_map",
-        [
-            ("drug_key", "string"),
-            ("ingredient", "string"),
-            ("ing", "int"),
-            ("cls", "int"),
-            ("de_per_mg", "double"),
-            ("low_max_mg", "double"),
-            ("moderate_max_mg", "double"),
-            ("strength_mg", "double"),
-        ],
-        [
-            (
-                k.drug_key,
-                k.ingredient,
-                codes[k.ingredient],
-                sql.class_code(k.drug_class),
-                k.de_per_mg,
-                k.low_max_mg,
-                k.moderate_max_mg,
-                k.strength_mg,
-            )
-            for k in keys
-        ],
-    )
+    fetched = engine.fetch("SELECT DISTINCT CAST(drug AS STRING) FROM raw")
+    values = [str(v) for (v,) in fetched if v is not None]
+    keys = drug_keys(kb, options.products, values)
+    engine.register_rows("drug_resolved", RESOLVED_SCHEMA, resolved_rows(values, keys, kb))
     allowed = sorted(
         {r for m in measures if m.kind == "cob" for r in m.typed_params().exclusion_reasons}
     )
@@ -210,6 +187,55 @@ def _register_lookups(
         "exclusions", [("patient_id", "string"), ("reason", "string")], list(options.exclusions)
     )
     engine.register_rows("rules", RULE_SCHEMA, rule_rows(measures))
+
+
+# Each distinct drug value of the input and what it resolves to (NULLs: not a known drug).
+RESOLVED_SCHEMA = (
+    ("drug", "string"),
+    ("ingredient", "string"),
+    ("ing", "int"),
+    ("cls", "int"),
+    ("de_per_mg", "double"),
+    ("low_max_mg", "double"),
+    ("moderate_max_mg", "double"),
+    ("map_strength_mg", "double"),
+)
+
+
+def drug_key(value: str) -> str:
+    """A drug value as the keys are spelled: lower case, spaces trimmed, hyphens removed."""
+    return value.strip(" ").lower().replace("-", "")
+
+
+def resolved_rows(
+    values: Sequence[str], keys: Sequence[DrugKey], kb: Knowledge
+) -> list[tuple[Any, ...]]:
+    """A row of :data:`RESOLVED_SCHEMA` for each drug value: its key, else the key of its
+    first word (column by column, the first that is known). Done here, once per distinct
+    value, rather than by a join in the engine: on Spark that join cost four jobs and the
+    start of its ICU case mapping on every screen."""
+    codes = ingredient_codes(kb)
+    by_key = {
+        k.drug_key: (
+            k.ingredient,
+            codes[k.ingredient],
+            sql.class_code(k.drug_class),
+            k.de_per_mg,
+            k.low_max_mg,
+            k.moderate_max_mg,
+            k.strength_mg,
+        )
+        for k in keys
+    }
+    none = (None,) * 7
+    rows: list[tuple[Any, ...]] = []
+    for value in values:
+        key = drug_key(value)
+        exact, first = by_key.get(key, none), by_key.get(key.split(" ")[0], none)
+        rows.append(
+            (value, *(a if a is not None else b for a, b in zip(exact, first, strict=True)))
+        )
+    return rows
 
 
 # The rule columns every flag carries (kinds as in Engine.register_rows).
@@ -255,7 +281,7 @@ def not_evaluated_text(by_reason: dict[str, int]) -> str:
 
 def screen(
     engine: Engine,
-    path: Path,
+    path: Location,
     fmt: FileFormat,
     kb: Knowledge,
     options: ScreenOptions | None = None,
@@ -272,7 +298,6 @@ def screen(
     step("reading and checking rows")
     columns = register_input(engine, path, fmt)
     _register_lookups(engine, options, measures, kb)
-    engine.create("drug_resolved", sql.resolved_sql(), materialize=True)
     engine.create("typed", sql.typed_sql(d, columns))
     engine.create("checked", sql.checked_sql(d))
     counts = engine.fetch(
@@ -339,7 +364,7 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
             materialize=True,
         )
         # Every count of the part in one query: one pass of the engine, not one a count.
-        for name, n in engine.fetch(count_sql(queries, f"flags_{part}")):
+        for name, n in engine.fetch(count_sql(queries, f"flags_{part}", d)):
             tally[str(name)] = tally.get(str(name), 0) + int(n)
         # The part's flags are kept; its fills and working tables are freed for the next part
         # (and for writing the flags), rather than left to crowd memory and spill.
@@ -392,10 +417,11 @@ FROM ({union}) f JOIN rules r ON r.rule = f.rule
     )
 
 
-def count_sql(queries: Sequence[sql.MeasureSQL], flags: str) -> str:
+def count_sql(queries: Sequence[sql.MeasureSQL], flags: str, d: sql.Dialect) -> str:
     """One query of (name, count) rows: the fills and patients of a part; each measure's
     hits (``m{i}:hits``), denominator (``m{i}:den``), hits at each level and patients not
-    evaluated by reason; the flags of each rule (``flags:{rule}``)."""
+    evaluated by reason; the flags of each rule (``flags:{rule}``). A name with no rows may
+    be left out (:attr:`~sql.Dialect.tagged_counts`)."""
     items = [("fills", "SELECT 1 FROM fills"), ("patients", "SELECT 1 FROM patients")]
     for i, q in enumerate(queries):
         items.append((f"m{i}:hits", f"SELECT 1 FROM m{i}_hits"))
@@ -405,6 +431,11 @@ def count_sql(queries: Sequence[sql.MeasureSQL], flags: str) -> str:
             for v in q.levels
         ]
         items += [(f"m{i}:ne:{reason}", query) for reason, query in q.not_evaluated]
+    if d.tagged_counts:
+        tagged = [f"SELECT {sql.quote(k)} AS k FROM ({q}) c" for k, q in items]
+        tagged.append(f"SELECT concat('flags:', rule) AS k FROM {flags}")
+        union = "\nUNION ALL ".join(tagged)
+        return f"SELECT k, COUNT(*) AS n FROM (\n{union}\n) t GROUP BY k"
     counted = [f"SELECT {sql.quote(k)} AS k, COUNT(*) AS n FROM ({q}) c" for k, q in items]
     counted.append(f"SELECT concat('flags:', rule) AS k, COUNT(*) AS n FROM {flags} GROUP BY rule")
     return "\nUNION ALL ".join(counted)
@@ -437,7 +468,7 @@ def flag_rows(engine: Engine) -> list[tuple[str, str, float, list[str]]]:
     return sorted((str(p), str(r), round(float(v), 6), [str(x) for x in e]) for p, r, v, e in rows)
 
 
-def write_flags(engine: Engine, path: Path) -> None:
+def write_flags(engine: Engine, path: Location) -> None:
     cols = ", ".join(FLAG_COLUMNS)
     engine.write_parquet(f"SELECT {cols} FROM flags ORDER BY patient_id, rule", path)
 

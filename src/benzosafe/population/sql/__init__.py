@@ -28,7 +28,6 @@ from benzosafe.population.sql.inputs import (
     class_code,
     fills_sql,
     patient_range,
-    resolved_sql,
     typed_sql,
 )
 from benzosafe.population.sql.measures import flags_sql, measure_sql
@@ -59,7 +58,6 @@ __all__ = [
     "measure_sql",
     "patient_range",
     "quote",
-    "resolved_sql",
     "summary_sql",
     "typed_sql",
 ]

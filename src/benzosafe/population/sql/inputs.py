@@ -2,11 +2,12 @@
 the well-formed fills of the period kept, slim.
 
 :func:`typed_sql` casts the raw columns (ISO text, dates or timestamps; a birth date or an
-age), :func:`resolved_sql` resolves each distinct drug value once against the ``drug_map``
-table, :func:`checked_sql` names the first reason a row is malformed (:data:`REASONS`), and
-:func:`fills_sql` keeps the fills of the period with their day numbers, daily dose, diazepam
-equivalent and dose band, the drug class as a small integer (:data:`CLASS_CODES`) and the
-patient as a 64-bit key. :func:`patient_range` selects one part of a screen in parts.
+age), :func:`checked_sql` joins each row's drug to ``drug_resolved`` (each distinct value
+resolved once, by :func:`benzosafe.population.screen.resolved_rows`) and names the first
+reason a row is malformed (:data:`REASONS`), and :func:`fills_sql` keeps the fills of the
+period with their day numbers, daily dose, diazepam equivalent and dose band, the drug class
+as a small integer (:data:`CLASS_CODES`) and the patient as a 64-bit key.
+:func:`patient_range` selects one part of a screen in parts.
 """
 
 from __future__ import annotations
@@ -134,23 +135,6 @@ SELECT t.fill_id, t.patient_id, t.days_supply, t.age, t.prescriber_id, t.pharmac
   END AS reason
 FROM typed t
 LEFT JOIN drug_resolved m ON m.drug = t.drug
-"""
-
-
-def resolved_sql() -> str:
-    """Each distinct drug value of the input resolved once: exact key, else its first word."""
-    key = "replace(lower(trim(CAST(drug AS STRING))), '-', '')"
-    return f"""
-SELECT v.drug, COALESCE(m1.ingredient, m2.ingredient) AS ingredient,
-  COALESCE(m1.ing, m2.ing) AS ing,
-  COALESCE(m1.cls, m2.cls) AS cls,
-  COALESCE(m1.de_per_mg, m2.de_per_mg) AS de_per_mg,
-  COALESCE(m1.low_max_mg, m2.low_max_mg) AS low_max_mg,
-  COALESCE(m1.moderate_max_mg, m2.moderate_max_mg) AS moderate_max_mg,
-  COALESCE(m1.strength_mg, m2.strength_mg) AS map_strength_mg
-FROM (SELECT DISTINCT CAST(drug AS STRING) AS drug, {key} AS k FROM raw) v
-LEFT JOIN drug_map m1 ON m1.drug_key = v.k
-LEFT JOIN drug_map m2 ON m2.drug_key = split_part(v.k, ' ', 1)
 """
 
 
