@@ -233,13 +233,14 @@ def main() -> None:
     if REASONS:
         print("errors:", ", ".join(f"{why} x{n}" for why, n in sorted(REASONS.items())))
     print(f"{'page':40} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'errors':>6}")
-    for page in sorted(lat):
-        values = sorted(lat[page])
+    rows = {page: lat[page] for page in sorted(lat)}
+    rows["all pages"] = [ms for page in lat for ms in lat[page]]
+    for page, unsorted in rows.items():
+        values = sorted(unsorted)
         p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
         p50 = statistics.median(values)
-        print(
-            f"{page:40} {len(values):6d} {p50:8.1f} {p95:8.1f} {values[-1]:8.1f} {errors[page]:6d}"
-        )
+        failed = sum(errors.values()) if page == "all pages" else errors[page]
+        print(f"{page:40} {len(values):6d} {p50:8.1f} {p95:8.1f} {values[-1]:8.1f} {failed:6d}")
 
 
 if __name__ == "__main__":

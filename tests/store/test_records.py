@@ -3,6 +3,7 @@ audit log that the database itself keeps append-only."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -13,7 +14,13 @@ from sqlalchemy.exc import DBAPIError
 
 from benzosafe.errors import Conflict
 from benzosafe.store import accounts, records
-from benzosafe.store.db import current_revision, head_revision, make_engine, session_factory
+from benzosafe.store.db import (
+    current_revision,
+    head_revision,
+    make_engine,
+    session_factory,
+    writer_lock,
+)
 from benzosafe.store.models import AuditEventRow, PatientRow, TaperPlanRow
 
 PLAN = {
@@ -124,3 +131,34 @@ def test_audit_events_commit_with_their_transaction_only(engine: Engine) -> None
 def test_patient_age_on_a_day() -> None:
     patient = PatientRow(birth_date=date(2000, 2, 29))
     assert patient.age_on(date(2026, 2, 28)) == 25 and patient.age_on(date(2026, 3, 1)) == 26
+
+
+def test_sqlite_writers_give_back_their_turn(engine: Engine) -> None:
+    """Each way a write transaction ends (commit, rollback, a failed statement, a session
+    closed by another thread) hands the writers' lock on; a read never takes it."""
+    lock = writer_lock(engine)
+    if engine.dialect.name != "sqlite":
+        assert lock is None
+        return
+    assert lock is not None
+    sessions = session_factory(engine)
+    with sessions() as s:
+        s.execute(text("SELECT count(*) FROM patients")).scalar_one()
+        assert not lock.locked()
+        records.audit(s, records.SYSTEM, "test.turn", None, "commit")
+        s.commit()
+    assert not lock.locked()
+    with sessions() as s:
+        s.execute(text("UPDATE users SET failed_sign_ins = failed_sign_ins WHERE id = 0"))
+        assert lock.locked()
+        s.rollback()
+    assert not lock.locked()
+    with sessions() as s, pytest.raises(DBAPIError):
+        s.execute(text("UPDATE audit_events SET what = 'changed'"))  # refused by a trigger
+    assert not lock.locked()
+    open_write = sessions()
+    open_write.execute(text("UPDATE users SET failed_sign_ins = failed_sign_ins WHERE id = 0"))
+    closer = threading.Thread(target=open_write.close)
+    closer.start()
+    closer.join(30)
+    assert not lock.locked()

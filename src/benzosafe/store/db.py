@@ -2,7 +2,8 @@
 
 ``database_url()`` is ``BENZOSAFE_DATABASE_URL`` or an SQLite file in the working
 directory. SQLite connections run in WAL mode with foreign keys on, a busy timeout and
-``synchronous=FULL``, so a committed record survives the process being killed. Engines hide
+``synchronous=FULL``, so a committed record survives the process being killed; the writers
+of one process take turns on a lock of their own rather than in SQLite's busy handler. Engines hide
 the values bound to a statement from their errors' text and logs, never echo SQL, and their
 result rows are never logged, even at DEBUG (no patient data in logs).
 :func:`upgrade` applies the Alembic migrations shipped inside the package.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import weakref
 from importlib.resources import files
 from typing import Any
 
@@ -49,6 +52,38 @@ def _no_rows(record: logging.LogRecord) -> bool:
 logging.getLogger("sqlalchemy.engine.Engine").addFilter(_no_rows)
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_HOLDS = "benzosafe.writer"
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def writer_lock(engine: Engine) -> threading.Lock | None:
+    """The lock an SQLite engine's writers take in turn (None for other databases)."""
+    return _WRITER_LOCKS.get(engine)
+
+
+def _one_writer_at_a_time(engine: Engine) -> None:
+    """SQLite takes one writer at a time; the others wait in its busy handler, which sleeps
+    in steps of up to 100 ms and so leaves the lock idle while a whole queue sleeps. Within
+    this process a writer waits here instead, on a lock handed over the moment the previous
+    writer's connection goes back to the pool (after its commit or rollback). Writers in
+    other processes still meet SQLite's own wait; past 10 s here, SQLite's wait takes over.
+    """
+    lock = _WRITER_LOCKS[engine] = threading.Lock()
+
+    def take(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if _HOLDS not in conn.info and statement.lstrip()[:7].upper().startswith(_WRITES):
+            conn.info[_HOLDS] = lock.acquire(timeout=10)
+
+    def give(_dbapi_connection: Any, record: Any, *_: Any) -> None:
+        if record.info.pop(_HOLDS, False):
+            lock.release()
+
+    event.listen(engine, "before_cursor_execute", take)
+    for moment in ("checkin", "invalidate"):
+        event.listen(engine.pool, moment, give)
+
+
 def make_engine(url: str | None = None) -> Engine:
     """An engine for ``url`` (default :func:`database_url`), SQLite tuned for a web app."""
     url = url or database_url()
@@ -60,6 +95,7 @@ def make_engine(url: str | None = None) -> Engine:
             **_NO_VALUES_IN_LOGS,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        _one_writer_at_a_time(engine)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
