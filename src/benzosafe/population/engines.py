@@ -241,9 +241,10 @@ def find_java_home() -> str | None:
 
 # A local run on an input up to this size (bytes on disk) is short: its driver JVM compiles
 # with the client JIT only (-XX:TieredStopAtLevel=1). The server compiler's threads otherwise
-# took half the CPU of the screen of the 2,000-patient table (JVM CPU 91 s against 46 s,
-# docs/benchmarks.md), compiling code that such a run leaves before it pays off.
-SHORT_RUN_BYTES = 16 * 2**20
+# took half the CPU of a small screen (JVM CPU 91 s against 46 s on the 2,000-patient table,
+# 135 s against 71 s on 250k rows in 4.7 MB), compiling code such a run leaves before it
+# pays off; at 1M rows (8.5 MB) the server compiler won (49 s against 79 s of wall time).
+SHORT_RUN_BYTES = 2 * 2**20
 # Bytes of input (Parquet or CSV on disk) a shuffle partition is planned for; adaptive
 # execution then coalesces the partitions of each shuffle to what its data needs.
 INPUT_BYTES_PER_PARTITION = 8 * 2**20
