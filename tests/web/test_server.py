@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 from server import BENZOSAFE, Server, signed_in
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from benzosafe.store import accounts, records
 from benzosafe.store.db import head_revision, make_engine, session_factory
@@ -53,6 +53,30 @@ def test_db_upgrade_and_user_add(empty_database_url: str) -> None:
     result = cli(*add[:2], "dr.long", *add[3:], *long_name, env=env, stdin="long enough pw\n")
     assert result.returncode == 2 and "display_name: at most 128 characters" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_failed_migration_changes_nothing(empty_database_url: str) -> None:
+    """A database holding a table that the last migration creates: the upgrade fails on it
+    after the earlier migrations ran; all of them are undone (on SQLite too, where DDL
+    commits statement by statement unless a transaction is opened), the command says so,
+    and once the obstacle is gone the upgrade runs from the start."""
+    env = {"BENZOSAFE_DATABASE_URL": empty_database_url}
+    engine = make_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE user_sessions (x INTEGER)")
+    result = cli("db", "upgrade", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "the migration to " + head_revision() in result.stderr
+    assert "nothing was changed (revision still none (empty database))" in result.stderr
+    assert "user_sessions" in result.stderr and "Traceback" not in result.stderr
+    assert inspect(engine).get_table_names() == ["user_sessions"]
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE user_sessions")
+    result = cli("db", "upgrade", env=env)
+    assert result.returncode == 0 and f"at revision {head_revision()}" in result.stdout
+    tables = set(inspect(engine).get_table_names())
+    assert {"patients", "user_sessions", "alembic_version"} <= tables
+    engine.dispose()
 
 
 def test_serve_refuses_the_default_secret_outside_development(tmp_path: Path) -> None:

@@ -8,11 +8,15 @@ SQLAlchemy, uvicorn and FastAPI are imported inside the commands.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from benzosafe.cli.params import Command, argument, flag, group, option
 from benzosafe.cli.root import fail
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 db_app = group(
     "db", help="Migrate the records database. An SQLite file, or BENZOSAFE_DATABASE_URL."
@@ -21,13 +25,31 @@ user_app = group("user", help="Add users of the web app.")
 ROLES = ("admin", "clinician", "admissions")
 
 
+def migrate(engine: Engine) -> None:
+    """Apply every migration, or exit 2 saying which failed, that nothing was changed (the
+    migrations run in one transaction on SQLite and PostgreSQL) and the revision kept."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from benzosafe.store.db import current_revision, head_revision, upgrade
+
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        kept = current_revision(engine) or "none (empty database)"
+        fail(
+            f"database: the migration to {head_revision()} failed and nothing was changed "
+            f"(revision still {kept}): {reason}"
+        )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create the database if needed and apply every migration."""
-    from benzosafe.store.db import current_revision, make_engine, upgrade
+    from benzosafe.store.db import current_revision, make_engine
 
     engine = make_engine()
-    upgrade(engine)
+    migrate(engine)
     url = engine.url.render_as_string(hide_password=True)
     click.echo(f"database {url} at revision {current_revision(engine)}")
 
@@ -40,14 +62,14 @@ def db_upgrade() -> None:
 def user_add(username: str, role: str, display_name: str, password_stdin: bool) -> None:
     """Add a user (argon2-hashed password, at least 12 characters)."""
     from benzosafe.store import accounts, records
-    from benzosafe.store.db import make_engine, session_factory, upgrade
+    from benzosafe.store.db import make_engine, session_factory
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     engine = make_engine()
-    upgrade(engine)
+    migrate(engine)
     with session_factory(engine)() as session:
         user = accounts.create_user(session, records.SYSTEM, username, password, role, display_name)
         session.commit()
@@ -64,13 +86,13 @@ def serve(host: str, port: int, demo: bool, workers: int) -> None:
     http://HOST:PORT/docs."""
     import uvicorn
 
-    from benzosafe.store.db import make_engine, session_factory, upgrade
+    from benzosafe.store.db import make_engine, session_factory
     from benzosafe.web.clinic.settings import Settings
     from benzosafe.web.logs import log_config
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
-    upgrade(engine)
+    migrate(engine)
     if demo:
         if settings.environment != "development":
             fail("--demo: refused outside development (BENZOSAFE_ENV)")

@@ -146,10 +146,16 @@ def _alembic_config(connection: Any) -> Any:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (creates the database on first run)."""
+    """Apply the migrations up to ``revision`` (creates the database on first run), all or
+    nothing: a migration that fails leaves the database as it was, on SQLite as on
+    PostgreSQL. (Python's sqlite3 opens a transaction only before a data change, so SQLite's
+    DDL would otherwise commit statement by statement: a failure half-way left tables
+    created with no revision recorded, a database no later upgrade could take.)"""
     from alembic import command
 
     with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         command.upgrade(_alembic_config(connection), revision)
 
 
