@@ -43,6 +43,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from profiling import print_profile, py_spy
+
 HOST = "127.0.0.1"  # loopback only
 ISS = "https://ehr.bench.invalid/"
 SERVICE = "benzosafe-order-sign"
@@ -315,7 +317,7 @@ def _load() -> str:
 def _measured(name: str, server_pid: int, run: Any, profile: str | None = None) -> dict[str, Any]:
     """Run a phase; report it with the server's CPU per response and the machine's load."""
     load, cpu = _load(), _cpu_seconds(server_pid)
-    spy = _py_spy(server_pid, profile) if profile else None
+    spy = py_spy(server_pid, profile) if profile else None
     result: dict[str, Any] = run()
     used = _cpu_seconds(server_pid) - cpu
     _report(name, result)
@@ -335,7 +337,7 @@ def _measured(name: str, server_pid: int, run: Any, profile: str | None = None) 
     if spy is not None and profile:
         spy.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits
         spy.wait(timeout=60)
-        _print_profile(profile)
+        print_profile(profile)
     return result
 
 
@@ -375,55 +377,6 @@ def _baseline(workers: int, requests: list[bytes], args: Any, service_rate: floa
     finally:
         bare.terminate()
         bare.wait(timeout=20)
-
-
-def _py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
-    spy = Path(sys.executable).with_name("py-spy")
-    cmd = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--rate", "250"]
-    cmd += ["--format", "raw", "--output", out, "--nonblocking"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _frame(text: str) -> str:
-    """ "func (path/to/module.py:12)" as "func (module path)", the line dropped."""
-    name, _, where = text.partition(" (")
-    where = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/src/", "/lib/python3"):
-        where = where.split(marker)[-1]
-    return f"{name} ({where})"
-
-
-def _print_profile(path: str, top: int = 25) -> None:
-    """Own time and time inside, by function, of py-spy's raw stacks."""
-    from collections import Counter
-
-    own: Counter[str] = Counter()
-    inside: Counter[str] = Counter()
-    total = 0
-    for line in Path(path).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        frames = [_frame(f) for f in stack.split(";") if not f.startswith("process ")]
-        if not frames:
-            continue
-        total += int(count)
-        own[frames[-1]] += int(count)
-        for frame in set(frames):
-            inside[frame] += int(count)
-    print(f"profile: {total} samples of the server's busy time (py-spy, all processes)")
-    print("  own time:")
-    for frame, n in own.most_common(top):
-        print(f"    {100 * n / total:5.1f}%  {frame}")
-    print("  time inside (own + callees), from the request handler down:")
-    shown = 0
-    for frame, n in inside.most_common():
-        if n / total < 0.02 or shown >= top * 2:
-            break
-        if any(w in frame for w in ("runpy", "typer", "click", "uvicorn/main", "_run_code")):
-            continue
-        print(f"    {100 * n / total:5.1f}%  {frame}")
-        shown += 1
 
 
 def _report(name: str, result: dict[str, Any]) -> None:

@@ -5,13 +5,16 @@ and after the run; asserts nothing.
 Target (issue #5): p95 at or under 100 ms per page, no errors.
 
     .venv/bin/python bench/web_load.py [--sessions 40] [--think 0.2] [--seconds 30]
-        [--patients 10000] [--workers 1] [--database-url URL]
+        [--patients 10000] [--workers 1] [--database-url URL] [--profile FILE]
 
 It builds a fresh database (an SQLite file in a temporary folder, or an empty database at
 ``--database-url``), fills it with the synthetic clinic, starts ``benzosafe serve`` on a
 free port on 127.0.0.1, and drives it with asyncio clients that sign in and then loop over
 the pages a clinician uses (with ``--think`` seconds between requests); the run is bounded
-in time and stops by itself.
+in time and stops by itself. The clients run on the same cores as the server: the CPU each
+side used per request is printed apart. ``--profile FILE`` samples the server (and its
+workers) with py-spy during the run, only the thread holding the GIL, writes the raw stacks
+to FILE and prints where the server's Python CPU went.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import httpx2
 from benzosafe.knowledge import load
 from benzosafe.store import demo
 from benzosafe.store.db import make_engine, session_factory, upgrade
+from profiling import print_profile, py_spy
 
 
 def cpu_seconds(pid: int) -> float:
@@ -146,14 +150,15 @@ async def run_session(
                 await asyncio.sleep(rng.uniform(0, 2 * think))
 
 
-Results = tuple[dict[str, list[float]], dict[str, int], float, float]
+Results = tuple[dict[str, list[float]], dict[str, int], float, float, float]
 
 
 async def drive(
     base: str, sessions: int, patients: int, seconds: float, think: float, server_pid: int
 ) -> Results:
     """Sign the sessions in, then run them; answers the latencies, the errors, the time the
-    run took and the server's CPU seconds in it (sign-ins not included)."""
+    run took, and the server's and this client process's CPU seconds in it (sign-ins not
+    included)."""
     lat: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     start, ready = asyncio.Event(), list[int]()
@@ -165,10 +170,11 @@ async def drive(
     ]
     while len(ready) < sessions and not any(t.done() for t in tasks):
         await asyncio.sleep(0.05)
-    started, cpu = time.monotonic(), cpu_seconds(server_pid)
+    started, cpu, client = time.monotonic(), cpu_seconds(server_pid), time.process_time()
     start.set()
     await asyncio.gather(*tasks)
-    return lat, errors, time.monotonic() - started, cpu_seconds(server_pid) - cpu
+    took = time.monotonic() - started
+    return lat, errors, took, cpu_seconds(server_pid) - cpu, time.process_time() - client
 
 
 def main() -> None:
@@ -179,6 +185,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--profile", default=None, help="py-spy the server to FILE")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="benzosafe-bench-"))
     url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
@@ -206,10 +213,14 @@ def main() -> None:
             except httpx2.TransportError:
                 time.sleep(0.2)
         load_before = os.getloadavg()
-        lat, errors, took, server_cpu = asyncio.run(
+        spy = py_spy(server.pid, args.profile, gil=True) if args.profile else None
+        lat, errors, took, server_cpu, client_cpu = asyncio.run(
             drive(base, args.sessions, args.patients, args.seconds, args.think, server.pid)
         )
         load_after = os.getloadavg()
+        if spy is not None:
+            spy.send_signal(2)  # SIGINT: py-spy writes what it sampled and exits
+            spy.wait(timeout=60)
     finally:
         server.terminate()
         server.wait(15)
@@ -223,6 +234,11 @@ def main() -> None:
     print(
         f"server CPU {server_cpu:.1f} s ({server_cpu / took:.2f} cores): "
         f"{server_cpu / max(total, 1) * 1000:.1f} ms per request"
+    )
+    print(
+        f"client CPU {client_cpu:.1f} s ({client_cpu / took:.2f} cores): "
+        f"{client_cpu / max(total, 1) * 1000:.1f} ms per request (the asyncio clients, "
+        "on the same cores)"
     )
     print(
         "load average (1, 5, 15 min) before: "
@@ -241,6 +257,8 @@ def main() -> None:
         p50 = statistics.median(values)
         failed = sum(errors.values()) if page == "all pages" else errors[page]
         print(f"{page:40} {len(values):6d} {p50:8.1f} {p95:8.1f} {values[-1]:8.1f} {failed:6d}")
+    if args.profile:
+        print_profile(args.profile)
 
 
 if __name__ == "__main__":
