@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from benzosafe._version import __version__
 from benzosafe.store import records
@@ -28,6 +29,73 @@ if TYPE_CHECKING:
     from benzosafe.web.cds.settings import CdsSettings
 
 log = logging.getLogger("benzosafe.web")
+
+#: Set on every answer unless the route set its own.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cache-Control", "no-store"),
+)
+
+
+class RequestLog:
+    """ASGI middleware: one log line per request (request id, method, route template, status,
+    milliseconds; never a path, a query string or a body), the ``X-Request-ID`` and security
+    headers on every answer, and an exception the app did not answer turned into a 500 here
+    (:func:`errors.server_error`: its type and frames logged, never its text), so it is not
+    re-raised to the server, which would log it with its text.
+
+    A plain ASGI middleware rather than Starlette's ``BaseHTTPMiddleware``, which runs the
+    app in a task of its own and streams the answer through a memory channel: 0.3 to 1 ms of
+    CPU a request (issue #18)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request = Request(scope)
+        rid = errors.request_id(request)
+        status, answering = 500, False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, answering
+            if message["type"] == "http.response.start":
+                status, answering = message["status"], True
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
+                for name, value in SECURITY_HEADERS:
+                    headers.setdefault(name, value)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            if answering:
+                raise  # the answer had started: nothing else can be sent
+            await errors.server_error(request, exc)(scope, receive, send_with_headers)
+        finally:
+            route = getattr(scope.get("route"), "path", "-")
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            method = scope["method"]
+            log.info(
+                "%s %s %d %.1fms",
+                method,
+                route,
+                status,
+                ms,
+                extra={
+                    "request_id": rid,
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "ms": ms,
+                },
+            )
 
 
 def create_app(
@@ -63,41 +131,7 @@ def create_app(
         secure=settings.secure_cookies,
     )
 
-    @app.middleware("http")
-    async def log_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        rid = errors.request_id(request)
-        try:
-            response = await call_next(request)
-        except Exception as exc:
-            # Answered here, so the exception is not re-raised to the server, which would log
-            # it with its text.
-            response = errors.server_error(request, exc)
-        route = getattr(request.scope.get("route"), "path", "-")
-        ms = round((time.perf_counter() - started) * 1000, 1)
-        status = response.status_code
-        log.info(
-            "%s %s %d %.1fms",
-            request.method,
-            route,
-            status,
-            ms,
-            extra={
-                "request_id": rid,
-                "method": request.method,
-                "route": route,
-                "status": status,
-                "ms": ms,
-            },
-        )
-        response.headers["X-Request-ID"] = rid
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(RequestLog)  # outside the cookies: it sees every answer
 
     errors.install(app)
     app.mount(
