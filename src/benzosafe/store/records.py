@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
@@ -60,6 +60,7 @@ SYSTEM = Actor(None, "system", "admin")
 
 
 _PENDING_AUDIT = "benzosafe.pending_audit"
+_AUDIT_TABLE = AuditEventRow.metadata.tables[AuditEventRow.__tablename__]
 
 
 def audit(
@@ -72,21 +73,25 @@ def audit(
     rather than for all its reading, so parallel requests do not queue behind each other. It
     still commits with the change, or not at all.
     """
-    event = AuditEventRow(
-        at=utcnow(),
-        user_id=actor.user_id,
-        username=actor.username,
-        action=action,
-        patient_id=patient_id,
-        what=what,
-    )
+    event = {
+        "at": utcnow(),
+        "user_id": actor.user_id,
+        "username": check_text(AuditEventRow.username, actor.username, "audit_events.username"),
+        "action": check_text(AuditEventRow.action, action, "audit_events.action"),
+        "patient_id": patient_id,
+        "what": what,
+    }
     if not session.in_transaction():
         session.begin()  # so that a rollback before any query still drops the event
     session.info.setdefault(_PENDING_AUDIT, []).append(event)
 
 
 def _write_pending_audit(session: Session) -> None:
-    session.add_all(session.info.pop(_PENDING_AUDIT, []))
+    # One plain INSERT (an executemany for several events), not ORM objects through the
+    # unit of work: the log is append-only and nothing reads the events back in the request.
+    events = session.info.pop(_PENDING_AUDIT, [])
+    if events:
+        session.execute(insert(_AUDIT_TABLE), events)
 
 
 @sa_event.listens_for(Session, "before_commit")
