@@ -7,14 +7,15 @@ Target (issue #5): p95 at or under 100 ms per page, no errors.
     .venv/bin/python bench/web_load.py [--sessions 40] [--think 0.2] [--seconds 30]
         [--patients 10000] [--workers 1] [--database-url URL] [--profile FILE]
 
-It builds a fresh database (an SQLite file in a temporary folder, or an empty database at
-``--database-url``), fills it with the synthetic clinic, starts ``benzosafe serve`` on a
-free port on 127.0.0.1, and drives it with asyncio clients that sign in and then loop over
-the pages a clinician uses (with ``--think`` seconds between requests); the run is bounded
-in time and stops by itself. The clients run on the same cores as the server: the CPU each
-side used per request is printed apart. ``--profile FILE`` samples the server (and its
-workers) with py-spy during the run, only the thread holding the GIL, writes the raw stacks
-to FILE and prints where the server's Python CPU went.
+It builds a fresh database (an SQLite file in a temporary folder, or a new schema in the
+PostgreSQL database at ``--database-url``, dropped afterwards), fills it with the synthetic
+clinic, starts ``benzosafe serve`` on a free port on 127.0.0.1, and drives it with asyncio
+clients that sign in and then loop over the pages a clinician uses (with ``--think`` seconds
+between requests); the run is bounded in time and stops by itself. The clients run on the
+same cores as the server: the CPU each side used per request is printed apart. ``--profile
+FILE`` samples the server (and its workers) with py-spy during the run, only the thread
+holding the GIL, writes the raw stacks to FILE and prints where the server's Python CPU
+went.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
 import httpx2
+from sqlalchemy import text
 
 from benzosafe.knowledge import load
 from benzosafe.store import demo
@@ -57,6 +60,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def fresh_schema(url: str) -> tuple[str, str]:
+    """A new, empty schema in the PostgreSQL database at ``url``: its name, and the URL that
+    works in it (every run starts from the same clinic, not the last run's doses)."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    return schema, f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
 
 
 def build(url: str, patients: int) -> None:
@@ -189,6 +210,9 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="benzosafe-bench-"))
     url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
+    schema = None
+    if url.startswith("postgresql"):
+        schema, url = fresh_schema(url)
     t0 = time.perf_counter()
     build(url, args.patients)
     built = time.perf_counter() - t0
@@ -225,6 +249,8 @@ def main() -> None:
         server.terminate()
         server.wait(15)
         log.close()
+        if schema is not None and args.database_url:
+            drop_schema(args.database_url, schema)
     total = sum(len(v) for v in lat.values())
     print(
         f"{args.sessions} sessions, think {args.think} s, {args.workers} worker(s), "
