@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from benzosafe.store import accounts
 from benzosafe.store.models import UserRow
+from benzosafe.store.user_sessions import SignedIn
 from benzosafe.web.clinic import auth
 from benzosafe.web.clinic.auth import csrf_token, current_user, sign_in_user
 from benzosafe.web.clinic.deps import Ctx, RowId, ctx, db_session
@@ -46,7 +47,7 @@ class PasswordIn(Strict):
     password: str = Field(description="12 characters or more")
 
 
-def user_to_dict(user: UserRow) -> dict[str, Any]:
+def user_to_dict(user: UserRow | SignedIn) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,

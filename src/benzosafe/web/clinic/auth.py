@@ -31,6 +31,7 @@ from benzosafe.errors import CsrfRefused, Forbidden, NotSignedIn
 from benzosafe.store import accounts, user_sessions
 from benzosafe.store.models import UserRow
 from benzosafe.store.records import Actor
+from benzosafe.store.user_sessions import SignedIn
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -57,7 +58,7 @@ class SessionCookie:
         self.token = token
         self.send = False  # a new token to set in the response
         self.looked_up = False
-        self.user: UserRow | None = None
+        self.user: SignedIn | None = None
         self.session_id: int | None = None
 
     def renew(self) -> str:
@@ -170,7 +171,7 @@ def sign_in_session(request: Request, db: Session, user: UserRow) -> None:
     if cookie.token is not None:
         user_sessions.end(db, cookie.token, "signed-in-again")
     row = user_sessions.start(db, user, cookie.renew())
-    cookie.looked_up, cookie.user, cookie.session_id = True, user, row.id
+    cookie.looked_up, cookie.user, cookie.session_id = True, SignedIn.of(user), row.id
 
 
 def sign_out_session(request: Request, db: Session) -> None:
@@ -182,7 +183,7 @@ def sign_out_session(request: Request, db: Session) -> None:
     cookie.renew()
 
 
-def current_user(request: Request, db: Session) -> UserRow | None:
+def current_user(request: Request, db: Session) -> SignedIn | None:
     """The user of this browser's live session, or None; looked up once per request (a
     session found timed out is ended and committed here)."""
     cookie = _cookie(request)
@@ -201,15 +202,15 @@ def current_session_id(request: Request) -> int | None:
     return _cookie(request).session_id
 
 
-def actor_of(user: UserRow) -> Actor:
+def actor_of(user: SignedIn) -> Actor:
     return Actor(user.id, user.username, user.role)
 
 
-def require(permission: str) -> Callable[[UserRow | None], UserRow]:
+def require(permission: str) -> Callable[[SignedIn | None], SignedIn]:
     """A check that the user is signed in and holds ``permission``."""
     roles = PERMISSIONS[permission]
 
-    def check(user: UserRow | None) -> UserRow:
+    def check(user: SignedIn | None) -> SignedIn:
         if user is None:
             raise NotSignedIn("sign in first")
         if user.role not in roles:
@@ -219,5 +220,5 @@ def require(permission: str) -> Callable[[UserRow | None], UserRow]:
     return check
 
 
-def may(user: UserRow | None, permission: str) -> bool:
+def may(user: SignedIn | None, permission: str) -> bool:
     return user is not None and user.role in PERMISSIONS[permission]

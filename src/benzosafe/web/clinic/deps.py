@@ -15,8 +15,8 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from benzosafe.store.limits import INTEGER_MAX
-from benzosafe.store.models import UserRow
 from benzosafe.store.records import Actor
+from benzosafe.store.user_sessions import SignedIn
 from benzosafe.web.clinic.auth import actor_of, current_user, require
 
 #: A record's id in a path: a positive ``Integer`` (32-bit on PostgreSQL), else a 422 naming
@@ -44,7 +44,7 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
 class Ctx:
     request: Request
     db: Session
-    user: UserRow
+    user: SignedIn
     actor: Actor
 
     def commit(self) -> None:
