@@ -10,14 +10,15 @@ a :class:`Conflict`. Users and signing in live in :mod:`benzosafe.store.accounts
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from sqlalchemy import String, bindparam, func, insert, or_, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
@@ -153,21 +154,43 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
     return patient
 
 
-def _patient_search(session: Session, text: str) -> Any:
-    """The condition "name or MRN contains ``text``", letter case aside (none when empty).
+def _patient_search(dialect: str) -> Any:
+    """The condition "name or MRN contains ``:like``" (``%text%``, lower case), letter case
+    aside.
 
     SQLite's LIKE already ignores the case of ASCII letters, and its ``lower()`` folds only
     those, so the column is compared as it is there: the same patients, found in a quarter of
     the time (no function call per row and column). PostgreSQL compares ``lower()`` values.
     """
-    text = text.strip().lower()
-    if not text:
-        return None
-    like = f"%{text}%"
+    like: Any = bindparam("like", type_=String())
     columns = (PatientRow.family_name, PatientRow.given_name, PatientRow.mrn)
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect == "sqlite":
         return or_(*(column.like(like) for column in columns))
     return or_(*(func.lower(column).like(like) for column in columns))
+
+
+@functools.cache
+def _search_statements(dialect: str, searching: bool) -> tuple[Any, Any]:
+    """The patient list's statements, a page and its count, built once per database kind
+    (building them cost more CPU than running them): with ``:like`` when ``searching``,
+    and ``:offset`` and ``:limit``."""
+    page = (
+        select(PatientRow)
+        .order_by(PatientRow.family_name, PatientRow.given_name, PatientRow.id)
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+    count = select(func.count()).select_from(PatientRow)
+    if searching:
+        condition = _patient_search(dialect)
+        page, count = page.where(condition), count.where(condition)
+    return page, count
+
+
+def _search(session: Session, text: str) -> tuple[Any, Any, dict[str, Any]]:
+    text = text.strip().lower()
+    page, count = _search_statements(session.get_bind().dialect.name, bool(text))
+    return page, count, ({"like": f"%{text}%"} if text else {})
 
 
 def search_patients(
@@ -175,13 +198,8 @@ def search_patients(
 ) -> Sequence[PatientRow]:
     """Patients whose name or MRN contains ``text`` (all when empty), by name; ``limit`` of
     them from the ``offset``-th."""
-    query = select(PatientRow).order_by(
-        PatientRow.family_name, PatientRow.given_name, PatientRow.id
-    )
-    condition = _patient_search(session, text)
-    if condition is not None:
-        query = query.where(condition)
-    found = session.scalars(query.offset(max(offset, 0)).limit(limit)).all()
+    query, _, params = _search(session, text)
+    found = session.scalars(query, {**params, "offset": max(offset, 0), "limit": limit}).all()
     # One event per search: it names the patients shown, not the search text (a name).
     shown = ",".join(str(p.id) for p in found[:50])
     audit(session, actor, "patient.search", None, f"{len(found)} shown: {shown}")
@@ -190,11 +208,8 @@ def search_patients(
 
 def count_patients(session: Session, text: str = "") -> int:
     """How many patients the search finds (for paging; names no patient)."""
-    query = select(func.count()).select_from(PatientRow)
-    condition = _patient_search(session, text)
-    if condition is not None:
-        query = query.where(condition)
-    return session.scalar(query) or 0
+    _, query, params = _search(session, text)
+    return session.scalar(query, params) or 0
 
 
 def get_patient(session: Session, actor: Actor, patient_id: int, action: str) -> PatientRow:
@@ -517,26 +532,29 @@ class Chart:
         return shown[-1] if shown else None
 
 
-def patient_chart(session: Session, patient_id: int) -> Chart:
-    def rows(model: Any, order: Any) -> Sequence[Any]:
-        return session.scalars(
-            select(model).where(model.patient_id == patient_id).order_by(order)
-        ).all()
+def _of_patient(model: Any, order: Any) -> Any:
+    return select(model).where(model.patient_id == bindparam("patient_id")).order_by(order)
 
-    return Chart(
-        intakes=rows(IntakeRow, IntakeRow.id),
-        prescriptions=rows(PrescriptionRow, PrescriptionRow.id),
-        taper_plans=rows(TaperPlanRow, TaperPlanRow.id),
-        doses=rows(DoseRecordRow, DoseRecordRow.day),
-        assessments=rows(AssessmentRow, AssessmentRow.taken_at),
-        side_effects=rows(SideEffectReportRow, SideEffectReportRow.reported_at),
-    )
+
+# The chart's statements, built once (building one costs more CPU than SQLite takes to run
+# it): a patient's rows of each kind, in the order the pages show them.
+_CHART = {
+    "intakes": _of_patient(IntakeRow, IntakeRow.id),
+    "prescriptions": _of_patient(PrescriptionRow, PrescriptionRow.id),
+    "taper_plans": _of_patient(TaperPlanRow, TaperPlanRow.id),
+    "doses": _of_patient(DoseRecordRow, DoseRecordRow.day),
+    "assessments": _of_patient(AssessmentRow, AssessmentRow.taken_at),
+    "side_effects": _of_patient(SideEffectReportRow, SideEffectReportRow.reported_at),
+}
+
+
+def patient_chart(session: Session, patient_id: int) -> Chart:
+    of = {"patient_id": patient_id}
+    return Chart(**{name: session.scalars(query, of).all() for name, query in _CHART.items()})
 
 
 def intakes(session: Session, patient_id: int) -> Sequence[IntakeRow]:
-    return session.scalars(
-        select(IntakeRow).where(IntakeRow.patient_id == patient_id).order_by(IntakeRow.id)
-    ).all()
+    return session.scalars(_CHART["intakes"], {"patient_id": patient_id}).all()
 
 
 def last_recorded_dose(session: Session, patient_id: int) -> DoseRecordRow | None:
