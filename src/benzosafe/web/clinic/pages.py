@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2.environment import TemplateModule
 from sqlalchemy.orm import Session
 
 from benzosafe.errors import (
@@ -500,9 +501,31 @@ def drugs(c: Ctx = REFERENCE) -> HTMLResponse:
     return page(c, "drugs.html", {"drugs": sorted(kb.benzodiazepines.values(), key=lambda d: d.id)})
 
 
+# A drug's page body by knowledge and the name asked for: (knowledge, drug id, HTML). The body
+# is the same for every user while the knowledge is (a reloaded site protocol is another
+# knowledge object), and rendering it was 80 % of the page's CPU (issue #18).
+_DRUG_BODIES: dict[tuple[int, str], tuple[Knowledge, str, TemplateModule]] = {}
+
+
+def _drug_body(name: str) -> tuple[str, TemplateModule]:
+    """The drug's id and its page body, rendered (autoescaped) once: a template module, which
+    the page includes as the HTML it already is."""
+    kb = _kb()
+    key = (id(kb), name)
+    kept = _DRUG_BODIES.get(key)
+    if kept is None or kept[0] is not kb:
+        m = actions.monograph(name)  # an unknown drug is an error here, never kept
+        body = _env.get_template("drug_body.html").make_module({"m": m, "sources": kb.sources})
+        if len(_DRUG_BODIES) >= 256:  # names asked for are the client's: keep it bounded
+            _DRUG_BODIES.clear()
+        kept = _DRUG_BODIES[key] = (kb, str(m["id"]), body)
+    return kept[1], kept[2]
+
+
 @router.get("/drugs/{name}")
 def drug(name: str, c: Ctx = REFERENCE) -> HTMLResponse:
-    return page(c, "drug.html", {"m": actions.monograph(name), "sources": _kb().sources})
+    drug_id, body = _drug_body(name)
+    return page(c, "drug.html", {"drug_id": drug_id, "body": body})
 
 
 # ----------------------------------------------------------------------------- admin
