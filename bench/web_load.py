@@ -56,6 +56,27 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by every PostgreSQL process on this machine (anyone's queries)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text.split(" (", 1)[1].startswith("postgres)"):
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every process on the machine has used so far (all cores, Linux)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -171,15 +192,15 @@ async def run_session(
                 await asyncio.sleep(rng.uniform(0, 2 * think))
 
 
-Results = tuple[dict[str, list[float]], dict[str, int], float, float, float]
+Results = tuple[dict[str, list[float]], dict[str, int], float, dict[str, float]]
 
 
 async def drive(
     base: str, sessions: int, patients: int, seconds: float, think: float, server_pid: int
 ) -> Results:
     """Sign the sessions in, then run them; answers the latencies, the errors, the time the
-    run took, and the server's and this client process's CPU seconds in it (sign-ins not
-    included)."""
+    run took, and the CPU seconds used in it (sign-ins not included) by the server, this
+    client process, the PostgreSQL processes and the whole machine."""
     lat: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     start, ready = asyncio.Event(), list[int]()
@@ -191,11 +212,16 @@ async def drive(
     ]
     while len(ready) < sessions and not any(t.done() for t in tasks):
         await asyncio.sleep(0.05)
-    started, cpu, client = time.monotonic(), cpu_seconds(server_pid), time.process_time()
+
+    def cpu() -> dict[str, float]:
+        return {"server": cpu_seconds(server_pid), "client": time.process_time(),
+                "postgres": postgres_cpu_seconds(), "machine": machine_busy_seconds()}  # fmt: skip
+
+    started, before = time.monotonic(), cpu()
     start.set()
     await asyncio.gather(*tasks)
-    took = time.monotonic() - started
-    return lat, errors, took, cpu_seconds(server_pid) - cpu, time.process_time() - client
+    took, after = time.monotonic() - started, cpu()
+    return lat, errors, took, {key: after[key] - before[key] for key in before}
 
 
 def main() -> None:
@@ -238,7 +264,7 @@ def main() -> None:
                 time.sleep(0.2)
         load_before = os.getloadavg()
         spy = py_spy(server.pid, args.profile, gil=True) if args.profile else None
-        lat, errors, took, server_cpu, client_cpu = asyncio.run(
+        lat, errors, took, used = asyncio.run(
             drive(base, args.sessions, args.patients, args.seconds, args.think, server.pid)
         )
         load_after = os.getloadavg()
@@ -257,15 +283,19 @@ def main() -> None:
         f"{took:.1f} s: {total} requests, {total / took:.0f} requests/s, "
         f"{sum(errors.values())} errors"
     )
-    print(
-        f"server CPU {server_cpu:.1f} s ({server_cpu / took:.2f} cores): "
-        f"{server_cpu / max(total, 1) * 1000:.1f} ms per request"
-    )
-    print(
-        f"client CPU {client_cpu:.1f} s ({client_cpu / took:.2f} cores): "
-        f"{client_cpu / max(total, 1) * 1000:.1f} ms per request (the asyncio clients, "
-        "on the same cores)"
-    )
+    whose = {
+        "server": "the benzosafe server and its workers",
+        "client": "the asyncio clients, on the same cores",
+        "postgres": "every PostgreSQL process on this machine, other sessions' too",
+        "machine": f"every process, {os.cpu_count()} cores",
+    }
+    for key, seconds in used.items():
+        if key == "postgres" and schema is None:
+            continue
+        print(
+            f"{key} CPU {seconds:.1f} s ({seconds / took:.2f} cores): "
+            f"{seconds / max(total, 1) * 1000:.1f} ms per request ({whose[key]})"
+        )
     print(
         "load average (1, 5, 15 min) before: "
         + ", ".join(f"{x:.2f}" for x in load_before)
