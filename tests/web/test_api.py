@@ -276,3 +276,26 @@ def test_the_taper_form_starts_at_the_cited_default_pace(clinician: Api, patient
     assert page.status_code == 200
     assert f'value="{pace.percent}%"' in page.text
     assert f'value="{pace.every_days}d"' in page.text
+
+
+def test_search_finds_a_name_or_mrn_by_any_part_in_any_case_and_never_across_fields(
+    clinician: Api,
+) -> None:
+    """The search is "name or MRN contains the text", letter case aside, on both databases
+    (PostgreSQL compares a stored lower-case column, migration 0005): a text that would only
+    match across two fields (the family name's end and the given name's start, through a
+    wildcard or the stored column's separator) finds nothing."""
+    patient = {"family_name": "Quorvath", "given_name": "Emberline", "birth_date": "1950-01-01"}
+    made = clinician.post("/api/patients", {**patient, "mrn": "MRN-QV-7731"})
+    assert made.status_code == 201, made.text
+    pid = made.json()["id"]
+
+    def found(text: str) -> tuple[bool, int]:
+        body = clinician.get("/api/patients", params={"q": text}).json()
+        return pid in [p["id"] for p in body["patients"]], body["total"]
+
+    for text in ("quorvath", "QUORV", "orvat", "emberLINE", "mrn-qv-77", "qv-7731", " Quorvath "):
+        assert found(text) == (True, 1), text
+    for text in ("vath|ember", "quorvathember", "vath%ember", "vath_ember", "th|em", "zzqq"):
+        assert found(text) == (False, 0), text
+    assert found("Quorv%")[0] and found("Quorvat_")[0]  # a wildcard within one field still works

@@ -154,23 +154,32 @@ def create_patient(session: Session, actor: Actor, data: dict[str, Any]) -> Pati
     return patient
 
 
-def _patient_search(dialect: str) -> Any:
+# Search text with one of these is compared column by column: in the one search column a
+# wildcard or the separator could match across two fields.
+_ACROSS_FIELDS = frozenset("%_|")
+
+
+def _patient_search(dialect: str, by_column: bool) -> Any:
     """The condition "name or MRN contains ``:like``" (``%text%``, lower case), letter case
     aside.
 
     SQLite's LIKE already ignores the case of ASCII letters, and its ``lower()`` folds only
-    those, so the column is compared as it is there: the same patients, found in a quarter of
-    the time (no function call per row and column). PostgreSQL compares ``lower()`` values.
+    those, so the columns are compared as they are there: the same patients, found in a
+    quarter of the time (no function call per row and column). PostgreSQL compares its stored
+    lower-case ``search_text`` (names and MRN apart), unless ``by_column`` (the ``lower()``
+    of each column, for a text that could match across two fields).
     """
     like: Any = bindparam("like", type_=String())
     columns = (PatientRow.family_name, PatientRow.given_name, PatientRow.mrn)
     if dialect == "sqlite":
         return or_(*(column.like(like) for column in columns))
+    if not by_column:
+        return PatientRow.search_text.like(like)
     return or_(*(func.lower(column).like(like) for column in columns))
 
 
 @functools.cache
-def _search_statements(dialect: str, searching: bool) -> tuple[Any, Any]:
+def _search_statements(dialect: str, searching: bool, by_column: bool = False) -> tuple[Any, Any]:
     """The patient list's statements, a page and its count, built once per database kind
     (building them cost more CPU than running them): with ``:like`` when ``searching``,
     and ``:offset`` and ``:limit``."""
@@ -182,14 +191,15 @@ def _search_statements(dialect: str, searching: bool) -> tuple[Any, Any]:
     )
     count = select(func.count()).select_from(PatientRow)
     if searching:
-        condition = _patient_search(dialect)
+        condition = _patient_search(dialect, by_column)
         page, count = page.where(condition), count.where(condition)
     return page, count
 
 
 def _search(session: Session, text: str) -> tuple[Any, Any, dict[str, Any]]:
     text = text.strip().lower()
-    page, count = _search_statements(session.get_bind().dialect.name, bool(text))
+    dialect = session.get_bind().dialect.name
+    page, count = _search_statements(dialect, bool(text), not _ACROSS_FIELDS.isdisjoint(text))
     return page, count, ({"like": f"%{text}%"} if text else {})
 
 
