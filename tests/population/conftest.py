@@ -82,10 +82,18 @@ def cases_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tup
 def spark() -> Iterator[Any]:
     """One local[2] SparkSession for the whole run; skipped without pyspark or Java."""
     pytest.importorskip("pyspark", reason="pyspark is not installed")
-    from benzosafe.population.engines import find_java_home, spark_session
+    from benzosafe.population.engines import (
+        find_java_home,
+        finish_class_archive,
+        spark_session_with_archive,
+    )
 
     if find_java_home() is None:
         pytest.skip("Spark needs Java: no JAVA_HOME and no java on PATH")
-    session = spark_session("local[2]", input_size=0)  # small tables: as a short local run
+    # small tables: as a short local run; the JVM's class archive kept as a screen keeps it
+    session, archive = spark_session_with_archive("local[2]", input_size=0)
     yield session
-    session.stop()
+    if archive is not None:
+        finish_class_archive(session, archive)
+    else:
+        session.stop()

@@ -7,10 +7,12 @@ pyspark is imported only when the Spark engine is asked for.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -264,15 +266,128 @@ def _java_options_given() -> bool:
     return "java-options" in submit or "JavaOptions" in submit
 
 
+# The driver JVM's class-data-sharing archive: the classes a screen loads from Spark's jars
+# (about 190 MB), dumped by the JVM as it exits after the first screen and mapped at the start
+# of every later one, rather than read from the jars and verified again each time. It lives in
+# the user's cache folder (:func:`~benzosafe.knowledge.cache.cache_folder`; none with
+# ``BENZOSAFE_CACHE_DIR=off``), named by the Spark and Java versions and a hash of the Spark
+# and Java installations; the JVM itself skips an archive that does not match its class path
+# (a reinstalled jar) and runs as without one.
+CLASS_ARCHIVE_FOLDER = "spark-classes"
+# The JVM's own messages about the archive (classes it cannot archive, a stale archive) are
+# not the user's business: the screen runs the same with or without it.
+_QUIET_ARCHIVE = "-Xlog:cds*=off"
+
+
+def _spark_home() -> Path:
+    import pyspark
+
+    return Path(os.environ.get("SPARK_HOME") or Path(pyspark.__file__).parent)
+
+
+def class_archive_path(java_home: str) -> Path | None:
+    """Where the class archive of this Spark and this Java is kept; None when the cache is
+    turned off or the Spark installation cannot be read."""
+    import pyspark
+
+    from benzosafe.knowledge.cache import cache_folder
+
+    folder = cache_folder()
+    if folder is None:
+        return None
+    try:
+        release = Path(java_home, "release")
+        release_text = release.read_text(encoding="utf-8") if release.is_file() else ""
+        jars = _spark_home() / "jars"
+        ident = "\n".join(
+            (
+                os.path.realpath(_spark_home()),
+                str(jars.stat().st_mtime_ns),
+                os.path.realpath(java_home),
+                release_text,
+            )
+        )
+    except OSError:
+        return None
+    version = re.search(r'JAVA_VERSION="([^"]+)"', release_text)
+    java = re.sub(r"[^0-9A-Za-z.]", "_", version.group(1)) if version else "unknown"
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
+    name = f"spark-{pyspark.__version__}-java-{java}-{digest}.jsa"
+    return Path(folder, CLASS_ARCHIVE_FOLDER, name)
+
+
+def _drop_abandoned(folder: Path) -> None:
+    """Archives half made by JVMs that are gone (``NAME.PID.part``), removed."""
+    for part in folder.glob("*.part"):
+        pid = part.suffixes[-2].lstrip(".") if len(part.suffixes) >= 2 else ""
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            part.unlink(missing_ok=True)
+
+
+def class_archive_options(java_home: str) -> tuple[list[str], Path | None]:
+    """The driver JVM's options for its class archive, and the file the JVM will dump a new
+    one to when there is none yet (see :func:`finish_class_archive`). Nothing when the cache
+    folder is off, cannot be made or written, or its path would not survive Spark's
+    splitting of the Java options at spaces."""
+    path = class_archive_path(java_home)
+    if path is None or re.search(r"[\s\"']", str(path)):
+        return [], None
+    if path.is_file():
+        return [f"-XX:SharedArchiveFile={path}", _QUIET_ARCHIVE], None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_abandoned(path.parent)
+    except OSError:
+        return [], None
+    if not os.access(path.parent, os.W_OK):
+        return [], None
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    return [f"-XX:ArchiveClassesAtExit={partial}", _QUIET_ARCHIVE], partial
+
+
+def finish_class_archive(session: Any, partial: Path, seconds: float = 300) -> bool:
+    """Stop ``session``, let its JVM exit (it dumps the archive to ``partial`` as it does) and
+    put the archive in place; True if it was. A JVM that fails or takes longer than
+    ``seconds`` leaves no archive: the next screen makes one."""
+    context = session.sparkContext
+    process = getattr(context._gateway, "proc", None)
+    session.stop()
+    done = False
+    if process is not None and process.stdin is not None:
+        process.stdin.close()  # pyspark's JVM exits when its standard input ends
+        try:
+            done = process.wait(timeout=seconds) == 0
+        except subprocess.TimeoutExpired:
+            done = False
+    try:
+        if done and partial.is_file() and partial.stat().st_size > 0:
+            os.replace(partial, partial.with_name(partial.name.rsplit(".", 2)[0]))
+            return True
+        partial.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return False
+
+
 def spark_session(master: str = "local[*]", input_size: int | None = None) -> Any:
-    """A SparkSession for ``master``, without UI, adaptive execution on. A local one on an
-    input of ``input_size`` bytes up to :data:`SHORT_RUN_BYTES` gets the client JIT only,
-    unless PYSPARK_SUBMIT_ARGS sets the driver's Java options."""
+    """A SparkSession for ``master``, without UI, adaptive execution on; its driver JVM
+    starts from the class archive (:func:`class_archive_options`) when there is one. A local
+    one on an input of ``input_size`` bytes up to :data:`SHORT_RUN_BYTES` is a short run:
+    interpreted expressions, no adaptive execution, and the client JIT only unless
+    PYSPARK_SUBMIT_ARGS sets the driver's Java options (then the class archive is not used
+    either)."""
+    return spark_session_with_archive(master, input_size)[0]
+
+
+def spark_session_with_archive(master: str, input_size: int | None) -> tuple[Any, Path | None]:
+    """:func:`spark_session`, and the archive its JVM will dump when this call started the
+    JVM and there is no archive yet."""
     home = find_java_home()
     if home is None:
         raise InvalidInput("engine", "Spark needs Java (17): no JAVA_HOME and no java on PATH")
     os.environ.setdefault("JAVA_HOME", home)
     try:
+        from pyspark import SparkContext
         from pyspark.sql import SparkSession
     except ImportError:
         raise InvalidInput(
@@ -288,14 +403,31 @@ def spark_session(master: str = "local[*]", input_size: int | None = None) -> An
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
     )
+    java_options: list[str] = []
+    partial: Path | None = None
+    launching = SparkContext._gateway is None  # else the JVM runs already, options and all
+    if launching and not _java_options_given():
+        java_options, partial = class_archive_options(home)
     if master.startswith("local"):
         builder = builder.config("spark.driver.memory", "2g")
         short = input_size is not None and input_size <= SHORT_RUN_BYTES
+        if short:
+            # A few thousand rows: compiling each stage's generated code (Janino) costs
+            # more than interpreting its expressions (factoryMode is an internal setting,
+            # the path Spark takes by itself when generated code fails to compile); and
+            # with every table under the broadcast threshold and a partition a core there
+            # is nothing for adaptive execution to re-plan, while it runs each stage of a
+            # query as a job of its own (163 jobs a screen, against 35 without it).
+            builder = builder.config("spark.sql.codegen.wholeStage", "false")
+            builder = builder.config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+            builder = builder.config("spark.sql.adaptive.enabled", "false")
         if short and not _java_options_given():
-            builder = builder.config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1")
+            java_options.insert(0, "-XX:TieredStopAtLevel=1")
+    if java_options:
+        builder = builder.config("spark.driver.extraJavaOptions", " ".join(java_options))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    return session
+    return session, partial
 
 
 def spark_message(exc: Exception) -> str:
@@ -316,7 +448,10 @@ class SparkEngine:
     def __init__(
         self, master: str = "local[*]", session: Any = None, input_size: int | None = None
     ) -> None:
-        self._spark = session if session is not None else spark_session(master, input_size)
+        self._archive: Path | None = None  # the class archive its JVM will dump at exit
+        if session is None:
+            session, self._archive = spark_session_with_archive(master, input_size)
+        self._spark = session
         # the ids of the persisted RDDs that hold each materialised table (its checkpoint)
         self._checkpoints: dict[str, set[int]] = {}
 
@@ -418,3 +553,8 @@ class SparkEngine:
     def close(self) -> None:
         for name in list(self._checkpoints):
             self._free(name)
+        if self._archive is not None:
+            # the first screen of this Spark and Java: its JVM dumps the classes it loaded
+            # as it exits (some seconds, once), and the archive is put in place for the next
+            finish_class_archive(self._spark, self._archive)
+            self._archive = None
