@@ -57,7 +57,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU time used so far by every PostgreSQL process on this machine (anyone's queries)."""
+    """CPU time used so far by every PostgreSQL process on this machine (anyone's queries),
+    with that of the backends that have ended (counted to the postmaster, their parent)."""
     total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -66,7 +67,8 @@ def postgres_cpu_seconds() -> float:
             continue
         if text.split(" (", 1)[1].startswith("postgres)"):
             fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # own and ended children's
+            total += ticks / os.sysconf("SC_CLK_TCK")
     return total
 
 
