@@ -156,7 +156,11 @@ async def run_session(
     lat: dict[str, list[float]], errors: dict[str, int], ready: list[int],
 ) -> None:  # fmt: skip
     rng = random.Random(n)
-    async with httpx2.AsyncClient(base_url=base, timeout=30) as client:
+    # The client lets an idle connection go before the server's 5 s keep-alive does: a
+    # session idle while the others sign in would otherwise send its first request on a
+    # connection the server is closing at that moment (a ReadError, 1 in 4,000 requests).
+    limits = httpx2.Limits(keepalive_expiry=4.0)
+    async with httpx2.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
         # A few sign-ins at a time: each costs an argon2 hash (slow on purpose), and forty
         # at once on two cores is a sign-in storm, not the clinic's day being measured.
         async with SIGN_INS:
