@@ -330,3 +330,21 @@ def _no_exclusions(tmp_path: Path) -> Path:
     listed = tmp_path / "none.csv"
     listed.write_text("patient_id,reason\n")
     return listed
+
+
+def test_spark_frees_the_rows_of_a_table_dropped_or_made_again(spark: Any) -> None:
+    engine = SparkEngine(session=spark)
+    jsc = spark.sparkContext._jsc
+
+    def held() -> set[int]:
+        return set(jsc.getPersistentRDDs().keySet())
+
+    before = held()
+    engine.create("kept", "SELECT id FROM range(10)", materialize=True)
+    first = held() - before
+    assert len(first) == 1
+    engine.create("kept", "SELECT id FROM range(20)", materialize=True)
+    assert len(held() - before) == 1 and held() - before != first  # the first rows freed
+    assert engine.fetch("SELECT COUNT(*) FROM kept") == [(20,)]
+    engine.drop(["kept"])
+    assert held() - before == set()

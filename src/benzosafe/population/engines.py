@@ -247,6 +247,8 @@ def find_java_home() -> str | None:
 # 135 s against 71 s on 250k rows in 4.7 MB), compiling code such a run leaves before it
 # pays off; at 1M rows (8.5 MB) the server compiler won (49 s against 79 s of wall time).
 SHORT_RUN_BYTES = 2 * 2**20
+# Set in a short run's configuration (see :func:`spark_session`).
+SHORT_RUN_CONF = "spark.benzosafe.shortRun"
 # Bytes of input (Parquet or CSV on disk) a shuffle partition is planned for; adaptive
 # execution then coalesces the partitions of each shuffle to what its data needs.
 INPUT_BYTES_PER_PARTITION = 8 * 2**20
@@ -421,6 +423,7 @@ def spark_session_with_archive(master: str, input_size: int | None) -> tuple[Any
             builder = builder.config("spark.sql.codegen.wholeStage", "false")
             builder = builder.config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
             builder = builder.config("spark.sql.adaptive.enabled", "false")
+            builder = builder.config(SHORT_RUN_CONF, "true")
         if short and not _java_options_given():
             java_options.insert(0, "-XX:TieredStopAtLevel=1")
     if java_options:
@@ -452,8 +455,8 @@ class SparkEngine:
         if session is None:
             session, self._archive = spark_session_with_archive(master, input_size)
         self._spark = session
-        # the ids of the persisted RDDs that hold each materialised table (its checkpoint)
-        self._checkpoints: dict[str, set[int]] = {}
+        # the persisted RDD (a py4j handle) that holds each materialised table's rows
+        self._checkpoints: dict[str, Any] = {}
 
     def register_file(self, name: str, path: Location, fmt: FileFormat) -> None:
         """``path`` (a local path or any URI Spark reads) as the view ``name``; what Spark
@@ -478,14 +481,19 @@ class SparkEngine:
 
     def _plan_shuffles(self, df: Any) -> None:
         """Shuffle partitions for the input's size (Spark's estimate, from the files it
-        listed), at least one a core, unless the session's configuration sets them: Spark's
-        default of 200 makes thousands of tiny tasks of a small table, and too few would
-        leave a big one in partitions too large for an executor's memory."""
+        listed), at least one a core (one in all for a short run), unless the session's
+        configuration sets them: Spark's default of 200 makes thousands of tiny tasks of a
+        small table, and too few would leave a big one in partitions too large for an
+        executor's memory. A short run's few thousand rows gain nothing from a second core:
+        each task costs more to start than to run (JVM CPU 20 s against 17 s on the
+        2,000-patient table with two partitions against one)."""
         context = self._spark.sparkContext
         if context.getConf().contains("spark.sql.shuffle.partitions"):
             return
+        short = self._spark.conf.get(SHORT_RUN_CONF, "false") == "true"
         size = int(str(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
-        partitions = max(context.defaultParallelism, math.ceil(size / INPUT_BYTES_PER_PARTITION))
+        least = 1 if short else context.defaultParallelism
+        partitions = max(least, math.ceil(size / INPUT_BYTES_PER_PARTITION))
         self._spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
 
     def register_rows(self, name: str, schema: Schema, rows: Sequence[Sequence[Any]]) -> None:
@@ -517,21 +525,19 @@ class SparkEngine:
         self._free(name)
         df = self._spark.sql(sql)
         if materialize:
-            jsc = self._spark.sparkContext._jsc
-            before = set(jsc.getPersistentRDDs().keySet())
             df = df.localCheckpoint(eager=True)
-            self._checkpoints[name] = set(jsc.getPersistentRDDs().keySet()) - before
+            # its plan is a LogicalRDD over the persisted RDD of its rows: kept to free them
+            # (one call, where listing the session's persisted RDDs before and after took
+            # a py4j round trip for each: 20 ms a table late in a screen)
+            self._checkpoints[name] = df._jdf.queryExecution().logical().rdd()
         df.createOrReplaceTempView(name)
 
     def _free(self, name: str) -> None:
         """Drop the rows of a materialised table (they would stay until the JVM collects
         the checkpoint's RDD, which may be never in a short run)."""
-        ids = self._checkpoints.pop(name, set())
-        if ids:
-            rdds = self._spark.sparkContext._jsc.getPersistentRDDs()
-            for rdd in (rdds.get(i) for i in ids):
-                if rdd is not None:
-                    rdd.unpersist(False)
+        rdd = self._checkpoints.pop(name, None)
+        if rdd is not None:
+            rdd.unpersist(False)
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self._spark.sql(sql).collect()]
