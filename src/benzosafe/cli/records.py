@@ -80,7 +80,9 @@ def user_add(username: str, role: str, display_name: str, password_stdin: bool) 
 @option("--host", default="127.0.0.1", help="Address to listen on.")
 @option("--port", kind=int, default=8000, help="Port to listen on.")
 @flag("--demo", help="Fill an empty database with a synthetic clinic.")
-@option("--workers", kind=int, default=1, help="Worker processes.")
+# 2: with 1 the web app missed its target (p95 <= 100 ms per page at 40 sessions on 2 cores)
+# where 2 met it, on SQLite and PostgreSQL (docs/benchmarks.md, issue #18).
+@option("--workers", kind=int, default=2, help="Worker processes.")
 def serve(host: str, port: int, demo: bool, workers: int) -> None:
     """Run the clinician web app. It migrates the database first; the API is described at
     http://HOST:PORT/docs."""
