@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -40,8 +41,15 @@ class Server:
         }
         args = [str(BENZOSAFE), "serve", "--port", str(self.port)] + (["--demo"] if demo else [])
         self._log_file = self.log.open("w")
+        # A process group of its own: ``serve`` runs worker processes (2 by default), and a
+        # kill must take them all, not leave workers serving on after their supervisor.
         self.process = subprocess.Popen(
-            args, cwd=cwd, env=env, stdout=self._log_file, stderr=subprocess.STDOUT
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -55,13 +63,17 @@ class Server:
         self.stop()
         raise RuntimeError(f"server did not start: {self.log.read_text()}")
 
+    def kill(self) -> None:
+        """SIGKILL the server and its workers at once: a crash, nothing shut down."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+
     def stop(self) -> str:
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self.kill()
                 self.process.wait(10)
         self._log_file.close()
         return self.log.read_text()

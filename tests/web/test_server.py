@@ -4,7 +4,6 @@ middle of a stream of writes loses no committed record; the logs hold no patient
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import threading
@@ -157,7 +156,7 @@ def test_sigkill_mid_stream_loses_no_committed_record(database_url: str, tmp_pat
         if not any(t.is_alive() for t in threads):
             break
         threading.Event().wait(0.05)
-    os.kill(server.process.pid, signal.SIGKILL)  # mid-stream: writers are still sending
+    server.kill()  # the server and its workers, mid-stream: writers are still sending
     stop.set()
     for t in threads:
         t.join(30)
