@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -281,6 +282,24 @@ CLASS_ARCHIVE_FOLDER = "spark-classes"
 _QUIET_ARCHIVE = "-Xlog:cds*=off"
 
 
+# The heap of a local run's JVM (driver and executor in one), unless this variable says how
+# much: a size as Spark reads it, such as 8g or 4096m.
+DRIVER_MEMORY_ENV = "BENZOSAFE_SPARK_DRIVER_MEMORY"
+DRIVER_MEMORY = "2g"
+
+
+def driver_memory() -> str:
+    """The local JVM's heap: :data:`DRIVER_MEMORY_ENV` if set, else :data:`DRIVER_MEMORY`."""
+    given = os.environ.get(DRIVER_MEMORY_ENV, "").strip()
+    if not given:
+        return DRIVER_MEMORY
+    if not re.fullmatch(r"[1-9][0-9]*[kmgt]?", given.lower()):
+        raise InvalidInput(
+            DRIVER_MEMORY_ENV, f"{given!r} is not a size as Spark reads it", ["2g", "4096m"]
+        )
+    return given.lower()
+
+
 def _spark_home() -> Path:
     import pyspark
 
@@ -411,7 +430,11 @@ def spark_session_with_archive(master: str, input_size: int | None) -> tuple[Any
     if launching and not _java_options_given():
         java_options, partial = class_archive_options(home)
     if master.startswith("local"):
-        builder = builder.config("spark.driver.memory", "2g")
+        # Python workers, if Spark ever starts one, run this interpreter (with benzosafe and
+        # pyspark), not whichever python3 is first on PATH; a cluster's executors need the
+        # path of their own machines (PYSPARK_PYTHON or spark.pyspark.python, set by you).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.config("spark.driver.memory", driver_memory())
         short = input_size is not None and input_size <= SHORT_RUN_BYTES
         if short:
             # A few thousand rows: compiling each stage's generated code (Janino) costs
