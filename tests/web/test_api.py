@@ -299,3 +299,43 @@ def test_search_finds_a_name_or_mrn_by_any_part_in_any_case_and_never_across_fie
     for text in ("vath|ember", "quorvathember", "vath%ember", "vath_ember", "th|em", "zzqq"):
         assert found(text) == (False, 0), text
     assert found("Quorv%")[0] and found("Quorvat_")[0]  # a wildcard within one field still works
+
+
+# Names as clinics record them, with letters beyond ASCII (Norwegian, Turkish, Spanish,
+# Polish, French, German), each searched as typed, in lower case and in capitals.
+NAMES_BEYOND_ASCII = [
+    ("Ødegaard", "Åsmund"),
+    ("Çelik", "Şükrü"),
+    ("Núñez", "Ángeles"),
+    ("Łukasiewicz", "Żaneta"),
+    ("Lefèvre", "Éloïse"),
+    ("Müller", "Jürgen"),
+]
+
+
+def test_search_folds_the_case_of_letters_beyond_ascii_on_both_databases(
+    clinician: Api,
+) -> None:
+    """SQLite's LIKE and lower() fold only ASCII letters: "Ødegaard" typed as it is written
+    (lowered to "ødegaard" for the search) found nobody on SQLite, while PostgreSQL found the
+    patient. Both now find each name however its case is typed."""
+    ids = {}
+    for n, (family, given) in enumerate(NAMES_BEYOND_ASCII):
+        made = clinician.post(
+            "/api/patients",
+            {"mrn": f"MRN-UNI-{n}", "family_name": family, "given_name": given,
+             "birth_date": "1960-05-05"},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        ids[family] = made.json()["id"]
+
+    def found(text: str) -> list[int]:
+        body = clinician.get("/api/patients", params={"q": text}).json()
+        return [p["id"] for p in body["patients"]]
+
+    for family, given in NAMES_BEYOND_ASCII:
+        for text in (family, family.lower(), family.upper(), given.lower(), given.upper()):
+            assert ids[family] in found(text), text
+    assert ids["Ødegaard"] not in found("odegaard")  # no accent folding: ø is not o
+    page = clinician.get("/patients", params={"q": "ÇEL"})  # the page's search too
+    assert page.status_code == 200 and "Çelik" in page.text

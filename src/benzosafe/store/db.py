@@ -34,7 +34,17 @@ def database_url() -> str:
     return os.environ.get("BENZOSAFE_DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_FILE}"
 
 
+#: SQL function on SQLite connections: Python's ``str.lower`` (SQLite's own ``lower()`` and
+#: LIKE fold only ASCII letters, so "Ødegaard" or "ÇELIK" would match only as typed).
+SQLITE_LOWER = "bz_lower"
+
+
+def _lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.create_function(SQLITE_LOWER, 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
