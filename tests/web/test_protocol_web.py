@@ -75,6 +75,11 @@ def test_protocol_shown_named_and_audited(
     assert scored.status_code == 201, scored.text
     chart = clinician.get(f"/patients/{patient}").text
     assert "<td>mild</td>" in chart and "site protocol <strong>Example Clinic" in chart
+    # the drug page's body is rendered once per knowledge: it names the protocol in force
+    drug = clinician.get("/drugs/clonazepam").text
+    assert "site protocol <strong>Example Clinic" in drug and "version 2026-12" in drug
+    brand = clinician.get("/drugs/Klonopin").text  # a brand name: the same drug's body
+    assert "<h1>Clonazepam" in brand and "version 2026-12" in brand
 
     # the clinic edits its protocol: the reload sees a new hash and audits it
     protocol.write_text(
@@ -85,8 +90,13 @@ def test_protocol_shown_named_and_audited(
     assert "The protocol changed since the last one recorded" in reloaded and "2027-01" in reloaded
     events = _protocol_events(url)
     assert len(events) == 2 and "version 2027-01" in events[1]
+    drug = clinician.get("/drugs/clonazepam").text  # the kept body is not the new knowledge's
+    assert "version 2027-01" in drug and "version 2026-12" not in drug
     monkeypatch.delenv("BENZOSAFE_PROTOCOL")
     assert "No site protocol" in admin.form("/admin/protocol/reload", {}).text
     assert _protocol_events(url)[-1] == "none"
     assert "site protocol" not in clinician.form("/check", order).text
+    assert "site protocol" not in clinician.get("/drugs/clonazepam").text
+    unknown = clinician.get("/drugs/no-such-drug")  # an error, never a kept body
+    assert unknown.status_code == 422 and "no-such-drug" in unknown.text
     app.state.engine.dispose()
