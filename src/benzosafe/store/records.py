@@ -161,17 +161,11 @@ _ACROSS_FIELDS = frozenset("%_|")
 
 def _patient_search(dialect: str, by_column: bool, beyond_ascii: bool) -> Any:
     """The condition "name or MRN contains ``:like``" (``%text%``, lower case), letter case
-    aside.
-
-    SQLite's LIKE already ignores the case of ASCII letters, and its ``lower()`` folds only
-    those, so for an ASCII text the columns are compared as they are there: the same
-    patients, found in a quarter of the time (no function call per row and column). A text
-    with other letters ("ødegaard") is compared with each column lowered by Python
-    (:data:`~benzosafe.store.db.SQLITE_LOWER`), as PostgreSQL's ``lower()`` does.
-    PostgreSQL compares its stored lower-case ``search_text`` (names and MRN apart), unless
-    ``by_column`` (the ``lower()`` of each column, for a text that could match across two
-    fields).
-    """
+    aside. SQLite's LIKE ignores the case of ASCII letters only: an ASCII text is compared
+    with the columns as they are (a quarter of the time of a call per row and column), one
+    beyond ASCII ("ødegaard") with each column lowered by Python (``SQLITE_LOWER``).
+    PostgreSQL compares its stored lower-case ``search_text``, unless ``by_column`` (the
+    ``lower()`` of each column, for a text that could match across two fields)."""
     like: Any = bindparam("like", type_=String())
     columns = (PatientRow.family_name, PatientRow.given_name, PatientRow.mrn)
     if dialect == "sqlite":
